@@ -1,0 +1,35 @@
+# fabcoord: two commands do everything on a fresh machine.
+#   make demo   set up .venv and run the demo scenario on the embedded SQLite default
+#   make test   set up .venv, start what the tests need, run linters and the whole suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(INSTALLED)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: $(INSTALLED)
+	bash scripts/ensure-services.sh
+	$(MAKE) --no-print-directory lint
+	$(VENV)/bin/pytest
+
+bench: $(INSTALLED)
+	bash scripts/ensure-services.sh
+	$(PY) -m bench.ledger_bench
+
+clean:
+	rm -rf $(VENV) build demo-output .pytest_cache .mypy_cache .ruff_cache

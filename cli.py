@@ -1,0 +1,654 @@
+"""The ``fabcoord`` command: composition root and the only user of typer and rich.
+
+Each command parses its input, opens one unit of work, calls one service, renders. Failures are
+typed ``FabcoordError`` and are translated here, once: one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy import Engine
+from sqlmodel import Session
+from typer._click import exceptions as click_errors  # typer 0.29 vendors its own click
+
+from fabcoord import fablabs, reference, schema
+from fabcoord.bootstrap import initialise_database
+from fabcoord.config import Settings, load_settings
+from fabcoord.db import make_engine, unit_of_work
+from fabcoord.errors import FabcoordError, InvalidInput
+from fabcoord.ledger import balances, catalogue, journal, posting
+from fabcoord.ledger.models import ItemKind, LocationKind, MoveReason, Unit
+from fabcoord.ledger.units import parse_quantity
+
+MIGRATION_LOCATIONS: list[Path] = []
+
+app = typer.Typer(
+    help="fabcoord: coordinate fablabs producing visors for hospitals, on one stock ledger.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+reference_app = typer.Typer(
+    help="Public reference data: CHU, DIRECCTE, pôles.", no_args_is_help=True
+)
+fablab_app = typer.Typer(help="Fablabs and their stock locations.", no_args_is_help=True)
+item_app = typer.Typer(help="Items: materials, parts, finished visors.", no_args_is_help=True)
+location_app = typer.Typer(help="Locations where stock can be.", no_args_is_help=True)
+stock_app = typer.Typer(help="Receive, adjust, move and show stock.", no_args_is_help=True)
+ledger_app = typer.Typer(help="Read, reverse and check the ledger.", no_args_is_help=True)
+for sub_app, sub_name in (
+    (reference_app, "reference"),
+    (fablab_app, "fablab"),
+    (item_app, "item"),
+    (location_app, "location"),
+    (stock_app, "stock"),
+    (ledger_app, "ledger"),
+):
+    app.add_typer(sub_app, name=sub_name)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+UnitOption = Annotated[str | None, typer.Option("--unit", help="g, kg, mm, m, pcs, sheet…")]
+LotOption = Annotated[str, typer.Option("--lot", help="Lot or batch number.")]
+KeyOption = Annotated[
+    str | None, typer.Option("--key", help="Idempotency key: the same key posts at most once.")
+]
+
+
+@dataclasses.dataclass
+class AppContext:
+    settings: Settings
+    _engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.settings)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+_CONTEXT: ContextVar[AppContext] = ContextVar("fabcoord_cli_context")
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help="Database URL (default FABCOORD_DATABASE_URL or sqlite:///fabcoord.db)."
+        ),
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Who is recorded on postings (default: $USER).")
+    ] = None,
+) -> None:
+    context = AppContext(load_settings(database_url=db, actor=actor))
+    _CONTEXT.set(context)
+    ctx.call_on_close(context.close)
+
+
+def _ctx() -> AppContext:
+    return _CONTEXT.get()
+
+
+@contextmanager
+def _work(*, read_only: bool = False) -> Iterator[Session]:
+    context = _ctx()
+    schema.require_current_schema(context.engine, MIGRATION_LOCATIONS)
+    with unit_of_work(context.engine, read_only=read_only) as session:
+        yield session
+
+
+def _out() -> Console:
+    wide = None if sys.stdout.isatty() else 200  # pipes and logs get whole lines
+    return Console(highlight=False, soft_wrap=True, width=wide)
+
+
+def _print_json(data: Any) -> None:
+    def encode(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return dataclasses.asdict(value)
+        if isinstance(value, BaseModel):
+            return value.model_dump()
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return str(value)
+
+    sys.stdout.write(json.dumps(data, default=encode, ensure_ascii=False, indent=2) + "\n")
+
+
+def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="right" if column in {"qty", "move", "#"} else "left")
+    for row in rows:  # Text(): user data is never read as rich markup
+        table.add_row(*(Text("" if value is None else str(value)) for value in row))
+    _out().print(table)
+
+
+def _parse_time(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"{option} {text!r} is not an ISO date or time (2020-04-01T12:00)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _parse_doc(text: str | None, default_type: str, default_prefix: str) -> tuple[str, str]:
+    if text is None:
+        return default_type, f"{default_prefix}-{posting.utc_now():%Y%m%dT%H%M%S%f}"
+    doc_type, _, doc_id = text.partition(":")
+    if not doc_type.strip() or not doc_id.strip():
+        raise InvalidInput(f"--doc {text!r} must be TYPE:ID, for example receipt:BL-2020-118")
+    return doc_type.strip(), doc_id.strip()
+
+
+def _enum(kind: type[Any], value: str, option: str) -> Any:
+    try:
+        return kind(value.strip().lower())
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise InvalidInput(f"{option} {value!r} is not one of: {allowed}") from None
+
+
+# --- schema and reference data -------------------------------------------------------------
+
+
+@app.command()
+def init() -> None:
+    """Create the database schema, or upgrade it; running it again is harmless."""
+    context = _ctx()
+    report = initialise_database(context.engine, MIGRATION_LOCATIONS)
+    where = context.engine.url.render_as_string(hide_password=True)
+    _out().print(
+        f"schema {report.state} at revision {', '.join(sorted(report.after))} in {where}; "
+        f"{report.seeded} standard items and locations added"
+    )
+
+
+@reference_app.command("load")
+def reference_load(as_json: JsonOption = False) -> None:
+    """Load CHU, DIRECCTE and pôles de compétitivité from the data folder (idempotent)."""
+    with _work() as session:
+        report = reference.load_reference_data(session=session, data_dir=_ctx().settings.data_dir)
+    if as_json:
+        _print_json(report)
+        return
+    kinds = sorted(set(report.added) | set(report.updated) | set(report.unchanged))
+    _table(
+        "reference data",
+        ["records", "added", "updated", "unchanged"],
+        [
+            [k, report.added.get(k, 0), report.updated.get(k, 0), report.unchanged.get(k, 0)]
+            for k in kinds
+        ],
+    )
+    if not report.changed:
+        _out().print("nothing changed")
+
+
+@reference_app.command("hospitals")
+def reference_hospitals(as_json: JsonOption = False) -> None:
+    """List the hospitals and their ledger locations."""
+    with _work(read_only=True) as session:
+        rows = [
+            {
+                "slug": h.slug,
+                "name": h.name,
+                "city": h.city,
+                "region": region,
+                "finess": h.finess,
+                "location": reference.hospital_location_code(h.slug),
+            }
+            for h, region in reference.list_hospitals(session=session)
+        ]
+    if as_json:
+        _print_json(rows)
+        return
+    _table(
+        "hospitals",
+        ["slug", "name", "city", "region", "finess"],
+        [[r["slug"], r["name"], r["city"], r["region"], r["finess"]] for r in rows],
+    )
+
+
+# --- fablabs, items, locations -------------------------------------------------------------
+
+
+@fablab_app.command("add")
+def fablab_add(
+    name: str,
+    city: Annotated[str, typer.Option("--city", help="City of the fablab.")],
+    region: Annotated[str, typer.Option("--region", help="Region, e.g. 'Pays de la Loire'.")],
+    contact: Annotated[str, typer.Option("--contact", help="E-mail or phone.")] = "",
+) -> None:
+    """Register a fablab; its stock location is fablab/<slug>."""
+    with _work() as session:
+        fablab = fablabs.add_fablab(
+            session=session, name=name, city=city, region=region, contact=contact
+        )
+    _out().print(Text(f"fablab {fablab.name} added, stock location {fablab.stock_location}"))
+
+
+@fablab_app.command("list")
+def fablab_list(
+    region: Annotated[str | None, typer.Option("--region")] = None, as_json: JsonOption = False
+) -> None:
+    """List fablabs."""
+    with _work(read_only=True) as session:
+        rows = fablabs.list_fablabs(session=session, region=region)
+    if as_json:
+        _print_json(rows)
+        return
+    _table(
+        "fablabs",
+        ["slug", "name", "city", "region", "contact", "stock location"],
+        [[f.slug, f.name, f.city, f.region, f.contact, f.stock_location] for f in rows],
+    )
+
+
+@item_app.command("add")
+def item_add(
+    code: str,
+    name: Annotated[str, typer.Option("--name")],
+    kind: Annotated[str, typer.Option("--kind", help="material, part or finished.")],
+    unit: Annotated[str, typer.Option("--unit", help="Base unit: g, mm, pcs or sheet.")],
+    allow_negative: Annotated[bool, typer.Option("--allow-negative")] = False,
+) -> None:
+    """Define an item."""
+    item_kind = _enum(ItemKind, kind, "--kind")
+    base = _enum(Unit, unit, "--unit")
+    with _work() as session:
+        item = catalogue.add_item(
+            session=session,
+            code=code,
+            name=name,
+            kind=item_kind,
+            unit=base,
+            allow_negative=allow_negative,
+        )
+    _out().print(Text(f"item {item.code} added ({item.kind.value}, counted in {item.unit.value})"))
+
+
+@item_app.command("list")
+def item_list(as_json: JsonOption = False) -> None:
+    """List items."""
+    with _work(read_only=True) as session:
+        rows = [i.model_dump(exclude={"id"}) for i in catalogue.list_items(session=session)]
+    if as_json:
+        _print_json(rows)
+        return
+    _table(
+        "items",
+        ["code", "name", "kind", "unit", "allow negative"],
+        [[r["code"], r["name"], r["kind"], r["unit"], r["allow_negative"]] for r in rows],
+    )
+
+
+@location_app.command("add")
+def location_add(
+    code: str,
+    name: Annotated[str, typer.Option("--name")],
+    kind: Annotated[str, typer.Option("--kind", help="stock, transit, scrap, supplier, partner…")],
+    fablab: Annotated[str | None, typer.Option("--fablab", help="Fablab it belongs to.")] = None,
+) -> None:
+    """Define a location."""
+    location_kind = _enum(LocationKind, kind, "--kind")
+    with _work() as session:
+        fablab_id = fablabs.get_fablab(session=session, name=fablab).id if fablab else None
+        location = catalogue.add_location(
+            session=session, code=code, name=name, kind=location_kind, fablab_id=fablab_id
+        )
+    _out().print(Text(f"location {location.code} added ({location.kind.value})"))
+
+
+@location_app.command("list")
+def location_list(
+    kind: Annotated[str | None, typer.Option("--kind")] = None, as_json: JsonOption = False
+) -> None:
+    """List locations."""
+    location_kind = _enum(LocationKind, kind, "--kind") if kind else None
+    with _work(read_only=True) as session:
+        rows = [
+            {
+                "code": loc.code,
+                "name": loc.name,
+                "kind": loc.kind.value,
+                "virtual": loc.kind.is_virtual,
+            }
+            for loc in catalogue.list_locations(session=session, kind=location_kind)
+        ]
+    if as_json:
+        _print_json(rows)
+        return
+    _table("locations", ["code", "name", "kind", "virtual"], [list(r.values()) for r in rows])
+
+
+# --- stock ---------------------------------------------------------------------------------
+
+
+def _post_transfer(
+    *,
+    item: str,
+    qty_text: str,
+    unit: str | None,
+    source: str,
+    destination: str,
+    lot: str,
+    reason: MoveReason,
+    doc: tuple[str, str],
+    key: str | None,
+    note: str = "",
+    signed: bool = False,
+) -> None:
+    with _work() as session:
+        item_row = catalogue.get_item(session=session, code=item)
+        qty = parse_quantity(qty_text, unit=unit, base=item_row.unit, signed=signed)
+        if qty < 0:
+            source, destination, qty = destination, source, -qty
+        posted = posting.post(
+            session=session,
+            request=posting.PostingRequest(
+                reason=reason,
+                doc_type=doc[0],
+                doc_id=doc[1],
+                legs=posting.transfer(
+                    item=item_row.code, qty=qty, source=source, destination=destination, lot=lot
+                ),
+                actor=_ctx().settings.actor,
+                idempotency_key=key,
+                note=note,
+            ),
+        )
+        total = balances.quantity(
+            session=session,
+            item_id=item_row.id or 0,
+            location_id=catalogue.get_location(session=session, code=destination).id or 0,
+        )
+    lot_text = f" lot {lot}" if lot else ""
+    _out().print(
+        Text(
+            f"move {posted.id}: {qty} {item_row.unit.value} {item_row.code}{lot_text} "
+            f"{source} → {destination} ({reason.value}, {doc[0]}:{doc[1]}); "
+            f"{destination} now holds {total} {item_row.unit.value}"
+        )
+    )
+
+
+@stock_app.command("receive")
+def stock_receive(
+    item: str,
+    qty: Annotated[str, typer.Argument(help="Quantity, in --unit or the item's base unit.")],
+    to: Annotated[str, typer.Option("--to", help="Receiving location, e.g. fablab/<slug>.")],
+    ref: Annotated[str, typer.Option("--ref", help="Supplier delivery note or invoice number.")],
+    source: Annotated[str, typer.Option("--from", help="Supplier location.")] = catalogue.SUPPLIERS,
+    unit: UnitOption = None,
+    lot: LotOption = "",
+    key: KeyOption = None,
+) -> None:
+    """Receive material from a supplier into a location."""
+    _post_transfer(
+        item=item,
+        qty_text=qty,
+        unit=unit,
+        source=source,
+        destination=to,
+        lot=lot,
+        reason=MoveReason.RECEIPT,
+        doc=("receipt", ref.strip()),
+        key=key,
+    )
+
+
+@stock_app.command("adjust")
+def stock_adjust(
+    item: str,
+    at: Annotated[str, typer.Option("--at", help="Location whose count is corrected.")],
+    by: Annotated[str, typer.Option("--by", help="Signed change, e.g. -120 or 500.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why: count, damage, found…")],
+    unit: UnitOption = None,
+    lot: LotOption = "",
+    key: KeyOption = None,
+) -> None:
+    """Correct a balance after a count (posted against inventory-adjustment)."""
+    if not reason.strip():
+        raise InvalidInput("--reason must say why the stock is adjusted")
+    _post_transfer(
+        item=item,
+        qty_text=by,
+        unit=unit,
+        source=catalogue.INVENTORY_ADJUSTMENT,
+        destination=at,
+        lot=lot,
+        reason=MoveReason.ADJUSTMENT,
+        doc=_parse_doc(None, "adjustment", "ADJ"),
+        key=key,
+        note=reason.strip(),
+        signed=True,
+    )
+
+
+@stock_app.command("move")
+def stock_move(
+    item: str,
+    qty: str,
+    source: Annotated[str, typer.Option("--from", help="Location the stock leaves.")],
+    to: Annotated[str, typer.Option("--to", help="Location the stock enters.")],
+    doc: Annotated[str | None, typer.Option("--doc", help="Causing document TYPE:ID.")] = None,
+    unit: UnitOption = None,
+    lot: LotOption = "",
+    key: KeyOption = None,
+) -> None:
+    """Move stock between locations."""
+    _post_transfer(
+        item=item,
+        qty_text=qty,
+        unit=unit,
+        source=source,
+        destination=to,
+        lot=lot,
+        reason=MoveReason.TRANSFER,
+        doc=_parse_doc(doc, "transfer", "TR"),
+        key=key,
+    )
+
+
+@stock_app.command("show")
+def stock_show(
+    item: Annotated[str | None, typer.Option("--item")] = None,
+    location: Annotated[str | None, typer.Option("--location")] = None,
+    lot: Annotated[str | None, typer.Option("--lot")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="ISO time (UTC if no offset).")
+    ] = None,
+    show_virtual: Annotated[
+        bool, typer.Option("--all", help="Include virtual locations (suppliers, production…).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show balances per item, location and lot."""
+    moment = _parse_time(as_of, "--as-of")
+    with _work(read_only=True) as session:
+        item_id = catalogue.get_item(session=session, code=item).id if item else None
+        location_id = (
+            catalogue.get_location(session=session, code=location).id if location else None
+        )
+        rows = balances.balances(
+            session=session,
+            item_id=item_id,
+            location_id=location_id,
+            lot=lot,
+            as_of=moment,
+            include_virtual=show_virtual or location is not None,
+        )
+    if as_json:
+        _print_json(rows)
+        return
+    title = f"stock as of {moment:%Y-%m-%d %H:%M} UTC" if moment else "stock now"
+    _table(
+        title,
+        ["location", "item", "lot", "qty", "unit"],
+        [[r.location, r.item, r.lot or "-", r.qty, r.unit] for r in rows],
+    )
+
+
+# --- ledger --------------------------------------------------------------------------------
+
+
+@ledger_app.command("show")
+def ledger_show(
+    item: Annotated[str | None, typer.Option("--item")] = None,
+    location: Annotated[str | None, typer.Option("--location")] = None,
+    lot: Annotated[str | None, typer.Option("--lot")] = None,
+    doc: Annotated[str | None, typer.Option("--doc", help="TYPE:ID or TYPE.")] = None,
+    since: Annotated[str | None, typer.Option("--since")] = None,
+    until: Annotated[str | None, typer.Option("--until")] = None,
+    move: Annotated[int | None, typer.Option("--move", help="One move by number.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100000)] = 1000,
+    as_json: JsonOption = False,
+) -> None:
+    """Show ledger moves, oldest first."""
+    doc_type, _, doc_id = (doc or "").partition(":")
+    where = journal.MoveFilter(
+        item=item,
+        location=location,
+        lot=lot,
+        doc_type=doc_type or None,
+        doc_id=doc_id or None,
+        since=_parse_time(since, "--since"),
+        until=_parse_time(until, "--until"),
+        posting_id=move,
+        limit=limit,
+    )
+    with _work(read_only=True) as session:
+        rows = journal.list_moves(session=session, where=where)
+    if as_json:
+        _print_json(rows)
+        return
+    _table(
+        "ledger",
+        [
+            "move",
+            "time (UTC)",
+            "reason",
+            "document",
+            "item",
+            "location",
+            "lot",
+            "qty",
+            "unit",
+            "actor",
+            "note",
+        ],
+        [
+            [
+                r.move,
+                f"{r.posted_at:%Y-%m-%d %H:%M:%S}",
+                r.reason
+                + (f" of {r.reverses}" if r.reverses else "")
+                + (f" (reversed by {r.reversed_by})" if r.reversed_by else ""),
+                f"{r.doc_type}:{r.doc_id}",
+                r.item,
+                r.location,
+                r.lot or "-",
+                r.qty,
+                r.unit,
+                r.actor,
+                r.note,
+            ]
+            for r in rows
+        ],
+    )
+
+
+@ledger_app.command("reverse")
+def ledger_reverse(
+    move_id: Annotated[int, typer.Argument(metavar="MOVE_ID")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the move is cancelled.")],
+) -> None:
+    """Cancel a move by posting its exact opposite (the original stays in the ledger)."""
+    with _work() as session:
+        reversal = posting.reverse(
+            session=session, posting_id=move_id, reason=reason, actor=_ctx().settings.actor
+        )
+    _out().print(f"move {reversal.id} reverses move {move_id}")
+
+
+@ledger_app.command("check")
+def ledger_check(
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild the balance cache.")] = False,
+) -> None:
+    """Compare the balance cache with the moves (and rebuild it on request)."""
+    with _work() as session:
+        if rebuild:
+            count = balances.rebuild_balance_cache(session=session)
+            _out().print(f"balance cache rebuilt from the moves: {count} balances")
+            return
+        wrong = balances.cache_discrepancies(session=session)
+    if wrong:
+        raise FabcoordError(
+            f"balance cache differs from the moves at {len(wrong)} balances: run "
+            "'fabcoord ledger check --rebuild'"
+        )
+    _out().print("balance cache agrees with the moves")
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the CLI, translating every expected failure into one line and an exit code."""
+    sys.exit(run(list(argv) if argv is not None else sys.argv[1:]))
+
+
+def run(argv: list[str], command: Callable[..., Any] | None = None) -> int:
+    """Run ``argv`` and return the exit code (used by ``main`` and the tests)."""
+    try:
+        result = (command or app)(args=argv, prog_name="fabcoord", standalone_mode=False)
+    except FabcoordError as error:
+        _error(str(error))
+        return error.exit_code
+    except click_errors.UsageError as error:
+        command_path = error.ctx.command_path if error.ctx else "fabcoord"
+        _error(f"{error.format_message()} (see '{command_path} --help')")
+        return error.exit_code
+    except click_errors.ClickException as error:
+        _error(error.format_message())
+        return error.exit_code
+    except typer.Abort:
+        _error("aborted")
+        return 130
+    except typer.Exit as done:
+        return int(done.exit_code)
+    return int(result) if isinstance(result, int) else 0
+
+
+def _error(message: str) -> None:
+    one_line = " ".join(message.split())
+    Console(stderr=True, highlight=False, soft_wrap=True).print(Text(f"error: {one_line}"))
+
+
+if __name__ == "__main__":
+    main()

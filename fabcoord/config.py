@@ -1,0 +1,80 @@
+"""The one validated settings object, read from ``FABCOORD_*`` variables and explicit values.
+
+Nothing is built at import time: the CLI (or a test) constructs :class:`Settings` and passes it on.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fabcoord.errors import ConfigError
+
+PROJECT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def _default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")
+
+
+class Settings(BaseSettings):
+    """fabcoord settings.
+
+    Attributes:
+        database_url: ``sqlite:///path.db`` (the default, ``fabcoord.db`` in the current folder) or
+            ``postgresql+psycopg://user@host/db``; ``postgresql://`` is rewritten to the psycopg driver.
+        data_dir: folder holding the reference CSVs.
+        log_level: logging threshold.
+        actor: who is recorded on ledger postings made by this process.
+        sqlite_busy_timeout_s: how long a SQLite writer waits for the write lock.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FABCOORD_", extra="forbid")
+
+    database_url: str = "sqlite:///fabcoord.db"
+    data_dir: Path = PROJECT_DATA_DIR
+    log_level: LogLevel = "WARNING"
+    actor: str = Field(default_factory=_default_actor, min_length=1, max_length=120)
+    sqlite_busy_timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        value = value.strip()
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        if value.startswith(("sqlite://", "postgresql+psycopg://")):
+            return value
+        raise ValueError(
+            "must start with sqlite:/// or postgresql+psycopg:// (for example sqlite:///fabcoord.db)"
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment and explicit overrides (``None`` values are ignored).
+
+    Raises:
+        ConfigError: a value is invalid; the message names the setting.
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "settings"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting {name}: {message}") from None

@@ -1,0 +1,107 @@
+"""Engines and units of work for SQLite (the embedded default) and PostgreSQL.
+
+SQLite: WAL journal, foreign keys on, a busy timeout, and every write transaction opened with
+``BEGIN IMMEDIATE`` so that writers are serialised before they read (no read-then-write race).
+PostgreSQL: ``READ COMMITTED``; ledger invariants rely on row locks taken by atomic upserts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlmodel import Session
+
+from fabcoord.config import Settings
+from fabcoord.errors import DatabaseBusy, DatabaseUnreachable, NotADatabase, SchemaMissing
+
+READ_ONLY = "fabcoord_read_only"
+
+
+def make_engine(settings: Settings, **engine_options: Any) -> Engine:
+    """Create the engine for ``settings.database_url``; no connection is made yet."""
+    url = make_url(settings.database_url)
+    if settings.is_sqlite:
+        database = url.database or ""
+        if database and database != ":memory:":
+            folder = Path(database).expanduser().resolve().parent
+            if not folder.is_dir():
+                raise DatabaseUnreachable(f"cannot open database {database}: no folder {folder}")
+        engine = create_engine(
+            url,
+            connect_args={"timeout": settings.sqlite_busy_timeout_s, "check_same_thread": False},
+            **engine_options,
+        )
+        _configure_sqlite(engine, busy_timeout_ms=int(settings.sqlite_busy_timeout_s * 1000))
+        return engine
+    engine_options.setdefault("pool_pre_ping", True)
+    return create_engine(url, connect_args={"connect_timeout": 5}, **engine_options)
+
+
+def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+@contextmanager
+def unit_of_work(engine: Engine, *, read_only: bool = False) -> Iterator[Session]:
+    """One transaction: commit when the block ends normally, roll back on any exception.
+
+    Args:
+        read_only: on SQLite, open with a plain ``BEGIN`` so readers do not take the write lock.
+    """
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    with (
+        translate_database_errors(engine),
+        Session(bind, expire_on_commit=False) as session,
+        session.begin(),
+    ):
+        yield session
+
+
+@contextmanager
+def translate_database_errors(engine: Engine) -> Iterator[None]:
+    """Turn driver errors about reaching or opening the database into typed fabcoord errors."""
+    try:
+        yield
+    except OperationalError as error:
+        raise _classify(engine, error) from None
+    except DatabaseError as error:
+        if "file is not a database" in str(error.orig):
+            raise NotADatabase(f"{_describe(engine)} is not a SQLite database") from None
+        raise
+
+
+def _classify(engine: Engine, error: OperationalError) -> Exception:
+    text = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+    where = _describe(engine)
+    if "file is not a database" in text:
+        return NotADatabase(f"{where} is not a SQLite database")
+    if "no such table" in text or ("relation" in text and "does not exist" in text):
+        return SchemaMissing(f"{where} has no fabcoord schema: run 'fabcoord init' first")
+    if any(word in text for word in ("locked", "busy", "deadlock", "could not serialize")):
+        return DatabaseBusy(f"{where} is busy, try again: {text}")
+    return DatabaseUnreachable(f"cannot reach database {where}: {text}")
+
+
+def _describe(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)

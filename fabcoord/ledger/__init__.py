@@ -1,0 +1,1 @@
+"""The append-only stock ledger: items, locations, postings of signed moves, derived balances."""

@@ -1,0 +1,340 @@
+"""Posting to the ledger: the only code that writes stock moves.
+
+A posting is atomic: its legs, the balance cache and the negative-stock check happen inside one
+savepoint, so a refused posting leaves the caller's transaction exactly as it was. The caller owns
+the transaction and commits.
+
+Negative stock is refused without a read-then-write race: each balance is changed by one atomic
+``INSERT … ON CONFLICT DO UPDATE … RETURNING`` whose row lock (PostgreSQL) or the ``BEGIN IMMEDIATE``
+write lock (SQLite) orders concurrent writers; the returned balance is the one after this posting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from fabcoord.errors import (
+    AlreadyReversed,
+    IdempotencyConflict,
+    InsufficientStock,
+    InvalidInput,
+    InvalidQuantity,
+    ReversalOfReversal,
+    UnbalancedPosting,
+    UnknownMove,
+)
+from fabcoord.ledger.catalogue import items_by_code, locations_by_code
+from fabcoord.ledger.models import Item, Location, MoveReason, Posting, StockBalance, StockMove
+from fabcoord.ledger.units import MAX_QUANTITY
+
+BalanceKey = tuple[int, int, str]  # item id, location id, lot
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One signed quantity of an item (and lot) at a location, in the item's base unit."""
+
+    item: str
+    location: str
+    qty: int
+    lot: str = ""
+
+
+@dataclass(frozen=True)
+class PostingRequest:
+    """What to post. ``doc_type``/``doc_id`` name the causing document."""
+
+    reason: MoveReason
+    doc_type: str
+    doc_id: str
+    legs: tuple[Leg, ...]
+    actor: str
+    idempotency_key: str | None = None
+    note: str = ""
+    posted_at: datetime | None = field(default=None, compare=False)
+
+
+def transfer(
+    *,
+    item: str,
+    qty: int,
+    source: str,
+    destination: str,
+    lot: str = "",
+) -> tuple[Leg, Leg]:
+    """The two legs that move ``qty`` of an item from ``source`` to ``destination``."""
+    return (Leg(item, source, -qty, lot), Leg(item, destination, qty, lot))
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware in UTC (the form every timestamp is stored in)."""
+    return datetime.now(UTC)
+
+
+def post(*, session: Session, request: PostingRequest) -> Posting:
+    """Post one balanced set of legs.
+
+    Returns:
+        The new posting, or the earlier one when ``idempotency_key`` was already posted with the
+        same content.
+
+    Raises:
+        InvalidQuantity, UnbalancedPosting, UnknownItem, UnknownLocation, InsufficientStock,
+        IdempotencyConflict. On any of them nothing was written.
+    """
+    return post_many(session=session, requests=[request])[0]
+
+
+def post_many(
+    *, session: Session, requests: Sequence[PostingRequest], _retrying: bool = False
+) -> list[Posting]:
+    """Post several requests atomically (all or none); the fast path for batches."""
+    if not requests:
+        return []
+    for request in requests:
+        _validate(request)
+    items = items_by_code(session=session, codes={leg.item for r in requests for leg in r.legs})
+    locations = locations_by_code(
+        session=session, codes={leg.location for r in requests for leg in r.legs}
+    )
+    fingerprints = [_fingerprint(request) for request in requests]
+    earlier = _earlier_postings(session, requests, fingerprints)
+    fresh = [
+        (request, fp)
+        for request, fp in zip(requests, fingerprints, strict=True)
+        if request.idempotency_key is None or request.idempotency_key not in earlier
+    ]
+    fresh = _first_per_key(fresh)
+    posted: dict[int, Posting] = {}
+    if fresh:
+        try:
+            with session.begin_nested():
+                posted = _write(session, fresh, items, locations)
+        except IntegrityError:
+            # a concurrent writer posted one of our idempotency keys first: answer from its posting
+            if _retrying or not _earlier_postings(session, requests, fingerprints):
+                raise
+            return post_many(session=session, requests=requests, _retrying=True)
+    by_key = {r.idempotency_key: posted[id(r)] for r, _ in fresh if r.idempotency_key is not None}
+    by_key.update({key: p for key, p in earlier.items()})
+    return [
+        posted[id(r)] if r.idempotency_key is None else by_key[r.idempotency_key] for r in requests
+    ]
+
+
+def reverse(*, session: Session, posting_id: int, reason: str, actor: str) -> Posting:
+    """Post the exact opposite of a posting, linked to it; the original is never changed.
+
+    Raises:
+        UnknownMove, ReversalOfReversal, AlreadyReversed, InsufficientStock (the stock it brought
+        in has been used since).
+    """
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("a reversal needs a reason")
+    original = session.get(Posting, posting_id)
+    if original is None:
+        raise UnknownMove(f"unknown move {posting_id}")
+    if original.reverses_id is not None:
+        raise ReversalOfReversal(
+            f"move {posting_id} is itself the reversal of move {original.reverses_id}: "
+            "post a new move instead"
+        )
+    reversed_by = session.exec(select(Posting.id).where(Posting.reverses_id == posting_id)).first()
+    if reversed_by is not None:
+        raise AlreadyReversed(f"move {posting_id} was already reversed by move {reversed_by}")
+    rows = session.exec(
+        select(StockMove, Item.code, Location.code)
+        .join(Item, col(Item.id) == StockMove.item_id)
+        .join(Location, col(Location.id) == StockMove.location_id)
+        .where(StockMove.posting_id == posting_id)
+        .order_by(col(StockMove.id))
+    ).all()
+    request = PostingRequest(
+        reason=MoveReason.REVERSAL,
+        doc_type=original.doc_type,
+        doc_id=original.doc_id,
+        legs=tuple(Leg(item, location, -move.qty, move.lot) for move, item, location in rows),
+        actor=actor,
+        note=reason[:500],
+    )
+    try:
+        with session.begin_nested():
+            posting = _write(
+                session,
+                [(request, _fingerprint(request))],
+                items_by_code(session=session, codes={leg.item for leg in request.legs}),
+                locations_by_code(session=session, codes={leg.location for leg in request.legs}),
+                reverses_id=posting_id,
+            )[id(request)]
+    except IntegrityError:
+        raise AlreadyReversed(f"move {posting_id} was already reversed") from None
+    return posting
+
+
+def _validate(request: PostingRequest) -> None:
+    if not request.doc_type.strip() or not request.doc_id.strip():
+        raise InvalidInput("every move must name its causing document (type and id)")
+    if len(request.legs) < 2:
+        raise UnbalancedPosting("a posting needs at least two legs (from and to)")
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for leg in request.legs:
+        if isinstance(leg.qty, bool) or not isinstance(leg.qty, int):
+            raise InvalidQuantity(f"quantity of {leg.item} must be a whole number, got {leg.qty!r}")
+        if leg.qty == 0:
+            raise InvalidQuantity(f"quantity of {leg.item} at {leg.location} must not be zero")
+        if abs(leg.qty) > MAX_QUANTITY:
+            raise InvalidQuantity(f"quantity of {leg.item} is too large: {leg.qty}")
+        totals[(leg.item, leg.lot)] += leg.qty
+    unbalanced = sorted(key for key, total in totals.items() if total != 0)
+    if unbalanced:
+        item, lot = unbalanced[0]
+        raise UnbalancedPosting(
+            f"legs of {item}{' lot ' + lot if lot else ''} do not sum to zero: "
+            "every quantity taken somewhere must go somewhere"
+        )
+
+
+def _fingerprint(request: PostingRequest) -> str:
+    content = {
+        "reason": request.reason.value,
+        "doc": [request.doc_type, request.doc_id],
+        "legs": sorted([leg.item, leg.location, leg.lot, leg.qty] for leg in request.legs),
+        "note": request.note,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _earlier_postings(
+    session: Session, requests: Sequence[PostingRequest], fingerprints: Sequence[str]
+) -> dict[str, Posting]:
+    keys = {r.idempotency_key for r in requests if r.idempotency_key is not None}
+    if not keys:
+        return {}
+    found = {
+        p.idempotency_key: p
+        for p in session.exec(select(Posting).where(col(Posting.idempotency_key).in_(keys)))
+        if p.idempotency_key is not None
+    }
+    for request, fingerprint in zip(requests, fingerprints, strict=True):
+        key = request.idempotency_key
+        if key is not None and key in found and found[key].fingerprint != fingerprint:
+            raise IdempotencyConflict(
+                f"idempotency key {key!r} was already used for move {found[key].id} "
+                "with different content"
+            )
+    return found
+
+
+def _first_per_key(
+    fresh: list[tuple[PostingRequest, str]],
+) -> list[tuple[PostingRequest, str]]:
+    seen: dict[str, str] = {}
+    kept = []
+    for request, fingerprint in fresh:
+        key = request.idempotency_key
+        if key is not None:
+            if key in seen:
+                if seen[key] != fingerprint:
+                    raise IdempotencyConflict(f"idempotency key {key!r} used twice in one batch")
+                continue
+            seen[key] = fingerprint
+        kept.append((request, fingerprint))
+    return kept
+
+
+def _write(
+    session: Session,
+    requests: Sequence[tuple[PostingRequest, str]],
+    items: dict[str, Item],
+    locations: dict[str, Location],
+    *,
+    reverses_id: int | None = None,
+) -> dict[int, Posting]:
+    now = utc_now()
+    postings: dict[int, Posting] = {}
+    for request, fingerprint in requests:
+        posting = Posting(
+            reason=request.reason,
+            doc_type=request.doc_type.strip()[:40],
+            doc_id=request.doc_id.strip()[:120],
+            actor=request.actor[:120],
+            posted_at=request.posted_at or now,
+            idempotency_key=request.idempotency_key,
+            fingerprint=fingerprint,
+            reverses_id=reverses_id,
+            note=request.note[:500],
+        )
+        session.add(posting)
+        postings[id(request)] = posting
+    session.flush()
+    move_rows = []
+    deltas: dict[BalanceKey, int] = defaultdict(int)
+    for request, _ in requests:
+        posting = postings[id(request)]
+        for leg in request.legs:
+            item, location = items[leg.item], locations[leg.location]
+            assert item.id is not None and location.id is not None
+            move_rows.append(
+                {
+                    "posting_id": posting.id,
+                    "item_id": item.id,
+                    "location_id": location.id,
+                    "lot": leg.lot,
+                    "qty": leg.qty,
+                    "unit": item.unit.value,
+                    "reason": posting.reason.value,
+                    "doc_type": posting.doc_type,
+                    "doc_id": posting.doc_id,
+                    "posted_at": posting.posted_at,
+                }
+            )
+            deltas[(item.id, location.id, leg.lot)] += leg.qty
+    session.execute(insert(StockMove), move_rows)
+    _apply_to_balances(session, deltas, items, locations)
+    return postings
+
+
+def _apply_to_balances(
+    session: Session,
+    deltas: dict[BalanceKey, int],
+    items: dict[str, Item],
+    locations: dict[str, Location],
+) -> None:
+    items_by_id = {item.id: item for item in items.values()}
+    locations_by_id = {location.id: location for location in locations.values()}
+    dialect = session.get_bind().dialect.name
+    make_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for key in sorted(deltas):  # one lock order for every writer: no deadlocks
+        delta = deltas[key]
+        if delta == 0:
+            continue
+        item_id, location_id, lot = key
+        upsert = make_insert(StockBalance).values(
+            item_id=item_id, location_id=location_id, lot=lot, qty=delta
+        )
+        statement = upsert.on_conflict_do_update(
+            index_elements=["item_id", "location_id", "lot"],
+            set_={"qty": StockBalance.__table__.c.qty + upsert.excluded.qty},  # type: ignore[attr-defined]
+        ).returning(StockBalance.__table__.c.qty)  # type: ignore[attr-defined]
+        balance = int(session.execute(statement).scalar_one())
+        item, location = items_by_id[item_id], locations_by_id[location_id]
+        if balance < 0 and delta < 0 and not item.allow_negative and not location.kind.is_virtual:
+            raise InsufficientStock(
+                item=item.code,
+                location=location.code,
+                lot=lot,
+                available=balance - delta,
+                requested=-delta,
+                unit=item.unit.value,
+            )

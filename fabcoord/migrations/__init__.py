@@ -1,0 +1,1 @@
+"""Alembic migrations of the fabcoord schema (run by ``fabcoord init``)."""
