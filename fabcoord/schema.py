@@ -81,10 +81,31 @@ def require_current_schema(engine: Engine, version_locations: Sequence[Path] = (
         hint = "holds no fabcoord schema" if has_tables else "is not initialised"
         raise SchemaMissing(f"{_describe(engine)} {hint}: run 'fabcoord init' first")
     _refuse_unknown(current, version_locations, engine)
-    if current != script_heads(version_locations):
+    script = ScriptDirectory.from_config(_config(version_locations))
+    known = {revision.revision for revision in script.walk_revisions()}
+    if known - _applied(script, current):
         raise SchemaOutdated(
             f"{_describe(engine)} has an older schema: run 'fabcoord init' to upgrade it"
         )
+
+
+def _applied(script: ScriptDirectory, current: set[str]) -> set[str]:
+    """Every revision the database has: its current ones and all they descend from or depend on."""
+    applied: set[str] = set()
+    pending = list(current)
+    while pending:
+        name = pending.pop()
+        if name in applied:
+            continue
+        applied.add(name)
+        revision = script.get_revision(name)
+        assert revision is not None
+        parents = revision.down_revision or ()
+        pending.extend([parents] if isinstance(parents, str) else parents)
+        if revision.dependencies:
+            depends = script.get_revisions(revision.dependencies)
+            pending.extend(dep.revision for dep in depends if dep is not None)
+    return applied
 
 
 def _refuse_unknown(revisions: set[str], version_locations: Sequence[Path], engine: Engine) -> None:
