@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -629,6 +630,15 @@ def run(argv: list[str], command: Callable[..., Any] | None = None) -> int:
         result = (command or app)(args=argv, prog_name="fabcoord", standalone_mode=False)
     except FabcoordError as error:
         _error(str(error))
+        return error.exit_code
+    except click_errors.NoSuchOption as error:
+        if re.fullmatch(r"-[0-9.,]+", error.option_name):
+            _error(
+                f"quantity {error.option_name} must be positive (to lower a balance after a "
+                f"count: fabcoord stock adjust ITEM --at LOCATION --by {error.option_name})"
+            )
+            return 2
+        _error(f"{error.format_message()} (see 'fabcoord --help')")
         return error.exit_code
     except click_errors.UsageError as error:
         command_path = error.ctx.command_path if error.ctx else "fabcoord"

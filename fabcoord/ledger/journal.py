@@ -91,5 +91,5 @@ def list_moves(*, session: Session, where: MoveFilter) -> list[MoveRow]:
             reverses=posting.reverses_id,
             reversed_by=reversed_by,
         )
-        for move, posting, item, location, reversed_by in session.execute(query).tuples()
+        for move, posting, item, location, reversed_by in session.execute(query).all()
     ]
