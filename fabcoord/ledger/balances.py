@@ -1,8 +1,8 @@
 """Balances derived from the moves, and the cache that keeps the current ones.
 
-``balances`` as of now reads the cache (one index lookup); as of a past time it sums the moves.
-The cache is rebuildable: :func:`rebuild_balance_cache` recomputes it from the moves and
-:func:`cache_discrepancies` compares the two.
+The balance of a real location as of now reads the cache (one index lookup); as of a past time,
+or at a virtual location (never cached), it sums the moves. The cache is rebuildable:
+:func:`rebuild_balance_cache` recomputes it from the moves and :func:`cache_discrepancies` compares.
 """
 
 from __future__ import annotations
@@ -51,25 +51,15 @@ def balances(
     include_virtual: bool = True,
 ) -> list[BalanceRow]:
     """Balances per item, location and lot, filtered; as of now unless ``as_of`` is given."""
-    if as_of is None:
-        table = StockBalance.__table__  # type: ignore[attr-defined]
-        base = select(table.c.item_id, table.c.location_id, table.c.lot, table.c.qty)
-    else:
-        table = StockMove.__table__  # type: ignore[attr-defined]
-        base = (
-            select(table.c.item_id, table.c.location_id, table.c.lot, func.sum(table.c.qty))
-            .where(table.c.posted_at <= as_of)
-            .group_by(table.c.item_id, table.c.location_id, table.c.lot)
-        )
-    if item_id is not None:
-        base = base.where(table.c.item_id == item_id)
-    if location_id is not None:
-        base = base.where(table.c.location_id == location_id)
-    if lot is not None:
-        base = base.where(table.c.lot == lot)
-    rows = session.execute(base).all()
-    items = {i.id: i for i in session.exec(select(Item))}
     locations = {loc.id: loc for loc in session.exec(select(Location))}
+    virtual = [i for i, loc in locations.items() if i is not None and loc.kind.is_virtual]
+    if as_of is not None:
+        rows = _summed_moves(session, item_id, location_id, lot, as_of, only_locations=None)
+    else:
+        rows = _cached(session, item_id, location_id, lot)
+        if include_virtual and virtual:
+            rows += _summed_moves(session, item_id, location_id, lot, None, only_locations=virtual)
+    items = {i.id: i for i in session.exec(select(Item))}
     result = []
     for row_item, row_location, row_lot, row_qty in rows:
         location = locations[row_location]
@@ -91,6 +81,40 @@ def balances(
     return sorted(result, key=lambda r: (r.location, r.item, r.lot))
 
 
+def _cached(
+    session: Session, item_id: int | None, location_id: int | None, lot: str | None
+) -> list[tuple[int, int, str, int]]:
+    table = StockBalance.__table__  # type: ignore[attr-defined]
+    query = select(table.c.item_id, table.c.location_id, table.c.lot, table.c.qty)
+    for column, value in (("item_id", item_id), ("location_id", location_id), ("lot", lot)):
+        if value is not None:
+            query = query.where(table.c[column] == value)
+    return [tuple(row) for row in session.execute(query)]
+
+
+def _summed_moves(
+    session: Session,
+    item_id: int | None,
+    location_id: int | None,
+    lot: str | None,
+    as_of: datetime | None,
+    *,
+    only_locations: list[int] | None,
+) -> list[tuple[int, int, str, int]]:
+    table = StockMove.__table__  # type: ignore[attr-defined]
+    query = select(
+        table.c.item_id, table.c.location_id, table.c.lot, func.sum(table.c.qty)
+    ).group_by(table.c.item_id, table.c.location_id, table.c.lot)
+    if as_of is not None:
+        query = query.where(table.c.posted_at <= as_of)
+    if only_locations is not None:
+        query = query.where(table.c.location_id.in_(only_locations))
+    for column, value in (("item_id", item_id), ("location_id", location_id), ("lot", lot)):
+        if value is not None:
+            query = query.where(table.c[column] == value)
+    return [tuple(row) for row in session.execute(query)]
+
+
 def quantity(
     *,
     session: Session,
@@ -100,7 +124,8 @@ def quantity(
     as_of: datetime | None = None,
 ) -> int:
     """One number: the quantity of an item at a location (all lots unless ``lot`` is given)."""
-    if as_of is None:
+    location = session.get(Location, location_id)
+    if as_of is None and location is not None and not location.kind.is_virtual:
         query = select(func.coalesce(func.sum(StockBalance.qty), 0)).where(
             StockBalance.item_id == item_id, StockBalance.location_id == location_id
         )
@@ -108,19 +133,23 @@ def quantity(
             query = query.where(StockBalance.lot == lot)
     else:
         query = select(func.coalesce(func.sum(StockMove.qty), 0)).where(
-            StockMove.item_id == item_id,
-            StockMove.location_id == location_id,
-            StockMove.posted_at <= as_of,
+            StockMove.item_id == item_id, StockMove.location_id == location_id
         )
+        if as_of is not None:
+            query = query.where(StockMove.posted_at <= as_of)
         if lot is not None:
             query = query.where(StockMove.lot == lot)
     return int(session.exec(query).one())
 
 
 def _totals_from_moves(session: Session) -> dict[Key, int]:
-    query = select(
-        StockMove.item_id, StockMove.location_id, StockMove.lot, func.sum(StockMove.qty)
-    ).group_by(col(StockMove.item_id), col(StockMove.location_id), col(StockMove.lot))
+    """What the cache must hold: totals at real (non-virtual) locations, from the moves."""
+    virtual = [loc.id for loc in session.exec(select(Location)) if loc.kind.is_virtual]
+    query = (
+        select(StockMove.item_id, StockMove.location_id, StockMove.lot, func.sum(StockMove.qty))
+        .where(col(StockMove.location_id).not_in(virtual))
+        .group_by(col(StockMove.item_id), col(StockMove.location_id), col(StockMove.lot))
+    )
     return {(i, loc, lot): int(q) for i, loc, lot, q in session.execute(query)}
 
 

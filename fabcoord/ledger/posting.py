@@ -4,6 +4,9 @@ A posting is atomic: its legs, the balance cache and the negative-stock check ha
 savepoint, so a refused posting leaves the caller's transaction exactly as it was. The caller owns
 the transaction and commits.
 
+Only real locations are cached: the virtual counterparts (supplier, production, …) take a leg of
+almost every posting, so caching them would make one row that every concurrent writer must lock.
+
 Negative stock is refused without a read-then-write race: each balance is changed by one atomic
 ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` whose row lock (PostgreSQL) or the ``BEGIN IMMEDIATE``
 write lock (SQLite) orders concurrent writers; the returned balance is the one after this posting.
@@ -317,9 +320,9 @@ def _apply_to_balances(
     make_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     for key in sorted(deltas):  # one lock order for every writer: no deadlocks
         delta = deltas[key]
-        if delta == 0:
-            continue
         item_id, location_id, lot = key
+        if delta == 0 or locations_by_id[location_id].kind.is_virtual:
+            continue  # virtual counterparts are not cached: no hot rows shared by every writer
         upsert = make_insert(StockBalance).values(
             item_id=item_id, location_id=location_id, lot=lot, qty=delta
         )
@@ -329,7 +332,7 @@ def _apply_to_balances(
         ).returning(StockBalance.__table__.c.qty)  # type: ignore[attr-defined]
         balance = int(session.execute(statement).scalar_one())
         item, location = items_by_id[item_id], locations_by_id[location_id]
-        if balance < 0 and delta < 0 and not item.allow_negative and not location.kind.is_virtual:
+        if balance < 0 and delta < 0 and not item.allow_negative:
             raise InsufficientStock(
                 item=item.code,
                 location=location.code,
