@@ -22,6 +22,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+import fabcoord.records  # noqa: F401  (the fablab and hospital tables locations refer to)
 from fabcoord.dbtypes import EnumText
 
 

@@ -21,24 +21,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from fabcoord.errors import (
     AlreadyReversed,
     IdempotencyConflict,
-    InsufficientStock,
     InvalidInput,
     InvalidQuantity,
     ReversalOfReversal,
     UnbalancedPosting,
     UnknownMove,
 )
-from fabcoord.ledger.catalogue import items_by_code, locations_by_code
-from fabcoord.ledger.models import Item, Location, MoveReason, Posting, StockBalance, StockMove
+from fabcoord.ledger import writer
+from fabcoord.ledger.models import Item, Location, MoveReason, Posting, StockMove
 from fabcoord.ledger.units import MAX_QUANTITY
+from fabcoord.ledger.writer import Posted
 
 BalanceKey = tuple[int, int, str]  # item id, location id, lot
 
@@ -84,7 +82,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def post(*, session: Session, request: PostingRequest) -> Posting:
+def post(*, session: Session, request: PostingRequest) -> Posted:
     """Post one balanced set of legs.
 
     Returns:
@@ -100,15 +98,16 @@ def post(*, session: Session, request: PostingRequest) -> Posting:
 
 def post_many(
     *, session: Session, requests: Sequence[PostingRequest], _retrying: bool = False
-) -> list[Posting]:
+) -> list[Posted]:
     """Post several requests atomically (all or none); the fast path for batches."""
     if not requests:
         return []
     for request in requests:
         _validate(request)
-    items = items_by_code(session=session, codes={leg.item for r in requests for leg in r.legs})
-    locations = locations_by_code(
-        session=session, codes={leg.location for r in requests for leg in r.legs}
+    items, locations = writer.resolve(
+        session,
+        (leg.item for r in requests for leg in r.legs),
+        (leg.location for r in requests for leg in r.legs),
     )
     fingerprints = [_fingerprint(request) for request in requests]
     earlier = _earlier_postings(session, requests, fingerprints)
@@ -118,11 +117,12 @@ def post_many(
         if request.idempotency_key is None or request.idempotency_key not in earlier
     ]
     fresh = _first_per_key(fresh)
-    posted: dict[int, Posting] = {}
+    posted: dict[int, Posted] = {}
     if fresh:
         try:
             with session.begin_nested():
-                posted = _write(session, fresh, items, locations)
+                written = writer.write(session, [_new(r, fp) for r, fp in fresh], items, locations)
+            posted = {id(r): p for (r, _), p in zip(fresh, written, strict=True)}
         except IntegrityError:
             # a concurrent writer posted one of our idempotency keys first: answer from its posting
             if _retrying or not _earlier_postings(session, requests, fingerprints):
@@ -135,7 +135,7 @@ def post_many(
     ]
 
 
-def reverse(*, session: Session, posting_id: int, reason: str, actor: str) -> Posting:
+def reverse(*, session: Session, posting_id: int, reason: str, actor: str) -> Posted:
     """Post the exact opposite of a posting, linked to it; the original is never changed.
 
     Raises:
@@ -171,15 +171,13 @@ def reverse(*, session: Session, posting_id: int, reason: str, actor: str) -> Po
         actor=actor,
         note=reason[:500],
     )
+    items, locations = writer.resolve(
+        session, (leg.item for leg in request.legs), (leg.location for leg in request.legs)
+    )
+    new = _new(request, _fingerprint(request), reverses_id=posting_id)
     try:
         with session.begin_nested():
-            posting = _write(
-                session,
-                [(request, _fingerprint(request))],
-                items_by_code(session=session, codes={leg.item for leg in request.legs}),
-                locations_by_code(session=session, codes={leg.location for leg in request.legs}),
-                reverses_id=posting_id,
-            )[id(request)]
+            posting = writer.write(session, [new], items, locations)[0]
     except IntegrityError:
         raise AlreadyReversed(f"move {posting_id} was already reversed") from None
     return posting
@@ -220,12 +218,12 @@ def _fingerprint(request: PostingRequest) -> str:
 
 def _earlier_postings(
     session: Session, requests: Sequence[PostingRequest], fingerprints: Sequence[str]
-) -> dict[str, Posting]:
+) -> dict[str, Posted]:
     keys = {r.idempotency_key for r in requests if r.idempotency_key is not None}
     if not keys:
         return {}
     found = {
-        p.idempotency_key: p
+        p.idempotency_key: Posted.of(p)
         for p in session.exec(select(Posting).where(col(Posting.idempotency_key).in_(keys)))
         if p.idempotency_key is not None
     }
@@ -256,88 +254,18 @@ def _first_per_key(
     return kept
 
 
-def _write(
-    session: Session,
-    requests: Sequence[tuple[PostingRequest, str]],
-    items: dict[str, Item],
-    locations: dict[str, Location],
-    *,
-    reverses_id: int | None = None,
-) -> dict[int, Posting]:
-    now = utc_now()
-    postings: dict[int, Posting] = {}
-    for request, fingerprint in requests:
-        posting = Posting(
-            reason=request.reason,
-            doc_type=request.doc_type.strip()[:40],
-            doc_id=request.doc_id.strip()[:120],
-            actor=request.actor[:120],
-            posted_at=request.posted_at or now,
-            idempotency_key=request.idempotency_key,
-            fingerprint=fingerprint,
-            reverses_id=reverses_id,
-            note=request.note[:500],
-        )
-        session.add(posting)
-        postings[id(request)] = posting
-    session.flush()
-    move_rows = []
-    deltas: dict[BalanceKey, int] = defaultdict(int)
-    for request, _ in requests:
-        posting = postings[id(request)]
-        for leg in request.legs:
-            item, location = items[leg.item], locations[leg.location]
-            assert item.id is not None and location.id is not None
-            move_rows.append(
-                {
-                    "posting_id": posting.id,
-                    "item_id": item.id,
-                    "location_id": location.id,
-                    "lot": leg.lot,
-                    "qty": leg.qty,
-                    "unit": item.unit.value,
-                    "reason": posting.reason.value,
-                    "doc_type": posting.doc_type,
-                    "doc_id": posting.doc_id,
-                    "posted_at": posting.posted_at,
-                }
-            )
-            deltas[(item.id, location.id, leg.lot)] += leg.qty
-    session.execute(insert(StockMove), move_rows)
-    _apply_to_balances(session, deltas, items, locations)
-    return postings
-
-
-def _apply_to_balances(
-    session: Session,
-    deltas: dict[BalanceKey, int],
-    items: dict[str, Item],
-    locations: dict[str, Location],
-) -> None:
-    items_by_id = {item.id: item for item in items.values()}
-    locations_by_id = {location.id: location for location in locations.values()}
-    dialect = session.get_bind().dialect.name
-    make_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for key in sorted(deltas):  # one lock order for every writer: no deadlocks
-        delta = deltas[key]
-        item_id, location_id, lot = key
-        if delta == 0 or locations_by_id[location_id].kind.is_virtual:
-            continue  # virtual counterparts are not cached: no hot rows shared by every writer
-        upsert = make_insert(StockBalance).values(
-            item_id=item_id, location_id=location_id, lot=lot, qty=delta
-        )
-        statement = upsert.on_conflict_do_update(
-            index_elements=["item_id", "location_id", "lot"],
-            set_={"qty": StockBalance.__table__.c.qty + upsert.excluded.qty},  # type: ignore[attr-defined]
-        ).returning(StockBalance.__table__.c.qty)  # type: ignore[attr-defined]
-        balance = int(session.execute(statement).scalar_one())
-        item, location = items_by_id[item_id], locations_by_id[location_id]
-        if balance < 0 and delta < 0 and not item.allow_negative:
-            raise InsufficientStock(
-                item=item.code,
-                location=location.code,
-                lot=lot,
-                available=balance - delta,
-                requested=-delta,
-                unit=item.unit.value,
-            )
+def _new(
+    request: PostingRequest, fingerprint: str, *, reverses_id: int | None = None
+) -> writer.NewPosting:
+    return writer.NewPosting(
+        reason=request.reason,
+        doc_type=request.doc_type.strip()[:40],
+        doc_id=request.doc_id.strip()[:120],
+        actor=request.actor[:120],
+        posted_at=request.posted_at or utc_now(),
+        idempotency_key=request.idempotency_key,
+        fingerprint=fingerprint,
+        reverses_id=reverses_id,
+        note=request.note[:500],
+        legs=tuple((leg.item, leg.location, leg.qty, leg.lot) for leg in request.legs),
+    )

@@ -1,0 +1,448 @@
+"""Ledger benchmarks (issue: the ledger core): posting throughput and balance latency.
+
+Each figure is measured beside the same operation written in raw SQL on the same database in the same
+run, so the cost of the ORM layer shows as a ratio. Run: ``python -m bench.ledger_bench [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import random
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.report import percentile, postgres_version, summary_ms, write_section
+from fabcoord.bootstrap import initialise_database
+from fabcoord.config import Settings
+from fabcoord.db import make_engine, unit_of_work
+from fabcoord.ledger import balances, catalogue
+from fabcoord.ledger.models import LocationKind, MoveReason
+from fabcoord.ledger.posting import PostingRequest, post, post_many, transfer
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+ITEMS = ("petg", "pla", "pet-sheet-a4", "elastic")
+
+
+# --- database set-up ------------------------------------------------------------------------
+
+
+class Database:
+    """A fresh initialised database (SQLite file or PostgreSQL database), dropped by ``close``."""
+
+    def __init__(self, kind: str, folder: Path) -> None:
+        self.kind = kind
+        if kind == "sqlite":
+            self.path = folder / f"bench-{uuid.uuid4().hex[:6]}.db"
+            self.url = f"sqlite:///{self.path}"
+        else:
+            self.name = f"fabcoord_bench_{uuid.uuid4().hex[:10]}"
+            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+                admin.execute(f'CREATE DATABASE "{self.name}"')
+            self.url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.name}"
+            self.dsn = f"postgresql://postgres@127.0.0.1:5432/{self.name}"
+        self.engine = make_engine(Settings(database_url=self.url))
+        initialise_database(self.engine)
+
+    def shelves(self, count: int, prefix: str = "shelf") -> list[str]:
+        codes = [f"{prefix}-{n}" for n in range(count)]
+        with unit_of_work(self.engine) as session:
+            for code in codes:
+                catalogue.add_location(
+                    session=session, code=code, name=code, kind=LocationKind.STOCK
+                )
+        return codes
+
+    def ids(self, codes: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+        with unit_of_work(self.engine, read_only=True) as session:
+            items = {i.code: i.id or 0 for i in catalogue.list_items(session=session)}
+            locations = {loc.code: loc.id or 0 for loc in catalogue.list_locations(session=session)}
+        return items, {c: locations[c] for c in [*codes, catalogue.SUPPLIERS]}
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self.kind == "postgresql":
+            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def receipt(item: str, shelf: str, qty: int, lot: str) -> PostingRequest:
+    return PostingRequest(
+        reason=MoveReason.RECEIPT,
+        doc_type="receipt",
+        doc_id=uuid.uuid4().hex[:12],
+        legs=transfer(item=item, qty=qty, source=catalogue.SUPPLIERS, destination=shelf, lot=lot),
+        actor="bench",
+    )
+
+
+# --- raw SQL twins of a posting -------------------------------------------------------------
+
+RAW_POSTING = (
+    "INSERT INTO posting (reason, doc_type, doc_id, actor, posted_at, fingerprint, note) "
+    "VALUES ('receipt', 'receipt', {p}, 'bench', {p}, 'raw', '') RETURNING id"
+)
+RAW_MOVE = (
+    "INSERT INTO stock_move (posting_id, item_id, location_id, lot, qty, unit, reason, doc_type, "
+    "doc_id, posted_at) VALUES ({p}, {p}, {p}, {p}, {p}, 'g', 'receipt', 'receipt', {p}, {p})"
+)
+RAW_BALANCE = (
+    "INSERT INTO stock_balance (item_id, location_id, lot, qty) VALUES ({p}, {p}, {p}, {p}) "
+    "ON CONFLICT (item_id, location_id, lot) DO UPDATE SET qty = stock_balance.qty + excluded.qty "
+    "RETURNING qty"
+)
+
+
+def raw_post(cursor: Any, p: str, item: int, supplier: int, shelf: int, qty: int, lot: str) -> int:
+    """The same statements ``post`` issues for a receipt: header, two legs, one cached balance."""
+    now = datetime.now(UTC).isoformat() if p == "?" else datetime.now(UTC)
+    doc = uuid.uuid4().hex[:12]
+    cursor.execute(RAW_POSTING.format(p=p), (doc, now))
+    posting_id = cursor.fetchone()[0]
+    cursor.executemany(
+        RAW_MOVE.format(p=p),
+        [
+            (posting_id, item, supplier, lot, -qty, doc, now),
+            (posting_id, item, shelf, lot, qty, doc, now),
+        ],
+    )
+    cursor.execute(RAW_BALANCE.format(p=p), (item, shelf, lot, qty))
+    if cursor.fetchone()[0] < 0:
+        raise RuntimeError("negative")
+    return 2
+
+
+def sqlite_raw_connection(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+    for pragma in (
+        "journal_mode=WAL",
+        "foreign_keys=ON",
+        "busy_timeout=30000",
+        "synchronous=NORMAL",
+    ):
+        connection.execute(f"PRAGMA {pragma}")
+    return connection
+
+
+# --- measurements ---------------------------------------------------------------------------
+
+
+def timed(work: Callable[[], int]) -> float:
+    """Moves per second of ``work`` (which returns how many moves it wrote)."""
+    start = time.perf_counter()
+    moves = work()
+    return moves / (time.perf_counter() - start)
+
+
+def sqlite_posting(folder: Path, postings: int, batch: int) -> dict[str, float]:
+    db = Database("sqlite", folder)
+    shelves = db.shelves(50)
+    items, locations = db.ids(shelves)
+    rng = random.Random(1)
+    plan = [
+        (rng.choice(ITEMS), rng.choice(shelves), rng.randint(1, 500), f"L{rng.randint(1, 20)}")
+        for _ in range(postings)
+    ]
+
+    def orm_batched() -> int:
+        for start in range(0, postings, batch):
+            with unit_of_work(db.engine) as session:
+                post_many(
+                    session=session, requests=[receipt(*row) for row in plan[start : start + batch]]
+                )
+        return postings * 2
+
+    def orm_single() -> int:
+        for row in plan[: postings // 5]:
+            with unit_of_work(db.engine) as session:
+                post(session=session, request=receipt(*row))
+        return postings // 5 * 2
+
+    connection = sqlite_raw_connection(db.path)
+    cursor = connection.cursor()
+    supplier = locations[catalogue.SUPPLIERS]
+
+    def raw_batched() -> int:
+        for start in range(0, postings, batch):
+            cursor.execute("BEGIN IMMEDIATE")
+            for item, shelf, qty, lot in plan[start : start + batch]:
+                raw_post(cursor, "?", items[item], supplier, locations[shelf], qty, lot)
+            cursor.execute("COMMIT")
+        return postings * 2
+
+    def raw_single() -> int:
+        for item, shelf, qty, lot in plan[: postings // 5]:
+            cursor.execute("BEGIN IMMEDIATE")
+            raw_post(cursor, "?", items[item], supplier, locations[shelf], qty, lot)
+            cursor.execute("COMMIT")
+        return postings // 5 * 2
+
+    result = {
+        "orm_batched": timed(orm_batched),
+        "raw_batched": timed(raw_batched),
+        "orm_single": timed(orm_single),
+        "raw_single": timed(raw_single),
+    }
+    connection.close()
+    db.close()
+    return result
+
+
+def _pg_writer(args: tuple[str, str, str, int, int, str, list[tuple[str, int, int, str]]]) -> int:
+    mode, url, dsn, supplier, batch, _, plan = (
+        args[0],
+        args[1],
+        args[2],
+        args[3],
+        args[4],
+        args[5],
+        args[6],
+    )
+    if mode.startswith("orm"):
+        engine = make_engine(Settings(database_url=url))
+        size = batch if mode == "orm_batched" else 1
+        for start in range(0, len(plan), size):
+            with unit_of_work(engine) as session:
+                post_many(
+                    session=session,
+                    requests=[receipt(i, s, q, lot) for i, s, q, lot in plan[start : start + size]],
+                )
+        engine.dispose()
+        return len(plan) * 2
+    size = batch if mode == "raw_batched" else 1
+    with psycopg.connect(dsn) as connection:
+        cursor = connection.cursor()
+        ids = dict(cursor.execute("SELECT code, id FROM item").fetchall())
+        locs = dict(cursor.execute("SELECT code, id FROM location").fetchall())
+        for start in range(0, len(plan), size):
+            for item, shelf, qty, lot in plan[start : start + size]:
+                raw_post(cursor, "%s", ids[item], supplier, locs[shelf], qty, lot)
+            connection.commit()
+    return len(plan) * 2
+
+
+def pg_posting(folder: Path, per_writer: int, writers: int, batch: int) -> dict[str, float]:
+    db = Database("postgresql", folder)
+    shelves = db.shelves(writers * 10)
+    _, locations = db.ids(shelves)
+    supplier = locations[catalogue.SUPPLIERS]
+    result = {}
+    context = multiprocessing.get_context("spawn")
+    for mode in ("orm_single", "raw_single", "orm_batched", "raw_batched"):
+        jobs = []
+        for w in range(writers):
+            rng = random.Random(w)
+            mine = shelves[w * 10 : (w + 1) * 10]  # each writer is a fablab with its own shelves
+            plan = [
+                (rng.choice(ITEMS), rng.choice(mine), rng.randint(1, 500), f"L{rng.randint(1, 20)}")
+                for _ in range(per_writer)
+            ]
+            jobs.append((mode, db.url, db.dsn, supplier, batch, mode, plan))
+        with context.Pool(writers) as pool:
+            pool.map(len, [[0]] * writers)  # warm the workers before the clock starts
+            start = time.perf_counter()
+            moves = sum(pool.map(_pg_writer, jobs))
+            result[mode] = moves / (time.perf_counter() - start)
+    db.close()
+    return result
+
+
+def seed_million(db: Database, moves: int, shelves: list[str]) -> tuple[list[int], list[int]]:
+    """Bulk-load ``moves`` moves (half at real shelves) straight into the tables, then rebuild the cache."""
+    items, locations = db.ids(shelves)
+    item_ids = [items[c] for c in ITEMS]
+    shelf_ids = [locations[s] for s in shelves]
+    supplier = locations[catalogue.SUPPLIERS]
+    rng = random.Random(7)
+    pairs_per_posting = 500
+    postings = moves // 2 // pairs_per_posting
+    now = datetime.now(UTC)
+    if db.kind == "sqlite":
+        connection = sqlite_raw_connection(db.path)
+        connection.execute("BEGIN IMMEDIATE")
+        stamp = now.isoformat(" ").replace("+00:00", "")
+        for p in range(postings):
+            posting_id = connection.execute(
+                "INSERT INTO posting (reason, doc_type, doc_id, actor, posted_at, fingerprint, note) "
+                "VALUES ('receipt','receipt',?, 'seed', ?, 'seed', '') RETURNING id",
+                (f"S{p}", stamp),
+            ).fetchone()[0]
+            rows = []
+            for _ in range(pairs_per_posting):
+                item, shelf, qty = rng.choice(item_ids), rng.choice(shelf_ids), rng.randint(1, 50)
+                rows.append((posting_id, item, supplier, "", -qty, f"S{p}", stamp))
+                rows.append((posting_id, item, shelf, "", qty, f"S{p}", stamp))
+            connection.executemany(
+                "INSERT INTO stock_move (posting_id, item_id, location_id, lot, qty, unit, reason, doc_type, doc_id, posted_at) "
+                "VALUES (?, ?, ?, ?, ?, 'g', 'receipt', 'receipt', ?, ?)",
+                rows,
+            )
+        connection.execute("COMMIT")
+        connection.close()
+    else:
+        with psycopg.connect(db.dsn) as connection:
+            cursor = connection.cursor()
+            for p in range(postings):
+                posting_id = cursor.execute(
+                    "INSERT INTO posting (reason, doc_type, doc_id, actor, posted_at, fingerprint, note) "
+                    "VALUES ('receipt','receipt',%s,'seed',%s,'seed','') RETURNING id",
+                    (f"S{p}", now),
+                ).fetchone()[0]
+                with cursor.copy(
+                    "COPY stock_move (posting_id, item_id, location_id, lot, qty, unit, reason, doc_type, doc_id, posted_at) FROM STDIN"
+                ) as copy:
+                    for _ in range(pairs_per_posting):
+                        item, shelf, qty = (
+                            rng.choice(item_ids),
+                            rng.choice(shelf_ids),
+                            rng.randint(1, 50),
+                        )
+                        copy.write_row(
+                            (
+                                posting_id,
+                                item,
+                                supplier,
+                                "",
+                                -qty,
+                                "g",
+                                "receipt",
+                                "receipt",
+                                f"S{p}",
+                                now,
+                            )
+                        )
+                        copy.write_row(
+                            (
+                                posting_id,
+                                item,
+                                shelf,
+                                "",
+                                qty,
+                                "g",
+                                "receipt",
+                                "receipt",
+                                f"S{p}",
+                                now,
+                            )
+                        )
+            connection.commit()
+            cursor.execute("ANALYZE")
+            connection.commit()
+    with unit_of_work(db.engine) as session:
+        balances.rebuild_balance_cache(session=session)
+    return item_ids, shelf_ids
+
+
+def balance_latency(folder: Path, kind: str, moves: int, queries: int) -> dict[str, list[float]]:
+    db = Database(kind, folder)
+    shelves = db.shelves(200)
+    item_ids, shelf_ids = seed_million(db, moves, shelves)
+    rng = random.Random(3)
+    pairs = [(rng.choice(item_ids), rng.choice(shelf_ids)) for _ in range(queries)]
+    far_future = datetime(2100, 1, 1, tzinfo=UTC)
+    times: dict[str, list[float]] = {"orm_now": [], "raw_now": [], "orm_as_of": [], "raw_as_of": []}
+    for item, shelf in pairs:
+        start = time.perf_counter()
+        with unit_of_work(db.engine, read_only=True) as session:
+            balances.quantity(session=session, item_id=item, location_id=shelf)
+        times["orm_now"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        with unit_of_work(db.engine, read_only=True) as session:
+            balances.quantity(session=session, item_id=item, location_id=shelf, as_of=far_future)
+        times["orm_as_of"].append(time.perf_counter() - start)
+    now_sql = (
+        "SELECT COALESCE(SUM(qty), 0) FROM stock_balance WHERE item_id = {p} AND location_id = {p}"
+    )
+    as_of_sql = (
+        "SELECT COALESCE(SUM(qty), 0) FROM stock_move WHERE item_id = {p} AND location_id = {p} "
+        "AND posted_at <= {p}"
+    )
+    if kind == "sqlite":
+        connection = sqlite_raw_connection(db.path)
+        run = lambda sql, args: connection.execute(sql.format(p="?"), args).fetchone()  # noqa: E731
+        stamp = "2100-01-01 00:00:00"
+    else:
+        connection = psycopg.connect(db.dsn, autocommit=True)  # type: ignore[assignment]
+        run = lambda sql, args: connection.execute(sql.format(p="%s"), args).fetchone()  # noqa: E731
+        stamp = far_future  # type: ignore[assignment]
+    for item, shelf in pairs:
+        start = time.perf_counter()
+        run(now_sql, (item, shelf))
+        times["raw_now"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        run(as_of_sql, (item, shelf, stamp))
+        times["raw_as_of"].append(time.perf_counter() - start)
+    connection.close()
+    db.close()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    args = parser.parse_args()
+    postings = 2_000 if args.quick else 20_000
+    million = 100_000 if args.quick else 1_000_000
+    queries = 300 if args.quick else 2_000
+    with tempfile.TemporaryDirectory() as folder_name:
+        folder = Path(folder_name)
+        print("SQLite posting…")
+        lite = sqlite_posting(folder, postings, batch=500)
+        print(lite)
+        print("PostgreSQL, 4 writers…")
+        pg = pg_posting(folder, per_writer=postings // 20, writers=4, batch=100)
+        print(pg)
+        latency = {}
+        for kind in ("sqlite", "postgresql"):
+            print(f"{kind}: balance latency with {million:,} moves…")
+            latency[kind] = balance_latency(folder, kind, million, queries)
+    body = (
+        f"""### Posting throughput (moves = ledger rows; a receipt is one posting of 2 moves)
+
+| operation | fabcoord (ORM) | raw SQL, same statements | ORM / raw | target |
+|---|---|---|---|---|
+| SQLite, batched ({500} postings per transaction) | {lite["orm_batched"]:,.0f} moves/s | {lite["raw_batched"]:,.0f} moves/s | {lite["orm_batched"] / lite["raw_batched"]:.2f} | ≥ 25,000 |
+| SQLite, one posting per transaction | {lite["orm_single"]:,.0f} moves/s | {lite["raw_single"]:,.0f} moves/s | {lite["orm_single"] / lite["raw_single"]:.2f} | ≥ 5,000 |
+| PostgreSQL, 4 concurrent writers, one posting per transaction | {pg["orm_single"]:,.0f} moves/s | {pg["raw_single"]:,.0f} moves/s | {pg["orm_single"] / pg["raw_single"]:.2f} | ≥ 6,000 |
+| PostgreSQL, 4 concurrent writers, 100 postings per transaction | {pg["orm_batched"]:,.0f} moves/s | {pg["raw_batched"]:,.0f} moves/s | {pg["orm_batched"] / pg["raw_batched"]:.2f} | |
+
+Each posting runs the whole ledger path: validation, idempotency lookup, header, legs, the cached
+balance upsert with its negative-stock check, inside a savepoint. The raw-SQL twin issues the same
+INSERTs and upsert without the ORM. PostgreSQL writers are separate processes posting to their own
+shelves ({postgres_version(PG_ADMIN)}, default `synchronous_commit=on`).
+
+### Balance of one item at one location, {million:,} moves in the ledger ({queries:,} random queries)
+
+| database | query | fabcoord (ORM, one read transaction per query) | raw SQL | target |
+|---|---|---|---|---|
+"""
+        + "\n".join(
+            f"| {kind} | {label} | {summary_ms(latency[kind]['orm_' + key])} | {summary_ms(latency[kind]['raw_' + key])} | "
+            f"{'p95 < 20 ms' if key == 'now' else ''} |"
+            for kind in ("sqlite", "postgresql")
+            for key, label in (
+                ("now", "as of now (balance cache)"),
+                ("as_of", "as of a time (sum of the moves)"),
+            )
+        )
+        + f"""
+
+p95 ratio ORM / raw, as of now: SQLite {percentile(latency["sqlite"]["orm_now"], 0.95) / percentile(latency["sqlite"]["raw_now"], 0.95):.1f}×,
+PostgreSQL {percentile(latency["postgresql"]["orm_now"], 0.95) / percentile(latency["postgresql"]["raw_now"], 0.95):.1f}×
+(the ORM figure includes opening and closing a transaction and a session per query).
+"""
+    )
+    write_section("ledger", "Ledger core: posting and balances", body)
+    print("written to BENCHMARKS.md")
+
+
+if __name__ == "__main__":
+    main()
