@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -102,6 +103,9 @@ def _options(
     ] = None,
 ) -> None:
     context = AppContext(load_settings(database_url=db, actor=actor))
+    logging.basicConfig(
+        level=context.settings.log_level, format="%(levelname)s %(name)s: %(message)s"
+    )
     _CONTEXT.set(context)
     ctx.call_on_close(context.close)
 
