@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 from typer._click import exceptions as click_errors  # typer 0.29 vendors its own click
 
@@ -32,11 +33,11 @@ from fabcoord.bootstrap import initialise_database
 from fabcoord.config import Settings, load_settings
 from fabcoord.db import make_engine, unit_of_work
 from fabcoord.errors import FabcoordError, InvalidInput
-from fabcoord.ledger import balances, catalogue, journal, posting
-from fabcoord.ledger.models import ItemKind, LocationKind, MoveReason, Unit
-from fabcoord.ledger.units import parse_quantity
+from fabcoord.ledger import balances, catalogue, journal, operations, posting
+from fabcoord.ledger.models import ItemKind, LocationKind, Unit
 
 MIGRATION_LOCATIONS: list[Path] = []
+MAX_ID = 2**31 - 1  # record numbers are 32-bit integers in the database
 
 app = typer.Typer(
     help="fabcoord: coordinate fablabs producing visors for hospitals, on one stock ledger.",
@@ -161,9 +162,7 @@ def _parse_time(text: str | None, option: str) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _parse_doc(text: str | None, default_type: str, default_prefix: str) -> tuple[str, str]:
-    if text is None:
-        return default_type, f"{default_prefix}-{posting.utc_now():%Y%m%dT%H%M%S%f}"
+def _parse_doc(text: str) -> tuple[str, str]:
     doc_type, _, doc_id = text.partition(":")
     if not doc_type.strip() or not doc_id.strip():
         raise InvalidInput(f"--doc {text!r} must be TYPE:ID, for example receipt:BL-2020-118")
@@ -354,50 +353,14 @@ def location_list(
 # --- stock ---------------------------------------------------------------------------------
 
 
-def _post_transfer(
-    *,
-    item: str,
-    qty_text: str,
-    unit: str | None,
-    source: str,
-    destination: str,
-    lot: str,
-    reason: MoveReason,
-    doc: tuple[str, str],
-    key: str | None,
-    note: str = "",
-    signed: bool = False,
-) -> None:
-    with _work() as session:
-        item_row = catalogue.get_item(session=session, code=item)
-        qty = parse_quantity(qty_text, unit=unit, base=item_row.unit, signed=signed)
-        if qty < 0:
-            source, destination, qty = destination, source, -qty
-        posted = posting.post(
-            session=session,
-            request=posting.PostingRequest(
-                reason=reason,
-                doc_type=doc[0],
-                doc_id=doc[1],
-                legs=posting.transfer(
-                    item=item_row.code, qty=qty, source=source, destination=destination, lot=lot
-                ),
-                actor=_ctx().settings.actor,
-                idempotency_key=key,
-                note=note,
-            ),
-        )
-        total = balances.quantity(
-            session=session,
-            item_id=item_row.id or 0,
-            location_id=catalogue.get_location(session=session, code=destination).id or 0,
-        )
-    lot_text = f" lot {lot}" if lot else ""
+def _report(change: operations.StockChange) -> None:
+    posted, lot = change.posting, f" lot {change.lot}" if change.lot else ""
     _out().print(
         Text(
-            f"move {posted.id}: {qty} {item_row.unit.value} {item_row.code}{lot_text} "
-            f"{source} → {destination} ({reason.value}, {doc[0]}:{doc[1]}); "
-            f"{destination} now holds {total} {item_row.unit.value}"
+            f"move {posted.id}: {change.qty} {change.unit} {change.item}{lot} "
+            f"{change.source} → {change.destination} ({posted.reason.value}, "
+            f"{posted.doc_type}:{posted.doc_id}); {change.location} now holds "
+            f"{change.balance_after} {change.unit}"
         )
     )
 
@@ -414,17 +377,20 @@ def stock_receive(
     key: KeyOption = None,
 ) -> None:
     """Receive material from a supplier into a location."""
-    _post_transfer(
-        item=item,
-        qty_text=qty,
-        unit=unit,
-        source=source,
-        destination=to,
-        lot=lot,
-        reason=MoveReason.RECEIPT,
-        doc=("receipt", ref.strip()),
-        key=key,
-    )
+    with _work() as session:
+        change = operations.receive(
+            session=session,
+            item=item,
+            quantity=qty,
+            unit=unit,
+            destination=to,
+            reference=ref,
+            source=source,
+            lot=lot,
+            key=key,
+            actor=_ctx().settings.actor,
+        )
+    _report(change)
 
 
 @stock_app.command("adjust")
@@ -438,21 +404,19 @@ def stock_adjust(
     key: KeyOption = None,
 ) -> None:
     """Correct a balance after a count (posted against inventory-adjustment)."""
-    if not reason.strip():
-        raise InvalidInput("--reason must say why the stock is adjusted")
-    _post_transfer(
-        item=item,
-        qty_text=by,
-        unit=unit,
-        source=catalogue.INVENTORY_ADJUSTMENT,
-        destination=at,
-        lot=lot,
-        reason=MoveReason.ADJUSTMENT,
-        doc=_parse_doc(None, "adjustment", "ADJ"),
-        key=key,
-        note=reason.strip(),
-        signed=True,
-    )
+    with _work() as session:
+        change = operations.adjust(
+            session=session,
+            item=item,
+            change=by,
+            unit=unit,
+            location=at,
+            reason=reason,
+            lot=lot,
+            key=key,
+            actor=_ctx().settings.actor,
+        )
+    _report(change)
 
 
 @stock_app.command("move")
@@ -467,17 +431,21 @@ def stock_move(
     key: KeyOption = None,
 ) -> None:
     """Move stock between locations."""
-    _post_transfer(
-        item=item,
-        qty_text=qty,
-        unit=unit,
-        source=source,
-        destination=to,
-        lot=lot,
-        reason=MoveReason.TRANSFER,
-        doc=_parse_doc(doc, "transfer", "TR"),
-        key=key,
-    )
+    document = _parse_doc(doc) if doc is not None else None
+    with _work() as session:
+        change = operations.move(
+            session=session,
+            item=item,
+            quantity=qty,
+            unit=unit,
+            source=source,
+            destination=to,
+            lot=lot,
+            document=document,
+            key=key,
+            actor=_ctx().settings.actor,
+        )
+    _report(change)
 
 
 @stock_app.command("show")
@@ -530,7 +498,9 @@ def ledger_show(
     doc: Annotated[str | None, typer.Option("--doc", help="TYPE:ID or TYPE.")] = None,
     since: Annotated[str | None, typer.Option("--since")] = None,
     until: Annotated[str | None, typer.Option("--until")] = None,
-    move: Annotated[int | None, typer.Option("--move", help="One move by number.")] = None,
+    move: Annotated[
+        int | None, typer.Option("--move", help="One move by number.", min=1, max=MAX_ID)
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=100000)] = 1000,
     as_json: JsonOption = False,
 ) -> None:
@@ -590,7 +560,7 @@ def ledger_show(
 
 @ledger_app.command("reverse")
 def ledger_reverse(
-    move_id: Annotated[int, typer.Argument(metavar="MOVE_ID")],
+    move_id: Annotated[int, typer.Argument(metavar="MOVE_ID", min=1, max=MAX_ID)],
     reason: Annotated[str, typer.Option("--reason", help="Why the move is cancelled.")],
 ) -> None:
     """Cancel a move by posting its exact opposite (the original stays in the ledger)."""
@@ -651,6 +621,9 @@ def run(argv: list[str], command: Callable[..., Any] | None = None) -> int:
     except click_errors.ClickException as error:
         _error(error.format_message())
         return error.exit_code
+    except DBAPIError as error:  # last resort: a database refusal the services did not foresee
+        _error(f"the database refused the operation: {str(error.orig).strip().splitlines()[0]}")
+        return 2
     except typer.Abort:
         _error("aborted")
         return 130

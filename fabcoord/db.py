@@ -69,13 +69,18 @@ def unit_of_work(engine: Engine, *, read_only: bool = False) -> Iterator[Session
     Args:
         read_only: on SQLite, open with a plain ``BEGIN`` so readers do not take the write lock.
     """
-    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    bind = reader(engine) if read_only else engine
     with (
         translate_database_errors(engine),
         Session(bind, expire_on_commit=False) as session,
         session.begin(),
     ):
         yield session
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine whose transactions do not take SQLite's write lock."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 @contextmanager
@@ -87,13 +92,13 @@ def translate_database_errors(engine: Engine) -> Iterator[None]:
         raise _classify(engine, error) from None
     except DatabaseError as error:
         if "file is not a database" in str(error.orig):
-            raise NotADatabase(f"{_describe(engine)} is not a SQLite database") from None
+            raise NotADatabase(f"{describe(engine)} is not a SQLite database") from None
         raise
 
 
 def _classify(engine: Engine, error: OperationalError) -> Exception:
     text = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-    where = _describe(engine)
+    where = describe(engine)
     if "file is not a database" in text:
         return NotADatabase(f"{where} is not a SQLite database")
     if "no such table" in text or ("relation" in text and "does not exist" in text):
@@ -103,5 +108,6 @@ def _classify(engine: Engine, error: OperationalError) -> Exception:
     return DatabaseUnreachable(f"cannot reach database {where}: {text}")
 
 
-def _describe(engine: Engine) -> str:
+def describe(engine: Engine) -> str:
+    """The database URL without its password, for messages."""
     return engine.url.render_as_string(hide_password=True)

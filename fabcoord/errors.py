@@ -128,12 +128,23 @@ class InsufficientStock(LedgerError):
     """A posting would take a balance below zero where that is forbidden."""
 
     def __init__(
-        self, *, item: str, location: str, lot: str, available: int, requested: int, unit: str
+        self,
+        *,
+        item: str,
+        location: str,
+        lot: str,
+        available: int,
+        requested: int,
+        unit: str,
+        other_lots: tuple[str, ...] = (),
     ) -> None:
-        lot_text = f" lot {lot}" if lot else ""
+        lot_text = f" lot {lot}" if lot else " without a lot"
+        elsewhere = (
+            f"; {location} holds {item} in lot(s) {', '.join(other_lots)}" if other_lots else ""
+        )
         super().__init__(
-            f"not enough {item}{lot_text} at {location}: {available} {unit} available, "
-            f"{requested} {unit} requested"
+            f"not enough {item}{lot_text if lot or other_lots else ''} at {location}: "
+            f"{available} {unit} available, {requested} {unit} requested{elsewhere}"
         )
         self.item, self.location, self.lot = item, location, lot
         self.available, self.requested = available, requested

@@ -7,10 +7,10 @@ import unicodedata
 
 from sqlmodel import Session, col, select
 
+from fabcoord.clock import utc_now
 from fabcoord.errors import AlreadyExists, InvalidInput, UnknownFablab
 from fabcoord.ledger.catalogue import add_location
 from fabcoord.ledger.models import Location, LocationKind
-from fabcoord.ledger.posting import utc_now
 from fabcoord.records import Fablab, FablabPublic, Region
 
 

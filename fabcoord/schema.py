@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, MetaData, inspect
 from sqlmodel import SQLModel
 
-from fabcoord.db import translate_database_errors
+from fabcoord.db import describe, reader, translate_database_errors
 from fabcoord.errors import SchemaMissing, SchemaOutdated, SchemaTooNew
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -48,7 +48,7 @@ def script_heads(version_locations: Sequence[Path] = ()) -> set[str]:
 
 def database_revisions(engine: Engine) -> set[str]:
     """The revisions the database says it is at (empty for a database never initialised)."""
-    with translate_database_errors(engine), engine.connect() as connection:
+    with translate_database_errors(engine), reader(engine).connect() as connection:
         return set(MigrationContext.configure(connection).get_current_heads())
 
 
@@ -76,16 +76,16 @@ def require_current_schema(engine: Engine, version_locations: Sequence[Path] = (
     """Refuse to work on a database whose schema is missing, older or newer than this code."""
     current = database_revisions(engine)
     if not current:
-        with translate_database_errors(engine), engine.connect() as connection:
+        with translate_database_errors(engine), reader(engine).connect() as connection:
             has_tables = bool(inspect(connection).get_table_names())
         hint = "holds no fabcoord schema" if has_tables else "is not initialised"
-        raise SchemaMissing(f"{_describe(engine)} {hint}: run 'fabcoord init' first")
+        raise SchemaMissing(f"database {describe(engine)} {hint}: run 'fabcoord init' first")
     _refuse_unknown(current, version_locations, engine)
     script = ScriptDirectory.from_config(_config(version_locations))
     known = {revision.revision for revision in script.walk_revisions()}
     if known - _applied(script, current):
         raise SchemaOutdated(
-            f"{_describe(engine)} has an older schema: run 'fabcoord init' to upgrade it"
+            f"database {describe(engine)} has an older schema: run 'fabcoord init' to upgrade it"
         )
 
 
@@ -114,10 +114,6 @@ def _refuse_unknown(revisions: set[str], version_locations: Sequence[Path], engi
     unknown = sorted(revisions - known)
     if unknown:
         raise SchemaTooNew(
-            f"{_describe(engine)} was written by a newer fabcoord (schema revision "
+            f"database {describe(engine)} was written by a newer fabcoord (schema revision "
             f"{', '.join(unknown)}): upgrade fabcoord before using it"
         )
-
-
-def _describe(engine: Engine) -> str:
-    return f"database {engine.url.render_as_string(hide_password=True)}"

@@ -89,6 +89,39 @@ def test_stock_as_of_a_past_time_and_adjustments(fabcoord: Runner) -> None:
     assert {m["note"] for m in adjustments} == {"count"}  # type: ignore[index,union-attr]
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("stock", "adjust", "petg", "--at", FABLAB, "--by", "-12", "--reason", "count"),
+        ("stock", "move", "petg", "5", "--from", FABLAB, "--to", "fablab/fablab-de-poitiers"),
+    ],
+    ids=["adjust", "move"],
+)
+def test_a_retried_manual_operation_with_a_key_posts_once(
+    fabcoord: Runner, args: tuple[str, ...]
+) -> None:
+    fabcoord.ok(
+        "fablab",
+        "add",
+        "Fablab de Poitiers",
+        "--city",
+        "Poitiers",
+        "--region",
+        "Nouvelle-Aquitaine",
+    )
+    fabcoord.ok("stock", "receive", "petg", "100", "--to", FABLAB, "--ref", "BL-9")
+    first = fabcoord.ok(*args, "--key", "RETRY-1")
+    again = fabcoord.ok(*args, "--key", "RETRY-1")
+    assert first.split(":")[0] == again.split(":")[0]  # "move N"
+    assert fabcoord.json("stock", "show", "--location", FABLAB)[0]["qty"] in (88, 95)  # type: ignore[index]
+
+
+def test_a_move_without_lot_names_the_lots_held(fabcoord: Runner) -> None:
+    fabcoord.ok("stock", "receive", "petg", "100", "--to", FABLAB, "--ref", "BL-8", "--lot", "S-1")
+    code, _, err = fabcoord("stock", "move", "petg", "5", "--from", FABLAB, "--to", "transit")
+    assert code == 1 and "holds petg in lot(s) S-1" in err
+
+
 def test_same_key_posts_once(fabcoord: Runner) -> None:
     args = (
         "stock",
@@ -133,7 +166,7 @@ BAD_INPUTS = [
     (("stock", "receive", "petg", "5", "--to", FABLAB), "Missing option '--ref'"),
     (("stock", "move", "petg", "5", "--from", FABLAB, "--to", "scrap"), "not enough petg"),
     (("stock", "move", "petg", "5", "--from", FABLAB, "--to", "scrap", "--doc", "x"), "TYPE:ID"),
-    (("stock", "adjust", "petg", "--at", FABLAB, "--by", "5", "--reason", " "), "--reason"),
+    (("stock", "adjust", "petg", "--at", FABLAB, "--by", "5", "--reason", " "), "must say why"),
     (("stock", "show", "--as-of", "hier"), "not an ISO date"),
     (("ledger", "reverse", "999", "--reason", "x"), "unknown move 999"),
     (("ledger", "reverse", "abc", "--reason", "x"), "MOVE_ID"),
@@ -144,6 +177,32 @@ BAD_INPUTS = [
     ),
     (("item", "add", "resin", "--name", "Resin", "--kind", "liquid", "--unit", "g"), "--kind"),
     (("frobnicate",), "No such command"),
+    (("stock", "move", "petg", "5", "--from", FABLAB, "--to", FABLAB), "two different locations"),
+    (("stock", "move", "petg", "5", "--from", "supplier", "--to", FABLAB), "virtual location"),
+    (
+        ("stock", "receive", "petg", "5", "--from", FABLAB, "--to", "transit", "--ref", "B"),
+        "supplier or partner",
+    ),
+    (
+        ("stock", "adjust", "petg", "--at", "supplier", "--by", "5", "--reason", "x"),
+        "virtual location",
+    ),
+    (
+        ("stock", "receive", "petg", "5", "--to", FABLAB, "--ref", "B", "--lot", "L" * 81),
+        "at most 80",
+    ),
+    (
+        ("stock", "receive", "petg", "5", "--to", FABLAB, "--ref", "B", "--key", "K" * 201),
+        "1 to 200",
+    ),
+    (("stock", "receive", "petg", "5", "--to", FABLAB, "--ref", "B" * 121), "at most 120"),
+    (("item", "add", "c" * 70, "--name", "C", "--kind", "part", "--unit", "pcs"), "1 to 64"),
+    (
+        ("item", "add", "resin", "--name", "R" * 201, "--kind", "part", "--unit", "pcs"),
+        "at most 200",
+    ),
+    (("ledger", "reverse", "99999999999", "--reason", "x"), "MOVE_ID"),
+    (("ledger", "show", "--move", "99999999999"), "--move"),
 ]
 
 

@@ -7,15 +7,16 @@ or at a virtual location (never cached), it sums the moves. The cache is rebuild
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, insert
-from sqlmodel import Session, col, select
+from sqlalchemy import delete, func, insert, literal, text, union_all
+from sqlalchemy import select as core_select
+from sqlmodel import Session, select
 
-from fabcoord.ledger.models import Item, Location, StockBalance, StockMove
+from fabcoord.clock import as_utc
+from fabcoord.ledger.models import Item, Location, LocationKind, StockBalance, StockMove
 
 Key = tuple[int, int, str]
 
@@ -32,14 +33,6 @@ class BalanceRow:
     unit: str
 
 
-def sum_by_key(moves: Iterable[tuple[int, int, str, int]]) -> dict[Key, int]:
-    """Pure: total signed quantity per (item, location, lot), zero totals dropped."""
-    totals: dict[Key, int] = defaultdict(int)
-    for item_id, location_id, lot, qty in moves:
-        totals[(item_id, location_id, lot)] += qty
-    return {key: total for key, total in totals.items() if total != 0}
-
-
 def balances(
     *,
     session: Session,
@@ -51,6 +44,7 @@ def balances(
     include_virtual: bool = True,
 ) -> list[BalanceRow]:
     """Balances per item, location and lot, filtered; as of now unless ``as_of`` is given."""
+    as_of = as_utc(as_of) if as_of is not None else None
     locations = {loc.id: loc for loc in session.exec(select(Location))}
     virtual = [i for i, loc in locations.items() if i is not None and loc.kind.is_virtual]
     if as_of is not None:
@@ -124,6 +118,7 @@ def quantity(
     as_of: datetime | None = None,
 ) -> int:
     """One number: the quantity of an item at a location (all lots unless ``lot`` is given)."""
+    as_of = as_utc(as_of) if as_of is not None else None
     location = session.get(Location, location_id)
     if as_of is None and location is not None and not location.kind.is_virtual:
         query = select(func.coalesce(func.sum(StockBalance.qty), 0)).where(
@@ -142,42 +137,76 @@ def quantity(
     return int(session.exec(query).one())
 
 
-def _totals_from_moves(session: Session) -> dict[Key, int]:
-    """What the cache must hold: totals at real (non-virtual) locations, from the moves."""
-    virtual = [loc.id for loc in session.exec(select(Location)) if loc.kind.is_virtual]
-    query = (
-        select(StockMove.item_id, StockMove.location_id, StockMove.lot, func.sum(StockMove.qty))
-        .where(col(StockMove.location_id).not_in(virtual))
-        .group_by(col(StockMove.item_id), col(StockMove.location_id), col(StockMove.lot))
+def _real_moves() -> Any:
+    """Moves at real (cached) locations: what the cache must sum to."""
+    virtual = [kind.value for kind in LocationKind if kind.is_virtual]
+    moves, location = StockMove.__table__, Location.__table__  # type: ignore[attr-defined]
+    return (
+        core_select(moves.c.item_id, moves.c.location_id, moves.c.lot, moves.c.qty)
+        .join(location, location.c.id == moves.c.location_id)
+        .where(location.c.kind.not_in(virtual))
     )
-    return {(i, loc, lot): int(q) for i, loc, lot, q in session.execute(query)}
 
 
 def cache_discrepancies(*, session: Session) -> dict[Key, tuple[int, int]]:
-    """Keys where the cache disagrees with the moves: ``{key: (cached, from moves)}``."""
-    from_moves = _totals_from_moves(session)
-    cached = {(b.item_id, b.location_id, b.lot): b.qty for b in session.exec(select(StockBalance))}
-    keys = set(from_moves) | set(cached)
-    return {
-        key: (cached.get(key, 0), from_moves.get(key, 0))
-        for key in keys
-        if cached.get(key, 0) != from_moves.get(key, 0)
-    }
+    """Keys where the cache disagrees with the moves: ``{key: (cached, from moves)}``.
+
+    One statement, so one snapshot: concurrent writers cannot make it report false differences.
+    """
+    cache = StockBalance.__table__  # type: ignore[attr-defined]
+    moves = _real_moves().subquery()
+    both = union_all(
+        core_select(
+            cache.c.item_id,
+            cache.c.location_id,
+            cache.c.lot,
+            cache.c.qty.label("cached"),
+            literal(0).label("moved"),
+        ),
+        core_select(
+            moves.c.item_id,
+            moves.c.location_id,
+            moves.c.lot,
+            literal(0).label("cached"),
+            moves.c.qty.label("moved"),
+        ),
+    ).subquery()
+    query = (
+        core_select(
+            both.c.item_id,
+            both.c.location_id,
+            both.c.lot,
+            func.sum(both.c.cached),
+            func.sum(both.c.moved),
+        )
+        .group_by(both.c.item_id, both.c.location_id, both.c.lot)
+        .having(func.sum(both.c.cached) != func.sum(both.c.moved))
+    )
+    return {(i, loc, lot): (int(c), int(m)) for i, loc, lot, c, m in session.execute(query)}
 
 
 def rebuild_balance_cache(*, session: Session) -> int:
     """Throw the cache away and recompute it from the moves; return the number of balances.
 
-    Takes the write lock for the whole rebuild (run it when writers are quiet).
+    Writers are held off for the rebuild: on SQLite by the ``BEGIN IMMEDIATE`` write lock, on
+    PostgreSQL by a table lock that conflicts with their balance upserts (a writer that has
+    inserted moves but not yet its balance change applies that change after the rebuild).
     """
-    totals = _totals_from_moves(session)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE stock_balance IN SHARE ROW EXCLUSIVE MODE"))
+    moves = _real_moves().subquery()
+    totals = session.execute(
+        core_select(moves.c.item_id, moves.c.location_id, moves.c.lot, func.sum(moves.c.qty))
+        .group_by(moves.c.item_id, moves.c.location_id, moves.c.lot)
+        .having(func.sum(moves.c.qty) != 0)
+    ).all()
     session.execute(delete(StockBalance))
     if totals:
         session.execute(
             insert(StockBalance),
             [
-                {"item_id": i, "location_id": loc, "lot": lot, "qty": q}
-                for (i, loc, lot), q in sorted(totals.items())
+                {"item_id": i, "location_id": loc, "lot": lot, "qty": int(q)}
+                for i, loc, lot, q in totals
             ],
         )
     return len(totals)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from sqlmodel import Session, col, select
 
 from fabcoord.errors import AlreadyExists, InvalidInput, UnknownItem, UnknownLocation
@@ -59,12 +57,11 @@ def add_item(
     allow_negative: bool = False,
 ) -> Item:
     """Create an item. Raises AlreadyExists if the code is taken."""
-    code = _clean_code(code, "item code")
+    code = _clean_code(code, "item code", limit=64)
+    name = _clean_name(name, code)
     if session.exec(select(Item).where(Item.code == code)).first() is not None:
         raise AlreadyExists(f"item {code!r} exists already")
-    item = Item(
-        code=code, name=name.strip() or code, kind=kind, unit=unit, allow_negative=allow_negative
-    )
+    item = Item(code=code, name=name, kind=kind, unit=unit, allow_negative=allow_negative)
     session.add(item)
     session.flush()
     return item
@@ -80,7 +77,8 @@ def add_location(
     hospital_id: int | None = None,
 ) -> Location:
     """Create a location. Raises AlreadyExists if the code is taken."""
-    code = _clean_code(code, "location code")
+    code = _clean_code(code, "location code", limit=120)
+    name = _clean_name(name, code)
     if session.exec(select(Location).where(Location.code == code)).first() is not None:
         raise AlreadyExists(f"location {code!r} exists already")
     location = Location(
@@ -105,25 +103,6 @@ def get_location(*, session: Session, code: str) -> Location:
     return location
 
 
-def items_by_code(*, session: Session, codes: Iterable[str]) -> dict[str, Item]:
-    """Look up several items at once. Raises UnknownItem naming the first missing code."""
-    wanted = set(codes)
-    found = {i.code: i for i in session.exec(select(Item).where(col(Item.code).in_(wanted)))}
-    for code in sorted(wanted - found.keys()):
-        raise UnknownItem(f"unknown item {code!r} (see 'fabcoord item list')")
-    return found
-
-
-def locations_by_code(*, session: Session, codes: Iterable[str]) -> dict[str, Location]:
-    """Look up several locations at once. Raises UnknownLocation naming the first missing code."""
-    wanted = set(codes)
-    query = select(Location).where(col(Location.code).in_(wanted))
-    found = {location.code: location for location in session.exec(query)}
-    for code in sorted(wanted - found.keys()):
-        raise UnknownLocation(f"unknown location {code!r} (see 'fabcoord location list')")
-    return found
-
-
 def list_items(*, session: Session) -> list[Item]:
     return list(session.exec(select(Item).order_by(col(Item.code))))
 
@@ -135,8 +114,16 @@ def list_locations(*, session: Session, kind: LocationKind | None = None) -> lis
     return list(session.exec(query))
 
 
-def _clean_code(code: str, what: str) -> str:
+def _clean_code(code: str, what: str, *, limit: int) -> str:
     code = code.strip()
-    if not code or len(code) > 120 or any(ch.isspace() for ch in code):
-        raise InvalidInput(f"{what} must be 1 to 120 characters without spaces, got {code!r}")
+    if not code or len(code) > limit or any(ch.isspace() for ch in code):
+        shown = code if len(code) <= 40 else code[:40] + "…"
+        raise InvalidInput(f"{what} must be 1 to {limit} characters without spaces, got {shown!r}")
     return code
+
+
+def _clean_name(name: str, code: str) -> str:
+    name = name.strip() or code
+    if len(name) > 200:
+        raise InvalidInput("name must be at most 200 characters")
+    return name

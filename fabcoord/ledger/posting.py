@@ -18,12 +18,12 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from fabcoord.clock import utc_now as utc_now  # re-exported: capabilities stamp records with it
 from fabcoord.errors import (
     AlreadyReversed,
     IdempotencyConflict,
@@ -62,7 +62,6 @@ class PostingRequest:
     actor: str
     idempotency_key: str | None = None
     note: str = ""
-    posted_at: datetime | None = field(default=None, compare=False)
 
 
 def transfer(
@@ -75,11 +74,6 @@ def transfer(
 ) -> tuple[Leg, Leg]:
     """The two legs that move ``qty`` of an item from ``source`` to ``destination``."""
     return (Leg(item, source, -qty, lot), Leg(item, destination, qty, lot))
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware in UTC (the form every timestamp is stored in)."""
-    return datetime.now(UTC)
 
 
 def post(*, session: Session, request: PostingRequest) -> Posted:
@@ -96,14 +90,26 @@ def post(*, session: Session, request: PostingRequest) -> Posted:
     return post_many(session=session, requests=[request])[0]
 
 
-def post_many(
-    *, session: Session, requests: Sequence[PostingRequest], _retrying: bool = False
-) -> list[Posted]:
-    """Post several requests atomically (all or none); the fast path for batches."""
+def post_many(*, session: Session, requests: Sequence[PostingRequest]) -> list[Posted]:
+    """Post several requests atomically (all or none); the fast path for batches.
+
+    The negative-stock rule is checked on the batch's net change per balance, at the end of the
+    batch: a request may take stock that a later request of the same batch brings in.
+    """
     if not requests:
         return []
     for request in requests:
         _validate(request)
+    try:
+        return _post_valid(session, requests)
+    except IntegrityError:
+        # a concurrent writer posted one of our idempotency keys first: answer from its posting
+        if not _earlier_postings(session, requests, [_fingerprint(r) for r in requests]):
+            raise
+        return _post_valid(session, requests)
+
+
+def _post_valid(session: Session, requests: Sequence[PostingRequest]) -> list[Posted]:
     items, locations = writer.resolve(
         session,
         (leg.item for r in requests for leg in r.legs),
@@ -119,15 +125,9 @@ def post_many(
     fresh = _first_per_key(fresh)
     posted: dict[int, Posted] = {}
     if fresh:
-        try:
-            with session.begin_nested():
-                written = writer.write(session, [_new(r, fp) for r, fp in fresh], items, locations)
-            posted = {id(r): p for (r, _), p in zip(fresh, written, strict=True)}
-        except IntegrityError:
-            # a concurrent writer posted one of our idempotency keys first: answer from its posting
-            if _retrying or not _earlier_postings(session, requests, fingerprints):
-                raise
-            return post_many(session=session, requests=requests, _retrying=True)
+        with session.begin_nested():
+            written = writer.write(session, [_new(r, fp) for r, fp in fresh], items, locations)
+        posted = {id(r): p for (r, _), p in zip(fresh, written, strict=True)}
     by_key = {r.idempotency_key: posted[id(r)] for r, _ in fresh if r.idempotency_key is not None}
     by_key.update({key: p for key, p in earlier.items()})
     return [
@@ -169,8 +169,9 @@ def reverse(*, session: Session, posting_id: int, reason: str, actor: str) -> Po
         doc_id=original.doc_id,
         legs=tuple(Leg(item, location, -move.qty, move.lot) for move, item, location in rows),
         actor=actor,
-        note=reason[:500],
+        note=reason,
     )
+    _validate(request)
     items, locations = writer.resolve(
         session, (leg.item for leg in request.legs), (leg.location for leg in request.legs)
     )
@@ -183,9 +184,19 @@ def reverse(*, session: Session, posting_id: int, reason: str, actor: str) -> Po
     return posting
 
 
+_LIMITS = (("document type", 40), ("document id", 120), ("actor", 120), ("note", 500))
+
+
 def _validate(request: PostingRequest) -> None:
     if not request.doc_type.strip() or not request.doc_id.strip():
         raise InvalidInput("every move must name its causing document (type and id)")
+    for (what, limit), value in zip(
+        _LIMITS, (request.doc_type, request.doc_id, request.actor, request.note), strict=True
+    ):
+        if len(value.strip()) > limit:
+            raise InvalidInput(f"{what} is too long: at most {limit} characters")
+    if request.idempotency_key is not None and not 0 < len(request.idempotency_key) <= 200:
+        raise InvalidInput("idempotency key must be 1 to 200 characters")
     if len(request.legs) < 2:
         raise UnbalancedPosting("a posting needs at least two legs (from and to)")
     totals: dict[tuple[str, str], int] = defaultdict(int)
@@ -196,6 +207,8 @@ def _validate(request: PostingRequest) -> None:
             raise InvalidQuantity(f"quantity of {leg.item} at {leg.location} must not be zero")
         if abs(leg.qty) > MAX_QUANTITY:
             raise InvalidQuantity(f"quantity of {leg.item} is too large: {leg.qty}")
+        if len(leg.lot) > 80:
+            raise InvalidInput(f"lot {leg.lot[:20]}… is too long: at most 80 characters")
         totals[(leg.item, leg.lot)] += leg.qty
     unbalanced = sorted(key for key, total in totals.items() if total != 0)
     if unbalanced:
@@ -259,13 +272,13 @@ def _new(
 ) -> writer.NewPosting:
     return writer.NewPosting(
         reason=request.reason,
-        doc_type=request.doc_type.strip()[:40],
-        doc_id=request.doc_id.strip()[:120],
-        actor=request.actor[:120],
-        posted_at=request.posted_at or utc_now(),
+        doc_type=request.doc_type.strip(),
+        doc_id=request.doc_id.strip(),
+        actor=request.actor,
+        posted_at=utc_now(),
         idempotency_key=request.idempotency_key,
         fingerprint=fingerprint,
         reverses_id=reverses_id,
-        note=request.note[:500],
+        note=request.note,
         legs=tuple((leg.item, leg.location, leg.qty, leg.lot) for leg in request.legs),
     )

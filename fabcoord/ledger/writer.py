@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, text
@@ -46,12 +47,27 @@ _NEXT_POSTING_IDS = text(
 )
 _MAX_POSTING_ID = text("SELECT COALESCE(MAX(id), 0) FROM posting")
 _INSERT_MOVE = insert(_MOVE)
+_LOTS_HELD = select(_BALANCE.c.lot).where(
+    _BALANCE.c.item_id == bindparam("item_id"),
+    _BALANCE.c.location_id == bindparam("location_id"),
+    _BALANCE.c.lot != bindparam("lot"),
+    _BALANCE.c.qty > 0,
+)
 
 
-def _upsert(dialect: str, rows: list[dict[str, Any]]) -> Any:
-    """``INSERT … VALUES (…), (…) ON CONFLICT DO UPDATE … RETURNING``: one statement, many keys."""
+@lru_cache(maxsize=128)
+def _upsert(dialect: str, count: int) -> Any:
+    """``INSERT … VALUES (…) × count ON CONFLICT DO UPDATE … RETURNING``, built once per size.
+
+    One statement changes every balance of a posting (or batch); ``RETURNING`` gives each new value.
+    """
     make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = make(_BALANCE).values(rows)
+    statement = make(_BALANCE).values(
+        [
+            {name: bindparam(f"{name}_{n}") for name in ("item_id", "location_id", "lot", "qty")}
+            for n in range(count)
+        ]
+    )
     return statement.on_conflict_do_update(
         index_elements=["item_id", "location_id", "lot"],
         set_={"qty": _BALANCE.c.qty + statement.excluded.qty},
@@ -232,11 +248,11 @@ def _apply_to_balances(
     keys = [key for key in sorted(deltas) if deltas[key] != 0]
     if not keys:
         return
-    values = [
-        {"item_id": i, "location_id": loc, "lot": lot, "qty": deltas[(i, loc, lot)]}
-        for i, loc, lot in keys
-    ]
-    rows = connection.execute(_upsert(connection.dialect.name, values)).all()
+    parameters: dict[str, Any] = {}
+    for n, (item_id, location_id, lot) in enumerate(keys):
+        parameters[f"item_id_{n}"], parameters[f"location_id_{n}"] = item_id, location_id
+        parameters[f"lot_{n}"], parameters[f"qty_{n}"] = lot, deltas[(item_id, location_id, lot)]
+    rows = connection.execute(_upsert(connection.dialect.name, len(keys)), parameters).all()
     if len(rows) != len(keys):  # never expected: the check below must see every balance
         raise RuntimeError(f"balance upsert returned {len(rows)} rows for {len(keys)} keys")
     items_by_id = {item.id: item for item in items.values()}
@@ -244,6 +260,9 @@ def _apply_to_balances(
         delta, item = deltas[(item_id, location_id, lot)], items_by_id[item_id]
         if balance < 0 and delta < 0 and not item.allow_negative:
             location = next(loc for loc in locations.values() if loc.id == location_id)
+            other_lots = connection.execute(
+                _LOTS_HELD, {"item_id": item_id, "location_id": location_id, "lot": lot}
+            ).scalars()
             raise InsufficientStock(
                 item=item.code,
                 location=location.code,
@@ -251,4 +270,5 @@ def _apply_to_balances(
                 available=balance - delta,
                 requested=-delta,
                 unit=item.unit.value,
+                other_lots=tuple(sorted(other_lots))[:10],
             )

@@ -18,7 +18,6 @@ from sqlalchemy import Engine
 from fabcoord.db import unit_of_work
 from fabcoord.errors import AlreadyReversed, InsufficientStock
 from fabcoord.ledger import balances, catalogue
-from fabcoord.ledger.balances import sum_by_key
 from fabcoord.ledger.models import ItemKind, LocationKind, Unit
 from fabcoord.ledger.posting import PostingRequest, post, reverse
 from tests.factories import move_request
@@ -184,23 +183,3 @@ def _check(engine: Engine, expected: dict[tuple[str, str], int], sites: list[str
                 assert actual.get((item, location), 0) >= 0
     with unit_of_work(engine, read_only=True) as session:
         assert balances.cache_discrepancies(session=session) == {}
-
-
-def test_sum_by_key_drops_zero_totals() -> None:
-    moves = [(1, 2, "", 5), (1, 2, "", -5), (1, 3, "A", 7), (1, 3, "A", 1)]
-    assert sum_by_key(moves) == {(1, 3, "A"): 8}
-
-
-@given(
-    st.lists(
-        st.tuples(
-            st.integers(1, 3), st.integers(1, 3), st.sampled_from(["", "L"]), st.integers(-100, 100)
-        ),
-        max_size=50,
-    )
-)
-def test_sum_by_key_equals_grouped_sums(moves: list[tuple[int, int, str, int]]) -> None:
-    totals = sum_by_key(moves)
-    for key, total in totals.items():
-        assert total == sum(q for i, loc, lot, q in moves if (i, loc, lot) == key)
-    assert all(v != 0 for v in totals.values())
