@@ -211,6 +211,10 @@ def reference_load(as_json: JsonOption = False) -> None:
     )
     if not report.changed:
         _out().print("nothing changed")
+    for line in report.changes[:20]:
+        _out().print(Text(f"  {line}"))
+    if len(report.changes) > 20:
+        _out().print(f"  … and {len(report.changes) - 20} more changes (--json lists them all)")
 
 
 @reference_app.command("hospitals")

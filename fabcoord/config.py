@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -15,7 +16,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fabcoord.errors import ConfigError
 
-PROJECT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+def _default_data_dir() -> Path:
+    """``data/`` beside the package in a source checkout, else the copy a wheel installs."""
+    beside = Path(__file__).resolve().parent.parent / "data"
+    installed = Path(sys.prefix) / "share" / "fabcoord" / "data"
+    return beside if beside.is_dir() or not installed.is_dir() else installed
+
+
+PROJECT_DATA_DIR = _default_data_dir()
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
@@ -45,6 +54,11 @@ class Settings(BaseSettings):
     log_level: LogLevel = "WARNING"
     actor: str = Field(default_factory=_default_actor, min_length=1, max_length=120)
     sqlite_busy_timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod

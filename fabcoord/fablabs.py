@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from fabcoord.clock import utc_now
 from fabcoord.errors import AlreadyExists, InvalidInput, UnknownFablab
 from fabcoord.ledger.catalogue import add_location
-from fabcoord.ledger.models import Location, LocationKind
+from fabcoord.ledger.models import LocationKind
 from fabcoord.records import Fablab, FablabPublic, Region
 
 
@@ -86,12 +86,6 @@ def list_fablabs(*, session: Session, region: str | None = None) -> list[FablabP
     if region is not None:
         query = query.where(Fablab.region_id == get_region(session=session, name=region).id)
     return [_public(fablab, region_name) for fablab, region_name in session.exec(query)]
-
-
-def fablab_stock_location(*, session: Session, fablab: Fablab) -> Location:
-    code = stock_location_code(fablab.slug)
-    location = session.exec(select(Location).where(Location.code == code)).one()
-    return location
 
 
 def _public(fablab: Fablab, region: str) -> FablabPublic:

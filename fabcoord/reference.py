@@ -7,14 +7,13 @@ Idempotent: a second load changes nothing and says so. Each hospital gets a ledg
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, SQLModel, select
 
-from fabcoord.errors import InvalidInput
+from fabcoord.errors import InvalidInput, UnknownHospital
 from fabcoord.fablabs import slugify
 from fabcoord.ledger.catalogue import add_location
 from fabcoord.ledger.models import Location, LocationKind
@@ -45,10 +44,13 @@ class LoadReport:
     added: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     unchanged: dict[str, int] = field(default_factory=dict)
+    changes: list[str] = field(default_factory=list)
 
-    def count(self, kind: str, outcome: str) -> None:
+    def count(self, kind: str, outcome: str, change: str = "") -> None:
         bucket: dict[str, int] = getattr(self, outcome)
         bucket[kind] = bucket.get(kind, 0) + 1
+        if change:
+            self.changes.append(change)
 
     @property
     def changed(self) -> bool:
@@ -149,7 +151,7 @@ def _load_regions(session: Session, names: list[str], report: LoadReport) -> dic
             region = Region(name=name)
             session.add(region)
             session.flush()
-            report.count("regions", "added")
+            report.count("regions", "added", f"added region {name}")
         else:
             report.count("regions", "unchanged")
         assert region.id is not None
@@ -172,12 +174,16 @@ def _upsert(
         record = model(**values)
         session.add(record)
         session.flush()
-        report.count(kind, "added")
+        report.count(kind, "added", f"added {kind[:-1]} {values.get('name', '')}")
         return record
     changed = {k: v for k, v in values.items() if k not in keep and getattr(existing, k) != v}
+    described = ", ".join(f"{k} {getattr(existing, k)!r} → {v!r}" for k, v in changed.items())
     for name, value in changed.items():
         setattr(existing, name, value)
-    report.count(kind, "updated" if changed else "unchanged")
+    if changed:
+        report.count(kind, "updated", f"updated {kind[:-1]} {values.get('name', '')}: {described}")
+    else:
+        report.count(kind, "unchanged")
     return existing
 
 
@@ -193,13 +199,8 @@ def _ensure_hospital_location(session: Session, hospital: Hospital) -> None:
         )
 
 
-HospitalLookup = Callable[[Session, str], Hospital]
-
-
 def get_hospital(*, session: Session, name: str) -> Hospital:
     """Find a hospital by slug or name (case and accents ignored)."""
-    from fabcoord.errors import UnknownHospital
-
     slug = slugify(name)
     hospital = session.exec(select(Hospital).where(Hospital.slug == slug)).first()
     if hospital is None:
