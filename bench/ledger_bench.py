@@ -87,9 +87,15 @@ def receipt(item: str, shelf: str, qty: int, lot: str) -> PostingRequest:
 # --- raw SQL twins of a posting -------------------------------------------------------------
 
 RAW_POSTING = (
-    "INSERT INTO posting (reason, doc_type, doc_id, actor, posted_at, fingerprint, note) "
-    "VALUES ('receipt', 'receipt', {p}, 'bench', {p}, 'raw', '') RETURNING id"
+    "INSERT INTO posting (id, reason, doc_type, doc_id, actor, posted_at, fingerprint, note) "
+    "VALUES ({p}, 'receipt', 'receipt', {p}, 'bench', {p}, 'raw', '')"
 )
+RAW_ITEM = "SELECT id, code, unit, allow_negative FROM item WHERE code IN ({p})"
+RAW_LOCATIONS = "SELECT id, code, kind FROM location WHERE code IN ({p}, {p})"
+RAW_NEXT_ID = {
+    "?": "SELECT COALESCE(MAX(id), 0) + 1 FROM posting",
+    "%s": "SELECT nextval(pg_get_serial_sequence('posting', 'id'))",
+}
 RAW_MOVE = (
     "INSERT INTO stock_move (posting_id, item_id, location_id, lot, qty, unit, reason, doc_type, "
     "doc_id, posted_at) VALUES ({p}, {p}, {p}, {p}, {p}, 'g', 'receipt', 'receipt', {p}, {p})"
@@ -102,11 +108,18 @@ RAW_BALANCE = (
 
 
 def raw_post(cursor: Any, p: str, item: int, supplier: int, shelf: int, qty: int, lot: str) -> int:
-    """The same statements ``post`` issues for a receipt: header, two legs, one cached balance."""
-    now = datetime.now(UTC).isoformat() if p == "?" else datetime.now(UTC)
+    """The statements ``post`` sends for a receipt, by hand: look up the item and locations,
+    take an id, then in a savepoint the header, two legs and the one cached balance."""
+    now = datetime.now(UTC).isoformat(" ") if p == "?" else datetime.now(UTC)
     doc = uuid.uuid4().hex[:12]
-    cursor.execute(RAW_POSTING.format(p=p), (doc, now))
+    cursor.execute(RAW_ITEM.format(p=p), ("petg",))
+    cursor.fetchall()
+    cursor.execute(RAW_LOCATIONS.format(p=p), ("supplier", "shelf-0"))
+    cursor.fetchall()
+    cursor.execute(RAW_NEXT_ID[p])
     posting_id = cursor.fetchone()[0]
+    cursor.execute("SAVEPOINT post")
+    cursor.execute(RAW_POSTING.format(p=p), (posting_id, doc, now))
     cursor.executemany(
         RAW_MOVE.format(p=p),
         [
@@ -117,6 +130,7 @@ def raw_post(cursor: Any, p: str, item: int, supplier: int, shelf: int, qty: int
     cursor.execute(RAW_BALANCE.format(p=p), (item, shelf, lot, qty))
     if cursor.fetchone()[0] < 0:
         raise RuntimeError("negative")
+    cursor.execute("RELEASE SAVEPOINT post")
     return 2
 
 

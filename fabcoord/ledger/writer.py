@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlmodel import Session
 
 from fabcoord.errors import InsufficientStock, UnknownItem, UnknownLocation
@@ -56,11 +57,17 @@ _LOTS_HELD = select(_BALANCE.c.lot).where(
 
 
 @lru_cache(maxsize=128)
-def _upsert(dialect: str, count: int) -> Any:
-    """``INSERT … VALUES (…) × count ON CONFLICT DO UPDATE … RETURNING``, built once per size.
+def _upsert_sql(dialect: Dialect, count: int) -> tuple[str, tuple[str, ...] | None]:
+    """``INSERT … VALUES (…) × count ON CONFLICT DO UPDATE … RETURNING``, compiled once per size.
 
-    One statement changes every balance of a posting (or batch); ``RETURNING`` gives each new value.
+    One statement changes every balance of a posting (or batch); ``RETURNING`` gives each new
+    value. SQLAlchemy does not cache multi-row VALUES, so the SQL text is kept here.
     """
+    compiled = _upsert(dialect.name, count).compile(dialect=dialect)
+    return str(compiled), compiled.positiontup
+
+
+def _upsert(dialect: str, count: int) -> Any:
     make = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = make(_BALANCE).values(
         [
@@ -252,7 +259,9 @@ def _apply_to_balances(
     for n, (item_id, location_id, lot) in enumerate(keys):
         parameters[f"item_id_{n}"], parameters[f"location_id_{n}"] = item_id, location_id
         parameters[f"lot_{n}"], parameters[f"qty_{n}"] = lot, deltas[(item_id, location_id, lot)]
-    rows = connection.execute(_upsert(connection.dialect.name, len(keys)), parameters).all()
+    sql, positions = _upsert_sql(connection.dialect, len(keys))
+    arguments = tuple(parameters[name] for name in positions) if positions else parameters
+    rows = connection.exec_driver_sql(sql, arguments).all()
     if len(rows) != len(keys):  # never expected: the check below must see every balance
         raise RuntimeError(f"balance upsert returned {len(rows)} rows for {len(keys)} keys")
     items_by_id = {item.id: item for item in items.values()}

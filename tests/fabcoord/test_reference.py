@@ -57,9 +57,7 @@ def test_a_corrected_row_is_reported_as_updated(engine: Engine, tmp_path: Path) 
     )
     report = load(engine, data)
     assert report.updated == {"hospitals": 1}
-    assert report.changes == [
-        "updated hospital CHU de Poitiers: finess '' → '860014208'"
-    ]
+    assert report.changes == ["updated hospital CHU de Poitiers: finess '' → '860014208'"]
     with unit_of_work(engine, read_only=True) as session:
         assert get_hospital(session=session, name="chu-de-poitiers").finess == "860014208"
 
