@@ -1,0 +1,327 @@
+"""The web application: the hospital order form, the status pages and the JSON API under /api/v1.
+
+The only module that imports the web framework (FastAPI/Starlette) and Jinja2. Handlers parse,
+open one unit of work, call one service, render. ``create_app(settings)`` builds everything; nothing
+is built at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import jinja2
+from fastapi import Depends, FastAPI, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
+from sqlmodel import select
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from fabcoord.config import Settings
+from fabcoord.db import make_engine, unit_of_work
+from fabcoord.errors import FabcoordError
+from fabcoord.ledger.models import Item, ItemKind
+from orders import service
+from orders.errors import IdempotencyKeyReused, InvalidOrder, LinkNotFound, Unauthenticated
+from orders.guard import Guard
+from orders.limits import RateLimiter, csrf_token, csrf_valid
+from orders.links import Access, authenticate
+from orders.models import OrderStatus
+from orders.schemas import ErrorBody, OrderCreate, OrderList, OrderPublic, field_errors, today
+
+log = logging.getLogger(__name__)
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATUS_FR = {
+    "received": "reçue",
+    "accepted": "acceptée",
+    "rejected": "refusée",
+    "planned": "planifiée",
+    "in_production": "en production",
+    "shipped": "expédiée",
+    "delivered": "livrée",
+    "cancelled": "annulée",
+}
+PRIORITY_FR = {"normal": "Normale", "urgent": "Urgente", "critical": "Vitale"}
+ITEM_FR = {"visor": "Visière de protection, adulte"}
+FORM_TOKEN = re.compile(r"^[A-Za-z0-9-]{16,64}$")
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in (
+        (401, "jeton absent, invalide ou révoqué"),
+        (404, "commande introuvable"),
+        (409, "clé d'idempotence déjà utilisée pour une autre commande"),
+        (413, "corps de requête trop volumineux"),
+        (422, "données invalides (détail par champ dans errors)"),
+        (429, "trop de requêtes (voir Retry-After)"),
+    )
+}
+REPLAY: dict[int | str, dict[str, Any]] = {
+    200: {"model": OrderPublic, "description": "rejeu : la commande d'origine"}
+}
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[!-~]+$"),
+]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the application for ``settings`` (engine, templates, limits, routes)."""
+    engine = make_engine(settings)
+    if settings.secret_key is None:
+        log.warning("FABCOORD_SECRET_KEY unset: a random key signs the forms of this process")
+        secret = secrets.token_bytes(32)
+    else:
+        secret = settings.secret_key.get_secret_value().encode()
+    templates = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.ChainableUndefined,
+    )
+    templates.globals.update(
+        statuses=STATUS_FR, priority_labels=PRIORITY_FR, item_label=lambda c: ITEM_FR.get(c, c)
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> Any:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="fabcoord — commandes de visières des hôpitaux",
+        version="1.0.0",
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+
+    def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        return HTMLResponse(templates.get_template(name).render(**context), status_code=status)
+
+    def access_for(token: str) -> Access:
+        with unit_of_work(engine, read_only=True) as session:
+            return authenticate(session=session, token=token)
+
+    # --- error translation, once -----------------------------------------------------------
+
+    def is_api(request: Request) -> bool:
+        return request.url.path.startswith("/api/")
+
+    @app.exception_handler(FabcoordError)
+    async def on_error(request: Request, error: FabcoordError) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthenticated) else {}
+        if is_api(request):
+            fields = error.fields if isinstance(error, InvalidOrder) else {}
+            body = ErrorBody(detail=str(error), errors=fields).model_dump()
+            return JSONResponse(body, status_code=error.http_status, headers=headers)
+        title = "Page introuvable" if isinstance(error, LinkNotFound) else "Erreur"
+        message = "Ce lien n'est pas valide." if isinstance(error, LinkNotFound) else str(error)
+        return page("error.html", error.http_status, title=title, message=message)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, error: RequestValidationError) -> Response:
+        body = ErrorBody(detail="requête invalide", errors=field_errors(list(error.errors())))
+        return JSONResponse(body.model_dump(), status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def on_http(request: Request, error: HTTPException) -> Response:
+        message = "page introuvable" if error.status_code == 404 else str(error.detail)
+        if is_api(request):
+            return JSONResponse({"detail": message, "errors": {}}, status_code=error.status_code)
+        return page("error.html", error.status_code, title="Erreur", message=message)
+
+    # --- the hospital's pages ----------------------------------------------------------------
+
+    def form_page(access: Access, token: str, values: dict[str, Any], **extra: Any) -> HTMLResponse:
+        with unit_of_work(engine, read_only=True) as session:
+            codes = session.exec(select(Item.code).where(Item.kind == ItemKind.FINISHED)).all()
+        return page(
+            "form.html",
+            extra.pop("status", 200),
+            hospital=access.hospital_name,
+            base=f"/h/{token}",
+            csrf_token=csrf_token(secret, access.token_hash),
+            items=[(code, ITEM_FR.get(code, code)) for code in sorted(codes)],
+            priorities=list(PRIORITY_FR.items()),
+            today=today().isoformat(),
+            values=values,
+            errors=extra.pop("errors", {}),
+            **extra,
+        )
+
+    @app.get("/h/{token}", include_in_schema=False)
+    def order_form(token: str) -> Response:
+        access = access_for(token)
+        values = {"item": "visor", "priority": "normal", "address": ""}
+        values["delivery_address"] = access.hospital_address
+        return form_page(access, token, values, form_token=str(uuid.uuid4()))
+
+    @app.post("/h/{token}/commandes", include_in_schema=False)
+    async def submit_order(token: str, request: Request) -> Response:
+        form = await request.form()
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        return await run_in_threadpool(submit, token, values)
+
+    def submit(token: str, values: dict[str, str]) -> Response:
+        access = access_for(token)
+        form_token = values.get("form_token", "")
+        fresh = {"form_token": str(uuid.uuid4())}
+        if not csrf_valid(secret, access.token_hash, values.get("csrf_token")):
+            banner = "Formulaire expiré ou invalide : vérifiez vos saisies et renvoyez-le."
+            return form_page(access, token, values, status=403, banner=banner, **fresh)
+        if not FORM_TOKEN.match(form_token):
+            banner = "Formulaire incomplet : vérifiez vos saisies et renvoyez-le."
+            return form_page(access, token, values, status=400, banner=banner, **fresh)
+        try:
+            order = OrderCreate.model_validate(_form_data(values))
+            errors = order.check_urgency()
+        except ValidationError as error:
+            errors = field_errors(error)
+        if errors:
+            return form_page(
+                access, token, values, status=422, errors=errors, form_token=form_token
+            )
+        try:
+            with unit_of_work(engine) as session:
+                created, _ = service.create_order(
+                    session=session,
+                    hospital_id=access.hospital_id,
+                    order=order,
+                    actor=f"hospital-link:{access.link_id}",
+                    channel="web",
+                    link_id=access.link_id,
+                    idempotency_key=f"web:{form_token}",
+                )
+        except InvalidOrder as error:
+            return form_page(
+                access, token, values, status=422, errors=error.fields, form_token=form_token
+            )
+        except IdempotencyKeyReused:
+            banner = "Ce formulaire a déjà été envoyé avec d'autres valeurs : renvoyez-le."
+            return form_page(access, token, values, status=409, banner=banner, **fresh)
+        target = f"/h/{token}/commandes/{created.reference}?nouvelle=1"
+        return RedirectResponse(target, status_code=303)
+
+    @app.get("/h/{token}/commandes", include_in_schema=False)
+    def order_list(token: str) -> Response:
+        access = access_for(token)
+        with unit_of_work(engine, read_only=True) as session:
+            found = service.list_orders(session=session, hospital_id=access.hospital_id)
+            orders = service.describe(session=session, orders=found)
+        return page("orders.html", hospital=access.hospital_name, base=f"/h/{token}", orders=orders)
+
+    @app.get("/h/{token}/commandes/{reference}", include_in_schema=False)
+    def order_detail(token: str, reference: str, nouvelle: str = "") -> Response:
+        access = access_for(token)
+        with unit_of_work(engine, read_only=True) as session:
+            found = service.get_order(
+                session=session, reference=reference, hospital_id=access.hospital_id
+            )
+            (order,) = service.describe(session=session, orders=[found], with_events=True)
+        return page(
+            "order.html",
+            hospital=access.hospital_name,
+            base=f"/h/{token}",
+            order=order,
+            created=nouvelle == "1",
+        )
+
+    # --- JSON API ----------------------------------------------------------------------------
+
+    bearer = HTTPBearer(auto_error=False, description="Le jeton du lien secret de l'hôpital.")
+
+    def api_access(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Access:
+        try:
+            return access_for(credentials.credentials if credentials else "")
+        except LinkNotFound:
+            raise Unauthenticated() from None
+
+    ApiAccess = Annotated[Access, Depends(api_access)]
+
+    @app.post(
+        "/api/v1/orders",
+        status_code=201,
+        response_model=OrderPublic,
+        responses=REPLAY | ERRORS,
+    )
+    def api_create(
+        body: OrderCreate, response: Response, access: ApiAccess, key: IdempotencyKey = None
+    ) -> OrderPublic:
+        """Passer une commande ; avec Idempotency-Key, un rejeu renvoie la commande d'origine."""
+        with unit_of_work(engine) as session:
+            order, created = service.create_order(
+                session=session,
+                hospital_id=access.hospital_id,
+                order=body,
+                actor=f"hospital-link:{access.link_id}",
+                channel="api",
+                link_id=access.link_id,
+                idempotency_key=f"api:{key}" if key else None,
+            )
+            (public,) = service.describe(session=session, orders=[order], with_events=True)
+        response.status_code = 201 if created else 200
+        return public
+
+    @app.get("/api/v1/orders", response_model=OrderList, responses=ERRORS)
+    def api_list(access: ApiAccess, status: OrderStatus | None = None) -> OrderList:
+        """Les commandes de l'hôpital, les plus récentes d'abord (200 au plus)."""
+        with unit_of_work(engine, read_only=True) as session:
+            found = service.list_orders(
+                session=session, hospital_id=access.hospital_id, status=status
+            )
+            return OrderList(orders=service.describe(session=session, orders=found))
+
+    @app.get("/api/v1/orders/{reference}", response_model=OrderPublic, responses=ERRORS)
+    def api_read(reference: str, access: ApiAccess) -> OrderPublic:
+        """Une commande de l'hôpital, avec son avancement et son historique."""
+        with unit_of_work(engine, read_only=True) as session:
+            found = service.get_order(
+                session=session, reference=reference, hospital_id=access.hospital_id
+            )
+            (public,) = service.describe(session=session, orders=[found], with_events=True)
+            return public
+
+    window = settings.web_rate_window_s
+    app.add_middleware(
+        Guard,
+        max_body=settings.web_max_body_bytes,
+        per_link=RateLimiter(settings.web_rate_per_link, window),
+        per_address=RateLimiter(settings.web_rate_per_address, window),
+    )
+    return app
+
+
+def _form_data(values: dict[str, str]) -> dict[str, Any]:
+    """The order fields of a submitted form; quantities that are plain digits become numbers."""
+    names = OrderCreate.model_fields
+    data: dict[str, Any] = {k: v for k, v in values.items() if k in names and v.strip() != ""}
+    data.setdefault("item", "visor")
+    quantity = data.get("quantity", "").strip() if isinstance(data.get("quantity"), str) else ""
+    if re.fullmatch(r"[0-9]{1,12}", quantity):
+        data["quantity"] = int(quantity)
+    for optional in ("urgency_reason", "notes"):
+        data.setdefault(optional, "")
+    return data
+
+
+def serve(settings: Settings, *, host: str, port: int) -> None:
+    """Run the application with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        server_header=False,
+    )
