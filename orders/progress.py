@@ -71,7 +71,7 @@ def progress(*, session: Session, orders: Sequence[Order]) -> dict[str, Progress
     )
     for reference, item, reason, reversed_reason, kind, hospital_id, total in session.execute(
         query
-    ).tuples():
+    ):
         if (reference, item) not in wanted:
             continue
         cause = MoveReason(reversed_reason or reason)

@@ -114,7 +114,7 @@ def _by_key(session: Session, hospital_id: int, key: str) -> Order | None:
 def _replay(earlier: Order, print_: str, key: str) -> Order:
     if earlier.fingerprint != print_:
         raise IdempotencyKeyReused(
-            f"la clé d'idempotence {key[:40]!r} a déjà servi pour la commande "
+            f"la clé d'idempotence {key.partition(':')[2][:40]!r} a déjà servi pour la commande "
             f"{earlier.reference}, avec un contenu différent"
         )
     return earlier

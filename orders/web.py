@@ -5,10 +5,7 @@ open one unit of work, call one service, render. ``create_app(settings)`` builds
 is built at import time.
 """
 
-from __future__ import annotations
-
 import logging
-import re
 import secrets
 import uuid
 from contextlib import asynccontextmanager
@@ -31,6 +28,7 @@ from fabcoord.errors import FabcoordError
 from fabcoord.ledger.models import Item, ItemKind
 from orders import service
 from orders.errors import IdempotencyKeyReused, InvalidOrder, LinkNotFound, Unauthenticated
+from orders.forms import FORM_TOKEN, ITEM_FR, PRIORITY_FR, STATUS_FR, form_data
 from orders.guard import Guard
 from orders.limits import RateLimiter, csrf_token, csrf_valid
 from orders.links import Access, authenticate
@@ -39,19 +37,6 @@ from orders.schemas import ErrorBody, OrderCreate, OrderList, OrderPublic, field
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-STATUS_FR = {
-    "received": "reçue",
-    "accepted": "acceptée",
-    "rejected": "refusée",
-    "planned": "planifiée",
-    "in_production": "en production",
-    "shipped": "expédiée",
-    "delivered": "livrée",
-    "cancelled": "annulée",
-}
-PRIORITY_FR = {"normal": "Normale", "urgent": "Urgente", "critical": "Vitale"}
-ITEM_FR = {"visor": "Visière de protection, adulte"}
-FORM_TOKEN = re.compile(r"^[A-Za-z0-9-]{16,64}$")
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in (
@@ -181,7 +166,7 @@ def create_app(settings: Settings) -> FastAPI:
             banner = "Formulaire incomplet : vérifiez vos saisies et renvoyez-le."
             return form_page(access, token, values, status=400, banner=banner, **fresh)
         try:
-            order = OrderCreate.model_validate(_form_data(values))
+            order = OrderCreate.model_validate(form_data(values))
             errors = order.check_urgency()
         except ValidationError as error:
             errors = field_errors(error)
@@ -299,19 +284,6 @@ def create_app(settings: Settings) -> FastAPI:
         per_address=RateLimiter(settings.web_rate_per_address, window),
     )
     return app
-
-
-def _form_data(values: dict[str, str]) -> dict[str, Any]:
-    """The order fields of a submitted form; quantities that are plain digits become numbers."""
-    names = OrderCreate.model_fields
-    data: dict[str, Any] = {k: v for k, v in values.items() if k in names and v.strip() != ""}
-    data.setdefault("item", "visor")
-    quantity = data.get("quantity", "").strip() if isinstance(data.get("quantity"), str) else ""
-    if re.fullmatch(r"[0-9]{1,12}", quantity):
-        data["quantity"] = int(quantity)
-    for optional in ("urgency_reason", "notes"):
-        data.setdefault(optional, "")
-    return data
 
 
 def serve(settings: Settings, *, host: str, port: int) -> None:
