@@ -48,6 +48,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (429, "trop de requêtes (voir Retry-After)"),
     )
 }
+NOT_FOUND = "Ce lien n'est pas valide."
 REPLAY: dict[int | str, dict[str, Any]] = {
     200: {"model": OrderPublic, "description": "rejeu : la commande d'origine"}
 }
@@ -108,7 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
             body = ErrorBody(detail=str(error), errors=fields).model_dump()
             return JSONResponse(body, status_code=error.http_status, headers=headers)
         title = "Page introuvable" if isinstance(error, LinkNotFound) else "Erreur"
-        message = "Ce lien n'est pas valide." if isinstance(error, LinkNotFound) else str(error)
+        message = NOT_FOUND if isinstance(error, LinkNotFound) else str(error)
         return page("error.html", error.http_status, title=title, message=message)
 
     @app.exception_handler(RequestValidationError)
@@ -121,6 +122,8 @@ def create_app(settings: Settings) -> FastAPI:
         message = "page introuvable" if error.status_code == 404 else str(error.detail)
         if is_api(request):
             return JSONResponse({"detail": message, "errors": {}}, status_code=error.status_code)
+        if error.status_code == 404:  # the same page as for a wrong link: nothing to learn
+            return page("error.html", 404, title="Page introuvable", message=NOT_FOUND)
         return page("error.html", error.status_code, title="Erreur", message=message)
 
     # --- the hospital's pages ----------------------------------------------------------------
