@@ -108,4 +108,3 @@ def test_user_text_is_printed_literally_never_as_markup(
     assert "[bold red]Réa[/bold red] <script>alert(1)</script>" in capsys.readouterr().out
     assert run(database_url, "orders", "list", "--json") == 0
     assert json.loads(capsys.readouterr().out)[0]["department"] == MARKUP
-
