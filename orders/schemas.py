@@ -19,7 +19,8 @@ from orders.models import OrderStatus, Priority
 MAX_VISORS = 100_000
 PARIS = ZoneInfo("Europe/Paris")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-_PHONE = re.compile(r"^\+?[0-9 .()-]{6,30}$")
+PHONE_PATTERN = r"^\+?[0-9][0-9 .()-]{4,28}[0-9]$"
+_PHONE = re.compile(PHONE_PATTERN)
 
 
 def today() -> date:
@@ -51,7 +52,7 @@ def _email(value: str) -> str:
 
 
 def _phone(value: str) -> str:
-    if not _PHONE.match(value) or sum(c.isdigit() for c in value) < 6:
+    if not _PHONE.match(value):
         raise ValueError("Numéro de téléphone invalide (exemple : 05 49 44 44 44).")
     return value
 
@@ -78,7 +79,9 @@ class OrderCreate(BaseModel):
     contact_email: Annotated[str, AfterValidator(_email)] = Field(
         min_length=3, max_length=254, json_schema_extra={"format": "email"}
     )
-    contact_phone: Annotated[str, AfterValidator(_phone)] = Field(min_length=6, max_length=30)
+    contact_phone: Annotated[str, AfterValidator(_phone)] = Field(
+        min_length=6, max_length=30, json_schema_extra={"pattern": PHONE_PATTERN}
+    )
     item: Line = Field(default="visor", min_length=1, max_length=64)
     quantity: int = Field(strict=True, ge=1, le=MAX_VISORS)
     needed_by: Annotated[date, AfterValidator(_not_past)]
