@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import Executable, bindparam, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -35,12 +36,9 @@ class Progress:
     delivered: int = 0
 
 
-def progress(*, session: Session, orders: Sequence[Order]) -> dict[str, Progress]:
-    """Progress per order reference (one query for all the orders given)."""
-    result = {order.reference: Progress() for order in orders}
-    if not orders:
-        return result
-    wanted = {(order.reference, order.item_code): order.hospital_id for order in orders}
+@cache
+def _query() -> Executable:
+    """Built once: constructing the statement costs more than running it on a small ledger."""
     original = aliased(Posting)
     query = (
         select(
@@ -58,7 +56,7 @@ def progress(*, session: Session, orders: Sequence[Order]) -> dict[str, Progress
         .join(Location, col(Location.id) == StockMove.location_id)
         .where(
             col(StockMove.doc_type) == ORDER_DOC_TYPE,
-            col(StockMove.doc_id).in_(list(result)),
+            col(StockMove.doc_id).in_(bindparam("references", expanding=True)),
         )
         .group_by(
             col(StockMove.doc_id),
@@ -69,8 +67,18 @@ def progress(*, session: Session, orders: Sequence[Order]) -> dict[str, Progress
             col(Location.hospital_id),
         )
     )
+    return query
+
+
+def progress(*, session: Session, orders: Sequence[Order]) -> dict[str, Progress]:
+    """Progress per order reference (one query for all the orders given)."""
+    result = {order.reference: Progress() for order in orders}
+    if not orders:
+        return result
+    wanted = {(order.reference, order.item_code): order.hospital_id for order in orders}
+    query = _query()
     for reference, item, reason, reversed_reason, kind, hospital_id, total in session.execute(
-        query
+        query, {"references": list(result)}
     ):
         if (reference, item) not in wanted:
             continue

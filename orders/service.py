@@ -15,7 +15,7 @@ from fabcoord.ledger.posting import utc_now
 from fabcoord.records import Hospital
 from orders.errors import IdempotencyKeyReused, InvalidOrder, UnknownOrder
 from orders.models import Order, OrderEvent, OrderStatus
-from orders.progress import progress
+from orders.progress import Progress, progress
 from orders.schemas import OrderCreate, OrderEventPublic, OrderPublic
 
 
@@ -97,12 +97,16 @@ def create_order(
             from_status=None,
             to_status=OrderStatus.RECEIVED,
             actor=actor,
-            reason=f"reçue par {channel}",
+            reason=_received(channel),
             at=now,
         )
     )
     session.flush()
     return record, True
+
+
+def _received(channel: str) -> str:
+    return f"reçue par {channel}"
 
 
 def _by_key(session: Session, hospital_id: int, key: str) -> Order | None:
@@ -174,28 +178,45 @@ def describe(
                 OrderEventPublic.model_validate(event, from_attributes=True)
             )
     return [
-        OrderPublic(
-            reference=o.reference,
-            hospital=names.get(o.hospital_id, ""),
-            status=o.status,
-            item=o.item_code,
-            quantity=o.quantity,
-            department=o.department,
-            contact_name=o.contact_name,
-            contact_email=o.contact_email,
-            contact_phone=o.contact_phone,
-            needed_by=o.needed_by,
-            delivery_address=o.delivery_address,
-            priority=o.priority,
-            urgency_reason=o.urgency_reason,
-            notes=o.notes,
-            created_at=o.created_at,
-            expected_delivery=o.expected_delivery,
-            allocated=o.allocated,
-            produced=done[o.reference].produced,
-            shipped=done[o.reference].shipped,
-            delivered=done[o.reference].delivered,
-            events=events.get(o.id or 0, []),
-        )
+        _public(o, names.get(o.hospital_id, ""), done[o.reference], events.get(o.id or 0, []))
         for o in orders
     ]
+
+
+def describe_created(*, order: Order, hospital: str, actor: str) -> OrderPublic:
+    """A order just created by :func:`create_order`, without reading it back (nothing has happened
+    to it yet: no postings, one event)."""
+    received = OrderEventPublic(
+        from_status=None,
+        to_status=OrderStatus.RECEIVED,
+        actor=actor,
+        reason=_received(order.channel),
+        at=order.created_at,
+    )
+    return _public(order, hospital, Progress(), [received])
+
+
+def _public(o: Order, hospital: str, done: Progress, events: list[OrderEventPublic]) -> OrderPublic:
+    return OrderPublic(
+        reference=o.reference,
+        hospital=hospital,
+        status=o.status,
+        item=o.item_code,
+        quantity=o.quantity,
+        department=o.department,
+        contact_name=o.contact_name,
+        contact_email=o.contact_email,
+        contact_phone=o.contact_phone,
+        needed_by=o.needed_by,
+        delivery_address=o.delivery_address,
+        priority=o.priority,
+        urgency_reason=o.urgency_reason,
+        notes=o.notes,
+        created_at=o.created_at,
+        expected_delivery=o.expected_delivery,
+        allocated=o.allocated,
+        produced=done.produced,
+        shipped=done.shipped,
+        delivered=done.delivered,
+        events=events,
+    )

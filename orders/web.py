@@ -7,11 +7,13 @@ is built at import time.
 
 import logging
 import secrets
+import threading
 import uuid
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio.to_thread
 import jinja2
 from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -36,6 +38,7 @@ from orders.models import OrderStatus
 from orders.schemas import ErrorBody, OrderCreate, OrderList, OrderPublic, field_errors, today
 
 log = logging.getLogger(__name__)
+WORKER_THREADS = 8
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
@@ -61,6 +64,9 @@ IdempotencyKey = Annotated[
 def create_app(settings: Settings) -> FastAPI:
     """Build the application for ``settings`` (engine, templates, limits, routes)."""
     engine = make_engine(settings)
+    # SQLite has one writer at a time: queue writers on a lock rather than in SQLite's busy handler,
+    # which sleeps in growing steps and makes latency jump under concurrent order creation
+    writing: AbstractContextManager[Any] = threading.Lock() if settings.is_sqlite else nullcontext()
     if settings.secret_key is None:
         log.warning("FABCOORD_SECRET_KEY unset: a random key signs the forms of this process")
         secret = secrets.token_bytes(32)
@@ -77,6 +83,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
+        # few worker threads: the handlers hold the GIL or wait on one SQLite writer, and a long
+        # queue of threads only makes waiting unfair (it widens the latency tail)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         yield
         engine.dispose()
 
@@ -178,7 +187,7 @@ def create_app(settings: Settings) -> FastAPI:
                 access, token, values, status=422, errors=errors, form_token=form_token
             )
         try:
-            with unit_of_work(engine) as session:
+            with writing, unit_of_work(engine) as session:
                 created, _ = service.create_order(
                     session=session,
                     hospital_id=access.hospital_id,
@@ -246,17 +255,23 @@ def create_app(settings: Settings) -> FastAPI:
         body: OrderCreate, response: Response, access: ApiAccess, key: IdempotencyKey = None
     ) -> OrderPublic:
         """Passer une commande ; avec Idempotency-Key, un rejeu renvoie la commande d'origine."""
-        with unit_of_work(engine) as session:
+        actor = f"hospital-link:{access.link_id}"
+        with writing, unit_of_work(engine) as session:
             order, created = service.create_order(
                 session=session,
                 hospital_id=access.hospital_id,
                 order=body,
-                actor=f"hospital-link:{access.link_id}",
+                actor=actor,
                 channel="api",
                 link_id=access.link_id,
                 idempotency_key=f"api:{key}" if key else None,
             )
-            (public,) = service.describe(session=session, orders=[order], with_events=True)
+            if created:
+                public = service.describe_created(
+                    order=order, hospital=access.hospital_name, actor=actor
+                )
+            else:
+                (public,) = service.describe(session=session, orders=[order], with_events=True)
         response.status_code = 201 if created else 200
         return public
 
