@@ -1,11 +1,12 @@
-"""The hospital form without the web framework: French labels and turning posted fields into an order."""
+"""The web layer's texts and rules that need no web framework: French labels, the responses the
+API documents, and turning posted form fields into an order."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from orders.schemas import OrderCreate
+from orders.schemas import ErrorBody, OrderCreate, OrderPublic
 
 STATUS_FR = {
     "received": "reçue",
@@ -20,6 +21,21 @@ STATUS_FR = {
 PRIORITY_FR = {"normal": "Normale", "urgent": "Urgente", "critical": "Vitale"}
 ITEM_FR = {"visor": "Visière de protection, adulte"}
 FORM_TOKEN = re.compile(r"^[A-Za-z0-9-]{16,64}$")
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in (
+        (401, "jeton absent, invalide ou révoqué"),
+        (404, "commande introuvable"),
+        (409, "clé d'idempotence déjà utilisée pour une autre commande"),
+        (413, "corps de requête trop volumineux"),
+        (422, "données invalides (détail par champ dans errors)"),
+        (429, "trop de requêtes (voir Retry-After)"),
+    )
+}
+NOT_FOUND = "Ce lien n'est pas valide."
+REPLAY: dict[int | str, dict[str, Any]] = {
+    200: {"model": OrderPublic, "description": "rejeu : la commande d'origine"}
+}
 
 
 def form_data(values: dict[str, str]) -> dict[str, Any]:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
+import secrets
 import threading
 import time
 from collections.abc import Callable
+
+from fabcoord.config import Settings
 
 
 class RateLimiter:
@@ -49,6 +53,15 @@ class RateLimiter:
 
 
 CSRF_MAX_AGE_S = 12 * 3600
+log = logging.getLogger(__name__)
+
+
+def signing_key(settings: Settings) -> bytes:
+    """The key that signs the forms: ``settings.secret_key``, or a random one for this process."""
+    if settings.secret_key is None:
+        log.warning("FABCOORD_SECRET_KEY unset: a random key signs the forms of this process")
+        return secrets.token_bytes(32)
+    return settings.secret_key.get_secret_value().encode()
 
 
 def csrf_token(secret: bytes, scope: str, now: float | None = None) -> str:

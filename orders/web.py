@@ -5,8 +5,6 @@ open one unit of work, call one service, render. ``create_app(settings)`` builds
 is built at import time.
 """
 
-import logging
-import secrets
 import threading
 import uuid
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
@@ -30,31 +28,24 @@ from fabcoord.errors import FabcoordError
 from fabcoord.ledger.models import Item, ItemKind
 from orders import service
 from orders.errors import IdempotencyKeyReused, InvalidOrder, LinkNotFound, Unauthenticated
-from orders.forms import FORM_TOKEN, ITEM_FR, PRIORITY_FR, STATUS_FR, form_data
+from orders.forms import (
+    ERRORS,
+    FORM_TOKEN,
+    ITEM_FR,
+    NOT_FOUND,
+    PRIORITY_FR,
+    REPLAY,
+    STATUS_FR,
+    form_data,
+)
 from orders.guard import Guard
-from orders.limits import RateLimiter, csrf_token, csrf_valid
+from orders.limits import RateLimiter, csrf_token, csrf_valid, signing_key
 from orders.links import Access, authenticate
 from orders.models import OrderStatus
 from orders.schemas import ErrorBody, OrderCreate, OrderList, OrderPublic, field_errors, today
 
-log = logging.getLogger(__name__)
 WORKER_THREADS = 8
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": text}
-    for code, text in (
-        (401, "jeton absent, invalide ou révoqué"),
-        (404, "commande introuvable"),
-        (409, "clé d'idempotence déjà utilisée pour une autre commande"),
-        (413, "corps de requête trop volumineux"),
-        (422, "données invalides (détail par champ dans errors)"),
-        (429, "trop de requêtes (voir Retry-After)"),
-    )
-}
-NOT_FOUND = "Ce lien n'est pas valide."
-REPLAY: dict[int | str, dict[str, Any]] = {
-    200: {"model": OrderPublic, "description": "rejeu : la commande d'origine"}
-}
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[!-~]+$"),
@@ -67,11 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     # SQLite has one writer at a time: queue writers on a lock rather than in SQLite's busy handler,
     # which sleeps in growing steps and makes latency jump under concurrent order creation
     writing: AbstractContextManager[Any] = threading.Lock() if settings.is_sqlite else nullcontext()
-    if settings.secret_key is None:
-        log.warning("FABCOORD_SECRET_KEY unset: a random key signs the forms of this process")
-        secret = secrets.token_bytes(32)
-    else:
-        secret = settings.secret_key.get_secret_value().encode()
+    secret = signing_key(settings)
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -83,8 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
-        # few worker threads: the handlers hold the GIL or wait on one SQLite writer, and a long
-        # queue of threads only makes waiting unfair (it widens the latency tail)
+        # few threads: handlers hold the GIL or wait on one writer; more only widen the tail
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         yield
         engine.dispose()
