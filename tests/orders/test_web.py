@@ -10,9 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from fabcoord.config import Settings
 from fabcoord.db import unit_of_work
 from orders import links
 from orders.schemas import today
+from orders.web import create_app
 from tests.orders.conftest import HOSPITAL, OTHER_HOSPITAL, order_count, state, valid_order
 
 SCRIPT = '<script>alert("x")</script>'
@@ -199,3 +201,24 @@ def test_an_order_of_another_hospital_is_not_shown(
     response = submit(client, other, open_form(client, other))
     location = response.headers["location"].replace(other, token)
     assert client.get(location).status_code == 404
+
+
+def test_an_oversized_form_is_refused_with_413_and_changes_nothing(
+    client: TestClient, token: str, reference_loaded: Engine
+) -> None:
+    hidden = open_form(client, token)
+    before = state(reference_loaded)
+    response = submit(client, token, hidden, notes="x" * 70_000)
+    assert response.status_code == 413
+    assert state(reference_loaded) == before
+
+
+def test_a_burst_on_one_link_gets_a_429_page_with_retry_after(
+    web_settings: Settings, token: str
+) -> None:
+    tight = web_settings.model_copy(update={"web_rate_per_link": 2})
+    with TestClient(create_app(tight)) as client:
+        codes = [client.get(f"/h/{token}") for _ in range(3)]
+    assert [r.status_code for r in codes] == [200, 200, 429]
+    assert int(codes[2].headers["retry-after"]) >= 1
+    assert "trop de requêtes" in codes[2].text
