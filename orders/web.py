@@ -143,8 +143,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/h/{token}", include_in_schema=False)
     def order_form(token: str) -> Response:
         access = access_for(token)
-        values = {"item": "visor", "priority": "normal", "address": ""}
-        values["delivery_address"] = access.hospital_address
+        values = {"priority": "normal", "delivery_address": access.hospital_address}
         return form_page(access, token, values, form_token=str(uuid.uuid4()))
 
     @app.post("/h/{token}/commandes", include_in_schema=False)
@@ -156,7 +155,7 @@ def create_app(settings: Settings) -> FastAPI:
     def submit(token: str, values: dict[str, str]) -> Response:
         access = access_for(token)
         form_token = values.get("form_token", "")
-        fresh = {"form_token": str(uuid.uuid4())}
+        fresh, kept = {"form_token": str(uuid.uuid4())}, {"form_token": form_token}
         if not csrf_valid(secret, access.token_hash, values.get("csrf_token")):
             banner = "Formulaire expiré ou invalide : vérifiez vos saisies et renvoyez-le."
             return form_page(access, token, values, status=403, banner=banner, **fresh)
@@ -169,9 +168,7 @@ def create_app(settings: Settings) -> FastAPI:
         except ValidationError as error:
             errors = field_errors(error)
         if errors:
-            return form_page(
-                access, token, values, status=422, errors=errors, form_token=form_token
-            )
+            return form_page(access, token, values, status=422, errors=errors, **kept)
         try:
             with writing, unit_of_work(engine) as session:
                 created, _ = service.create_order(
@@ -184,9 +181,7 @@ def create_app(settings: Settings) -> FastAPI:
                     idempotency_key=f"web:{form_token}",
                 )
         except InvalidOrder as error:
-            return form_page(
-                access, token, values, status=422, errors=error.fields, form_token=form_token
-            )
+            return form_page(access, token, values, status=422, errors=error.fields, **kept)
         except IdempotencyKeyReused:
             banner = "Ce formulaire a déjà été envoyé avec d'autres valeurs : renvoyez-le."
             return form_page(access, token, values, status=409, banner=banner, **fresh)
