@@ -31,6 +31,7 @@ test: $(INSTALLED)
 bench: $(INSTALLED)
 	bash scripts/ensure-services.sh
 	$(PY) -m bench.ledger_bench
+	$(PY) bench/orders_bench.py
 
 clean:
 	rm -rf $(VENV) build demo-output .pytest_cache .mypy_cache .ruff_cache

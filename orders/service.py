@@ -183,9 +183,13 @@ def describe(
     ]
 
 
-def describe_created(*, order: Order, hospital: str, actor: str) -> OrderPublic:
-    """A order just created by :func:`create_order`, without reading it back (nothing has happened
-    to it yet: no postings, one event)."""
+def describe_created(
+    *, session: Session, order: Order, created: bool, hospital: str, actor: str
+) -> OrderPublic:
+    """The answer to :func:`create_order`: a new order is described without reading it back
+    (nothing has happened to it yet: no postings, one event); a replayed one is read."""
+    if not created:
+        return describe(session=session, orders=[order], with_events=True)[0]
     received = OrderEventPublic(
         from_status=None,
         to_status=OrderStatus.RECEIVED,

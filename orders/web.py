@@ -1,9 +1,7 @@
-"""The web application: the hospital order form, the status pages and the JSON API under /api/v1.
+"""The web application: the hospital order form, status pages and the JSON API under /api/v1.
 
-The only module that imports the web framework (FastAPI/Starlette) and Jinja2. Handlers parse,
-open one unit of work, call one service, render. ``create_app(settings)`` builds everything; nothing
-is built at import time.
-"""
+The only module importing the web framework. Handlers parse, open one unit of work, call one
+service, render; ``create_app(settings)`` builds everything, nothing is built at import time."""
 
 import threading
 import uuid
@@ -17,8 +15,8 @@ from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import ValidationError
-from sqlmodel import select
+from pydantic import BaseModel, ValidationError
+from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -26,18 +24,8 @@ from fabcoord.config import Settings
 from fabcoord.db import make_engine, unit_of_work
 from fabcoord.errors import FabcoordError
 from fabcoord.ledger.models import Item, ItemKind
-from orders import service
+from orders import forms, service
 from orders.errors import IdempotencyKeyReused, InvalidOrder, LinkNotFound, Unauthenticated
-from orders.forms import (
-    ERRORS,
-    FORM_TOKEN,
-    ITEM_FR,
-    NOT_FOUND,
-    PRIORITY_FR,
-    REPLAY,
-    STATUS_FR,
-    form_data,
-)
 from orders.guard import Guard
 from orders.limits import RateLimiter, csrf_token, csrf_valid, signing_key
 from orders.links import Access, authenticate
@@ -65,7 +53,9 @@ def create_app(settings: Settings) -> FastAPI:
         undefined=jinja2.ChainableUndefined,
     )
     templates.globals.update(
-        statuses=STATUS_FR, priority_labels=PRIORITY_FR, item_label=lambda c: ITEM_FR.get(c, c)
+        statuses=forms.STATUS_FR,
+        priority_labels=forms.PRIORITY_FR,
+        item_label=lambda c: forms.ITEM_FR.get(c, c),
     )
 
     @asynccontextmanager
@@ -104,7 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
             body = ErrorBody(detail=str(error), errors=fields).model_dump()
             return JSONResponse(body, status_code=error.http_status, headers=headers)
         title = "Page introuvable" if isinstance(error, LinkNotFound) else "Erreur"
-        message = NOT_FOUND if isinstance(error, LinkNotFound) else str(error)
+        message = forms.NOT_FOUND if isinstance(error, LinkNotFound) else str(error)
         return page("error.html", error.http_status, title=title, message=message)
 
     @app.exception_handler(RequestValidationError)
@@ -118,7 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
         if is_api(request):
             return JSONResponse({"detail": message, "errors": {}}, status_code=error.status_code)
         if error.status_code == 404:  # the same page as for a wrong link: nothing to learn
-            return page("error.html", 404, title="Page introuvable", message=NOT_FOUND)
+            return page("error.html", 404, title="Page introuvable", message=forms.NOT_FOUND)
         return page("error.html", error.status_code, title="Erreur", message=message)
 
     # --- the hospital's pages ----------------------------------------------------------------
@@ -132,8 +122,8 @@ def create_app(settings: Settings) -> FastAPI:
             hospital=access.hospital_name,
             base=f"/h/{token}",
             csrf_token=csrf_token(secret, access.token_hash),
-            items=[(code, ITEM_FR.get(code, code)) for code in sorted(codes)],
-            priorities=list(PRIORITY_FR.items()),
+            items=[(code, forms.ITEM_FR.get(code, code)) for code in sorted(codes)],
+            priorities=list(forms.PRIORITY_FR.items()),
             today=today().isoformat(),
             values=values,
             errors=extra.pop("errors", {}),
@@ -159,11 +149,11 @@ def create_app(settings: Settings) -> FastAPI:
         if not csrf_valid(secret, access.token_hash, values.get("csrf_token")):
             banner = "Formulaire expiré ou invalide : vérifiez vos saisies et renvoyez-le."
             return form_page(access, token, values, status=403, banner=banner, **fresh)
-        if not FORM_TOKEN.match(form_token):
+        if not forms.FORM_TOKEN.match(form_token):
             banner = "Formulaire incomplet : vérifiez vos saisies et renvoyez-le."
             return form_page(access, token, values, status=400, banner=banner, **fresh)
         try:
-            order = OrderCreate.model_validate(form_data(values))
+            order = OrderCreate.model_validate(forms.form_data(values))
             errors = order.check_urgency()
         except ValidationError as error:
             errors = field_errors(error)
@@ -216,28 +206,31 @@ def create_app(settings: Settings) -> FastAPI:
 
     bearer = HTTPBearer(auto_error=False, description="Le jeton du lien secret de l'hôpital.")
 
-    def api_access(
+    async def api_token(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> Access:
+    ) -> str:
+        return credentials.credentials if credentials else ""
+
+    def api_auth(session: Session, token: str) -> Access:
+        """Authenticate inside the handler's own transaction (one thread hop, one transaction)."""
         try:
-            return access_for(credentials.credentials if credentials else "")
+            return authenticate(session=session, token=token)
         except LinkNotFound:
             raise Unauthenticated() from None
 
-    ApiAccess = Annotated[Access, Depends(api_access)]
+    Token = Annotated[str, Depends(api_token)]
 
     @app.post(
         "/api/v1/orders",
         status_code=201,
         response_model=OrderPublic,
-        responses=REPLAY | ERRORS,
+        responses=forms.REPLAY | forms.ERRORS,
     )
-    def api_create(
-        body: OrderCreate, response: Response, access: ApiAccess, key: IdempotencyKey = None
-    ) -> OrderPublic:
+    def api_create(body: OrderCreate, token: Token, key: IdempotencyKey = None) -> Response:
         """Passer une commande ; avec Idempotency-Key, un rejeu renvoie la commande d'origine."""
-        actor = f"hospital-link:{access.link_id}"
         with writing, unit_of_work(engine) as session:
+            access = api_auth(session, token)
+            actor = f"hospital-link:{access.link_id}"
             order, created = service.create_order(
                 session=session,
                 hospital_id=access.hospital_id,
@@ -247,33 +240,35 @@ def create_app(settings: Settings) -> FastAPI:
                 link_id=access.link_id,
                 idempotency_key=f"api:{key}" if key else None,
             )
-            if created:
-                public = service.describe_created(
-                    order=order, hospital=access.hospital_name, actor=actor
-                )
-            else:
-                (public,) = service.describe(session=session, orders=[order], with_events=True)
-        response.status_code = 201 if created else 200
-        return public
+            public = service.describe_created(
+                session=session,
+                order=order,
+                created=created,
+                hospital=access.hospital_name,
+                actor=actor,
+            )
+        return json(public, 201 if created else 200)
 
-    @app.get("/api/v1/orders", response_model=OrderList, responses=ERRORS)
-    def api_list(access: ApiAccess, status: OrderStatus | None = None) -> OrderList:
+    @app.get("/api/v1/orders", response_model=OrderList, responses=forms.ERRORS)
+    def api_list(token: Token, status: OrderStatus | None = None) -> Response:
         """Les commandes de l'hôpital, les plus récentes d'abord (200 au plus)."""
         with unit_of_work(engine, read_only=True) as session:
+            access = api_auth(session, token)
             found = service.list_orders(
                 session=session, hospital_id=access.hospital_id, status=status
             )
-            return OrderList(orders=service.describe(session=session, orders=found))
+            return json(OrderList(orders=service.describe(session=session, orders=found)))
 
-    @app.get("/api/v1/orders/{reference}", response_model=OrderPublic, responses=ERRORS)
-    def api_read(reference: str, access: ApiAccess) -> OrderPublic:
+    @app.get("/api/v1/orders/{reference}", response_model=OrderPublic, responses=forms.ERRORS)
+    def api_read(reference: str, token: Token) -> Response:
         """Une commande de l'hôpital, avec son avancement et son historique."""
         with unit_of_work(engine, read_only=True) as session:
+            access = api_auth(session, token)
             found = service.get_order(
                 session=session, reference=reference, hospital_id=access.hospital_id
             )
             (public,) = service.describe(session=session, orders=[found], with_events=True)
-            return public
+            return json(public)
 
     window = settings.web_rate_window_s
     app.add_middleware(
@@ -283,6 +278,11 @@ def create_app(settings: Settings) -> FastAPI:
         per_address=RateLimiter(settings.web_rate_per_address, window),
     )
     return app
+
+
+def json(model: BaseModel, status: int = 200) -> Response:
+    """Serialise a response model once (FastAPI would validate it again)."""
+    return Response(model.model_dump_json(), status_code=status, media_type="application/json")
 
 
 def serve(settings: Settings, *, host: str, port: int) -> None:
