@@ -184,10 +184,13 @@ def row(kind: str, label: str, result: dict[str, Any]) -> str:
     values = result["latencies"]
     errors = sum(result["errors"].values())
     detail = f" ({result['errors']})" if errors else ""
+    met = (
+        "" if "create" not in label else ("yes" if pct(values, 0.99) < 100 and not errors else "no")
+    )
     return (
         f"| {kind} | {label} | {len(values):,} | {len(values) / result['elapsed']:,.0f} | "
         f"{pct(values, 0.5):.1f} | {pct(values, 0.95):.1f} | {pct(values, 0.99):.1f} | "
-        f"{errors}{detail} |"
+        f"{errors}{detail} | {met} | {os.getloadavg()[0]:.1f} |"
     )
 
 
@@ -229,6 +232,7 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
     rows = []
+    load_before = os.getloadavg()[0]
     for kind in args.backends.split(","):
         with database(kind) as url:
             token = prepare(url)
@@ -249,10 +253,19 @@ load), which is how hospitals actually arrive. "create order" = `POST /api/v1/or
 (authentication, validation, idempotency lookup, insert of the order and its event, commit);
 the baseline reads one order (authentication + 3 queries, no write). Latency is measured by the
 client, so it includes waiting in the server's queue; the load generator shares the 2 cores.
-Target: p99 < 100 ms and zero errors for order creation.
+Target: p99 < 100 ms and zero errors for order creation. The machine is shared with other work
+(load average {load_before:.1f} on {os.cpu_count()} cores when the run started; the last column
+is the 1-minute load average after each line, this run included): read the rows against the
+read-only baseline of the same run, and expect large swings between runs.
 
-| database | request | requests | requests/s | p50 ms | p95 ms | p99 ms | errors |
-|---|---|---|---|---|---|---|---|
+Reading: paced loads up to about the server's capacity meet the target on both databases; back to
+back, 50 clients saturate the server (its capacity is the "back to back" requests/s) and every
+request waits in the queue, so the closed-loop p99 is far above 100 ms. One Python process does
+all the HTTP parsing, validation and ORM work under one GIL, sharing 2 cores with the load
+generator: capacity, not the database, bounds the closed-loop latency.
+
+| database | request | requests | requests/s | p50 ms | p95 ms | p99 ms | errors | p99 < 100 ms, 0 errors | load avg after |
+|---|---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 """
     )
