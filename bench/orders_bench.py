@@ -258,8 +258,8 @@ Target: p99 < 100 ms and zero errors for order creation. The machine is shared w
 is the 1-minute load average after each line, this run included): read the rows against the
 read-only baseline of the same run, and expect large swings between runs.
 
-Reading: paced loads up to about the server's capacity meet the target on both databases; back to
-back, 50 clients saturate the server (its capacity is the "back to back" requests/s) and every
+Reading: paced loads well below the server's capacity meet the target on both databases; near
+capacity the queue builds and p99 climbs; back to back, 50 clients saturate the server (its capacity is the "back to back" requests/s) and every
 request waits in the queue, so the closed-loop p99 is far above 100 ms. One Python process does
 all the HTTP parsing, validation and ORM work under one GIL, sharing 2 cores with the load
 generator: capacity, not the database, bounds the closed-loop latency.
