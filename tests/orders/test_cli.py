@@ -108,3 +108,37 @@ def test_user_text_is_printed_literally_never_as_markup(
     assert "[bold red]Réa[/bold red] <script>alert(1)</script>" in capsys.readouterr().out
     assert run(database_url, "orders", "list", "--json") == 0
     assert json.loads(capsys.readouterr().out)[0]["department"] == MARKUP
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("orders", "accept", "{ref}", "--reason", "x" * 501), "too long"),
+        (("orders", "plan", "{ref}", "--delivery", "demain"), "not an ISO date"),
+        (("orders", "plan", "{ref}", "--delivery", "2020-01-01"), "in the past"),
+        (
+            ("orders", "plan", "{ref}", "--delivery", "2099-01-01", "--allocated", "0"),
+            "--allocated",
+        ),
+        (("orders", "show", "x" * 5000), "introuvable"),
+        (("hospital", "invite", "<script>" * 50), "unknown hospital"),
+        (("hospital", "revoke", "CHU de Nulle-Part"), "unknown hospital"),
+    ],
+    ids=["reason too long", "date text", "date past", "allocated 0", "ref", "invite", "revoke"],
+)
+def test_bad_manager_input_is_one_line_and_changes_nothing(
+    database_url: str,
+    token: str,
+    client: TestClient,
+    reference_loaded: Engine,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    message: str,
+) -> None:
+    ref = place(client, token)
+    before = state(reference_loaded)
+    capsys.readouterr()
+    assert run(database_url, *(a.replace("{ref}", ref) for a in args)) != 0
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert state(reference_loaded) == before
