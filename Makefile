@@ -25,12 +25,14 @@ lint: $(INSTALLED)
 
 test: $(INSTALLED)
 	bash scripts/ensure-services.sh
+	bash scripts/ensure-chromium.sh
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest
 
 bench: $(INSTALLED)
 	bash scripts/ensure-services.sh
 	$(PY) -m bench.ledger_bench
+	$(PY) bench/orders_bench.py
 
 clean:
 	rm -rf $(VENV) build demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -35,6 +35,11 @@ from fabcoord.db import make_engine, unit_of_work
 from fabcoord.errors import FabcoordError, InvalidInput
 from fabcoord.ledger import balances, catalogue, journal, operations, posting
 from fabcoord.ledger.models import ItemKind, LocationKind, Unit
+from orders import MIGRATIONS as ORDERS_MIGRATIONS
+from orders import lifecycle as order_lifecycle
+from orders import links as order_links
+from orders import service as order_service
+from orders.models import OrderStatus
 
 MIGRATION_LOCATIONS: list[Path] = []
 MAX_ID = 2**31 - 1  # record numbers are 32-bit integers in the database
@@ -592,6 +597,178 @@ def ledger_check(
             "'fabcoord ledger check --rebuild'"
         )
     _out().print("balance cache agrees with the moves")
+
+
+# --- orders: hospital access links, orders and the web server -------------------------------
+
+MIGRATION_LOCATIONS.append(ORDERS_MIGRATIONS)
+hospital_app = typer.Typer(help="Hospitals' secret order links.", no_args_is_help=True)
+orders_app = typer.Typer(help="Hospital orders and their lifecycle.", no_args_is_help=True)
+app.add_typer(hospital_app, name="hospital")
+app.add_typer(orders_app, name="orders")
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why (recorded with the change).")]
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+) -> None:
+    """Run the web server: hospital order form, status pages and the JSON API (/api/v1)."""
+    from orders import web
+
+    context = _ctx()
+    schema.require_current_schema(context.engine, MIGRATION_LOCATIONS)
+    web.serve(context.settings, host=host, port=port)
+
+
+@hospital_app.command("invite")
+def hospital_invite(hospital: str) -> None:
+    """Issue a secret order link for a hospital and print it (shown once, only its hash is kept)."""
+    with _work() as session:
+        invitation = order_links.invite(
+            session=session, hospital=hospital, actor=_ctx().settings.actor
+        )
+    link = f"{_ctx().settings.public_url.rstrip('/')}/h/{invitation.token}"
+    _out().print(Text(f"order link for {invitation.hospital} (shown once, keep it secret):"))
+    _out().print(Text(link))
+
+
+@hospital_app.command("revoke")
+def hospital_revoke(hospital: str) -> None:
+    """End every working order link of a hospital."""
+    with _work() as session:
+        count = order_links.revoke(session=session, hospital=hospital, actor=_ctx().settings.actor)
+    _out().print(Text(f"{count} link(s) revoked for {hospital}"))
+
+
+@orders_app.command("list")
+def orders_list(
+    status: Annotated[str | None, typer.Option("--status", help="received, accepted…")] = None,
+    hospital: Annotated[
+        str | None, typer.Option("--hospital", help="Hospital name or slug.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10000)] = 200,
+    as_json: JsonOption = False,
+) -> None:
+    """List orders, newest first."""
+    wanted = _enum(OrderStatus, status, "--status") if status else None
+    with _work(read_only=True) as session:
+        hospital_id = (
+            reference.get_hospital(session=session, name=hospital).id if hospital else None
+        )
+        found = order_service.list_orders(
+            session=session, hospital_id=hospital_id, status=wanted, limit=limit
+        )
+        rows = order_service.describe(session=session, orders=found)
+    if as_json:
+        _print_json([row.model_dump(mode="json", exclude={"events"}) for row in rows])
+        return
+    _table(
+        "orders",
+        ["reference", "hospital", "status", "qty", "needed by", "priority", "department"],
+        [
+            [
+                r.reference,
+                r.hospital,
+                r.status.value,
+                r.quantity,
+                r.needed_by,
+                r.priority.value,
+                r.department,
+            ]
+            for r in rows
+        ],
+    )
+
+
+@orders_app.command("show")
+def orders_show(
+    reference_: Annotated[str, typer.Argument(metavar="REF")], as_json: JsonOption = False
+) -> None:
+    """Show one order with its progress and its history."""
+    with _work(read_only=True) as session:
+        found = order_service.get_order(session=session, reference=reference_)
+        (order,) = order_service.describe(session=session, orders=[found], with_events=True)
+    if as_json:
+        _print_json(order.model_dump(mode="json"))
+        return
+    fields = order.model_dump(exclude={"events"})
+    _table("order", ["field", "value"], [[k, v] for k, v in fields.items()])
+    _table(
+        "history",
+        ["time (UTC)", "from", "to", "actor", "reason"],
+        [
+            [
+                f"{e.at:%Y-%m-%d %H:%M:%S}",
+                e.from_status or "-",
+                e.to_status.value,
+                e.actor,
+                e.reason,
+            ]
+            for e in order.events
+        ],
+    )
+
+
+def _transition(reference_: str, to: OrderStatus, reason: str) -> None:
+    with _work() as session:
+        order = order_lifecycle.transition(
+            session=session, reference=reference_, to=to, actor=_ctx().settings.actor, reason=reason
+        )
+    _out().print(Text(f"order {order.reference} is now {order.status.value}"))
+
+
+@orders_app.command("accept")
+def orders_accept(
+    reference_: Annotated[str, typer.Argument(metavar="REF")], reason: ReasonOption = ""
+) -> None:
+    """Accept a received order."""
+    _transition(reference_, OrderStatus.ACCEPTED, reason)
+
+
+@orders_app.command("reject")
+def orders_reject(
+    reference_: Annotated[str, typer.Argument(metavar="REF")], reason: ReasonOption
+) -> None:
+    """Reject a received order (the reason is shown to the hospital)."""
+    _transition(reference_, OrderStatus.REJECTED, reason)
+
+
+@orders_app.command("cancel")
+def orders_cancel(
+    reference_: Annotated[str, typer.Argument(metavar="REF")], reason: ReasonOption
+) -> None:
+    """Cancel an order that is not shipped yet."""
+    _transition(reference_, OrderStatus.CANCELLED, reason)
+
+
+@orders_app.command("plan")
+def orders_plan(
+    reference_: Annotated[str, typer.Argument(metavar="REF")],
+    delivery: Annotated[
+        str, typer.Option("--delivery", help="Expected delivery date, YYYY-MM-DD.")
+    ],
+    allocated: Annotated[int | None, typer.Option("--allocated", min=1, max=100000)] = None,
+    reason: ReasonOption = "",
+) -> None:
+    """Plan an accepted order: visors allocated and the expected delivery date."""
+    moment = _parse_time(delivery, "--delivery")
+    assert moment is not None
+    with _work() as session:
+        order = order_lifecycle.plan_order(
+            session=session,
+            reference=reference_,
+            actor=_ctx().settings.actor,
+            expected_delivery=moment.date(),
+            allocated=allocated,
+            reason=reason,
+        )
+    _out().print(
+        Text(
+            f"order {order.reference} planned: {order.allocated} visors by {order.expected_delivery}"
+        )
+    )
 
 
 # --- entry point ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fabcoord.errors import ConfigError
@@ -45,6 +45,13 @@ class Settings(BaseSettings):
         log_level: logging threshold.
         actor: who is recorded on ledger postings made by this process.
         sqlite_busy_timeout_s: how long a SQLite writer waits for the write lock.
+        secret_key: signs the web forms' CSRF tokens (at least 32 characters). When unset, the
+            web server draws a random key at start-up: safe, but forms opened before a restart
+            must be reloaded. Never a constant in the code.
+        public_url: the address hospitals reach the server at, used in invitation links.
+        web_max_body_bytes: largest request body the web server reads.
+        web_rate_per_link, web_rate_per_address: requests allowed per ``web_rate_window_s``
+            for one hospital link and for one client address.
     """
 
     model_config = SettingsConfigDict(env_prefix="FABCOORD_", extra="forbid")
@@ -54,6 +61,13 @@ class Settings(BaseSettings):
     log_level: LogLevel = "WARNING"
     actor: str = Field(default_factory=_default_actor, min_length=1, max_length=120)
     sqlite_busy_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # orders web server
+    secret_key: SecretStr | None = Field(default=None, min_length=32, max_length=512)
+    public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+(/\S*)?$")
+    web_max_body_bytes: int = Field(default=65536, ge=1024, le=10_000_000)
+    web_rate_per_link: int = Field(default=60, ge=1, le=1_000_000)
+    web_rate_per_address: int = Field(default=120, ge=1, le=1_000_000)
+    web_rate_window_s: float = Field(default=60.0, gt=0, le=86400)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -1,0 +1,136 @@
+"""Plain ASGI middleware guarding the web server: rate limits and the request body size limit.
+
+Framework-free on purpose (raw ASGI messages), so it is testable alone and ``web.py`` stays the
+only module that imports the web framework.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from orders.limits import RateLimiter
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),  # the secret link must not leak to other sites
+    (b"cache-control", b"no-store"),
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        b"frame-ancestors 'none'; base-uri 'none'",
+    ),
+]
+
+
+class Guard:
+    """Refuse bursts (429 + Retry-After) per client address and per hospital link, and bodies over
+    ``max_body`` bytes (413), before the application reads anything."""
+
+    def __init__(
+        self, app: ASGIApp, *, max_body: int, per_link: RateLimiter, per_address: RateLimiter
+    ) -> None:
+        self.app, self.max_body = app, max_body
+        self.per_link, self.per_address = per_link, per_address
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        send = _with_security_headers(send)
+        path: str = scope.get("path", "")
+        api = path.startswith("/api/")
+        client = scope.get("client") or ("unknown", 0)
+        wait = self.per_address.hit(f"addr:{client[0]}")
+        token = _link_token(scope)
+        if not wait and token:
+            wait = self.per_link.hit("link:" + hashlib.sha256(token.encode()).hexdigest())
+        if wait:
+            message = f"trop de requêtes : réessayez dans {wait} s"
+            await _refuse(send, 429, message, api, [(b"retry-after", str(wait).encode())])
+            return
+        if scope.get("method") in {"POST", "PUT", "PATCH"}:
+            body = await self._read_body(scope, receive)
+            if body is None:
+                await _refuse(send, 413, "requête trop volumineuse", api, [])
+                return
+            receive = _replay(body, receive)
+        await self.app(scope, receive, send)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    if int(value) > self.max_body:
+                        return None
+                except ValueError:
+                    return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+        await send(message)
+
+    return wrapped
+
+
+def _link_token(scope: Scope) -> str | None:
+    path: str = scope.get("path", "")
+    if path.startswith("/h/"):
+        return path.split("/")[2] or None
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            return credentials.strip() or None if scheme.lower() == "bearer" else None
+    return None
+
+
+def _replay(body: bytes, original: Receive) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return await original()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _refuse(
+    send: Send, status: int, message: str, api: bool, extra: list[tuple[bytes, bytes]]
+) -> None:
+    if api:
+        body = json.dumps({"detail": message}, ensure_ascii=False).encode()
+        kind = b"application/json"
+    else:
+        body = f"<!doctype html><title>{status}</title><p>{message}</p>".encode()
+        kind = b"text/html; charset=utf-8"
+    headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode()), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

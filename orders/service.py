@@ -1,0 +1,226 @@
+"""Creating and reading orders. Services take ``*, session`` and never commit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from fabcoord.ledger.models import Item, ItemKind
+from fabcoord.ledger.posting import utc_now
+from fabcoord.records import Hospital
+from orders.errors import IdempotencyKeyReused, InvalidOrder, UnknownOrder
+from orders.models import Order, OrderEvent, OrderStatus
+from orders.progress import Progress, progress
+from orders.schemas import OrderCreate, OrderEventPublic, OrderPublic
+
+
+def fingerprint(order: OrderCreate) -> str:
+    """Hash of an order's content, to tell a replay from a different order under the same key."""
+    content = json.dumps(order.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def create_order(
+    *,
+    session: Session,
+    hospital_id: int,
+    order: OrderCreate,
+    actor: str,
+    channel: str,
+    link_id: int | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[Order, bool]:
+    """Record a hospital's order in state ``received``.
+
+    Returns:
+        The order and whether it was created now (``False``: a replay of the same key and content).
+
+    Raises:
+        InvalidOrder: cross-field rules or an unknown model of visor.
+        IdempotencyKeyReused: the key was used for a different order of this hospital.
+    """
+    problems = order.check_urgency()
+    finished = session.exec(
+        select(Item.code).where(Item.code == order.item, Item.kind == ItemKind.FINISHED)
+    ).first()
+    if finished is None:
+        problems["item"] = "Modèle inconnu."
+    if problems:
+        raise InvalidOrder(problems)
+    print_ = fingerprint(order)
+    if idempotency_key is not None:
+        earlier = _by_key(session, hospital_id, idempotency_key)
+        if earlier is not None:
+            return _replay(earlier, print_, idempotency_key), False
+    now = utc_now()
+    record = Order(
+        reference=f"TMP-{uuid.uuid4().hex}",
+        hospital_id=hospital_id,
+        link_id=link_id,
+        channel=channel,
+        item_code=order.item,
+        quantity=order.quantity,
+        department=order.department,
+        contact_name=order.contact_name,
+        contact_email=order.contact_email,
+        contact_phone=order.contact_phone,
+        needed_by=order.needed_by,
+        delivery_address=order.delivery_address,
+        priority=order.priority,
+        urgency_reason=order.urgency_reason,
+        notes=order.notes,
+        status=OrderStatus.RECEIVED,
+        idempotency_key=idempotency_key,
+        fingerprint=print_,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(record)
+            session.flush()
+    except IntegrityError:
+        earlier = _by_key(session, hospital_id, idempotency_key) if idempotency_key else None
+        if earlier is None:
+            raise
+        return _replay(earlier, print_, idempotency_key or ""), False
+    record.reference = f"CMD-{now.year}-{record.id:06d}"
+    session.add(record)
+    session.add(
+        OrderEvent(
+            order_id=record.id or 0,
+            from_status=None,
+            to_status=OrderStatus.RECEIVED,
+            actor=actor,
+            reason=_received(channel),
+            at=now,
+        )
+    )
+    session.flush()
+    return record, True
+
+
+def _received(channel: str) -> str:
+    return f"reçue par {channel}"
+
+
+def _by_key(session: Session, hospital_id: int, key: str) -> Order | None:
+    return session.exec(
+        select(Order).where(Order.hospital_id == hospital_id, Order.idempotency_key == key)
+    ).first()
+
+
+def _replay(earlier: Order, print_: str, key: str) -> Order:
+    if earlier.fingerprint != print_:
+        raise IdempotencyKeyReused(
+            f"la clé d'idempotence {key.partition(':')[2][:40]!r} a déjà servi pour la commande "
+            f"{earlier.reference}, avec un contenu différent"
+        )
+    return earlier
+
+
+def get_order(*, session: Session, reference: str, hospital_id: int | None = None) -> Order:
+    """One order by reference; with ``hospital_id``, only if it belongs to that hospital.
+
+    Raises:
+        UnknownOrder: no such order (or not this hospital's).
+    """
+    query = select(Order).where(Order.reference == reference.strip().upper())
+    if hospital_id is not None:
+        query = query.where(Order.hospital_id == hospital_id)
+    order = session.exec(query).first()
+    if order is None:
+        raise UnknownOrder(f"commande {reference[:40]!r} introuvable")
+    return order
+
+
+def list_orders(
+    *,
+    session: Session,
+    hospital_id: int | None = None,
+    status: OrderStatus | None = None,
+    limit: int = 200,
+) -> list[Order]:
+    """Orders, newest first, optionally for one hospital and in one state."""
+    query = select(Order)
+    if hospital_id is not None:
+        query = query.where(Order.hospital_id == hospital_id)
+    if status is not None:
+        query = query.where(Order.status == status)
+    return list(session.exec(query.order_by(col(Order.id).desc()).limit(limit)))
+
+
+def describe(
+    *, session: Session, orders: Sequence[Order], with_events: bool = False
+) -> list[OrderPublic]:
+    """Orders as shown to people and scripts, with their progress from the ledger."""
+    names = dict(
+        session.exec(
+            select(Hospital.id, Hospital.name).where(
+                col(Hospital.id).in_({o.hospital_id for o in orders})
+            )
+        ).all()
+    )
+    done = progress(session=session, orders=orders)
+    events: dict[int, list[OrderEventPublic]] = {}
+    if with_events and orders:
+        for event in session.exec(
+            select(OrderEvent)
+            .where(col(OrderEvent.order_id).in_([o.id for o in orders]))
+            .order_by(col(OrderEvent.id))
+        ):
+            events.setdefault(event.order_id, []).append(
+                OrderEventPublic.model_validate(event, from_attributes=True)
+            )
+    return [
+        _public(o, names.get(o.hospital_id, ""), done[o.reference], events.get(o.id or 0, []))
+        for o in orders
+    ]
+
+
+def describe_created(
+    *, session: Session, order: Order, created: bool, hospital: str, actor: str
+) -> OrderPublic:
+    """The answer to :func:`create_order`: a new order is described without reading it back
+    (nothing has happened to it yet: no postings, one event); a replayed one is read."""
+    if not created:
+        return describe(session=session, orders=[order], with_events=True)[0]
+    received = OrderEventPublic(
+        from_status=None,
+        to_status=OrderStatus.RECEIVED,
+        actor=actor,
+        reason=_received(order.channel),
+        at=order.created_at,
+    )
+    return _public(order, hospital, Progress(), [received])
+
+
+def _public(o: Order, hospital: str, done: Progress, events: list[OrderEventPublic]) -> OrderPublic:
+    return OrderPublic(
+        reference=o.reference,
+        hospital=hospital,
+        status=o.status,
+        item=o.item_code,
+        quantity=o.quantity,
+        department=o.department,
+        contact_name=o.contact_name,
+        contact_email=o.contact_email,
+        contact_phone=o.contact_phone,
+        needed_by=o.needed_by,
+        delivery_address=o.delivery_address,
+        priority=o.priority,
+        urgency_reason=o.urgency_reason,
+        notes=o.notes,
+        created_at=o.created_at,
+        expected_delivery=o.expected_delivery,
+        allocated=o.allocated,
+        produced=done.produced,
+        shipped=done.shipped,
+        delivered=done.delivered,
+        events=events,
+    )

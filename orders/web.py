@@ -1,0 +1,298 @@
+"""The web application: the hospital order form, status pages and the JSON API under /api/v1.
+
+The only module importing the web framework. Handlers parse, open one unit of work, call one
+service, render; ``create_app(settings)`` builds everything, nothing is built at import time."""
+
+import threading
+import uuid
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio.to_thread
+import jinja2
+from fastapi import Depends, FastAPI, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
+from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from fabcoord.config import Settings
+from fabcoord.db import make_engine, unit_of_work
+from fabcoord.errors import FabcoordError
+from fabcoord.ledger.models import Item, ItemKind
+from orders import forms, service
+from orders.errors import IdempotencyKeyReused, InvalidOrder, LinkNotFound, Unauthenticated
+from orders.guard import Guard
+from orders.limits import RateLimiter, csrf_token, csrf_valid, signing_key
+from orders.links import Access, authenticate
+from orders.models import OrderStatus
+from orders.schemas import ErrorBody, OrderCreate, OrderList, OrderPublic, field_errors, today
+
+WORKER_THREADS = 8
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[!-~]+$"),
+]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the application for ``settings`` (engine, templates, limits, routes)."""
+    engine = make_engine(settings)
+    # SQLite has one writer at a time: queue writers on a lock rather than in SQLite's busy handler,
+    # which sleeps in growing steps and makes latency jump under concurrent order creation
+    writing: AbstractContextManager[Any] = threading.Lock() if settings.is_sqlite else nullcontext()
+    secret = signing_key(settings)
+    templates = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.ChainableUndefined,
+    )
+    templates.globals.update(
+        statuses=forms.STATUS_FR,
+        priority_labels=forms.PRIORITY_FR,
+        item_label=lambda c: forms.ITEM_FR.get(c, c),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> Any:
+        # few threads: handlers hold the GIL or wait on one writer; more only widen the tail
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="fabcoord — commandes de visières des hôpitaux",
+        version="1.0.0",
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+
+    def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        return HTMLResponse(templates.get_template(name).render(**context), status_code=status)
+
+    def access_for(token: str) -> Access:
+        with unit_of_work(engine, read_only=True) as session:
+            return authenticate(session=session, token=token)
+
+    # --- error translation, once -----------------------------------------------------------
+
+    def is_api(request: Request) -> bool:
+        return request.url.path.startswith("/api/")
+
+    @app.exception_handler(FabcoordError)
+    async def on_error(request: Request, error: FabcoordError) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthenticated) else {}
+        if is_api(request):
+            fields = error.fields if isinstance(error, InvalidOrder) else {}
+            body = ErrorBody(detail=str(error), errors=fields).model_dump()
+            return JSONResponse(body, status_code=error.http_status, headers=headers)
+        title = "Page introuvable" if isinstance(error, LinkNotFound) else "Erreur"
+        message = forms.NOT_FOUND if isinstance(error, LinkNotFound) else str(error)
+        return page("error.html", error.http_status, title=title, message=message)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, error: RequestValidationError) -> Response:
+        body = ErrorBody(detail="requête invalide", errors=field_errors(list(error.errors())))
+        return JSONResponse(body.model_dump(), status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def on_http(request: Request, error: HTTPException) -> Response:
+        message = "page introuvable" if error.status_code == 404 else str(error.detail)
+        if is_api(request):
+            return JSONResponse({"detail": message, "errors": {}}, status_code=error.status_code)
+        if error.status_code == 404:  # the same page as for a wrong link: nothing to learn
+            return page("error.html", 404, title="Page introuvable", message=forms.NOT_FOUND)
+        return page("error.html", error.status_code, title="Erreur", message=message)
+
+    # --- the hospital's pages ----------------------------------------------------------------
+
+    def form_page(access: Access, token: str, values: dict[str, Any], **extra: Any) -> HTMLResponse:
+        with unit_of_work(engine, read_only=True) as session:
+            codes = session.exec(select(Item.code).where(Item.kind == ItemKind.FINISHED)).all()
+        return page(
+            "form.html",
+            extra.pop("status", 200),
+            hospital=access.hospital_name,
+            base=f"/h/{token}",
+            csrf_token=csrf_token(secret, access.token_hash),
+            items=[(code, forms.ITEM_FR.get(code, code)) for code in sorted(codes)],
+            priorities=list(forms.PRIORITY_FR.items()),
+            today=today().isoformat(),
+            values=values,
+            errors=extra.pop("errors", {}),
+            **extra,
+        )
+
+    @app.get("/h/{token}", include_in_schema=False)
+    def order_form(token: str) -> Response:
+        access = access_for(token)
+        values = {"priority": "normal", "delivery_address": access.hospital_address}
+        return form_page(access, token, values, form_token=str(uuid.uuid4()))
+
+    @app.post("/h/{token}/commandes", include_in_schema=False)
+    async def submit_order(token: str, request: Request) -> Response:
+        form = await request.form()
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        return await run_in_threadpool(submit, token, values)
+
+    def submit(token: str, values: dict[str, str]) -> Response:
+        access = access_for(token)
+        form_token = values.get("form_token", "")
+        fresh, kept = {"form_token": str(uuid.uuid4())}, {"form_token": form_token}
+        if not csrf_valid(secret, access.token_hash, values.get("csrf_token")):
+            banner = "Formulaire expiré ou invalide : vérifiez vos saisies et renvoyez-le."
+            return form_page(access, token, values, status=403, banner=banner, **fresh)
+        if not forms.FORM_TOKEN.match(form_token):
+            banner = "Formulaire incomplet : vérifiez vos saisies et renvoyez-le."
+            return form_page(access, token, values, status=400, banner=banner, **fresh)
+        try:
+            order = OrderCreate.model_validate(forms.form_data(values))
+            errors = order.check_urgency()
+        except ValidationError as error:
+            errors = field_errors(error)
+        if errors:
+            return form_page(access, token, values, status=422, errors=errors, **kept)
+        try:
+            with writing, unit_of_work(engine) as session:
+                created, _ = service.create_order(
+                    session=session,
+                    hospital_id=access.hospital_id,
+                    order=order,
+                    actor=f"hospital-link:{access.link_id}",
+                    channel="web",
+                    link_id=access.link_id,
+                    idempotency_key=f"web:{form_token}",
+                )
+        except InvalidOrder as error:
+            return form_page(access, token, values, status=422, errors=error.fields, **kept)
+        except IdempotencyKeyReused:
+            banner = "Ce formulaire a déjà été envoyé avec d'autres valeurs : renvoyez-le."
+            return form_page(access, token, values, status=409, banner=banner, **fresh)
+        target = f"/h/{token}/commandes/{created.reference}?nouvelle=1"
+        return RedirectResponse(target, status_code=303)
+
+    @app.get("/h/{token}/commandes", include_in_schema=False)
+    def order_list(token: str) -> Response:
+        access = access_for(token)
+        with unit_of_work(engine, read_only=True) as session:
+            found = service.list_orders(session=session, hospital_id=access.hospital_id)
+            orders = service.describe(session=session, orders=found)
+        return page("orders.html", hospital=access.hospital_name, base=f"/h/{token}", orders=orders)
+
+    @app.get("/h/{token}/commandes/{reference}", include_in_schema=False)
+    def order_detail(token: str, reference: str, nouvelle: str = "") -> Response:
+        access = access_for(token)
+        with unit_of_work(engine, read_only=True) as session:
+            found = service.get_order(
+                session=session, reference=reference, hospital_id=access.hospital_id
+            )
+            (order,) = service.describe(session=session, orders=[found], with_events=True)
+        return page(
+            "order.html",
+            hospital=access.hospital_name,
+            base=f"/h/{token}",
+            order=order,
+            created=nouvelle == "1",
+        )
+
+    # --- JSON API ----------------------------------------------------------------------------
+
+    bearer = HTTPBearer(auto_error=False, description="Le jeton du lien secret de l'hôpital.")
+
+    async def api_token(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> str:
+        return credentials.credentials if credentials else ""
+
+    def api_auth(session: Session, token: str) -> Access:
+        """Authenticate inside the handler's own transaction (one thread hop, one transaction)."""
+        try:
+            return authenticate(session=session, token=token)
+        except LinkNotFound:
+            raise Unauthenticated() from None
+
+    Token = Annotated[str, Depends(api_token)]
+
+    @app.post(
+        "/api/v1/orders",
+        status_code=201,
+        response_model=OrderPublic,
+        responses=forms.REPLAY | forms.ERRORS,
+    )
+    def api_create(body: OrderCreate, token: Token, key: IdempotencyKey = None) -> Response:
+        """Passer une commande ; avec Idempotency-Key, un rejeu renvoie la commande d'origine."""
+        with writing, unit_of_work(engine) as session:
+            access = api_auth(session, token)
+            actor = f"hospital-link:{access.link_id}"
+            order, created = service.create_order(
+                session=session,
+                hospital_id=access.hospital_id,
+                order=body,
+                actor=actor,
+                channel="api",
+                link_id=access.link_id,
+                idempotency_key=f"api:{key}" if key else None,
+            )
+            public = service.describe_created(
+                session=session,
+                order=order,
+                created=created,
+                hospital=access.hospital_name,
+                actor=actor,
+            )
+        return json(public, 201 if created else 200)
+
+    @app.get("/api/v1/orders", response_model=OrderList, responses=forms.ERRORS)
+    def api_list(token: Token, status: OrderStatus | None = None) -> Response:
+        """Les commandes de l'hôpital, les plus récentes d'abord (200 au plus)."""
+        with unit_of_work(engine, read_only=True) as session:
+            access = api_auth(session, token)
+            found = service.list_orders(
+                session=session, hospital_id=access.hospital_id, status=status
+            )
+            return json(OrderList(orders=service.describe(session=session, orders=found)))
+
+    @app.get("/api/v1/orders/{reference}", response_model=OrderPublic, responses=forms.ERRORS)
+    def api_read(reference: str, token: Token) -> Response:
+        """Une commande de l'hôpital, avec son avancement et son historique."""
+        with unit_of_work(engine, read_only=True) as session:
+            access = api_auth(session, token)
+            found = service.get_order(
+                session=session, reference=reference, hospital_id=access.hospital_id
+            )
+            (public,) = service.describe(session=session, orders=[found], with_events=True)
+            return json(public)
+
+    window = settings.web_rate_window_s
+    app.add_middleware(
+        Guard,
+        max_body=settings.web_max_body_bytes,
+        per_link=RateLimiter(settings.web_rate_per_link, window),
+        per_address=RateLimiter(settings.web_rate_per_address, window),
+    )
+    return app
+
+
+def json(model: BaseModel, status: int = 200) -> Response:
+    """Serialise a response model once (FastAPI would validate it again)."""
+    return Response(model.model_dump_json(), status_code=status, media_type="application/json")
+
+
+def serve(settings: Settings, *, host: str, port: int) -> None:
+    """Run the application with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        server_header=False,
+    )

@@ -1,0 +1,194 @@
+"""The JSON API under /api/v1, through HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from fabcoord.config import Settings
+from fabcoord.db import unit_of_work
+from orders import links
+from orders.web import create_app
+from tests.orders.conftest import HOSPITAL, OTHER_HOSPITAL, invite, order_count, state, valid_order
+
+
+def auth(token: str, key: str | None = None) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {token}"}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return headers
+
+
+def test_creating_an_order_returns_its_reference_and_state(client: TestClient, token: str) -> None:
+    response = client.post("/api/v1/orders", json=valid_order(), headers=auth(token))
+    assert response.status_code == 201
+    body = response.json()
+    assert body["reference"].startswith("CMD-")
+    assert body["status"] == "received"
+    assert body["hospital"] == HOSPITAL
+    assert (body["quantity"], body["allocated"], body["delivered"]) == (250, 0, 0)
+    assert body["events"][0]["to_status"] == "received"
+
+
+def test_replaying_a_key_with_the_same_body_returns_the_original_order(
+    client: TestClient, token: str, reference_loaded: Engine
+) -> None:
+    first = client.post("/api/v1/orders", json=valid_order(), headers=auth(token, "key-1"))
+    again = client.post("/api/v1/orders", json=valid_order(), headers=auth(token, "key-1"))
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["reference"] == first.json()["reference"]
+    assert order_count(reference_loaded) == 1
+
+
+def test_reusing_a_key_with_another_body_is_a_conflict_and_changes_nothing(
+    client: TestClient, token: str, reference_loaded: Engine
+) -> None:
+    client.post("/api/v1/orders", json=valid_order(), headers=auth(token, "key-1"))
+    before = state(reference_loaded)
+    response = client.post(
+        "/api/v1/orders", json=valid_order(quantity=251), headers=auth(token, "key-1")
+    )
+    assert response.status_code == 409
+    assert "key-1" in response.json()["detail"]
+    assert state(reference_loaded) == before
+
+
+def test_list_and_read_show_only_the_hospitals_own_orders(
+    client: TestClient, token: str, reference_loaded: Engine
+) -> None:
+    other = invite(reference_loaded, OTHER_HOSPITAL)
+    mine = client.post("/api/v1/orders", json=valid_order(), headers=auth(token)).json()
+    theirs = client.post("/api/v1/orders", json=valid_order(), headers=auth(other)).json()
+    listed = client.get("/api/v1/orders", headers=auth(token)).json()["orders"]
+    assert [o["reference"] for o in listed] == [mine["reference"]]
+    assert client.get(f"/api/v1/orders/{mine['reference']}", headers=auth(token)).status_code == 200
+    refused = client.get(f"/api/v1/orders/{theirs['reference']}", headers=auth(token))
+    assert refused.status_code == 404
+    assert refused.json()["detail"]
+    filtered = client.get("/api/v1/orders?status=delivered", headers=auth(token))
+    assert filtered.json() == {"orders": []}
+
+
+BAD_BODIES: list[tuple[str, dict[str, Any], str]] = [
+    ("quantity zero", valid_order(quantity=0), "quantity"),
+    ("quantity negative", valid_order(quantity=-5), "quantity"),
+    ("quantity fractional", valid_order(quantity=1.5), "quantity"),
+    ("quantity huge", valid_order(quantity=100_001), "quantity"),
+    ("quantity text", valid_order(quantity="dix"), "quantity"),
+    ("quantity numeric string", valid_order(quantity="10"), "quantity"),
+    ("quantity missing", valid_order(quantity=None), "quantity"),
+    ("date in the past", valid_order(needed_by="2020-03-17"), "needed_by"),
+    ("date unparseable", valid_order(needed_by="demain"), "needed_by"),
+    ("e-mail not one", valid_order(contact_email="claire at chu"), "contact_email"),
+    ("e-mail with script", valid_order(contact_email="<script>@x.fr"), "contact_email"),
+    ("phone not one", valid_order(contact_phone="appelez-moi"), "contact_phone"),
+    ("department missing", valid_order(department=None), "department"),
+    ("department blank", valid_order(department="   "), "department"),
+    ("department overlong", valid_order(department="x" * 121), "department"),
+    ("notes overlong", valid_order(notes="x" * 2001), "notes"),
+    ("address overlong", valid_order(delivery_address="x" * 301), "delivery_address"),
+    ("control character", valid_order(contact_name="Claire\x00Martin"), "contact_name"),
+    ("unknown priority", valid_order(priority="extreme"), "priority"),
+    ("urgent without reason", valid_order(urgency_reason=""), "urgency_reason"),
+    ("unknown model", valid_order(item="visor-child"), "item"),
+    ("unknown field", valid_order(discount=10), "discount"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"), [c[1:] for c in BAD_BODIES], ids=[c[0] for c in BAD_BODIES]
+)
+def test_bad_bodies_are_refused_field_by_field_and_change_nothing(
+    client: TestClient, token: str, reference_loaded: Engine, body: dict[str, Any], field: str
+) -> None:
+    before = state(reference_loaded)
+    response = client.post("/api/v1/orders", json=body, headers=auth(token, "k"))
+    assert response.status_code == 422
+    assert field in response.json()["errors"]
+    assert state(reference_loaded) == before
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"{", b"[]", b'"order"', b"\xff\xfe"],
+    ids=["empty", "truncated", "list", "str", "binary"],
+)
+def test_malformed_json_is_a_422_with_a_json_body(
+    client: TestClient, token: str, reference_loaded: Engine, raw: bytes
+) -> None:
+    before = state(reference_loaded)
+    response = client.post(
+        "/api/v1/orders",
+        content=raw,
+        headers={**auth(token), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert "detail" in response.json()
+    assert state(reference_loaded) == before
+
+
+def test_wrong_revoked_or_absent_tokens_get_401_and_change_nothing(
+    client: TestClient, token: str, reference_loaded: Engine
+) -> None:
+    with unit_of_work(reference_loaded) as session:
+        revoked = links.invite(session=session, hospital=OTHER_HOSPITAL, actor="t").token
+        links.revoke(session=session, hospital=OTHER_HOSPITAL, actor="t")
+    before = state(reference_loaded)
+    attempts = [auth(token[:-2] + "xx"), auth(revoked), {}, {"Authorization": f"Basic {token}"}]
+    for headers in attempts:
+        response = client.post("/api/v1/orders", json=valid_order(), headers=headers)
+        assert response.status_code == 401, headers
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert HOSPITAL not in response.text and OTHER_HOSPITAL not in response.text
+        assert client.get("/api/v1/orders", headers=headers).status_code == 401
+    assert state(reference_loaded) == before
+
+
+def test_a_body_over_the_size_limit_is_refused_with_413(
+    client: TestClient, token: str, web_settings: Settings, reference_loaded: Engine
+) -> None:
+    before = state(reference_loaded)
+    body = valid_order(notes="x" * (web_settings.web_max_body_bytes + 1))
+    response = client.post("/api/v1/orders", json=body, headers=auth(token))
+    assert response.status_code == 413
+    assert response.json()["detail"]
+    assert state(reference_loaded) == before
+
+
+def test_a_burst_over_the_per_link_limit_gets_429_with_retry_after(
+    web_settings: Settings, token: str, reference_loaded: Engine
+) -> None:
+    tight = web_settings.model_copy(update={"web_rate_per_link": 3})
+    with TestClient(create_app(tight)) as client:
+        codes = [
+            client.post("/api/v1/orders", json=valid_order(), headers=auth(token, f"k{i}"))
+            for i in range(5)
+        ]
+    assert [r.status_code for r in codes] == [201, 201, 201, 429, 429]
+    assert int(codes[3].headers["retry-after"]) >= 1
+    assert codes[3].json()["detail"]
+    assert order_count(reference_loaded) == 3
+
+
+def test_a_burst_from_one_address_gets_429_whatever_the_token(
+    web_settings: Settings, token: str
+) -> None:
+    tight = web_settings.model_copy(update={"web_rate_per_address": 4})
+    with TestClient(create_app(tight)) as client:
+        codes = [
+            client.get("/api/v1/orders", headers=auth(f"guess{i:020d}")).status_code
+            for i in range(6)
+        ]
+    assert codes == [401, 401, 401, 401, 429, 429]
+
+
+def test_the_openapi_document_describes_the_api(client: TestClient) -> None:
+    document = client.get("/api/v1/openapi.json").json()
+    assert set(document["paths"]) == {"/api/v1/orders", "/api/v1/orders/{reference}"}
+    create = document["paths"]["/api/v1/orders"]["post"]
+    assert {"201", "200", "401", "409", "413", "422", "429"} <= set(create["responses"])
+    quantity = document["components"]["schemas"]["OrderCreate"]["properties"]["quantity"]
+    assert (quantity["minimum"], quantity["maximum"]) == (1, 100_000)

@@ -1,0 +1,144 @@
+"""The fablab manager's commands: hospital links and orders, through ``cli.run``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+import cli
+from tests.orders.conftest import HOSPITAL, state, valid_order
+
+MARKUP = "[bold red]Réa[/bold red] <script>alert(1)</script>"
+
+
+def run(database_url: str, *args: str) -> int:
+    return cli.run(["--db", database_url, "--actor", "manager", *args])
+
+
+def place(client: TestClient, token: str, **changes: object) -> str:
+    response = client.post(
+        "/api/v1/orders",
+        json=valid_order(**changes),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["reference"])
+
+
+def test_invite_prints_a_working_link_once_and_revoke_ends_it(
+    database_url: str,
+    reference_loaded: Engine,
+    client: TestClient,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(database_url, "hospital", "invite", HOSPITAL) == 0
+    link = capsys.readouterr().out.split()[-1]
+    path = "/" + link.split("/", 3)[3]
+    assert link.startswith("http://127.0.0.1:8000/h/")
+    assert client.get(path).status_code == 200
+    with reference_loaded.connect() as connection:
+        stored = connection.exec_driver_sql("SELECT token_hash FROM hospital_link").scalars().all()
+    assert path.rsplit("/", 1)[1] not in " ".join(stored)
+    assert run(database_url, "hospital", "revoke", "chu-de-poitiers") == 0
+    assert "1 link(s) revoked" in capsys.readouterr().out
+    assert client.get(path).status_code == 404
+
+
+def test_inviting_an_unknown_hospital_is_one_line_on_stderr(
+    database_url: str, reference_loaded: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(database_url, "hospital", "invite", "CHU de Nulle-Part") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown hospital") and err.count("\n") == 1
+
+
+def test_managers_list_show_accept_and_plan_orders(
+    database_url: str,
+    token: str,
+    client: TestClient,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ref = place(client, token)
+    capsys.readouterr()
+    assert run(database_url, "orders", "list", "--status", "received", "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [o["reference"] for o in listed] == [ref]
+    assert run(database_url, "orders", "accept", ref, "--reason", "stock ok") == 0
+    assert run(database_url, "orders", "plan", ref, "--delivery", "2099-01-31") == 0
+    capsys.readouterr()
+    assert run(database_url, "orders", "show", ref, "--json") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["status"] == "planned" and shown["expected_delivery"] == "2099-01-31"
+    assert [e["actor"] for e in shown["events"]][1:] == ["manager", "manager"]
+    assert run(database_url, "orders", "list", "--hospital", HOSPITAL, "--status", "received") == 0
+    assert ref not in capsys.readouterr().out
+
+
+def test_reject_and_cancel_need_a_reason_and_illegal_moves_are_refused(
+    database_url: str,
+    token: str,
+    client: TestClient,
+    reference_loaded: Engine,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ref = place(client, token)
+    assert run(database_url, "orders", "reject", ref) == 2  # usage error: --reason is required
+    assert run(database_url, "orders", "reject", ref, "--reason", "doublon") == 0
+    capsys.readouterr()
+    before = state(reference_loaded)
+    assert run(database_url, "orders", "accept", ref) == 1
+    assert run(database_url, "orders", "cancel", ref, "--reason", "x") == 1
+    assert run(database_url, "orders", "show", "CMD-1999-000001") == 1
+    assert run(database_url, "orders", "list", "--status", "lost") == 1
+    err = capsys.readouterr().err.splitlines()
+    assert "is rejected: it cannot become accepted" in err[0]
+    assert all(line.startswith("error: ") for line in err) and len(err) == 4
+    assert state(reference_loaded) == before
+
+
+def test_user_text_is_printed_literally_never_as_markup(
+    database_url: str, token: str, client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ref = place(client, token, department=MARKUP)
+    capsys.readouterr()
+    assert run(database_url, "orders", "show", ref) == 0
+    assert "[bold red]Réa[/bold red] <script>alert(1)</script>" in capsys.readouterr().out
+    assert run(database_url, "orders", "list", "--json") == 0
+    assert json.loads(capsys.readouterr().out)[0]["department"] == MARKUP
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("orders", "accept", "{ref}", "--reason", "x" * 501), "too long"),
+        (("orders", "plan", "{ref}", "--delivery", "demain"), "not an ISO date"),
+        (("orders", "plan", "{ref}", "--delivery", "2020-01-01"), "in the past"),
+        (
+            ("orders", "plan", "{ref}", "--delivery", "2099-01-01", "--allocated", "0"),
+            "--allocated",
+        ),
+        (("orders", "show", "x" * 5000), "introuvable"),
+        (("hospital", "invite", "<script>" * 50), "unknown hospital"),
+        (("hospital", "revoke", "CHU de Nulle-Part"), "unknown hospital"),
+    ],
+    ids=["reason too long", "date text", "date past", "allocated 0", "ref", "invite", "revoke"],
+)
+def test_bad_manager_input_is_one_line_and_changes_nothing(
+    database_url: str,
+    token: str,
+    client: TestClient,
+    reference_loaded: Engine,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    message: str,
+) -> None:
+    ref = place(client, token)
+    before = state(reference_loaded)
+    capsys.readouterr()
+    assert run(database_url, *(a.replace("{ref}", ref) for a in args)) != 0
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert state(reference_loaded) == before
