@@ -743,6 +743,30 @@ def orders_cancel(
     _transition(reference_, OrderStatus.CANCELLED, reason)
 
 
+@orders_app.command("start")
+def orders_start(
+    reference_: Annotated[str, typer.Argument(metavar="REF")], reason: ReasonOption = ""
+) -> None:
+    """Mark a planned order as in production."""
+    _transition(reference_, OrderStatus.IN_PRODUCTION, reason)
+
+
+@orders_app.command("ship")
+def orders_ship(
+    reference_: Annotated[str, typer.Argument(metavar="REF")], reason: ReasonOption = ""
+) -> None:
+    """Mark an order in production as shipped to the hospital."""
+    _transition(reference_, OrderStatus.SHIPPED, reason)
+
+
+@orders_app.command("deliver")
+def orders_deliver(
+    reference_: Annotated[str, typer.Argument(metavar="REF")], reason: ReasonOption = ""
+) -> None:
+    """Mark a shipped order as delivered (signed for by the hospital)."""
+    _transition(reference_, OrderStatus.DELIVERED, reason)
+
+
 @orders_app.command("plan")
 def orders_plan(
     reference_: Annotated[str, typer.Argument(metavar="REF")],

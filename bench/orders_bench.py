@@ -148,10 +148,12 @@ async def load(
             due = time.perf_counter() + (pace or 0) * n / CLIENTS  # spread the paced clients
             while time.perf_counter() < stop:
                 i += 1
+                started = time.perf_counter()
                 if pace is not None:
                     await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                    # latency counts from when the request was due, so a late send is not hidden
+                    started = due
                     due += pace
-                started = time.perf_counter()
                 try:
                     if write:
                         key = {"Idempotency-Key": f"bench-{n}-{i}-{uuid.uuid4().hex[:6]}"}

@@ -50,17 +50,18 @@ def invite(*, session: Session, hospital: str, actor: str) -> Invitation:
     """
     record = get_hospital(session=session, name=hospital)
     token = secrets.token_urlsafe(32)
+    token_hash = hash_token(token)
     session.add(
         HospitalLink(
             hospital_id=record.id or 0,
-            token_hash=hash_token(token),
-            hint=token[:6],
+            token_hash=token_hash,
+            hint=token_hash[:6],
             created_at=utc_now(),
             created_by=actor,
         )
     )
     session.flush()
-    return Invitation(hospital=record.name, token=token, hint=token[:6])
+    return Invitation(hospital=record.name, token=token, hint=token_hash[:6])
 
 
 def revoke(*, session: Session, hospital: str, actor: str) -> int:

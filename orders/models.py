@@ -37,7 +37,7 @@ class HospitalLink(SQLModel, table=True):
 
     Attributes:
         token_hash: hex SHA-256 of the secret in the link.
-        hint: the secret's first characters, to tell links apart in listings.
+        hint: the first characters of the secret's hash, to tell links apart in listings.
         revoked_at: when the link was ended (``None`` while it works).
     """
 

@@ -32,7 +32,7 @@ def _plain(value: str, *, multiline: bool) -> str:
     for char in value:
         if char in "\t\n\r" and multiline:
             continue
-        if unicodedata.category(char) in {"Cc", "Cs", "Co", "Cn"}:
+        if unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn"}:  # Cf: invisible, bidi
             raise ValueError("Caractère non autorisé.")
     return value
 

@@ -3,6 +3,7 @@
 The only module importing the web framework. Handlers parse, open one unit of work, call one
 service, render; ``create_app(settings)`` builds everything, nothing is built at import time."""
 
+import logging
 import threading
 import uuid
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
@@ -22,7 +23,7 @@ from starlette.exceptions import HTTPException
 
 from fabcoord.config import Settings
 from fabcoord.db import make_engine, unit_of_work
-from fabcoord.errors import FabcoordError
+from fabcoord.errors import DatabaseProblem, FabcoordError
 from fabcoord.ledger.models import Item, ItemKind
 from orders import forms, service
 from orders.errors import IdempotencyKeyReused, InvalidOrder, LinkNotFound, Unauthenticated
@@ -32,11 +33,13 @@ from orders.links import Access, authenticate
 from orders.models import OrderStatus
 from orders.schemas import ErrorBody, OrderCreate, OrderList, OrderPublic, field_errors, today
 
+logger = logging.getLogger(__name__)
+
 WORKER_THREADS = 8
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[!-~]+$"),
+    Header(alias="Idempotency-Key", min_length=1, max_length=196, pattern=r"^[!-~]+$"),
 ]
 
 
@@ -89,6 +92,10 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(FabcoordError)
     async def on_error(request: Request, error: FabcoordError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthenticated) else {}
+        if isinstance(error, DatabaseProblem):  # details (paths, hosts) are for the logs only
+            logger.warning("database problem answering %s: %s", request.method, error)
+            error = DatabaseProblem("service momentanément indisponible, réessayez")
+            headers = {"Retry-After": "1"}
         if is_api(request):
             fields = error.fields if isinstance(error, InvalidOrder) else {}
             body = ErrorBody(detail=str(error), errors=fields).model_dump()
@@ -295,4 +302,6 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
         port=port,
         log_level=settings.log_level.lower(),
         server_header=False,
+        access_log=False,  # request paths hold the hospitals' secret links: never log them
+        proxy_headers=False,  # the client address is the TCP peer, not X-Forwarded-For
     )

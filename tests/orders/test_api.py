@@ -33,6 +33,16 @@ def test_creating_an_order_returns_its_reference_and_state(client: TestClient, t
     assert body["events"][0]["to_status"] == "received"
 
 
+def test_the_longest_allowed_key_is_stored_and_a_longer_one_refused(
+    client: TestClient, token: str, reference_loaded: Engine
+) -> None:
+    longest = client.post("/api/v1/orders", json=valid_order(), headers=auth(token, "k" * 196))
+    assert longest.status_code == 201
+    too_long = client.post("/api/v1/orders", json=valid_order(), headers=auth(token, "k" * 197))
+    assert too_long.status_code == 422
+    assert order_count(reference_loaded) == 1
+
+
 def test_replaying_a_key_with_the_same_body_returns_the_original_order(
     client: TestClient, token: str, reference_loaded: Engine
 ) -> None:
