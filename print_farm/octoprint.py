@@ -1,0 +1,353 @@
+"""Async client for one OctoPrint server's REST API (the only print-farm module importing httpx).
+
+API (all methods are coroutines and raise :mod:`print_farm.errors` types)::
+
+    async with OctoPrintClient(base_url, api_key, timeout=5.0, transport=None) as client:
+        await client.version() -> str                      # "1.11.8"; NotOctoPrint if not OctoPrint
+        await client.connect(port=None, baudrate=None)     # 204; OctoPrintError if refused (400)
+        await client.disconnect()
+        await client.connection_state() -> str             # "Operational", "Closed", ...
+        await client.printer() -> PrinterStatus            # a 409 is a status with operational False
+        await client.job() -> JobStatus                    # .finished / .cancelled / .failed_offline
+        await client.list_files() -> set[str]
+        await client.upload(name, content, select=False, print_after=False) -> UploadResult
+        await client.delete_file(name)
+        await client.select(name, print_after=False)
+        await client.start() / pause() / resume() / cancel()
+        await client.send_commands(["!!DEBUG:trigger_fatal_error_marlin"])
+        await client.passive_login() -> (user, session)    # for the push socket
+
+Traps handled (see docs): an upload answering 201 with ``effectivePrint`` false and a ``start`` answering
+204 with no file selected raise :class:`PrintDidNotStart`; a select answering 409 "already printing" on a
+disconnected printer raises :class:`PrinterNotOperational`; the bare ``Not found`` of OctoPrint's
+start-up server raises :class:`OctoPrintStarting` (a :class:`PrinterUnreachable`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from print_farm.errors import (
+    AuthenticationFailed,
+    FileMissing,
+    FileRejected,
+    NotOctoPrint,
+    OctoPrintError,
+    OctoPrintStarting,
+    PrintDidNotStart,
+    PrinterBusy,
+    PrinterNotOperational,
+    PrinterUnreachable,
+)
+
+ACTIVE_STATES = frozenset(
+    {"Starting", "Printing", "Pausing", "Paused", "Resuming", "Finishing", "Cancelling"}
+)
+
+
+@dataclass(frozen=True)
+class PrinterStatus:
+    """``GET /api/printer`` state text and flags."""
+
+    state: str
+    operational: bool
+    printing: bool
+    paused: bool
+    ready: bool
+    error: bool
+    closed_or_error: bool
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """``GET /api/job``: the current job and its progress (completion in percent)."""
+
+    state: str
+    file_name: str | None
+    completion: float | None
+    print_time: int | None
+    print_time_left: int | None
+    error: str | None
+
+    @property
+    def is_printing(self) -> bool:
+        """A job is under way (starting, printing, pausing, paused, finishing, cancelling)."""
+        return self.state in ACTIVE_STATES or self.state.startswith("Printing")
+
+    @property
+    def finished(self) -> bool:
+        """The last job ran to its end."""
+        return self.state == "Operational" and (self.completion or 0.0) >= 100.0
+
+    @property
+    def cancelled(self) -> bool:
+        """Operational with progress null: meaningful only for a job known to have started."""
+        return self.state == "Operational" and self.completion is None
+
+    @property
+    def failed_offline(self) -> bool:
+        """The printer went offline after an error (thermal runaway, lost serial link, ...)."""
+        return self.state.startswith("Offline after error") or self.state == "Error"
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What the server did with an upload."""
+
+    name: str
+    effective_select: bool
+    effective_print: bool
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return str(body["error"])
+    return " ".join(response.text.split())[:200] or response.reason_phrase
+
+
+class OctoPrintClient:
+    """One OctoPrint server. ``base_url`` may carry a path prefix (``http://host:port/p/7``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url + "/",
+            headers={"X-Api-Key": api_key},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> OctoPrintClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    def _error(self, cls: type[OctoPrintError], message: str, status: int | None) -> OctoPrintError:
+        return cls(message, base_url=self.base_url, status_code=status)
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._http.request(method, path.lstrip("/"), **kwargs)
+        except httpx.TimeoutException as exc:
+            raise self._error(
+                PrinterUnreachable, f"timed out ({type(exc).__name__})", None
+            ) from exc
+        except httpx.RemoteProtocolError as exc:
+            if "status line" in str(exc).lower():
+                raise self._error(OctoPrintStarting, "OctoPrint is starting", None) from exc
+            raise self._error(PrinterUnreachable, f"connection broken: {exc}", None) from exc
+        except httpx.TransportError as exc:
+            raise self._error(PrinterUnreachable, f"unreachable: {exc}", None) from exc
+
+    async def _call(
+        self, method: str, path: str, *, ok: tuple[int, ...] = (200, 204), **kwargs: Any
+    ) -> httpx.Response:
+        response = await self._send(method, path, **kwargs)
+        if response.status_code in ok:
+            return response
+        status, message = response.status_code, _message(response)
+        if status == 403:
+            raise self._error(AuthenticationFailed, "API key refused (403)", status)
+        if status == 404:
+            raise self._error(FileMissing, f"not found: {message}", status)
+        if status == 409:
+            cls = PrinterNotOperational if "not operational" in message.lower() else PrinterBusy
+            raise self._error(cls, message, status)
+        if status == 415:
+            raise self._error(FileRejected, message, status)
+        if status in (502, 503, 504):
+            raise self._error(PrinterUnreachable, f"{status} {message}", status)
+        raise self._error(OctoPrintError, f"{status} {message}", status)
+
+    @staticmethod
+    def _json(response: httpx.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise OctoPrintError("reply is not a JSON object", status_code=response.status_code)
+        return body
+
+    async def version(self) -> str:
+        """The server's OctoPrint version; raises :class:`NotOctoPrint` for any other server."""
+        try:
+            response = await self._call("GET", "/api/version", ok=(200,))
+            body = self._json(response)
+        except (FileMissing, OctoPrintError) as exc:
+            if isinstance(exc, PrinterUnreachable | AuthenticationFailed):
+                raise
+            raise self._error(NotOctoPrint, "this URL does not answer as OctoPrint", None) from exc
+        server = body.get("server")
+        if not isinstance(server, str) or "api" not in body:
+            raise self._error(NotOctoPrint, "this URL does not answer as OctoPrint", 200)
+        return server
+
+    async def connect(self, port: str | None = None, baudrate: int | None = None) -> None:
+        """Connect the printer (the server's configured port when ``port`` is None)."""
+        body: dict[str, Any] = {"command": "connect", "autoconnect": False}
+        if port is not None:
+            body["port"] = port
+        if baudrate is not None:
+            body["baudrate"] = baudrate
+        await self._call("POST", "/api/connection", json=body)
+
+    async def disconnect(self) -> None:
+        """Disconnect the printer."""
+        await self._call("POST", "/api/connection", json={"command": "disconnect"})
+
+    async def connection_state(self) -> str:
+        """``current.state`` of ``/api/connection`` ("Operational", "Printing", "Closed", ...)."""
+        body = self._json(await self._call("GET", "/api/connection", ok=(200,)))
+        return str(body.get("current", {}).get("state") or "Offline")
+
+    async def printer(self) -> PrinterStatus:
+        """The printer's state; a disconnected or failed printer is reported, not raised."""
+        try:
+            response = await self._call("GET", "/api/printer?exclude=temperature,sd", ok=(200,))
+        except PrinterNotOperational:
+            state = await self.connection_state()
+            error = "error" in state.lower()
+            return PrinterStatus(state, False, False, False, False, error, True)
+        state = self._json(response).get("state", {})
+        flags = state.get("flags", {})
+        return PrinterStatus(
+            state=str(state.get("text", "")),
+            operational=bool(flags.get("operational")),
+            printing=bool(flags.get("printing")),
+            paused=bool(flags.get("paused")),
+            ready=bool(flags.get("ready")),
+            error=bool(flags.get("error")),
+            closed_or_error=bool(flags.get("closedOrError")),
+        )
+
+    async def job(self) -> JobStatus:
+        """The current job and its progress."""
+        body = self._json(await self._call("GET", "/api/job", ok=(200,)))
+        job = body.get("job") or {}
+        progress = body.get("progress") or {}
+        completion = progress.get("completion")
+        return JobStatus(
+            state=str(body.get("state", "")),
+            file_name=(job.get("file") or {}).get("name"),
+            completion=None if completion is None else float(completion),
+            print_time=progress.get("printTime"),
+            print_time_left=progress.get("printTimeLeft"),
+            error=body.get("error"),
+        )
+
+    async def list_files(self) -> set[str]:
+        """Names of the files in local storage (top level)."""
+        body = self._json(await self._call("GET", "/api/files/local", ok=(200,)))
+        return {
+            str(f["name"])
+            for f in body.get("files", [])
+            if f.get("type", "machinecode") != "folder"
+        }
+
+    async def upload(
+        self, name: str, content: bytes, *, select: bool = False, print_after: bool = False
+    ) -> UploadResult:
+        """Upload a file; with ``print_after``, raise :class:`PrintDidNotStart` if nothing started."""
+        data = {"select": str(select or print_after).lower(), "print": str(print_after).lower()}
+        files = {"file": (name, content, "application/octet-stream")}
+        try:
+            response = await self._call(
+                "POST", "/api/files/local", ok=(200, 201), data=data, files=files
+            )
+        except OctoPrintError as exc:
+            if exc.status_code == 400:
+                raise self._error(FileRejected, str(exc), 400) from exc
+            raise
+        body = self._json(response)
+        stored = (body.get("files", {}).get("local") or {}).get("name") or name
+        result = UploadResult(
+            name=str(stored),
+            effective_select=bool(body.get("effectiveSelect", False)),
+            effective_print=bool(body.get("effectivePrint", False)),
+        )
+        if print_after and not result.effective_print:
+            raise self._error(PrintDidNotStart, f"uploaded {name} but the print did not start", 201)
+        return result
+
+    async def delete_file(self, name: str) -> None:
+        """Delete a file from local storage."""
+        await self._call("DELETE", f"/api/files/local/{name}")
+
+    async def select(self, name: str, *, print_after: bool = False) -> None:
+        """Select a stored file (and start it with ``print_after``)."""
+        body = {"command": "select", "print": print_after}
+        try:
+            await self._call("POST", f"/api/files/local/{name}", json=body)
+        except PrinterBusy:
+            status = await self.printer()
+            if not status.operational:
+                raise self._error(
+                    PrinterNotOperational, "printer is not operational", 409
+                ) from None
+            raise
+
+    async def _job_command(self, body: dict[str, str]) -> None:
+        await self._call("POST", "/api/job", json=body)
+
+    async def start(self) -> None:
+        """Start the selected file; raises :class:`PrintDidNotStart` when no file is selected."""
+        await self._job_command({"command": "start"})
+        job = await self.job()
+        if job.file_name is None or (job.state == "Operational" and job.completion is None):
+            raise self._error(PrintDidNotStart, "start accepted but no file is selected", 204)
+
+    async def pause(self) -> None:
+        """Pause the running print."""
+        await self._job_command({"command": "pause", "action": "pause"})
+
+    async def resume(self) -> None:
+        """Resume a paused print."""
+        await self._job_command({"command": "pause", "action": "resume"})
+
+    async def cancel(self) -> None:
+        """Cancel the running print."""
+        await self._job_command({"command": "cancel"})
+
+    async def send_commands(self, commands: list[str]) -> None:
+        """Send raw G-code (or ``!!DEBUG:`` commands to the Virtual Printer)."""
+        await self._call("POST", "/api/printer/command", json={"commands": commands})
+
+    async def passive_login(self) -> tuple[str, str]:
+        """Log in with the API key; returns ``(user name, session)`` for the push socket's auth."""
+        try:
+            response = await self._call("POST", "/api/login", ok=(200,), json={"passive": True})
+        except OctoPrintError as exc:
+            if exc.status_code in (400, 401):
+                raise self._error(AuthenticationFailed, "passive login refused", 403) from exc
+            raise
+        body = self._json(response)
+        name, session = body.get("name"), body.get("session")
+        if not isinstance(name, str) or not isinstance(session, str):
+            raise self._error(AuthenticationFailed, "passive login gave no session", 200)
+        return name, session
