@@ -25,6 +25,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from typer._click import exceptions as click_errors  # typer 0.29 vendors its own click
 
+import print_farm
+import print_farm.models
 from fabcoord import fablabs, reference, schema
 from fabcoord.bootstrap import initialise_database
 from fabcoord.config import Settings, load_settings
@@ -35,6 +37,7 @@ from fabcoord.ledger.models import ItemKind, LocationKind, MoveReason, Unit
 from fabcoord.ledger.units import parse_quantity
 
 MIGRATION_LOCATIONS: list[Path] = []
+MIGRATION_LOCATIONS.append(print_farm.MIGRATIONS)
 
 app = typer.Typer(
     help="fabcoord: coordinate fablabs producing visors for hospitals, on one stock ledger.",
