@@ -14,6 +14,7 @@ import contextlib
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -113,6 +114,7 @@ class Dispatcher:
         self._starts: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(config.max_parallel)
+        self.stats: Counter[str] = Counter()  # started, done, failed, not_started
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -322,6 +324,7 @@ class Dispatcher:
         if verdict in (Verdict.DONE, Verdict.FAILED, Verdict.NOT_STARTED):
             tracked.forget_job()
             self._active.pop(tracked.id, None)
+            self.stats[verdict.value] += 1
             log.info("job %s attempt %s on %s: %s", job.id, job.attempt, tracked.name, verdict)
         elif (
             verdict is Verdict.PRINTING
@@ -442,6 +445,7 @@ class Dispatcher:
             if delay > 0:
                 await asyncio.sleep(delay)
             started = await start_job(self, tracked, job_id, attempt)
+            self.stats["started" if started else "not_started"] += 1
             if not started:
                 tracked.backoff_until = self._clock() + self.config.retry_s
         except FabcoordError as error:

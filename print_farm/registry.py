@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -210,31 +211,33 @@ def require_idle(printer: FarmPrinter, action: str) -> None:
         )
 
 
-def read_api_key(printer: FarmPrinter, environ: dict[str, str] | None = None) -> str:
+def read_api_key(printer: FarmPrinter, environ: Mapping[str, str] | None = None) -> str:
     """Read the printer's API key from its environment variable or file.
 
     Raises:
         ApiKeyUnavailable: the variable is unset or the file unreadable or empty (the message names
             the variable or file, never a key).
     """
-    if printer.api_key_env:
-        value = (os.environ if environ is None else environ).get(printer.api_key_env, "").strip()
+    return read_key(
+        env=printer.api_key_env, path=printer.api_key_file, owner=printer.name, environ=environ
+    )
+
+
+def read_key(*, env: str, path: str, owner: str, environ: Mapping[str, str] | None = None) -> str:
+    """The API key held in environment variable ``env`` or in the file at ``path``."""
+    if env:
+        value = (os.environ if environ is None else environ).get(env, "").strip()
         if not value:
-            raise ApiKeyUnavailable(
-                f"printer {printer.name}: environment variable {printer.api_key_env} is not set"
-            )
+            raise ApiKeyUnavailable(f"printer {owner}: environment variable {env} is not set")
         return value
     try:
-        value = Path(printer.api_key_file).expanduser().read_text(encoding="utf-8").strip()
+        value = Path(path).expanduser().read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as error:
         raise ApiKeyUnavailable(
-            f"printer {printer.name}: cannot read API key file {printer.api_key_file} "
-            f"({type(error).__name__})"
+            f"printer {owner}: cannot read API key file {path} ({type(error).__name__})"
         ) from None
     if not value:
-        raise ApiKeyUnavailable(
-            f"printer {printer.name}: API key file {printer.api_key_file} is empty"
-        )
+        raise ApiKeyUnavailable(f"printer {owner}: API key file {path} is empty")
     return value
 
 
