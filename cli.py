@@ -990,6 +990,9 @@ def farm_run(
         float, typer.Option("--confirm", help="Seconds for a start to show.", min=0.5)
     ] = 6.0,
     push: Annotated[bool, typer.Option("--push/--no-push", help="Follow push events.")] = True,
+    max_printers: Annotated[
+        int | None, typer.Option("--max-printers", help="Drive at most N printers.", min=1)
+    ] = None,
     live: Annotated[
         bool | None, typer.Option("--live/--no-live", help="Live view (default: on a terminal).")
     ] = None,
@@ -1007,6 +1010,7 @@ def farm_run(
         stagger_s=stagger,
         confirm_s=confirm,
         push=push and not once,
+        max_printers=max_printers,
     )
     show_live = (live if live is not None else sys.stdout.isatty()) and not once
     engine = context.engine

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
 
 from fabcoord.ledger.posting import utc_now
@@ -24,25 +24,47 @@ def aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-def acquire_leases(*, session: Session, owner: str, lease_s: float) -> set[int]:
-    """Renew this dispatcher's leases and take free or expired ones; return the printers it owns."""
+def acquire_leases(
+    *, session: Session, owner: str, lease_s: float, max_printers: int | None = None
+) -> set[int]:
+    """Renew this dispatcher's leases and take free or expired ones (at most ``max_printers`` in
+    all); return the printers it holds."""
     now = utc_now()
+    expires = now + timedelta(seconds=lease_s)
     table = FarmPrinter.__table__  # type: ignore[attr-defined]
     session.execute(
-        update(table)
-        .where(
+        update(table).where(table.c.lease_owner == owner).values(lease_expires_at=expires)
+    )
+    owned = _owned(session, owner)
+    room = None if max_printers is None else max_printers - len(owned)
+    if room is None or room > 0:
+        free = and_(
             table.c.removed.is_(False),
             or_(
-                table.c.lease_owner == owner,
                 table.c.lease_owner == "",
                 table.c.lease_expires_at.is_(None),
                 table.c.lease_expires_at < now,
             ),
         )
-        .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_s))
+        candidates = select(table.c.id).where(free).order_by(table.c.name).limit(room)
+        wanted = [row[0] for row in session.execute(candidates)]
+        if wanted:
+            session.execute(
+                update(table)
+                .where(table.c.id.in_(wanted), free)
+                .values(lease_owner=owner, lease_expires_at=expires)
+            )
+            owned = _owned(session, owner)
+    return owned
+
+
+def _owned(session: Session, owner: str) -> set[int]:
+    rows = session.exec(
+        select(FarmPrinter.id).where(
+            FarmPrinter.lease_owner == owner, col(FarmPrinter.removed).is_(False)
+        )
     )
-    owned = session.exec(select(FarmPrinter.id).where(FarmPrinter.lease_owner == owner))
-    return {printer_id for printer_id in owned if printer_id is not None}
+    return {printer_id for printer_id in rows if printer_id is not None}
 
 
 def release_leases(*, session: Session, owner: str) -> None:

@@ -61,6 +61,7 @@ class DispatcherConfig:
         poll_s: REST safety-net poll of each printer.
         stagger_s: minimum time between two print starts of this dispatcher.
         confirm_s: how long a start may take to show on the printer before the job is requeued.
+        max_printers: the most printers this dispatcher drives (None: all it can lease).
     """
 
     owner: str
@@ -74,6 +75,7 @@ class DispatcherConfig:
     timeout_s: float = 5.0
     retry_s: float = 10.0
     max_parallel: int = 64
+    max_printers: int | None = None
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,10 @@ class Dispatcher:
         with unit_of_work(self.engine) as session:
             if now >= self._next_lease:
                 self._owned = claims.acquire_leases(
-                    session=session, owner=self.config.owner, lease_s=self.config.lease_s
+                    session=session,
+                    owner=self.config.owner,
+                    lease_s=self.config.lease_s,
+                    max_printers=self.config.max_printers,
                 )
                 self._next_lease = now + min(self.config.lease_s / 3, 2.0)
             rows = dispatch_db.owned_printers(session=session, ids=self._owned)
