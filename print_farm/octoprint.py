@@ -25,7 +25,6 @@ start-up server raises :class:`OctoPrintStarting` (a :class:`PrinterUnreachable`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -43,64 +42,10 @@ from print_farm.errors import (
     PrinterNotOperational,
     PrinterUnreachable,
 )
+from print_farm.printer_status import ACTIVE_STATES, JobStatus, PrinterStatus, UploadResult
+from print_farm.startup_probe import answers_bare_not_found
 
-ACTIVE_STATES = frozenset(
-    {"Starting", "Printing", "Pausing", "Paused", "Resuming", "Finishing", "Cancelling"}
-)
-
-
-@dataclass(frozen=True)
-class PrinterStatus:
-    """``GET /api/printer`` state text and flags."""
-
-    state: str
-    operational: bool
-    printing: bool
-    paused: bool
-    ready: bool
-    error: bool
-    closed_or_error: bool
-
-
-@dataclass(frozen=True)
-class JobStatus:
-    """``GET /api/job``: the current job and its progress (completion in percent)."""
-
-    state: str
-    file_name: str | None
-    completion: float | None
-    print_time: int | None
-    print_time_left: int | None
-    error: str | None
-
-    @property
-    def is_printing(self) -> bool:
-        """A job is under way (starting, printing, pausing, paused, finishing, cancelling)."""
-        return self.state in ACTIVE_STATES or self.state.startswith("Printing")
-
-    @property
-    def finished(self) -> bool:
-        """The last job ran to its end."""
-        return self.state == "Operational" and (self.completion or 0.0) >= 100.0
-
-    @property
-    def cancelled(self) -> bool:
-        """Operational with progress null: meaningful only for a job known to have started."""
-        return self.state == "Operational" and self.completion is None
-
-    @property
-    def failed_offline(self) -> bool:
-        """The printer went offline after an error (thermal runaway, lost serial link, ...)."""
-        return self.state.startswith("Offline after error") or self.state == "Error"
-
-
-@dataclass(frozen=True)
-class UploadResult:
-    """What the server did with an upload."""
-
-    name: str
-    effective_select: bool
-    effective_print: bool
+__all__ = ["ACTIVE_STATES", "JobStatus", "OctoPrintClient", "PrinterStatus", "UploadResult"]
 
 
 def _message(response: httpx.Response) -> str:
@@ -158,11 +103,17 @@ class OctoPrintClient:
                 PrinterUnreachable, f"timed out ({type(exc).__name__})", None
             ) from exc
         except httpx.RemoteProtocolError as exc:
-            if "status line" in str(exc).lower():
+            if "status line" in str(exc).lower() or await self._starting(path):
                 raise self._error(OctoPrintStarting, "OctoPrint is starting", None) from exc
             raise self._error(PrinterUnreachable, f"connection broken: {exc}", None) from exc
         except httpx.TransportError as exc:
             raise self._error(PrinterUnreachable, f"unreachable: {exc}", None) from exc
+
+    async def _starting(self, path: str) -> bool:
+        url = httpx.URL(self.base_url + "/" + path.lstrip("/"))
+        if url.scheme != "http" or url.host == "":
+            return False
+        return await answers_bare_not_found(url.host, url.port or 80, url.raw_path.decode())
 
     async def _call(
         self, method: str, path: str, *, ok: tuple[int, ...] = (200, 204), **kwargs: Any
@@ -197,11 +148,10 @@ class OctoPrintClient:
     async def version(self) -> str:
         """The server's OctoPrint version; raises :class:`NotOctoPrint` for any other server."""
         try:
-            response = await self._call("GET", "/api/version", ok=(200,))
-            body = self._json(response)
-        except (FileMissing, OctoPrintError) as exc:
-            if isinstance(exc, PrinterUnreachable | AuthenticationFailed):
-                raise
+            body = self._json(await self._call("GET", "/api/version", ok=(200,)))
+        except (PrinterUnreachable, AuthenticationFailed):
+            raise
+        except OctoPrintError as exc:
             raise self._error(NotOctoPrint, "this URL does not answer as OctoPrint", None) from exc
         server = body.get("server")
         if not isinstance(server, str) or "api" not in body:
@@ -316,11 +266,16 @@ class OctoPrintClient:
         await self._call("POST", "/api/job", json=body)
 
     async def start(self) -> None:
-        """Start the selected file; raises :class:`PrintDidNotStart` when no file is selected."""
+        """Start the selected file; raises :class:`PrintDidNotStart` when nothing started.
+
+        OctoPrint answers 204 even with no file selected, so the job is read before and after.
+        """
+        before = await self.job()
         await self._job_command({"command": "start"})
-        job = await self.job()
-        if job.file_name is None or (job.state == "Operational" and job.completion is None):
-            raise self._error(PrintDidNotStart, "start accepted but no file is selected", 204)
+        after = await self.job()
+        idle = after.state == "Operational" and (after.completion is None or after == before)
+        if after.file_name is None or idle:
+            raise self._error(PrintDidNotStart, "start accepted but no print started", 204)
 
     async def pause(self) -> None:
         """Pause the running print."""

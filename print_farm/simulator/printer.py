@@ -178,9 +178,10 @@ class SimPrinter:
         self.set_state("Operational")
         self.event("Connected", {"port": "VIRTUAL", "baudrate": 115200})
 
-    def disconnect(self, *, state: str = "Offline") -> None:
+    def disconnect(self, *, state: str = "Offline", was_printing: bool | None = None) -> None:
         self._stop_task()
-        was_printing = self.state in ACTIVE
+        if was_printing is None:
+            was_printing = self.state in ACTIVE
         if was_printing:
             self.event("PrintFailed", {**self._file_payload(), "reason": "error"})
         if self.selected is not None:
@@ -190,10 +191,12 @@ class SimPrinter:
         self.set_state(state)
 
     def fatal_error(self, message: str = FATAL_ERROR) -> None:
+        was_printing = self.state in ACTIVE
+        self._stop_task()
         self.error = message
         self.set_state("Error")
         self.event("Error", {"error": message, "reason": "firmware"})
-        self.disconnect(state="Offline after error")
+        self.disconnect(state="Offline after error", was_printing=was_printing)
 
     # ----- files and jobs
     def add_file(self, name: str, content: bytes) -> None:

@@ -68,11 +68,12 @@ async def faults_and_auth(request: web.Request, handler: Handler) -> web.StreamR
     if "n" not in request.match_info:
         return await handler(request)
     printer = _printer(request)
-    if time.monotonic() < printer.restarting_until:
+    control = "/sim/" in request.path  # the fault switch itself is never faulty
+    if not control and time.monotonic() < printer.restarting_until:
         return _drop(request, b"Not found")
-    if printer.fault == "reset":
+    if not control and printer.fault == "reset":
         return _drop(request)
-    while printer.fault == "hang":
+    while printer.fault == "hang" and not control:
         await asyncio.sleep(0.05)
     if request.path.endswith("/sockjs/websocket"):
         return await handler(request)
@@ -81,7 +82,7 @@ async def faults_and_auth(request: web.Request, handler: Handler) -> web.StreamR
         return _error(400, "CSRF validation failed")
     if not key_ok:
         return _error(403, "Forbidden")
-    if printer.fault == "busy409" and request.method == "POST" and "/sim/" not in request.path:
+    if printer.fault == "busy409" and request.method == "POST" and not control:
         return _error(409, "Printer is busy (simulated fault)")
     try:
         return await handler(request)
