@@ -24,6 +24,7 @@ lint: $(INSTALLED)
 
 test: $(INSTALLED)
 	bash scripts/ensure-services.sh
+	bash scripts/ensure-octoprint.sh
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest
 
