@@ -1016,8 +1016,9 @@ def farm_run(
     engine = context.engine
     stats = asyncio.run(_dispatch(engine, config, once=once, live=show_live))
     _out().print(
-        f"dispatcher {config.owner}: {stats['started']} started, {stats['done']} done, "
-        f"{stats['failed']} failed, {stats['not_started']} did not start"
+        f"dispatcher {config.owner}: {stats.get('started', 0)} started, "
+        f"{stats.get('done', 0)} done, {stats.get('failed', 0)} failed, "
+        f"{stats.get('not_started', 0)} did not start"
     )
 
 
