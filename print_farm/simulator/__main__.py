@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import json
 import os
+import random
+import resource
 import signal
 import socket
 import sys
@@ -30,6 +32,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--current-interval", type=float, default=1.0)
     parser.add_argument("--disconnected", action="store_true", help="start printers Offline")
     parser.add_argument("--state-log", default=None)
+    parser.add_argument(
+        "--auto-repeat",
+        type=float,
+        default=None,
+        metavar="GAP",
+        help="every printer prints auto.gcode (--print-seconds) again and again, GAP s max apart",
+    )
+    parser.add_argument("--jitter", type=float, default=0.0, help="print time spread, 0.2 = ±20%%")
     parser.add_argument("--fault", action="append", default=[], metavar="N=NAME")
     args = parser.parse_args(argv)
     if not args.api_key or args.printers < 1 or args.ports < 1:
@@ -51,6 +61,8 @@ async def serve(args: argparse.Namespace) -> None:
             time_scale=args.time_scale,
             finishing_seconds=args.finishing_seconds,
             state_log=state_log,
+            auto_repeat=args.auto_repeat,
+            jitter=args.jitter,
         )
         for n in range(args.printers)
     ]
@@ -67,6 +79,14 @@ async def serve(args: argparse.Namespace) -> None:
     if not args.disconnected:
         for printer in printers:
             printer.connect()
+    tasks = []
+    if args.auto_repeat is not None and not args.disconnected:
+        first_gap = args.print_seconds or 1.0
+        for printer in printers:
+            printer.add_file("auto.gcode", b"G4 P1000\n")
+            printer.select("auto.gcode")
+            delay = random.uniform(0.0, first_gap)
+            tasks.append(asyncio.get_running_loop().create_task(printer.start_later(delay)))
     for spec in args.fault:
         index, _, name = spec.partition("=")
         apply_fault(app, printers[int(index)], name or None, 1.0)
@@ -90,6 +110,10 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(65536, hard)
+    if soft < wanted:  # every simulated printer may hold sockets
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     asyncio.run(serve(parse_args(argv)))
 
 

@@ -8,6 +8,7 @@ file selected does nothing; a cancelled job keeps its file with null progress).
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import time
 from collections.abc import Callable
@@ -67,10 +68,13 @@ class SimPrinter:
         time_scale: float = 1.0,
         finishing_seconds: float = 0.45,
         state_log: StateLog | None = None,
+        auto_repeat: float | None = None,
+        jitter: float = 0.0,
     ) -> None:
         self.key = key
         self.print_seconds, self.time_scale = print_seconds, time_scale
         self.finishing_seconds = finishing_seconds
+        self.auto_repeat, self.jitter = auto_repeat, jitter
         self.state = "Offline"
         self.files: dict[str, SimFile] = {}
         self.selected: SimFile | None = None
@@ -203,6 +207,7 @@ class SimPrinter:
         if self.selected is not None and self.selected.name == name and self.state in ACTIVE:
             raise Conflict("Trying to overwrite file that is currently being printed")
         duration = self.print_seconds if self.print_seconds is not None else dwell_seconds(content)
+        duration *= random.uniform(1 - self.jitter, 1 + self.jitter)
         self.files[name] = SimFile(name, len(content), duration * self.time_scale)
         self.event("FileAdded", {"storage": "local", "path": name, "name": name})
         self.event("UpdatedFiles", {"type": "printables"})
@@ -283,3 +288,12 @@ class SimPrinter:
         self.event("PrintDone", {**self._file_payload(), "time": self._done_before})
         await asyncio.sleep(self.finishing_seconds)
         self.set_state("Operational")
+        if self.auto_repeat is not None:
+            await self.start_later(random.uniform(0.0, self.auto_repeat))
+
+    async def start_later(self, delay: float) -> None:
+        """Start the selected file again after ``delay`` (benchmarks keep printers busy)."""
+        await asyncio.sleep(delay)
+        if self.state == "Operational" and self.selected is not None:
+            self._task = None
+            self.start()

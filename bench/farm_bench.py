@@ -1,0 +1,291 @@
+"""Farm benchmark: how fast and how completely printer state is known, push observer vs naive poller.
+
+``python -m bench.farm_bench [--seconds 60] [--real 10] [--simulated 1000] [--no-write]``
+
+Two scenarios, each in one run with both observers side by side (separate processes):
+
+1. ``--real`` real OctoPrint 1.11.8 servers, every printer printing short dwell jobs (1–3 s) again and
+   again (a driver process re-prints 0.05–0.3 s after each PrintDone). Ground truth: each server's
+   ``octoprint.log`` ("Changing monitoring state", "Print job done"), millisecond timestamps.
+2. ``--simulated`` printers on the farm simulator (4 ports), auto-repeating 20 s ±20 % prints.
+   Ground truth: the simulator's ``--state-log``.
+
+Latency of a state change = first time the observer knew the printer was in that state or a later
+one, minus the time the server changed it. Completed prints counted are matched one to one with the
+really completed ones. CPU is the observer process's own user+system time over the window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.print_farm.octoprint_servers import dwell_gcode, start_servers, stop_servers  # noqa: E402
+from tests.print_farm.simulator_process import SimulatorProcess  # noqa: E402
+
+Changes = dict[str, list[tuple[float, str]]]
+LOG_LINE = re.compile(
+    r"^(\S+ \S+) - \S+ - INFO - (?:Changing monitoring state from \"[^\"]*\" to \"([^\"]*)\"|(Print job done))"
+)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return (
+        ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+        if ordered
+        else float("nan")
+    )
+
+
+def by_key(rows: list[Any]) -> Changes:
+    out: Changes = defaultdict(list)
+    for t, key, *rest in rows:
+        out[key].append((float(t), rest[0] if rest else ""))
+    for values in out.values():
+        values.sort()
+    return out
+
+
+def latencies(
+    truth: Changes, seen: Changes, window: tuple[float, float]
+) -> tuple[list[float], int]:
+    """Delay until each true change (in the window) was reflected; and how many never were."""
+    result, missed = [], 0
+    for key, changes in truth.items():
+        observed = seen.get(key, [])
+        for i, (t, _) in enumerate(changes):
+            if not window[0] + 1 <= t <= window[1] - 5:
+                continue
+            later = changes[i:]
+            hit = next(
+                (
+                    to
+                    for to, state in observed
+                    if to >= t - 0.01 and any(s == state and ts <= to + 0.01 for ts, s in later)
+                ),
+                None,
+            )
+            if hit is None:
+                missed += 1
+            else:
+                result.append(max(0.0, hit - t))
+    return result, missed
+
+
+def counted(
+    truth_done: Changes, seen_done: Changes, window: tuple[float, float]
+) -> tuple[int, int]:
+    """(completed prints the observer counted, prints really completed) in the window."""
+    total = hits = 0
+    for key, dones in truth_done.items():
+        observed = [t for t, _ in seen_done.get(key, [])]
+        for i, (t, _) in enumerate(dones):
+            if not window[0] + 1 <= t <= window[1] - 5:
+                continue
+            total += 1
+            until = dones[i + 1][0] if i + 1 < len(dones) else t + 30
+            match = next((o for o in observed if t - 0.05 <= o < until), None)
+            if match is not None:
+                hits += 1
+                observed.remove(match)
+    return hits, total
+
+
+def role(name: str, targets: Path, out: Path | str, seconds: float) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "bench.farm_roles", name, str(targets), str(out), str(seconds)]
+    return subprocess.Popen(command, cwd=ROOT)
+
+
+def measure(targets: Path, workdir: Path, seconds: float) -> dict[str, dict[str, Any]]:
+    outs = {name: workdir / f"{name}.json" for name in ("observe", "poll")}
+    processes = [role(name, targets, out, seconds) for name, out in outs.items()]
+    for process in processes:
+        process.wait(timeout=seconds + 180)
+    return {name: json.loads(out.read_text()) for name, out in outs.items()}
+
+
+def summarise(
+    label: str,
+    results: dict[str, dict[str, Any]],
+    truth: Changes,
+    truth_done: Changes,
+    printers: int,
+) -> list[str]:
+    rows = []
+    for name, title in (("observe", "fabcoord push observer"), ("poll", "naive poller (baseline)")):
+        r = results[name]
+        window = (r["window"][0], r["window"][1])
+        lat, missed = latencies(truth, by_key(r["changes"]), window)
+        hits, total = counted(truth_done, by_key([[t, k] for t, k in r["done"]]), window)
+        cpu = 100 * r["cpu_s"] / r["wall_s"]
+        rows.append(
+            f"| {label} | {title} | {percentile(lat, 0.5):.3f} s | {percentile(lat, 0.95):.3f} s | "
+            f"{max(lat, default=float('nan')):.2f} s | {len(lat)}/{len(lat) + missed} | "
+            f"{cpu:.1f} % ({cpu / printers:.3f} %/printer) | {r['rss_mb']:.0f} MB | {hits}/{total} |"
+        )
+    return rows
+
+
+def parse_octoprint_logs(servers: list[Any]) -> tuple[Changes, Changes]:
+    truth: Changes = defaultdict(list)
+    done: Changes = defaultdict(list)
+    for index, server in enumerate(servers):
+        for line in server.octoprint_log.read_text().splitlines():
+            match = LOG_LINE.match(line)
+            if not match:
+                continue
+            at = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            if match.group(2):
+                truth[f"octo{index}"].append((at, match.group(2)))
+            else:
+                done[f"octo{index}"].append((at, ""))
+    return truth, done
+
+
+def run_real(count: int, seconds: float, workdir: Path) -> list[str]:
+    servers = start_servers(workdir / "octoprint", count)
+    try:
+        targets = []
+        for index, server in enumerate(servers):
+            gcode = dwell_gcode(1000 + (2000 * index) // max(1, count - 1))
+            status, _ = upload(server.url, server.api_key, gcode)
+            assert status == 201, status
+            targets.append({"key": f"octo{index}", "url": server.url, "api_key": server.api_key})
+        targets_file = workdir / "real-targets.json"
+        targets_file.write_text(json.dumps(targets))
+        driver = role("drive", targets_file, "0.3", seconds + 40)
+        time.sleep(2)
+        results = measure(targets_file, workdir, seconds)
+        driver.terminate()
+        driver.wait(timeout=30)
+    finally:
+        stop_servers(servers)
+    truth, done = parse_octoprint_logs(servers)
+    return summarise(f"{count} real OctoPrint", results, truth, done, count)
+
+
+def upload(url: str, api_key: str, gcode: bytes) -> tuple[int, bytes]:
+    import urllib.request
+
+    boundary = "fabcoordbench"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="select"\r\n\r\ntrue\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.gcode"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + gcode
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(url + "/api/files/local", data=body, method="POST")
+    request.add_header("X-Api-Key", api_key)
+    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return int(response.status), bytes(response.read())
+
+
+def run_simulated(count: int, seconds: float, workdir: Path) -> list[str]:
+    state_log = workdir / "sim-states.log"
+    simulator = SimulatorProcess(printers=count)
+    simulator.start(
+        "--auto-repeat", "0.3", "--print-seconds", "20", "--jitter", "0.2",
+        "--current-interval", "1.0", "--state-log", str(state_log), ports=4,
+    )  # fmt: skip
+    try:
+        targets = [
+            {"key": f"p{n}", "url": simulator.url(n), "api_key": simulator.api_key}
+            for n in range(count)
+        ]
+        targets_file = workdir / "sim-targets.json"
+        targets_file.write_text(json.dumps(targets))
+        results = measure(targets_file, workdir, seconds)
+    finally:
+        simulator.stop()
+    rows = [line.split() for line in state_log.read_text().splitlines() if line.strip()]
+    truth = by_key([[t, key, " ".join(state)] for t, key, *state in rows])
+    done = by_key([[t, key] for t, key, *state in rows if state == ["Finishing"]])
+    return summarise(f"{count} simulated", results, truth, done, count)
+
+
+def write_section(body: str) -> None:
+    path = ROOT / "BENCHMARKS.md"
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.machine(),
+    )
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    machine = f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    section = (
+        f"<!-- farm:start -->\n## Print farm: printer state tracking\n\nMeasured {stamp} on: {machine}.\n\n"
+        f"{body.strip()}\n<!-- farm:end -->"
+    )
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(r"<!-- farm:start -->.*?<!-- farm:end -->", re.DOTALL)
+    text = (
+        pattern.sub(lambda _: section, text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + section + "\n"
+    )
+    path.write_text(text)
+
+
+HEADER = (
+    "| printers | observer | state change reflected p50 | p95 | max | changes reflected | "
+    "observer CPU (one core) | observer RSS | completed prints counted / really completed |\n"
+    "|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--real", type=int, default=10)
+    parser.add_argument("--simulated", type=int, default=1000)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    rows: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="farm-bench-") as tmp:
+        if args.real:
+            rows += run_real(args.real, args.seconds, Path(tmp))
+            print("\n".join([HEADER, *rows]), flush=True)
+        if args.simulated:
+            rows += run_simulated(args.simulated, args.seconds, Path(tmp))
+    table = "\n".join([HEADER, *rows])
+    print(table)
+    if not args.no_write:
+        write_section(table + "\n\n" + NOTES.format(seconds=args.seconds))
+
+
+NOTES = """\
+Window: {seconds:.0f} s per scenario; both observers run at the same time as separate processes on the
+same 2 cores as the servers. Real printers print 1–3 s dwell jobs and are re-started 0.05–0.3 s after
+each PrintDone by a driver process; simulated printers print 20 s ±20 % jobs with 0–0.3 s gaps and
+the simulator itself takes most of a core. "Changes reflected": true state changes (server log or
+simulator state log) that the observer learnt, directly or through a later state, within the window.
+The naive poller asks `GET /api/job` of each printer in turn, one request at a time, and counts a
+print as completed when it catches "Finishing" or "Operational at 100 %" after "Printing". The push
+observer is `print_farm.push.PushSubscription` (one socket per printer) feeding a recorder; the
+dispatcher's own loop adds its database work on top of this.
+"""
+
+if __name__ == "__main__":
+    main()
