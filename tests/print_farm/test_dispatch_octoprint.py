@@ -187,3 +187,47 @@ def test_a_cancelled_print_is_scrapped_and_the_job_is_not_requeued(
     assert ff.qty(engine, "petg", f"printer/{line.name}", lot="L1") == 100 - scrapped
     assert ff.qty(engine, "visor-frame", farm.stock) == 0
     asyncio.run(asyncio.sleep(0))
+
+
+def test_farm_run_once_starts_then_a_later_pass_records_the_end(
+    database_url: str,
+    engine: Engine,
+    servers: list[OctoPrintServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    import cli
+
+    farm = ff.make_fablab(engine)
+    [line] = fr.make_lines(engine, farm, servers[:1], monkeypatch, auto_clear=False)
+    ff.stock_filament(engine, farm, lot="L1", grams=100)
+    ff.load(engine, line.name, lot="L1", grams=100)
+    [job_id] = ff.enqueue(engine, fr.dwell_design(engine, ms=1000, grams=12), 2)
+    base = ["--db", database_url]
+    assert cli.run([*base, "farm", "run", "--once", "--stagger", "0"]) == 0
+    assert "1 started" in capsys.readouterr().out
+    assert ff.job(engine, job_id).status is JobState.PRINTING
+    deadline = time.monotonic() + 30
+    while json.loads(line.server.request("GET", "/api/job")[1])["progress"]["completion"] != 100:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert cli.run([*base, "farm", "run", "--once"]) == 0
+    assert "1 done" in capsys.readouterr().out
+    assert cli.run([*base, "farm", "run", "--once"]) == 0  # nothing more to record
+    assert "0 done" in capsys.readouterr().out
+    assert ff.qty(engine, "visor-frame", farm.stock) == 2
+    assert ff.qty(engine, "petg", f"printer/{line.name}", lot="L1") == 88
+    assert cli.run([*base, "farm", "queue", "--all", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["status"], row["printer"], row["lot"], row["attempts"]) == (
+        "done",
+        line.name,
+        "L1",
+        1,
+    )
+    assert cli.run([*base, "printers", "status", line.name]) == 0
+    assert "farm clear" in capsys.readouterr().out
+    assert cli.run([*base, "farm", "clear", line.name]) == 0
+    assert ff.printer(engine, line.name).bed_clear is True
