@@ -31,6 +31,8 @@ test: $(INSTALLED)
 bench: $(INSTALLED)
 	bash scripts/ensure-services.sh
 	$(PY) -m bench.ledger_bench
+	bash scripts/ensure-octoprint.sh
+	$(PY) -m bench.farm_bench
 
 clean:
 	rm -rf $(VENV) build demo-output .pytest_cache .mypy_cache .ruff_cache
