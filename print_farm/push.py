@@ -126,6 +126,8 @@ class PushSubscription:
                 reason = str(exc) or type(exc).__name__
             except ValueError as exc:
                 reason = f"malformed message: {exc}"
+            except Exception as exc:  # a subscription must outlive any surprise from the network
+                reason = f"unexpected {type(exc).__name__}: {exc}"
             if self._stopped.is_set():
                 break
             if self._session_authed:

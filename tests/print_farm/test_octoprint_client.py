@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ from print_farm.errors import (
     FileMissing,
     FileRejected,
     NotOctoPrint,
+    OctoPrintStarting,
     PrintDidNotStart,
     PrinterBusy,
     PrinterNotOperational,
@@ -184,3 +186,28 @@ def test_fatal_firmware_error_goes_offline_after_error(target: Target) -> None:
                 await client.start()
 
     asyncio.run(scenario())
+
+
+def test_a_starting_server_is_unreachable_until_it_answers(octoprint_servers: list[Any]) -> None:
+    server = octoprint_servers[-1]
+    server.stop()
+    server.start()
+    seen: set[type[Exception]] = set()
+
+    async def scenario() -> str:
+        async with OctoPrintClient(server.url, server.api_key, timeout=2) as client:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    return await client.version()
+                except PrinterUnreachable as exc:  # refused, or OctoPrintStarting
+                    seen.add(type(exc))
+                await asyncio.sleep(0.01)
+        raise AssertionError("server never came up")
+
+    try:
+        assert asyncio.run(scenario()) == "1.11.8"
+        assert seen <= {PrinterUnreachable, OctoPrintStarting}
+    finally:
+        server.wait_ready()
+        server.connect_printer()

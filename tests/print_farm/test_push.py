@@ -8,8 +8,9 @@ import time
 from collections.abc import Callable
 
 from print_farm.push import PrinterEvent, PushSubscription, websocket_url
-from tests.print_farm.conftest import Target
+from tests.print_farm.conftest import SIMULATED_PRINTERS, Target
 from tests.print_farm.octoprint_servers import dwell_gcode, free_port
+from tests.print_farm.simulator_process import SimulatorProcess
 
 
 class Recorder:
@@ -36,7 +37,8 @@ class Recorder:
                     return event
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AssertionError(f"no matching event; got {self.kinds()[after:]}")
+                got = [(e.kind, e.payload.get("reason", "")) for e in self.events[after:]]
+                raise AssertionError(f"no matching event after {after}; got {got}")
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
@@ -147,9 +149,9 @@ def test_push_follows_a_server_restarted_mid_print(target: Target) -> None:
                 await client.upload("restart.gcode", dwell_gcode(5000), print_after=True)
             await recorder.wait_for(kind("PrintStarted"))
             await asyncio.to_thread(target.restart)
-            await recorder.wait_for(kind("Unreachable"), timeout=20)
+            await recorder.wait_for(kind("Unreachable"), timeout=30)
             mark = len(recorder.events)
-            back = await recorder.wait_for(kind("Reachable"), after=mark, timeout=20)
+            back = await recorder.wait_for(kind("Reachable"), after=mark, timeout=30)
             snapshot = await recorder.wait_for(kind("current"), after=recorder.events.index(back))
             assert snapshot.payload["state"] in ("Operational", "Offline")
             async with target.client() as client:
@@ -185,5 +187,29 @@ def test_push_with_wrong_key_is_unreachable(target: Target) -> None:
         assert "login" in str(event.payload["reason"])
         await subscription.stop()
         await asyncio.wait_for(task, 2)
+
+    asyncio.run(scenario())
+
+
+def test_push_marks_a_silent_socket_unreachable(farm_simulator: SimulatorProcess) -> None:
+    n = SIMULATED_PRINTERS - 2
+
+    async def scenario() -> None:
+        recorder = Recorder()
+        subscription = PushSubscription(
+            "p", farm_simulator.url(n), farm_simulator.api_key, on_event=recorder, stall_timeout=1.5
+        )
+        task = asyncio.create_task(subscription.run())
+        try:
+            await recorder.wait_for(kind("Reachable"))
+            await asyncio.to_thread(farm_simulator.set_fault, n, "hang")
+            event = await recorder.wait_for(kind("Unreachable"), timeout=10)
+            assert "Timeout" in str(event.payload["reason"]) or event.payload["reason"]
+            await asyncio.to_thread(farm_simulator.set_fault, n, None)
+            await recorder.wait_for(kind("Reachable"), after=recorder.events.index(event))
+        finally:
+            await asyncio.to_thread(farm_simulator.set_fault, n, None)
+            await subscription.stop()
+            await asyncio.wait_for(task, 5)
 
     asyncio.run(scenario())
