@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import ssl
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -48,6 +47,21 @@ from print_farm.printer_status import ACTIVE_STATES, JobStatus, PrinterStatus, U
 from print_farm.startup_probe import answers_bare_not_found
 
 __all__ = ["ACTIVE_STATES", "JobStatus", "OctoPrintClient", "PrinterStatus", "UploadResult"]
+
+
+def _object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        url = response.request.url
+        raise OctoPrintError(
+            f"reply to {url.path} is not a JSON object",
+            base_url=f"{url.scheme}://{url.netloc.decode()}",
+            status_code=response.status_code,
+        )
+    return body
 
 
 @functools.cache
@@ -89,12 +103,7 @@ class OctoPrintClient:
     async def __aenter__(self) -> OctoPrintClient:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -144,20 +153,10 @@ class OctoPrintClient:
             raise self._error(PrinterUnreachable, f"{status} {message}", status)
         raise self._error(OctoPrintError, f"{status} {message}", status)
 
-    @staticmethod
-    def _json(response: httpx.Response) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise OctoPrintError("reply is not a JSON object", status_code=response.status_code)
-        return body
-
     async def version(self) -> str:
         """The server's OctoPrint version; raises :class:`NotOctoPrint` for any other server."""
         try:
-            body = self._json(await self._call("GET", "/api/version", ok=(200,)))
+            body = _object(await self._call("GET", "/api/version", ok=(200,)))
         except (PrinterUnreachable, AuthenticationFailed):
             raise
         except OctoPrintError as exc:
@@ -170,10 +169,7 @@ class OctoPrintClient:
     async def connect(self, port: str | None = None, baudrate: int | None = None) -> None:
         """Connect the printer (the server's configured port when ``port`` is None)."""
         body: dict[str, Any] = {"command": "connect", "autoconnect": False}
-        if port is not None:
-            body["port"] = port
-        if baudrate is not None:
-            body["baudrate"] = baudrate
+        body |= {k: v for k, v in (("port", port), ("baudrate", baudrate)) if v is not None}
         await self._call("POST", "/api/connection", json=body)
 
     async def disconnect(self) -> None:
@@ -182,7 +178,7 @@ class OctoPrintClient:
 
     async def connection_state(self) -> str:
         """``current.state`` of ``/api/connection`` ("Operational", "Printing", "Closed", ...)."""
-        body = self._json(await self._call("GET", "/api/connection", ok=(200,)))
+        body = _object(await self._call("GET", "/api/connection", ok=(200,)))
         return str(body.get("current", {}).get("state") or "Offline")
 
     async def printer(self) -> PrinterStatus:
@@ -193,7 +189,7 @@ class OctoPrintClient:
             state = await self.connection_state()
             error = "error" in state.lower()
             return PrinterStatus(state, False, False, False, False, error, True)
-        state = self._json(response).get("state", {})
+        state = _object(response).get("state", {})
         flags = state.get("flags", {})
         return PrinterStatus(
             state=str(state.get("text", "")),
@@ -207,7 +203,7 @@ class OctoPrintClient:
 
     async def job(self) -> JobStatus:
         """The current job and its progress."""
-        body = self._json(await self._call("GET", "/api/job", ok=(200,)))
+        body = _object(await self._call("GET", "/api/job", ok=(200,)))
         job = body.get("job") or {}
         progress = body.get("progress") or {}
         completion = progress.get("completion")
@@ -222,12 +218,9 @@ class OctoPrintClient:
 
     async def list_files(self) -> set[str]:
         """Names of the files in local storage (top level)."""
-        body = self._json(await self._call("GET", "/api/files/local", ok=(200,)))
-        return {
-            str(f["name"])
-            for f in body.get("files", [])
-            if f.get("type", "machinecode") != "folder"
-        }
+        body = _object(await self._call("GET", "/api/files/local", ok=(200,)))
+        files = body.get("files", [])
+        return {str(f["name"]) for f in files if f.get("type", "machinecode") != "folder"}
 
     async def upload(
         self, name: str, content: bytes, *, select: bool = False, print_after: bool = False
@@ -243,7 +236,7 @@ class OctoPrintClient:
             if exc.status_code == 400:
                 raise self._error(FileRejected, str(exc), 400) from exc
             raise
-        body = self._json(response)
+        body = _object(response)
         stored = (body.get("files", {}).get("local") or {}).get("name") or name
         result = UploadResult(
             name=str(stored),
@@ -310,7 +303,7 @@ class OctoPrintClient:
             if exc.status_code in (400, 401):
                 raise self._error(AuthenticationFailed, "passive login refused", 403) from exc
             raise
-        body = self._json(response)
+        body = _object(response)
         name, session = body.get("name"), body.get("session")
         if not isinstance(name, str) or not isinstance(session, str):
             raise self._error(AuthenticationFailed, "passive login gave no session", 200)
