@@ -301,7 +301,11 @@ class OctoPrintClient:
             response = await self._call("POST", "/api/login", ok=(200,), json={"passive": True})
         except OctoPrintError as exc:
             if exc.status_code in (400, 401):
-                raise self._error(AuthenticationFailed, "passive login refused", 403) from exc
+                raise self._error(
+                    AuthenticationFailed,
+                    f"API key refused (passive login answered {exc.status_code})",
+                    403,
+                ) from exc
             raise
         body = _object(response)
         name, session = body.get("name"), body.get("session")
