@@ -222,13 +222,32 @@ def run_simulated(count: int, seconds: float, workdir: Path) -> list[str]:
         ]
         targets_file = workdir / "sim-targets.json"
         targets_file.write_text(json.dumps(targets))
+        assert simulator.process is not None
+        pid, cpu0, wall0 = simulator.process.pid, process_cpu(simulator.process.pid), time.time()
         results = measure(targets_file, workdir, seconds)
+        cpu = 100 * (process_cpu(pid) - cpu0) / (time.time() - wall0)
+        RATIOS.append(
+            f"- the simulator process itself ({count} printers, 4 ports): {cpu:.0f} % of a core "
+            f"while connected, printing and polled, RSS {process_rss_mb(pid):.0f} MB."
+        )
     finally:
         simulator.stop()
     rows = [line.split() for line in state_log.read_text().splitlines() if line.strip()]
     truth = by_key([[t, key, " ".join(state)] for t, key, *state in rows])
     done = by_key([[t, key] for t, key, *state in rows if state == ["Finishing"]])
     return summarise(f"{count} simulated", results, truth, done, count)
+
+
+def process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def write_section(body: str) -> None:
@@ -286,6 +305,7 @@ def main() -> None:
             rows += run_simulated(args.simulated, args.seconds, Path(tmp))
     table = "\n".join([HEADER, *rows])
     print(table)
+    print("\n".join(RATIOS))
     if not args.no_write:
         ratios = "\n".join(RATIOS)
         write_section(
