@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import inspect
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from websockets.exceptions import WebSocketException
 from print_farm.errors import OctoPrintError
 from print_farm.octoprint import OctoPrintClient
 
+LOG = logging.getLogger(__name__)
 EventHandler = Callable[["PrinterEvent"], Awaitable[None] | None]
 
 
@@ -110,9 +112,12 @@ class PushSubscription:
         if self._queue is not None:
             self._queue.put_nowait(event)
         if self._on_event is not None:
-            result = self._on_event(event)
-            if inspect.isawaitable(result):
-                await result
+            try:
+                result = self._on_event(event)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:  # the handler's bug is not the printer's outage: log, go on
+                LOG.exception("event handler failed on %s %s", self.key, kind)
 
     async def run(self) -> None:
         """Follow the printer until :meth:`stop`; never raises for network trouble."""

@@ -213,3 +213,33 @@ def test_push_marks_a_silent_socket_unreachable(farm_simulator: SimulatorProcess
             await asyncio.wait_for(task, 5)
 
     asyncio.run(scenario())
+
+
+def test_a_failing_event_handler_does_not_break_the_subscription(
+    farm_simulator: SimulatorProcess,
+) -> None:
+    async def scenario() -> None:
+        recorder = Recorder()
+
+        async def handler(event: PrinterEvent) -> None:
+            recorder(event)
+            raise RuntimeError("bug in the handler")
+
+        subscription = PushSubscription(
+            "p",
+            farm_simulator.url(SIMULATED_PRINTERS - 3),
+            farm_simulator.api_key,
+            on_event=handler,
+        )
+        task = asyncio.create_task(subscription.run())
+        try:
+            await recorder.wait_for(kind("Reachable"))
+            await recorder.wait_for(kind("current"))
+            await asyncio.sleep(1.2)  # heartbeats keep arriving on the same socket
+            assert "Unreachable" not in recorder.kinds()
+            assert subscription.reachable is True
+        finally:
+            await subscription.stop()
+            await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
