@@ -211,3 +211,22 @@ def test_a_starting_server_is_unreachable_until_it_answers(octoprint_servers: li
     finally:
         server.wait_ready()
         server.connect_printer()
+
+
+def test_connection_state_and_file_management(target: Target) -> None:
+    async def scenario() -> None:
+        async with target.client() as client:
+            assert await client.connection_state() == "Operational"
+            await client.upload("spare.gcode", dwell_gcode(100))
+            assert "spare.gcode" in await client.list_files()
+            await client.delete_file("spare.gcode")
+            assert "spare.gcode" not in await client.list_files()
+            with pytest.raises(FileMissing):
+                await client.delete_file("spare.gcode")
+            await client.disconnect()
+            await wait_job(client, lambda j: j.state == "Offline")
+            assert await client.connection_state() == "Closed"
+            await client.connect()
+            await wait_job(client, lambda j: j.state == "Operational")
+
+    asyncio.run(scenario())
