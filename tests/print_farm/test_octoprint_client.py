@@ -158,6 +158,7 @@ def test_pause_resume_then_cancel_is_detected_as_cancelled(target: Target) -> No
     async def scenario() -> None:
         async with target.client() as client:
             await client.upload("pause.gcode", dwell_gcode(4000), print_after=True)
+            await wait_job(client, lambda j: j.state == "Printing")  # not "Starting" any more
             await client.pause()
             job = await wait_job(client, lambda j: j.state == "Paused")
             assert job.is_printing and not job.finished
