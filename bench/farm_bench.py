@@ -297,6 +297,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     rows: list[str] = []
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="farm-bench-") as tmp:
         if args.real:
             rows += run_real(args.real, args.seconds, Path(tmp))
@@ -307,9 +308,11 @@ def main() -> None:
     print(table)
     print("\n".join(RATIOS))
     if not args.no_write:
+        load_note = f"1-minute load average when the run began: {load:.1f} (2 cores).\n\n"
         ratios = "\n".join(RATIOS)
         write_section(
-            f"{table}\n\nRatios, same run:\n{ratios}\n\n" + NOTES.format(seconds=args.seconds)
+            f"{table}\n\nRatios, same run:\n{ratios}\n\n{load_note}"
+            + NOTES.format(seconds=args.seconds)
         )
 
 
