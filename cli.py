@@ -985,7 +985,7 @@ def farm_run(
     tick: Annotated[float, typer.Option("--tick", help="Pass period, s.", min=0.05)] = 0.25,
     stagger: Annotated[
         float, typer.Option("--stagger", help="Seconds between two starts.", min=0)
-    ] = 0.5,
+    ] = 0.25,
     confirm: Annotated[
         float, typer.Option("--confirm", help="Seconds for a start to show.", min=0.5)
     ] = 6.0,

@@ -69,7 +69,7 @@ class DispatcherConfig:
     lease_s: float = 15.0
     tick_s: float = 0.25
     poll_s: float = 5.0
-    stagger_s: float = 0.5
+    stagger_s: float = 0.25
     confirm_s: float = 6.0
     push: bool = True
     timeout_s: float = 5.0

@@ -203,7 +203,8 @@ def clear_bed(*, session: Session, name: str) -> FarmPrinter:
 
 def require_idle(printer: FarmPrinter, action: str) -> None:
     """Refuse ``action`` while the printer holds a job or reports a print under way."""
-    busy_states = ("Printing", "Starting", "Pausing", "Paused", "Resuming", "Finishing")
+    # "Finishing" is not busy: OctoPrint reports PrintDone while still finishing
+    busy_states = ("Printing", "Starting", "Pausing", "Paused", "Resuming")
     if printer.current_job_id is not None or printer.state.startswith(busy_states):
         job = f" job {printer.current_job_id}" if printer.current_job_id is not None else ""
         raise PrinterInUse(
