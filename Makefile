@@ -33,6 +33,7 @@ bench: $(INSTALLED)
 	$(PY) -m bench.ledger_bench
 	bash scripts/ensure-octoprint.sh
 	$(PY) -m bench.farm_bench
+	$(PY) -m bench.farm_idle_gap
 
 clean:
 	rm -rf $(VENV) build demo-output .pytest_cache .mypy_cache .ruff_cache

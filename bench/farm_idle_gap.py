@@ -40,7 +40,6 @@ from sqlalchemy import Engine  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
 
 import print_farm  # noqa: E402
-from bench.farm_bench import percentile  # noqa: E402
 from fabcoord.bootstrap import initialise_database  # noqa: E402
 from fabcoord.config import Settings  # noqa: E402
 from fabcoord.db import make_engine, unit_of_work  # noqa: E402
@@ -51,6 +50,11 @@ from print_farm.octoprint import OctoPrintClient  # noqa: E402
 from tests.print_farm import farm_factories as ff  # noqa: E402
 from tests.print_farm.octoprint_servers import dwell_gcode, start_servers, stop_servers  # noqa: E402
 from tests.print_farm.simulator_process import SimulatorProcess  # noqa: E402
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 @dataclass(frozen=True)
