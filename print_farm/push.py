@@ -168,23 +168,24 @@ class PushSubscription:
                 self._socket = None
 
     async def _follow(self, socket: ClientConnection, auth: str) -> None:
-        authed = False
-        while not self._stopped.is_set():
-            raw = await asyncio.wait_for(socket.recv(), self._stall_timeout)
-            message = json.loads(raw)
-            if not isinstance(message, dict):
-                continue
-            if "connected" in message:
-                await socket.send(json.dumps({"auth": auth}))
-                continue
-            if "reauthRequired" in message:
-                raise _Reauth("server asked to log in again")
-            if not authed:
-                authed = self._session_authed = True
-                if self.reachable is not True:
-                    self.reachable = True
-                    await self._emit("Reachable", {})
-            await self._dispatch(message)
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(None) as silence:  # re-armed per message: no task per recv
+            while not self._stopped.is_set():
+                silence.reschedule(loop.time() + self._stall_timeout)
+                message = json.loads(await socket.recv())
+                if not isinstance(message, dict):
+                    continue
+                if "connected" in message:
+                    await socket.send(json.dumps({"auth": auth}))
+                    continue
+                if "reauthRequired" in message:
+                    raise _Reauth("server asked to log in again")
+                if not self._session_authed:
+                    self._session_authed = True
+                    if self.reachable is not True:
+                        self.reachable = True
+                        await self._emit("Reachable", {})
+                await self._dispatch(message)
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         event = message.get("event")

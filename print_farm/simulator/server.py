@@ -277,7 +277,8 @@ async def _write(
     with contextlib.suppress(ConnectionError, RuntimeError):
         while not socket.closed:
             try:
-                message = await asyncio.wait_for(queue.get(), every)
+                async with asyncio.timeout(every):
+                    message = await queue.get()
             except TimeoutError:
                 if queue.put_nowait not in p.listeners:
                     continue
