@@ -165,6 +165,17 @@ def store_notices(*, session: Session, notices: dict[int, str]) -> None:
         session.execute(update(table).where(table.c.id == printer_id).values(notice=notice[:300]))
 
 
+def replace_notices(*, session: Session, notices: dict[int, tuple[str, str]]) -> None:
+    """Set each ``(old, new)`` notice; an empty ``new`` only clears the printer's notice if it is
+    still ``old``."""
+    table = FarmPrinter.__table__  # type: ignore[attr-defined]
+    for printer_id, (old, new) in notices.items():
+        statement = update(table).where(table.c.id == printer_id)
+        if not new:
+            statement = statement.where(table.c.notice == old)
+        session.execute(statement.values(notice=new[:300]))
+
+
 def job_file(*, session: Session, job_id: int) -> tuple[str, bytes]:
     job = session.get(PrintJob, job_id)
     assert job is not None

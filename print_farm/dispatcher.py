@@ -22,16 +22,13 @@ from sqlalchemy import Engine
 
 from fabcoord.db import unit_of_work
 from fabcoord.errors import FabcoordError
-from fabcoord.ledger.posting import utc_now
-from print_farm import accounting, claims, dispatch_db, planning
+from print_farm import claims, dispatch_db, outcomes, starting
 from print_farm.errors import ApiKeyUnavailable, AuthenticationFailed, OctoPrintError
-from print_farm.models import FarmPrinter, JobState
+from print_farm.models import FarmPrinter
 from print_farm.octoprint import OctoPrintClient
 from print_farm.push import PrinterEvent, PushSubscription
 from print_farm.registry import read_api_key
-from print_farm.starting import start_job
 from print_farm.tracker import Tracked
-from print_farm.tracking import Observation, Verdict, is_down, is_idle, judge
 
 log = logging.getLogger(__name__)
 
@@ -105,16 +102,16 @@ class Dispatcher:
     ) -> None:
         self.engine, self.config = engine, config
         self._client_factory, self._subscription_factory = client_factory, subscription_factory
-        self._clock = clock
-        self._tracked: dict[int, Tracked] = {}
+        self.clock = clock
+        self.tracked: dict[int, Tracked] = {}
         self._by_name: dict[str, Tracked] = {}
-        self._rows: dict[int, FarmPrinter] = {}
-        self._active: dict[int, dispatch_db.ActiveJob] = {}
+        self.rows: dict[int, FarmPrinter] = {}
+        self.active: dict[int, dispatch_db.ActiveJob] = {}
         self._owned: set[int] = set()
         self._next_lease = -math.inf
-        self._next_start = -math.inf
-        self._starts: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
+        self.next_start = -math.inf
+        self.starts: set[asyncio.Task[None]] = set()
+        self.wake = asyncio.Event()
         self._limit = asyncio.Semaphore(config.max_parallel)
         self.stats: Counter[str] = Counter()  # started, done, failed, not_started
 
@@ -140,16 +137,18 @@ class Dispatcher:
                     await self.step()
                 except FabcoordError as error:  # database busy or unreachable: try again
                     log.warning("dispatcher pass failed: %s", error)
+                except Exception:  # a daemon keeps going; the next pass starts from the database
+                    log.exception("dispatcher pass failed")
                 if on_pass is not None:
                     on_pass()
-                self._wake.clear()
+                self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wait(stop), self.config.tick_s)
         finally:
             await self.close()
 
     async def _wait(self, stop: asyncio.Event) -> None:
-        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        waiters = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stop.wait())]
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -158,7 +157,7 @@ class Dispatcher:
 
     async def step(self, *, poll_all: bool = False, plan: bool = True) -> None:
         """One pass: leases, state, outcomes, then new starts."""
-        now = self._clock()
+        now = self.clock()
         with unit_of_work(self.engine) as session:
             if now >= self._next_lease:
                 self._owned = claims.acquire_leases(
@@ -170,29 +169,29 @@ class Dispatcher:
                 self._next_lease = now + min(self.config.lease_s / 3, 2.0)
             rows = dispatch_db.owned_printers(session=session, ids=self._owned)
             active = dispatch_db.active_jobs(session=session, printer_ids=self._owned)
-        self._rows = {row.id or 0: row for row in rows}
-        self._active = {job.printer_id: job for job in active}
+        self.rows = {row.id or 0: row for row in rows}
+        self.active = {job.printer_id: job for job in active}
         await self._sync(rows)
         await self._poll_due(poll_all)
-        await self._reconcile()
-        await self._connect_offline()
+        await outcomes.reconcile(self)
+        await outcomes.connect_offline(self)
         self._store()
         if plan:
-            await self._plan()
+            await starting.plan_starts(self)
 
     async def wait_for_starts(self) -> None:
         """Wait until every start launched so far is confirmed or requeued."""
-        while self._starts:
-            await asyncio.gather(*list(self._starts), return_exceptions=True)
+        while self.starts:
+            await asyncio.gather(*list(self.starts), return_exceptions=True)
 
     async def close(self) -> None:
         """Stop following printers and give up the leases."""
-        for task in list(self._starts):
+        for task in list(self.starts):
             task.cancel()
-        await asyncio.gather(*list(self._starts), return_exceptions=True)
-        for tracked in list(self._tracked.values()):
+        await asyncio.gather(*list(self.starts), return_exceptions=True)
+        for tracked in list(self.tracked.values()):
             await tracked.close()
-        self._tracked.clear()
+        self.tracked.clear()
         self._by_name.clear()
         try:
             with unit_of_work(self.engine) as session:
@@ -203,9 +202,9 @@ class Dispatcher:
     def views(self) -> list[PrinterView]:
         """What each printer held by this dispatcher is doing (for the live view)."""
         result = []
-        for printer_id, row in sorted(self._rows.items(), key=lambda item: item[1].name):
-            tracked = self._tracked.get(printer_id)
-            job = self._active.get(printer_id)
+        for printer_id, row in sorted(self.rows.items(), key=lambda item: item[1].name):
+            tracked = self.tracked.get(printer_id)
+            job = self.active.get(printer_id)
             result.append(
                 PrinterView(
                     name=row.name,
@@ -223,12 +222,12 @@ class Dispatcher:
 
     async def _sync(self, rows: list[FarmPrinter]) -> None:
         wanted = {row.id or 0: row for row in rows}
-        for printer_id in set(self._tracked) - set(wanted):
-            tracked = self._tracked.pop(printer_id)
+        for printer_id in set(self.tracked) - set(wanted):
+            tracked = self.tracked.pop(printer_id)
             self._by_name.pop(tracked.name, None)
             await tracked.close()
         for printer_id, row in wanted.items():
-            if printer_id in self._tracked:
+            if printer_id in self.tracked:
                 continue
             tracked = Tracked(id=printer_id, name=row.name, url=row.url)
             try:
@@ -241,27 +240,28 @@ class Dispatcher:
                     tracked.follow(
                         self._subscription_factory(row.name, row.url, api_key, self._on_event)
                     )
-            self._tracked[printer_id] = tracked
+            self.tracked[printer_id] = tracked
             self._by_name[row.name] = tracked
 
     def _on_event(self, event: PrinterEvent) -> None:
         tracked = self._by_name.get(event.key)
         if tracked is not None and tracked.apply_event(event):
-            self._wake.set()
+            self.wake.set()
 
     async def _poll_due(self, poll_all: bool) -> None:
-        now = self._clock()
+        now = self.clock()
         due = [
             t
-            for t in self._tracked.values()
+            for t in self.tracked.values()
             if t.client is not None
             and not t.starting
             and (poll_all or now - t.last_poll >= self.config.poll_s)
         ]
         if due:
-            await asyncio.gather(*(self._poll(t) for t in due))
+            await asyncio.gather(*(self.poll(t) for t in due))
 
-    async def _poll(self, tracked: Tracked) -> None:
+    async def poll(self, tracked: Tracked) -> None:
+        """Read the printer's job state over REST (the safety net, and a check before recording)."""
         assert tracked.client is not None
         async with self._limit:
             try:
@@ -272,190 +272,26 @@ class Dispatcher:
                 tracked.mark_unreachable(f"unreachable: {error}")
             else:
                 tracked.apply_job(status)
-        tracked.last_poll = self._clock()
-
-    # --- outcomes -------------------------------------------------------------------------
-
-    async def _reconcile(self) -> None:
-        for printer_id, job in list(self._active.items()):
-            tracked = self._tracked.get(printer_id)
-            if tracked is None or tracked.client is None or tracked.starting:
-                continue
-            verdict = self._judge(tracked, job)
-            final = verdict in (Verdict.DONE, Verdict.FAILED, Verdict.NOT_STARTED)
-            if final and tracked.done_file != job.file_name:
-                await self._poll(tracked)  # confirm with a fresh REST reading before recording
-                verdict = self._judge(tracked, job)
-            await self._apply(tracked, job, verdict)
-
-    def _judge(self, tracked: Tracked, job: dispatch_db.ActiveJob) -> Verdict:
-        sent = job.start_sent_at
-        settled = sent is not None and (utc_now() - sent).total_seconds() > self.config.confirm_s
-        observation: Observation = tracked.observation(job.file_name)
-        return judge(
-            observation,
-            expected_file=job.file_name,
-            confirmed=job.status is JobState.PRINTING,
-            start_sent=sent is not None,
-            settled=settled,
-        )
-
-    async def _apply(self, tracked: Tracked, job: dispatch_db.ActiveJob, verdict: Verdict) -> None:
-        actor = self.config.actor
-        with unit_of_work(self.engine) as session:
-            if verdict is Verdict.PRINTING and job.status is JobState.STARTING:
-                claims.mark_printing(session=session, job_id=job.id, attempt=job.attempt)
-            elif verdict is Verdict.DONE:
-                accounting.record_done(
-                    session=session, job_id=job.id, attempt=job.attempt, actor=actor
-                )
-            elif verdict is Verdict.FAILED:
-                why = tracked.failure_reason(cancelled=job.cancel_requested)
-                accounting.record_failure(
-                    session=session,
-                    job_id=job.id,
-                    attempt=job.attempt,
-                    completion=tracked.progress,
-                    why=why,
-                    actor=actor,
-                )
-            elif verdict is Verdict.NOT_STARTED:
-                claims.requeue_not_started(
-                    session=session,
-                    job_id=job.id,
-                    attempt=job.attempt,
-                    why=f"the print did not start on {tracked.name} ({tracked.state})",
-                )
-        if verdict in (Verdict.DONE, Verdict.FAILED, Verdict.NOT_STARTED):
-            tracked.forget_job()
-            self._active.pop(tracked.id, None)
-            self.stats[verdict.value] += 1
-            log.info("job %s attempt %s on %s: %s", job.id, job.attempt, tracked.name, verdict)
-        elif (
-            verdict is Verdict.PRINTING
-            and job.cancel_requested
-            and tracked.client is not None
-            and tracked.cancel_sent != job.id
-        ):
-            tracked.cancel_sent = job.id
-            with contextlib.suppress(OctoPrintError):
-                await tracked.client.cancel()
-
-    async def _connect_offline(self) -> None:
-        """Connect printers whose server is up but whose serial link is closed, once the bed is
-        clear and no job is pending on them."""
-        now = self._clock()
-        for printer_id, tracked in self._tracked.items():
-            row = self._rows.get(printer_id)
-            if (
-                row is None
-                or tracked.client is None
-                or not tracked.reachable
-                or not is_down(tracked.state)
-                or not (row.enabled and row.bed_clear)
-                or printer_id in self._active
-                or now - tracked.last_connect < self.config.retry_s
-            ):
-                continue
-            tracked.last_connect = now
-            try:
-                await tracked.client.connect()
-            except OctoPrintError as error:
-                tracked.notice = f"could not connect the printer: {error}"
-            tracked.last_poll = -math.inf
+        tracked.last_poll = self.clock()
 
     def _store(self) -> None:
         changed = []
-        for printer_id, tracked in self._tracked.items():
+        for printer_id, tracked in self.tracked.items():
             observed = tracked.to_store(printer_id)
             if observed is not None:
                 changed.append(observed)
-        notices = {}
-        for printer_id, tracked in self._tracked.items():
-            row = self._rows.get(printer_id)
-            if row is not None and tracked.notice and tracked.notice != row.notice:
-                notices[printer_id] = tracked.notice
+        # the tracker's own notices (unreachable, key refused): written when they appear, taken
+        # back when they go unless another notice (bed to clear, spool to change) replaced them
+        notices = {
+            printer_id: (tracked.notice_stored or "", tracked.notice)
+            for printer_id, tracked in self.tracked.items()
+            if tracked.notice != tracked.notice_stored
+        }
         if changed or notices:
             with unit_of_work(self.engine) as session:
                 dispatch_db.store_observations(session=session, observed=changed)
-                dispatch_db.store_notices(session=session, notices=notices)
+                dispatch_db.replace_notices(session=session, notices=notices)
             for observed in changed:
-                self._tracked[observed.printer_id].stored()
-
-    # --- new starts -----------------------------------------------------------------------
-
-    def _idle(self, tracked: Tracked) -> bool:
-        return (
-            tracked.client is not None
-            and tracked.reachable
-            and is_idle(tracked.state)
-            and not tracked.starting
-            and self._clock() >= tracked.backoff_until
-        )
-
-    async def _plan(self) -> None:
-        candidates = [
-            row
-            for printer_id, row in self._rows.items()
-            if row.enabled
-            and row.current_job_id is None
-            and printer_id not in self._active
-            and printer_id in self._tracked
-            and self._idle(self._tracked[printer_id])
-        ]
-        if not candidates:
-            return
-        with unit_of_work(self.engine) as session:
-            jobs = dispatch_db.queued_jobs(session=session)
-            grams = dispatch_db.lot_balances(session=session, printers=candidates)
-        slots = [
-            dispatch_db.printer_slot(
-                row, grams_left=grams.get(row.id or 0, 0), reachable=True, idle=True
-            )
-            for row in candidates
-        ]
-        plan = planning.plan_dispatch(jobs, slots)
-        notices = planning.explain_idle(jobs, slots, plan)
-        updates = {
-            slot.id: notices.get(slot.id, "" if slot.bed_clear else self._rows[slot.id].notice)
-            for slot in slots
-        }
-        updates = {pid: text for pid, text in updates.items() if text != self._rows[pid].notice}
-        with unit_of_work(self.engine) as session:
-            dispatch_db.store_notices(session=session, notices=updates)
-            claimed = []
-            for assignment in plan:
-                job = claims.claim_job(
-                    session=session,
-                    job_id=assignment.job_id,
-                    printer_id=assignment.printer_id,
-                    owner=self.config.owner,
-                )
-                if job is not None:
-                    claimed.append((assignment.printer_id, job.id or 0, job.attempts))
-        for printer_id, notice in updates.items():
-            self._rows[printer_id].notice = notice
-        for printer_id, job_id, attempt in claimed:
-            tracked = self._tracked[printer_id]
-            tracked.starting = True
-            now = self._clock()
-            delay = max(0.0, self._next_start - now)
-            self._next_start = now + delay + self.config.stagger_s
-            task = asyncio.create_task(self._start(tracked, job_id, attempt, delay))
-            self._starts.add(task)
-            task.add_done_callback(self._starts.discard)
-
-    async def _start(self, tracked: Tracked, job_id: int, attempt: int, delay: float) -> None:
-        try:
-            if delay > 0:
-                await asyncio.sleep(delay)
-            started = await start_job(self, tracked, job_id, attempt)
-            self.stats["started" if started else "not_started"] += 1
-            if not started:
-                tracked.backoff_until = self._clock() + self.config.retry_s
-        except FabcoordError as error:
-            log.warning("start of job %s on %s failed: %s", job_id, tracked.name, error)
-        finally:
-            tracked.starting = False
-            tracked.last_poll = -math.inf
-            self._wake.set()
+                self.tracked[observed.printer_id].stored()
+            for printer_id, (_, notice) in notices.items():
+                self.tracked[printer_id].notice_stored = notice

@@ -9,19 +9,103 @@ the job back in the queue (nothing posted: no filament was used).
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
 from typing import TYPE_CHECKING
 
 from fabcoord.db import unit_of_work
-from print_farm import claims, dispatch_db
+from fabcoord.errors import FabcoordError
+from print_farm import claims, dispatch_db, planning
 from print_farm.errors import FileMissing, OctoPrintError, PrintDidNotStart
 from print_farm.tracker import Tracked
-from print_farm.tracking import is_active, is_down
+from print_farm.tracking import is_active, is_down, is_idle
 
 if TYPE_CHECKING:
     from print_farm.dispatcher import Dispatcher
 
 CONFIRM_POLL_S = 0.2
+log = logging.getLogger(__name__)
+
+
+def _idle(d: Dispatcher, tracked: Tracked) -> bool:
+    return (
+        tracked.client is not None
+        and tracked.reachable
+        and is_idle(tracked.state)
+        and not tracked.starting
+        and d.clock() >= tracked.backoff_until
+    )
+
+
+async def plan_starts(d: Dispatcher) -> None:
+    """Plan the queued jobs onto idle printers, claim them and launch staggered starts."""
+    candidates = [
+        row
+        for printer_id, row in d.rows.items()
+        if row.enabled
+        and row.current_job_id is None
+        and printer_id not in d.active
+        and printer_id in d.tracked
+        and _idle(d, d.tracked[printer_id])
+    ]
+    if not candidates:
+        return
+    with unit_of_work(d.engine) as session:
+        jobs = dispatch_db.queued_jobs(session=session)
+        grams = dispatch_db.lot_balances(session=session, printers=candidates)
+    slots = [
+        dispatch_db.printer_slot(
+            row, grams_left=grams.get(row.id or 0, 0), reachable=True, idle=True
+        )
+        for row in candidates
+    ]
+    plan = planning.plan_dispatch(jobs, slots)
+    notices = planning.explain_idle(jobs, slots, plan)
+    updates = {
+        slot.id: notices.get(slot.id, "" if slot.bed_clear else d.rows[slot.id].notice)
+        for slot in slots
+    }
+    updates = {pid: text for pid, text in updates.items() if text != d.rows[pid].notice}
+    with unit_of_work(d.engine) as session:
+        dispatch_db.store_notices(session=session, notices=updates)
+        claimed = []
+        for assignment in plan:
+            job = claims.claim_job(
+                session=session,
+                job_id=assignment.job_id,
+                printer_id=assignment.printer_id,
+                owner=d.config.owner,
+            )
+            if job is not None:
+                claimed.append((assignment.printer_id, job.id or 0, job.attempts))
+    for printer_id, notice in updates.items():
+        d.rows[printer_id].notice = notice
+    for printer_id, job_id, attempt in claimed:
+        tracked = d.tracked[printer_id]
+        tracked.starting = True
+        now = d.clock()
+        delay = max(0.0, d.next_start - now)
+        d.next_start = now + delay + d.config.stagger_s
+        task = asyncio.create_task(_start(d, tracked, job_id, attempt, delay))
+        d.starts.add(task)
+        task.add_done_callback(d.starts.discard)
+
+
+async def _start(d: Dispatcher, tracked: Tracked, job_id: int, attempt: int, delay: float) -> None:
+    try:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        started = await start_job(d, tracked, job_id, attempt)
+        d.stats["started" if started else "not_started"] += 1
+        if not started:
+            tracked.backoff_until = d.clock() + d.config.retry_s
+    except FabcoordError as error:
+        log.warning("start of job %s on %s failed: %s", job_id, tracked.name, error)
+    finally:
+        tracked.starting = False
+        tracked.last_poll = -math.inf
+        d.wake.set()
 
 
 async def start_job(dispatcher: Dispatcher, tracked: Tracked, job_id: int, attempt: int) -> bool:

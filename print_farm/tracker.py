@@ -46,6 +46,7 @@ class Tracked:
     starting: bool = False
     cancel_sent: int | None = None
     notice: str = ""
+    notice_stored: str | None = None
     _stored: tuple[object, ...] | None = field(default=None, repr=False)
 
     def follow(self, subscription: PushSubscription) -> None:
