@@ -319,8 +319,8 @@ def main() -> None:
 NOTES = """\
 Window: {seconds:.0f} s per scenario; both observers run at the same time as separate processes on the
 same 2 cores as the servers. Real printers print 1–3 s dwell jobs and are re-started 0.05–0.3 s after
-each PrintDone by a driver process; simulated printers print 20 s ±20 % jobs with 0–0.3 s gaps and
-the simulator itself takes most of a core. "Changes reflected": true state changes (server log or
+each PrintDone by a driver process; simulated printers print 20 s ±20 % jobs with 0–0.3 s gaps (the
+simulator's own CPU is given above). "Changes reflected": true state changes (server log or
 simulator state log) that the observer learnt, directly or through a later state, within the window.
 The naive poller asks `GET /api/job` of each printer in turn, one request at a time, and counts a
 print as completed when it catches "Finishing" or "Operational at 100 %" after "Printing". The push
