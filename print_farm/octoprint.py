@@ -17,10 +17,9 @@ API (all methods are coroutines and raise :mod:`print_farm.errors` types)::
         await client.send_commands(["!!DEBUG:trigger_fatal_error_marlin"])
         await client.passive_login() -> (user, session)    # for the push socket
 
-Traps handled (see docs): an upload answering 201 with ``effectivePrint`` false and a ``start`` answering
-204 with no file selected raise :class:`PrintDidNotStart`; a select answering 409 "already printing" on a
-disconnected printer raises :class:`PrinterNotOperational`; the bare ``Not found`` of OctoPrint's
-start-up server raises :class:`OctoPrintStarting` (a :class:`PrinterUnreachable`).
+Traps of a real 1.11.8 handled here: a 201/204 that started nothing raises :class:`PrintDidNotStart`;
+the misleading 409 of a select on a disconnected printer and OctoPrint's start-up server (bare
+``Not found``) are told apart (:class:`PrinterNotOperational`, :class:`OctoPrintStarting`).
 """
 
 from __future__ import annotations
@@ -49,11 +48,15 @@ from print_farm.startup_probe import answers_bare_not_found
 __all__ = ["ACTIVE_STATES", "JobStatus", "OctoPrintClient", "PrinterStatus", "UploadResult"]
 
 
-def _object(response: httpx.Response) -> dict[str, Any]:
+def _body(response: httpx.Response) -> object:
     try:
-        body = response.json()
+        return response.json()
     except ValueError:
-        body = None
+        return None
+
+
+def _object(response: httpx.Response) -> dict[str, Any]:
+    body = _body(response)
     if not isinstance(body, dict):
         url = response.request.url
         raise OctoPrintError(
@@ -71,10 +74,7 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 def _message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = _body(response)
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         return str(body["error"])
     return " ".join(response.text.split())[:200] or response.reason_phrase
@@ -191,15 +191,8 @@ class OctoPrintClient:
             return PrinterStatus(state, False, False, False, False, error, True)
         state = _object(response).get("state", {})
         flags = state.get("flags", {})
-        return PrinterStatus(
-            state=str(state.get("text", "")),
-            operational=bool(flags.get("operational")),
-            printing=bool(flags.get("printing")),
-            paused=bool(flags.get("paused")),
-            ready=bool(flags.get("ready")),
-            error=bool(flags.get("error")),
-            closed_or_error=bool(flags.get("closedOrError")),
-        )
+        names = ("operational", "printing", "paused", "ready", "error", "closedOrError")
+        return PrinterStatus(str(state.get("text", "")), *(bool(flags.get(n)) for n in names))
 
     async def job(self) -> JobStatus:
         """The current job and its progress."""

@@ -14,36 +14,22 @@ Faults (``POST /p/<n>/sim/fault {"fault": NAME | null, "seconds": S}`` with the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from print_farm.simulator.printer import Conflict, SimPrinter
+from print_farm.simulator.sockets import PRINTERS, SETTINGS, SOCKETS, printer_of, push_socket
 
 VERSION = {"api": "0.1", "server": "1.11.8", "text": "OctoPrint 1.11.8"}
 GCODE_SUFFIXES = (".gcode", ".gco", ".g")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PRINTERS: web.AppKey[list[SimPrinter]] = web.AppKey("printers", list)
-SETTINGS: web.AppKey[dict[str, Any]] = web.AppKey("settings", dict)
-SOCKETS: web.AppKey[dict[str, set[web.WebSocketResponse]]] = web.AppKey("sockets", dict)
 
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
-
-
-def _printer(request: web.Request) -> SimPrinter:
-    printers = request.app[PRINTERS]
-    try:
-        index = int(request.match_info["n"])
-        return printers[index]
-    except (ValueError, IndexError):
-        raise web.HTTPNotFound(text="Not found") from None
 
 
 def _key_of(request: web.Request) -> str | None:
@@ -67,7 +53,7 @@ async def faults_and_auth(request: web.Request, handler: Handler) -> web.StreamR
     """Apply the printer's fault, then check the API key (the push socket authenticates itself)."""
     if "n" not in request.match_info:
         return await handler(request)
-    printer = _printer(request)
+    printer = printer_of(request)
     control = "/sim/" in request.path  # the fault switch itself is never faulty
     if not control and time.monotonic() < printer.restarting_until:
         return _drop(request, b"Not found")
@@ -95,7 +81,7 @@ async def version(request: web.Request) -> web.Response:
 
 
 async def connection(request: web.Request) -> web.Response:
-    p = _printer(request)
+    p = printer_of(request)
     if request.method == "GET":
         state = p.state if p.operational else "Closed"
         current = {"state": state, "port": "VIRTUAL" if p.operational else None}
@@ -116,14 +102,14 @@ async def connection(request: web.Request) -> web.Response:
 
 
 async def printer_state(request: web.Request) -> web.Response:
-    p = _printer(request)
+    p = printer_of(request)
     if not p.operational:
         return _error(409, "Printer is not operational")
     return web.json_response({"state": {"text": p.state, "flags": p.flags()}, "temperature": {}})
 
 
 async def printer_command(request: web.Request) -> web.Response:
-    p = _printer(request)
+    p = printer_of(request)
     if not p.operational:
         return _error(409, "Printer is not operational")
     body = await request.json()
@@ -136,7 +122,7 @@ async def printer_command(request: web.Request) -> web.Response:
 
 
 async def job(request: web.Request) -> web.Response:
-    p = _printer(request)
+    p = printer_of(request)
     if request.method == "GET":
         return web.json_response(p.job())
     body = await request.json()
@@ -157,7 +143,7 @@ async def job(request: web.Request) -> web.Response:
 
 
 async def files(request: web.Request) -> web.Response:
-    p = _printer(request)
+    p = printer_of(request)
     if request.method == "GET":
         listing = [
             {
@@ -193,7 +179,7 @@ async def files(request: web.Request) -> web.Response:
 
 
 async def file_item(request: web.Request) -> web.Response:
-    p = _printer(request)
+    p = printer_of(request)
     name = request.match_info["name"]
     if name not in p.files:
         return _error(404, "File not found")
@@ -218,7 +204,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def set_fault(request: web.Request) -> web.Response:
-    p = _printer(request)
+    p = printer_of(request)
     body = await request.json()
     fault, seconds = body.get("fault"), float(body.get("seconds", 1.0))
     apply_fault(request.app, p, fault, seconds)
@@ -237,54 +223,6 @@ def apply_fault(app: web.Application, p: SimPrinter, fault: str | None, seconds:
         p.fault = None
         return
     p.fault = fault
-
-
-async def push_socket(request: web.Request) -> web.WebSocketResponse:
-    p = _printer(request)
-    settings = request.app[SETTINGS]
-    socket = web.WebSocketResponse(autoping=True, max_msg_size=2**20)
-    await socket.prepare(request)
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    sockets = request.app[SOCKETS].setdefault(p.key, set())
-    sockets.add(socket)
-    writer = asyncio.get_running_loop().create_task(
-        _write(socket, p, queue, settings["current_interval"])
-    )
-    try:
-        await socket.send_str(json.dumps({"connected": {"version": "1.11.8", "branch": "sim"}}))
-        async for message in socket:
-            if message.type != WSMsgType.TEXT:
-                break
-            data = json.loads(message.data)
-            if "auth" in data:
-                _, _, session = str(data["auth"]).partition(":")
-                if session not in settings["sessions"]:
-                    queue.put_nowait({"reauthRequired": {"reason": "stale"}})
-                    continue
-                p.listeners.add(queue.put_nowait)
-                queue.put_nowait({"event": {"type": "ClientAuthed", "payload": {}}})
-                queue.put_nowait({"history": p.current()})
-    finally:
-        p.listeners.discard(queue.put_nowait)
-        sockets.discard(socket)
-        writer.cancel()
-    return socket
-
-
-async def _write(
-    socket: web.WebSocketResponse, p: SimPrinter, queue: asyncio.Queue[dict[str, Any]], every: float
-) -> None:
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        while not socket.closed:
-            try:
-                async with asyncio.timeout(every):
-                    message = await queue.get()
-            except TimeoutError:
-                if queue.put_nowait not in p.listeners:
-                    continue
-                message = {"current": p.current()}
-            if p.fault != "hang":
-                await socket.send_str(json.dumps(message))
 
 
 def make_app(
