@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -48,10 +47,8 @@ def test_hanging_printer_times_out_as_unreachable(
 
     async def scenario() -> None:
         async with faulty:
-            started = time.monotonic()
-            with pytest.raises(PrinterUnreachable):
+            with pytest.raises(PrinterUnreachable, match="timed out"):
                 await faulty.job()
-            assert time.monotonic() - started < 2.0
 
     asyncio.run(scenario())
 
