@@ -243,3 +243,50 @@ def test_a_failing_event_handler_does_not_break_the_subscription(
             await asyncio.wait_for(task, 5)
 
     asyncio.run(scenario())
+
+
+def test_a_print_and_a_cancel_give_the_same_events(target: Target) -> None:
+    """The simulator emits the real server's events for a print and for a cancel.
+
+    Real OctoPrint fires events from several threads, so the kinds and their counts are compared,
+    and the start coming before the end, not the exact interleaving.
+    """
+
+    def story(events: list[PrinterEvent]) -> list[str]:
+        return [
+            str(e.payload["state_string"]) if e.kind == "PrinterStateChanged" else e.kind
+            for e in events
+            if e.kind == "PrinterStateChanged" or e.kind.startswith("Print")
+        ]
+
+    async def told(recorder: Recorder, mark: int, expected: list[str], end: str) -> None:
+        deadline = time.monotonic() + 15
+        while sorted(story(recorder.events[mark:])) != sorted(expected):
+            assert time.monotonic() < deadline, story(recorder.events[mark:])
+            await asyncio.sleep(0.05)
+        got = story(recorder.events[mark:])
+        assert got.index("PrintStarted") < got.index(end)
+
+    async def scenario() -> None:
+        recorder = Recorder()
+        subscription = PushSubscription("p", target.url, target.api_key, on_event=recorder)
+        task = asyncio.create_task(subscription.run())
+        try:
+            await recorder.wait_for(kind("Reachable"))
+            mark = len(recorder.events)
+            async with target.client() as client:
+                await client.upload("story.gcode", dwell_gcode(500), print_after=True)
+                done = ["Starting", "PrintStarted", "Printing", "Finishing", "PrintDone"]
+                await told(recorder, mark, [*done, "Operational"], "PrintDone")
+                mark = len(recorder.events)
+                await client.select("story.gcode", print_after=True)
+                await recorder.wait_for(kind("PrintStarted"), after=mark)
+                await client.cancel()
+                cancelled = ["Starting", "PrintStarted", "Printing", "PrintCancelling"]
+                cancelled += ["Cancelling", "PrintCancelled", "PrintFailed", "Operational"]
+                await told(recorder, mark, cancelled, "PrintCancelled")
+        finally:
+            await subscription.stop()
+            await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
