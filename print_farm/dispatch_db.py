@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
@@ -15,6 +16,7 @@ from print_farm.claims import aware
 from print_farm.designs import design_file, file_name_for
 from print_farm.models import Design, FarmPrinter, GcodeBlob, JobState, PrintJob
 from print_farm.planning import PrinterSlot, QueuedJob
+from print_farm.queue import dispatch_order
 
 
 @dataclass(frozen=True)
@@ -83,28 +85,32 @@ def active_jobs(*, session: Session, printer_ids: Iterable[int]) -> list[ActiveJ
 
 
 def queued_jobs(*, session: Session, limit: int = 5000) -> list[QueuedJob]:
-    rows = session.exec(
-        select(PrintJob, Design)
-        .join(Design, col(Design.id) == PrintJob.design_id)
-        .where(PrintJob.status == JobState.QUEUED)
-        .order_by(
-            col(PrintJob.priority).desc(),
-            col(PrintJob.needed_by).is_(None),
-            col(PrintJob.needed_by),
+    """The first ``limit`` queued jobs in dispatch order, as plain tuples (no ORM objects: this
+    runs whenever a printer is free)."""
+    rows = session.execute(
+        sa_select(
             col(PrintJob.id),
+            col(PrintJob.priority),
+            col(PrintJob.needed_by),
+            col(Design.material),
+            col(Design.grams),
+            col(PrintJob.fablab_id),
         )
+        .join(Design, col(Design.id) == PrintJob.design_id)
+        .where(col(PrintJob.status) == JobState.QUEUED)
+        .order_by(*dispatch_order())
         .limit(limit)
     ).all()
     return [
         QueuedJob(
-            id=job.id or 0,
-            priority=job.priority,
-            needed_by=aware(job.needed_by),
-            material=design.material,
-            grams=design.grams,
-            fablab_id=job.fablab_id,
+            id=job_id or 0,
+            priority=priority,
+            needed_by=aware(needed_by),
+            material=material,
+            grams=grams,
+            fablab_id=fablab_id,
         )
-        for job, design in rows
+        for job_id, priority, needed_by, material, grams, fablab_id in rows
     ]
 
 

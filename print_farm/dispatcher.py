@@ -158,8 +158,9 @@ class Dispatcher:
     async def step(self, *, poll_all: bool = False, plan: bool = True) -> None:
         """One pass: leases, state, outcomes, then new starts."""
         now = self.clock()
-        with unit_of_work(self.engine) as session:
-            if now >= self._next_lease:
+        renew = now >= self._next_lease  # only then a write transaction (SQLite: the write lock)
+        with unit_of_work(self.engine, read_only=not renew) as session:
+            if renew:
                 self._owned = claims.acquire_leases(
                     session=session,
                     owner=self.config.owner,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from print_farm.dispatch_db import Observed
 from print_farm.octoprint import JobStatus, OctoPrintClient
 from print_farm.push import PrinterEvent, PushSubscription
-from print_farm.tracking import Observation, is_active
+from print_farm.tracking import Observation, is_active, is_down
 
 FENCED_KINDS = frozenset(
     {"current", "PrintStarted", "PrintDone", "PrintFailed", "PrintCancelled", "PrinterStateChanged"}
@@ -47,6 +47,7 @@ class Tracked:
     cancel_sent: int | None = None
     notice: str = ""
     notice_stored: str | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _stored: tuple[object, ...] | None = field(default=None, repr=False)
 
     def follow(self, subscription: PushSubscription) -> None:
@@ -64,9 +65,11 @@ class Tracked:
             await self.client.aclose()
 
     def apply_event(self, event: PrinterEvent) -> bool:
-        """Update from a push event; True when it may matter to a job."""
+        """Update from a push event; True when the dispatcher should make a pass now (a print
+        ended, failed or lost its printer)."""
         if event.kind in FENCED_KINDS and event.received_at < self.fence:
             return False
+        self.changed.set()
         payload = event.payload
         name = payload.get("name")
         if event.kind == "Reachable":
@@ -81,8 +84,9 @@ class Tracked:
                 _int(payload.get("print_time_left")),
             )
             return False
-        elif event.kind == "PrintStarted":
+        elif event.kind == "PrintStarted":  # a start being confirmed waits on ``changed``
             self._observe("Printing", _text(name), 0.0, None)
+            return False
         elif event.kind == "PrintDone":
             self.done_file = _text(name)
             self._observe("Operational", _text(name), 100.0, 0)
@@ -90,9 +94,16 @@ class Tracked:
             self.failed_file = _text(name)
         elif event.kind == "PrinterStateChanged":
             self.state = str(payload.get("state_string") or self.state)
+            return is_down(self.state)  # errors need the dispatcher now; the rest can wait a pass
         else:
             return False
         return True
+
+    async def wait_change(self, timeout: float) -> None:
+        """Wait for the next push event (or ``timeout`` seconds)."""
+        self.changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.changed.wait(), timeout)
 
     def apply_job(self, status: JobStatus) -> None:
         """Update from a REST ``/api/job`` reading."""
