@@ -4,6 +4,10 @@ Hierarchy::
 
     FabcoordError
     └── PrintFarmError
+        ├── UnknownPrinter, UnknownDesign, UnknownJob    (also NotFound: 404)
+        ├── InvalidGcode                   (also InvalidInput: 422) empty, binary, not G-code
+        ├── PrinterInUse, JobNotCancellable    409: printing / finished already
+        ├── ApiKeyUnavailable              (also ConfigError) the key's variable or file is missing
         └── OctoPrintError                 talking to one OctoPrint server failed
             ├── PrinterUnreachable         refused, reset, timed out (503)
             │   └── OctoPrintStarting      the server is still starting (bare "Not found" reply)
