@@ -147,6 +147,7 @@ HEADER = (
     "|---|---|---|---|---|---|---|"
 )
 NOTES = """\
+1-minute load average when the run began: {load:.1f} (2 cores; other work may share them).
 Window: {seconds:.0f} s after a 5 s warm-up; the real `fabcoord farm run` process (defaults: push
 events, 0.25 s pass, 0.25 s stagger, 5 s safety poll) on SQLite, with the OctoPrint servers on the same
 2 cores. Printers are auto-cleared and print back to back: 1, 2 or 3 s dwell jobs (a stress test: the
@@ -175,6 +176,7 @@ def write_section(body: str) -> None:
 
 
 def main() -> None:
+    load = os.getloadavg()[0]
     parser = argparse.ArgumentParser()
     parser.add_argument("--real", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=60)
@@ -188,7 +190,7 @@ def main() -> None:
     table = "\n".join([HEADER, *lines])
     print(table)
     if not args.no_write:
-        write_section(table + "\n\n" + NOTES.format(seconds=args.seconds))
+        write_section(table + "\n\n" + NOTES.format(load=load, seconds=args.seconds))
 
 
 if __name__ == "__main__":

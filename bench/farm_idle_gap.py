@@ -288,6 +288,7 @@ def run_all(
 
 
 def main() -> None:
+    load = os.getloadavg()[0]
     parser = argparse.ArgumentParser()
     parser.add_argument("--real", type=int, default=3)
     parser.add_argument("--simulated", type=int, default=20)
@@ -327,7 +328,9 @@ def main() -> None:
         write_idle_section(
             table
             + "\n\n"
-            + NOTES.format(prints=args.prints, real_ms=args.real_ms, sim_ms=args.simulated_ms)
+            + NOTES.format(
+                load=load, prints=args.prints, real_ms=args.real_ms, sim_ms=args.simulated_ms
+            )
         )
 
 
@@ -365,6 +368,7 @@ def machine() -> str:
 
 
 NOTES = """\
+1-minute load average when the run began: {load:.1f} (2 cores; other work may share them).
 Each case: {prints} prints per printer of a dwell G-code ({real_ms} ms on real OctoPrint, {sim_ms} ms on the
 simulator: long enough for the 0.25 s stagger between starts), a fresh SQLite database, printers
 not auto-cleared; a simulated operator clears each bed 0.1–0.3 s after the print is recorded. Gap =
