@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -111,9 +112,13 @@ def role(name: str, targets: Path, out: Path | str, seconds: float) -> subproces
     return subprocess.Popen(command, cwd=ROOT)
 
 
-def measure(targets: Path, workdir: Path, seconds: float) -> dict[str, dict[str, Any]]:
+def measure(
+    targets: Path, workdir: Path, seconds: float, during: Callable[[], None] | None = None
+) -> dict[str, dict[str, Any]]:
     outs = {name: workdir / f"{name}.json" for name in ("observe", "poll")}
     processes = [role(name, targets, out, seconds) for name, out in outs.items()]
+    if during is not None:
+        during()
     for process in processes:
         process.wait(timeout=seconds + 180)
     return {name: json.loads(out.read_text()) for name, out in outs.items()}
@@ -224,7 +229,16 @@ def run_simulated(count: int, seconds: float, workdir: Path) -> list[str]:
         targets_file.write_text(json.dumps(targets))
         assert simulator.process is not None
         pid, cpu0, wall0 = simulator.process.pid, process_cpu(simulator.process.pid), time.time()
-        results = measure(targets_file, workdir, seconds)
+        restarted: dict[str, float] = {}
+
+        def restart_some() -> None:
+            """Mid-window, restart 10 simulated servers (2 s down), as a crash would."""
+            time.sleep(seconds / 2 + 15)
+            for n in range(0, count, max(1, count // 10)):
+                restarted[f"p{n}"] = time.time()
+                simulator.set_fault(n, "restart", RESTART_SECONDS)
+
+        results = measure(targets_file, workdir, seconds, during=restart_some)
         cpu = 100 * (process_cpu(pid) - cpu0) / (time.time() - wall0)
         RATIOS.append(
             f"- the simulator process itself ({count} printers, 4 ports): {cpu:.0f} % of a core "
@@ -235,7 +249,32 @@ def run_simulated(count: int, seconds: float, workdir: Path) -> list[str]:
     rows = [line.split() for line in state_log.read_text().splitlines() if line.strip()]
     truth = by_key([[t, key, " ".join(state)] for t, key, *state in rows])
     done = by_key([[t, key] for t, key, *state in rows if state == ["Finishing"]])
+    RATIOS.append(outage_line(f"{count} simulated", results, restarted))
     return summarise(f"{count} simulated", results, truth, done, count)
+
+
+RESTART_SECONDS = 2.0
+
+
+def outage_line(label: str, results: dict[str, dict[str, Any]], restarted: dict[str, float]) -> str:
+    """How fast each observer noticed the restarted printers going away and coming back."""
+    parts = []
+    for name, title in (("observe", "push observer"), ("poll", "naive poller")):
+        events = results[name].get("outages", [])
+        down, up = [], []
+        for key, at in restarted.items():
+            seen = [(t, what) for t, k, what in events if k == key and t >= at - 0.01]
+            first_down = next((t for t, what in seen if what == "down"), None)
+            if first_down is not None:
+                down.append(first_down - at)
+                back = next((t for t, w in seen if w == "up" and t > first_down), None)
+                if back is not None:
+                    up.append(back - (at + RESTART_SECONDS))
+        parts.append(
+            f"{title} saw {len(down)}/{len(restarted)} go away (max {max(down, default=0):.2f} s) "
+            f"and {len(up)} come back (max {max(up, default=0):.2f} s after they answered)"
+        )
+    return f"- {label}, {len(restarted)} servers restarted mid-window: " + "; ".join(parts) + "."
 
 
 def process_cpu(pid: int) -> float:

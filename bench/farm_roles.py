@@ -51,6 +51,17 @@ class Recorder:
         self.changes: list[tuple[float, str, str]] = []
         self.done: list[tuple[float, str]] = []
         self.last: dict[str, str] = {}
+        self.outages: list[tuple[float, str, str]] = []
+        self.down: set[str] = set()
+
+    def link(self, at: float, key: str, up: bool) -> None:
+        """Record when the observer learnt that a printer went away ("down") or came back ("up")."""
+        if up and key in self.down:
+            self.down.discard(key)
+            self.outages.append((at, key, "up"))
+        elif not up and key not in self.down:
+            self.down.add(key)
+            self.outages.append((at, key, "down"))
 
     def state(self, at: float, key: str, state: str) -> None:
         if state and self.last.get(key) != state:
@@ -71,6 +82,9 @@ async def observe(targets: list[dict[str, str]], seconds: float, out: Path) -> N
             recorder.done.append((event.received_at, event.key))
         elif event.kind == "Reachable":
             reachable.add(event.key)
+            recorder.link(event.received_at, event.key, up=True)
+        elif event.kind == "Unreachable":
+            recorder.link(event.received_at, event.key, up=False)
 
     subscriptions = [
         PushSubscription(t["key"], t["url"], t["api_key"], on_event=on_event) for t in targets
@@ -92,6 +106,7 @@ async def _measure(recorder: Recorder, seconds: float, out: Path, started: int) 
     result: dict[str, Any] = {
         "changes": recorder.changes,
         "done": recorder.done,
+        "outages": recorder.outages,
         "cpu_s": cpu1 - cpu0,
         "wall_s": wall1 - wall0,
         "window": [wall0, wall1],
@@ -113,8 +128,10 @@ async def poll(targets: list[dict[str, str]], seconds: float, out: Path) -> None
                 try:
                     job = await client.job()
                 except OctoPrintError:
+                    recorder.link(time.time(), key, up=False)
                     continue
                 now = time.time()
+                recorder.link(now, key, up=True)
                 recorder.state(now, key, job.state)
                 # Naive completion count: catch "Finishing", or Operational at 100 % after Printing.
                 if job.state == "Finishing" or (job.finished and seen_printing.get(key)):
