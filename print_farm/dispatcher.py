@@ -186,7 +186,9 @@ class Dispatcher:
             await asyncio.gather(*list(self.starts), return_exceptions=True)
 
     async def close(self) -> None:
-        """Stop following printers and give up the leases."""
+        """Let starts under way finish (briefly), stop following printers, give up the leases."""
+        if self.starts:
+            await asyncio.wait(list(self.starts), timeout=self.config.confirm_s + 2)
         for task in list(self.starts):
             task.cancel()
         await asyncio.gather(*list(self.starts), return_exceptions=True)

@@ -84,18 +84,13 @@ async def plan_starts(d: Dispatcher) -> None:
     for printer_id, job_id, attempt in claimed:
         tracked = d.tracked[printer_id]
         tracked.starting = True
-        now = d.clock()
-        delay = max(0.0, d.next_start - now)
-        d.next_start = now + delay + d.config.stagger_s
-        task = asyncio.create_task(_start(d, tracked, job_id, attempt, delay))
+        task = asyncio.create_task(_start(d, tracked, job_id, attempt))
         d.starts.add(task)
         task.add_done_callback(d.starts.discard)
 
 
-async def _start(d: Dispatcher, tracked: Tracked, job_id: int, attempt: int, delay: float) -> None:
+async def _start(d: Dispatcher, tracked: Tracked, job_id: int, attempt: int) -> None:
     try:
-        if delay > 0:
-            await asyncio.sleep(delay)
         started = await start_job(d, tracked, job_id, attempt)
         d.stats["started" if started else "not_started"] += 1
         if not started:
@@ -126,6 +121,7 @@ async def start_job(dispatcher: Dispatcher, tracked: Tracked, job_id: int, attem
         if isinstance(error, FileMissing):
             tracked.files = None
         return _requeue(dispatcher, tracked, job_id, attempt, f"could not start: {error}")
+    await _stagger(dispatcher)  # uploads run in parallel; the heating starts are spaced
     with unit_of_work(engine) as session:
         if not claims.mark_start_sent(session=session, job_id=job_id, attempt=attempt):
             return False
@@ -143,6 +139,15 @@ async def start_job(dispatcher: Dispatcher, tracked: Tracked, job_id: int, attem
         return True
     why = problem or f"the print did not start on {tracked.name} ({tracked.state})"
     return _requeue(dispatcher, tracked, job_id, attempt, why)
+
+
+async def _stagger(dispatcher: Dispatcher) -> None:
+    """Wait for this start's slot: two ``start`` commands are at least ``stagger_s`` apart."""
+    now = dispatcher.clock()
+    delay = max(0.0, dispatcher.next_start - now)
+    dispatcher.next_start = now + delay + dispatcher.config.stagger_s
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 async def _confirm(dispatcher: Dispatcher, tracked: Tracked, name: str) -> bool:

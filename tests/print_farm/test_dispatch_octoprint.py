@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
 from sqlalchemy import Engine
 
 from fabcoord.db import unit_of_work
-from print_farm import registry
+from print_farm import claims, registry
 from print_farm.errors import PrinterInUse
 from print_farm.models import JobState
 from tests.factories import ledger_snapshot
@@ -35,8 +36,11 @@ def test_a_queue_is_printed_across_three_printers_and_counted_once(
     design = fr.dwell_design(engine, ms=800, units=2, grams=10)
     job_ids = ff.enqueue(engine, design, 12, order_ref="CHU-NANTES-1")
     assert len(job_ids) == 6
-    fr.drive(engine, fr.all_jobs(engine, JobState.DONE), what="6 jobs done")
+    config = fr.fast_config(stagger_s=0.3)
+    fr.drive(engine, fr.all_jobs(engine, JobState.DONE), what="6 jobs done", config=config)
     assert ff.qty(engine, "visor-frame", farm.stock) == 12
+    sent = sorted(claims.aware(ff.job(engine, j).start_sent_at) for j in job_ids)  # type: ignore[type-var]
+    assert all((b - a).total_seconds() >= 0.25 for a, b in itertools.pairwise(sent))  # staggered
     used = sum(200 - ff.qty(engine, "petg", f"printer/{line.name}") for line in lines)
     assert used == 60
     assert ff.qty(engine, "petg", "production") == 60
