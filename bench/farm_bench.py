@@ -8,7 +8,9 @@ Two scenarios, each in one run with both observers side by side (separate proces
    again (a driver process re-prints 0.05–0.3 s after each PrintDone). Ground truth: each server's
    ``octoprint.log`` ("Changing monitoring state", "Print job done"), millisecond timestamps.
 2. ``--simulated`` printers on the farm simulator (4 ports), auto-repeating 20 s ±20 % prints.
-   Ground truth: the simulator's ``--state-log``.
+   Ground truth: the simulator's ``--state-log``. Mid-window, 10 simulated servers are restarted
+   (2 s of start-up replies, then disconnected printers): how fast each observer notices them gone
+   and back.
 
 Latency of a state change = first time the observer knew the printer was in that state or a later
 one, minus the time the server changed it. Completed prints counted are matched one to one with the
