@@ -21,7 +21,9 @@ Each :class:`PrinterEvent` has ``kind``: an OctoPrint event type (``PrintStarted
 - ``Unreachable``: login or socket failed or dropped, payload ``{"reason"}``; emitted once per outage.
 
 ``received_at`` is ``time.time()`` when the message arrived. A socket silent for ``stall_timeout``
-seconds is treated as dead. Back-off doubles from 0.25 s up to ``backoff_cap`` (5 s).
+seconds is treated as dead. Back-off doubles from 0.25 s up to ``backoff_cap`` (5 s). An ``on_event``
+handler that raises is logged and the subscription goes on. Attributes: ``reachable`` (None before
+the first attempt), ``last_current`` (the latest snapshot, deduplicated or not).
 """
 
 from __future__ import annotations
