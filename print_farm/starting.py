@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from fabcoord.db import unit_of_work
 from fabcoord.errors import FabcoordError
 from print_farm import claims, dispatch_db, planning
-from print_farm.errors import FileMissing, OctoPrintError, PrintDidNotStart
+from print_farm.errors import FileMissing, OctoPrintError, PrintDidNotStart, PrinterBusy
 from print_farm.tracker import Tracked
 from print_farm.tracking import is_active, is_down, is_idle
 
@@ -93,8 +93,6 @@ async def _start(d: Dispatcher, tracked: Tracked, job_id: int, attempt: int) -> 
     try:
         started = await start_job(d, tracked, job_id, attempt)
         d.stats["started" if started else "not_started"] += 1
-        if not started:
-            tracked.backoff_until = d.clock() + d.config.retry_s
     except FabcoordError as error:
         log.warning("start of job %s on %s failed: %s", job_id, tracked.name, error)
     finally:
@@ -120,7 +118,9 @@ async def start_job(dispatcher: Dispatcher, tracked: Tracked, job_id: int, attem
     except OctoPrintError as error:
         if isinstance(error, FileMissing):
             tracked.files = None
-        return _requeue(dispatcher, tracked, job_id, attempt, f"could not start: {error}")
+        # busy: still finishing the last print, try again soon; anything else: leave it a while
+        pause = 1.0 if isinstance(error, PrinterBusy) else dispatcher.config.retry_s
+        return _requeue(dispatcher, tracked, job_id, attempt, f"could not start: {error}", pause)
     await _stagger(dispatcher)  # uploads run in parallel; the heating starts are spaced
     with unit_of_work(engine) as session:
         if not claims.mark_start_sent(session=session, job_id=job_id, attempt=attempt):
@@ -138,7 +138,7 @@ async def start_job(dispatcher: Dispatcher, tracked: Tracked, job_id: int, attem
             claims.mark_printing(session=session, job_id=job_id, attempt=attempt)
         return True
     why = problem or f"the print did not start on {tracked.name} ({tracked.state})"
-    return _requeue(dispatcher, tracked, job_id, attempt, why)
+    return _requeue(dispatcher, tracked, job_id, attempt, why, dispatcher.config.retry_s)
 
 
 async def _stagger(dispatcher: Dispatcher) -> None:
@@ -183,7 +183,11 @@ async def _confirm(dispatcher: Dispatcher, tracked: Tracked, name: str) -> bool:
         await tracked.wait_change(CONFIRM_POLL_S)
 
 
-def _requeue(dispatcher: Dispatcher, tracked: Tracked, job_id: int, attempt: int, why: str) -> bool:
+def _requeue(
+    dispatcher: Dispatcher, tracked: Tracked, job_id: int, attempt: int, why: str, pause: float
+) -> bool:
+    tracked.backoff_until = dispatcher.clock() + pause
+    log.info("job %s attempt %s on %s requeued: %s", job_id, attempt, tracked.name, why)
     with unit_of_work(dispatcher.engine) as session:
         claims.requeue_not_started(session=session, job_id=job_id, attempt=attempt, why=why)
     tracked.notice = why[:300]

@@ -87,9 +87,9 @@ class Tracked:
         elif event.kind == "PrintStarted":  # a start being confirmed waits on ``changed``
             self._observe("Printing", _text(name), 0.0, None)
             return False
-        elif event.kind == "PrintDone":
+        elif event.kind == "PrintDone":  # sent while still "Finishing": not idle yet
             self.done_file = _text(name)
-            self._observe("Operational", _text(name), 100.0, 0)
+            self._observe("Finishing", _text(name), 100.0, 0)
         elif event.kind in ("PrintFailed", "PrintCancelled"):
             self.failed_file = _text(name)
         elif event.kind == "PrinterStateChanged":
