@@ -26,6 +26,7 @@ lint: $(INSTALLED)
 test: $(INSTALLED)
 	bash scripts/ensure-services.sh
 	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-octoprint.sh
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest
 
@@ -33,6 +34,9 @@ bench: $(INSTALLED)
 	bash scripts/ensure-services.sh
 	$(PY) -m bench.ledger_bench
 	$(PY) bench/orders_bench.py
+	bash scripts/ensure-octoprint.sh
+	$(PY) -m bench.farm_bench
+	$(PY) -m bench.farm_idle_gap
 
 clean:
 	rm -rf $(VENV) build demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,12 @@ GATEWAYS = {
     "typer": {"cli.py"},
     "rich": {"cli.py"},
     "httpx": {"print_farm/octoprint.py"},
+    "websockets": {"print_farm/push.py"},
+    "aiohttp": {
+        "print_farm/simulator/__main__.py",
+        "print_farm/simulator/server.py",
+        "print_farm/simulator/sockets.py",
+    },
     "odoolib": {"suppliers/odoo.py"},
     "fastapi": {"orders/web.py"},
     "starlette": {"orders/web.py"},

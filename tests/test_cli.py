@@ -232,7 +232,11 @@ def test_reversing_a_reversal_is_refused(fabcoord: Runner, engine: Engine) -> No
 
 def test_a_schema_newer_than_the_code_is_refused(fabcoord: Runner, engine: Engine) -> None:
     with engine.begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        connection.execute(
+            text(
+                "UPDATE alembic_version SET version_num = '9999' WHERE version_num = (SELECT MIN(version_num) FROM alembic_version)"
+            )
+        )
     code, _, err = fabcoord("stock", "show")
     assert code == 2 and "newer fabcoord" in err
     code, _, err = fabcoord("init")

@@ -37,7 +37,11 @@ def test_a_database_without_schema_is_refused_with_a_hint(empty_engine: Engine) 
 
 def test_a_schema_newer_than_the_code_is_refused(engine: Engine) -> None:
     with engine.begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+        connection.execute(
+            text(
+                "UPDATE alembic_version SET version_num = '9999_from_the_future' WHERE version_num = (SELECT MIN(version_num) FROM alembic_version)"
+            )
+        )
     with pytest.raises(SchemaTooNew, match="newer fabcoord"):
         require_current_schema(engine, migration_locations())
     with pytest.raises(SchemaTooNew):

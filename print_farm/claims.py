@@ -1,0 +1,176 @@
+"""What keeps several dispatchers from stepping on each other: printer leases and job claims.
+
+A printer is driven by the dispatcher holding its lease (owner id + expiry), taken or renewed by one
+conditional ``UPDATE``; a dispatcher that dies stops renewing and its leases expire. A job is claimed
+by moving it from ``queued`` to ``starting`` under a row lock (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``), so it is started at most once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import Session, col, select
+
+from fabcoord.ledger.posting import utc_now
+from print_farm.models import FarmPrinter, JobState, PrintJob
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes: they are UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def acquire_leases(
+    *, session: Session, owner: str, lease_s: float, max_printers: int | None = None
+) -> set[int]:
+    """Renew this dispatcher's leases and take free or expired ones (at most ``max_printers`` in
+    all); return the printers it holds."""
+    now = utc_now()
+    expires = now + timedelta(seconds=lease_s)
+    table = FarmPrinter.__table__  # type: ignore[attr-defined]
+    session.execute(
+        update(table).where(table.c.lease_owner == owner).values(lease_expires_at=expires)
+    )
+    owned = _owned(session, owner)
+    room = None if max_printers is None else max_printers - len(owned)
+    if room is None or room > 0:
+        free = and_(
+            table.c.removed.is_(False),
+            or_(
+                table.c.lease_owner == "",
+                table.c.lease_expires_at.is_(None),
+                table.c.lease_expires_at < now,
+            ),
+        )
+        candidates = select(table.c.id).where(free).order_by(table.c.name).limit(room)
+        wanted = [row[0] for row in session.execute(candidates)]
+        if wanted:
+            session.execute(
+                update(table)
+                .where(table.c.id.in_(wanted), free)
+                .values(lease_owner=owner, lease_expires_at=expires)
+            )
+            owned = _owned(session, owner)
+    return owned
+
+
+def _owned(session: Session, owner: str) -> set[int]:
+    rows = session.exec(
+        select(FarmPrinter.id).where(
+            FarmPrinter.lease_owner == owner, col(FarmPrinter.removed).is_(False)
+        )
+    )
+    return {printer_id for printer_id in rows if printer_id is not None}
+
+
+def release_leases(*, session: Session, owner: str) -> None:
+    """Give up every lease of this dispatcher (on a clean exit), so another may take over at once."""
+    table = FarmPrinter.__table__  # type: ignore[attr-defined]
+    session.execute(
+        update(table)
+        .where(table.c.lease_owner == owner)
+        .values(lease_owner="", lease_expires_at=None)
+    )
+
+
+def holds_lease(printer: FarmPrinter, owner: str) -> bool:
+    expires = aware(printer.lease_expires_at)
+    return printer.lease_owner == owner and expires is not None and expires > utc_now()
+
+
+def claim_job(*, session: Session, job_id: int, printer_id: int, owner: str) -> PrintJob | None:
+    """Move a queued job to ``starting`` on a printer this dispatcher holds, or return None when
+    the job was taken, the lease lost, or the printer is no longer free."""
+    printer = session.exec(
+        select(FarmPrinter).where(FarmPrinter.id == printer_id).with_for_update()
+    ).first()
+    if (
+        printer is None
+        or not holds_lease(printer, owner)
+        or printer.current_job_id is not None
+        or not printer.bed_clear
+        or not printer.enabled
+        or printer.removed
+    ):
+        return None
+    job = session.exec(
+        select(PrintJob)
+        .where(PrintJob.id == job_id, PrintJob.status == JobState.QUEUED)
+        .with_for_update(skip_locked=True)
+    ).first()
+    if job is None:
+        return None
+    now = utc_now()
+    job.status, job.printer_id, job.lot = JobState.STARTING, printer_id, printer.loaded_lot
+    job.attempts += 1
+    job.claimed_at, job.start_sent_at, job.started_at, job.last_error = now, None, None, ""
+    printer.current_job_id, printer.notice = job.id, ""
+    session.add_all([job, printer])
+    session.flush()
+    return job
+
+
+def lock_attempt(session: Session, job_id: int, attempt: int) -> PrintJob | None:
+    job = session.exec(select(PrintJob).where(PrintJob.id == job_id).with_for_update()).first()
+    if job is None or job.attempts != attempt or not job.status.is_active:
+        return None
+    return job
+
+
+def mark_start_sent(*, session: Session, job_id: int, attempt: int) -> bool:
+    """Record that the file is selected (its progress reset) and ``start`` is about to be sent."""
+    job = lock_attempt(session, job_id, attempt)
+    if job is None:
+        return False
+    job.start_sent_at = utc_now()
+    session.add(job)
+    return True
+
+
+def mark_printing(*, session: Session, job_id: int, attempt: int) -> bool:
+    """The printer confirmed the print is under way."""
+    job = lock_attempt(session, job_id, attempt)
+    if job is None:
+        return False
+    if job.status is not JobState.PRINTING:
+        job.status, job.started_at = JobState.PRINTING, utc_now()
+        session.add(job)
+    return True
+
+
+def requeue_not_started(*, session: Session, job_id: int, attempt: int, why: str) -> bool:
+    """The print never started: the job goes back to the queue, nothing is posted."""
+    job = lock_attempt(session, job_id, attempt)
+    if job is None:
+        return False
+    printer = session.get(FarmPrinter, job.printer_id) if job.printer_id else None
+    if printer is not None and printer.current_job_id == job.id:
+        printer.current_job_id = None
+        printer.notice = why[:300]
+        session.add(printer)
+    cancelled = job.cancel_requested
+    job.status = JobState.CANCELLED if cancelled else JobState.QUEUED
+    job.printer_id, job.lot = None, ""
+    job.claimed_at = job.start_sent_at = job.started_at = None
+    job.finished_at = utc_now() if cancelled else None
+    job.last_error = why[:300]
+    session.add(job)
+    return True
+
+
+def active_jobs(*, session: Session, printer_ids: set[int]) -> list[PrintJob]:
+    """The jobs starting or printing on these printers."""
+    if not printer_ids:
+        return []
+    return list(
+        session.exec(
+            select(PrintJob).where(
+                col(PrintJob.printer_id).in_(printer_ids),
+                col(PrintJob.status).in_((JobState.STARTING, JobState.PRINTING)),
+            )
+        )
+    )

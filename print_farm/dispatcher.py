@@ -1,0 +1,300 @@
+"""The dispatcher: keeps every printer it holds busy and records every print's end exactly once.
+
+It only wires things together: printer leases and job claims (:mod:`print_farm.claims`), the pure
+plan (:mod:`print_farm.planning`) and verdicts (:mod:`print_farm.tracking`), the ledger postings
+(:mod:`print_farm.accounting`), OctoPrint's REST client and push subscriptions. Push events drive
+state; a slower REST poll is the safety net; a printer that stops answering is marked unreachable
+and keeps its job until it answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from fabcoord.db import unit_of_work
+from fabcoord.errors import FabcoordError
+from print_farm import claims, dispatch_db, outcomes, starting
+from print_farm.errors import ApiKeyUnavailable, AuthenticationFailed, OctoPrintError
+from print_farm.models import FarmPrinter
+from print_farm.octoprint import OctoPrintClient
+from print_farm.push import PrinterEvent, PushSubscription
+from print_farm.registry import read_api_key
+from print_farm.tracker import Tracked
+
+log = logging.getLogger(__name__)
+
+ClientFactory = Callable[[str, str, float], OctoPrintClient]
+SubscriptionFactory = Callable[[str, str, str, Callable[[PrinterEvent], None]], PushSubscription]
+
+
+def _client(url: str, api_key: str, timeout: float) -> OctoPrintClient:
+    return OctoPrintClient(url, api_key, timeout=timeout)
+
+
+def _subscription(
+    key: str, url: str, api_key: str, on_event: Callable[[PrinterEvent], None]
+) -> PushSubscription:
+    return PushSubscription(key, url, api_key, on_event=on_event)
+
+
+@dataclass(frozen=True)
+class DispatcherConfig:
+    """How one dispatcher behaves.
+
+    Attributes:
+        owner: this dispatcher's id in printer leases (unique per running dispatcher).
+        lease_s: how long a lease lasts without renewal (a dead dispatcher's printers are taken
+            over after this).
+        tick_s: pause between passes (planning, reconciling); events wake it earlier.
+        poll_s: REST safety-net poll of each printer.
+        stagger_s: minimum time between two print starts of this dispatcher.
+        confirm_s: how long a start may take to show on the printer before the job is requeued.
+        max_printers: the most printers this dispatcher drives (None: all it can lease).
+    """
+
+    owner: str
+    actor: str
+    lease_s: float = 15.0
+    tick_s: float = 0.25
+    poll_s: float = 5.0
+    stagger_s: float = 0.25
+    confirm_s: float = 6.0
+    push: bool = True
+    timeout_s: float = 5.0
+    retry_s: float = 10.0
+    max_parallel: int = 64
+    max_printers: int | None = None
+
+
+@dataclass(frozen=True)
+class PrinterView:
+    """One row of the live view."""
+
+    name: str
+    state: str
+    reachable: bool
+    job_id: int | None
+    completion: float | None
+    time_left_s: int | None
+    notice: str
+
+
+class Dispatcher:
+    """See the module docstring; :meth:`run` until stopped, or once with ``once=True``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        config: DispatcherConfig,
+        *,
+        client_factory: ClientFactory = _client,
+        subscription_factory: SubscriptionFactory = _subscription,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine, self.config = engine, config
+        self._client_factory, self._subscription_factory = client_factory, subscription_factory
+        self.clock = clock
+        self.tracked: dict[int, Tracked] = {}
+        self._by_name: dict[str, Tracked] = {}
+        self.rows: dict[int, FarmPrinter] = {}
+        self.active: dict[int, dispatch_db.ActiveJob] = {}
+        self._owned: set[int] = set()
+        self._next_lease = -math.inf
+        self.next_start = -math.inf
+        self.starts: set[asyncio.Task[None]] = set()
+        self.wake = asyncio.Event()
+        self._limit = asyncio.Semaphore(config.max_parallel)
+        self.stats: Counter[str] = Counter()  # started, done, failed, not_started
+
+    # --- the loop -------------------------------------------------------------------------
+
+    async def run(
+        self,
+        *,
+        once: bool = False,
+        stop: asyncio.Event | None = None,
+        on_pass: Callable[[], None] | None = None,
+    ) -> None:
+        """Dispatch until ``stop`` is set (or one full pass with ``once``), then let go."""
+        stop = stop or asyncio.Event()
+        try:
+            if once:
+                await self.step(poll_all=True)
+                await self.wait_for_starts()
+                await self.step(poll_all=False, plan=False)
+                return
+            while not stop.is_set():
+                try:
+                    await self.step()
+                except FabcoordError as error:  # database busy or unreachable: try again
+                    log.warning("dispatcher pass failed: %s", error)
+                except Exception:  # a daemon keeps going; the next pass starts from the database
+                    log.exception("dispatcher pass failed")
+                if on_pass is not None:
+                    on_pass()
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wait(stop), self.config.tick_s)
+        finally:
+            await self.close()
+
+    async def _wait(self, stop: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def step(self, *, poll_all: bool = False, plan: bool = True) -> None:
+        """One pass: leases, state, outcomes, then new starts."""
+        now = self.clock()
+        renew = now >= self._next_lease  # only then a write transaction (SQLite: the write lock)
+        with unit_of_work(self.engine, read_only=not renew) as session:
+            if renew:
+                self._owned = claims.acquire_leases(
+                    session=session,
+                    owner=self.config.owner,
+                    lease_s=self.config.lease_s,
+                    max_printers=self.config.max_printers,
+                )
+                self._next_lease = now + min(self.config.lease_s / 3, 2.0)
+            rows = dispatch_db.owned_printers(session=session, ids=self._owned)
+            active = dispatch_db.active_jobs(session=session, printer_ids=self._owned)
+        self.rows = {row.id or 0: row for row in rows}
+        self.active = {job.printer_id: job for job in active}
+        await self._sync(rows)
+        await self._poll_due(poll_all)
+        await outcomes.reconcile(self)
+        await outcomes.connect_offline(self)
+        self._store()
+        if plan:
+            await starting.plan_starts(self)
+
+    async def wait_for_starts(self) -> None:
+        """Wait until every start launched so far is confirmed or requeued."""
+        while self.starts:
+            await asyncio.gather(*list(self.starts), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Let starts under way finish (briefly), stop following printers, give up the leases."""
+        if self.starts:
+            await asyncio.wait(list(self.starts), timeout=self.config.confirm_s + 2)
+        for task in list(self.starts):
+            task.cancel()
+        await asyncio.gather(*list(self.starts), return_exceptions=True)
+        for tracked in list(self.tracked.values()):
+            await tracked.close()
+        self.tracked.clear()
+        self._by_name.clear()
+        try:
+            with unit_of_work(self.engine) as session:
+                claims.release_leases(session=session, owner=self.config.owner)
+        except FabcoordError as error:
+            log.warning("could not release leases: %s", error)
+
+    def views(self) -> list[PrinterView]:
+        """What each printer held by this dispatcher is doing (for the live view)."""
+        result = []
+        for printer_id, row in sorted(self.rows.items(), key=lambda item: item[1].name):
+            tracked = self.tracked.get(printer_id)
+            job = self.active.get(printer_id)
+            result.append(
+                PrinterView(
+                    name=row.name,
+                    state=tracked.state if tracked else row.state,
+                    reachable=tracked.reachable if tracked else False,
+                    job_id=job.id if job else None,
+                    completion=tracked.completion if tracked else None,
+                    time_left_s=tracked.time_left if tracked else None,
+                    notice=(tracked.notice if tracked and tracked.notice else row.notice),
+                )
+            )
+        return result
+
+    # --- following printers ---------------------------------------------------------------
+
+    async def _sync(self, rows: list[FarmPrinter]) -> None:
+        wanted = {row.id or 0: row for row in rows}
+        for printer_id in set(self.tracked) - set(wanted):
+            tracked = self.tracked.pop(printer_id)
+            self._by_name.pop(tracked.name, None)
+            await tracked.close()
+        for printer_id, row in wanted.items():
+            if printer_id in self.tracked:
+                continue
+            tracked = Tracked(id=printer_id, name=row.name, url=row.url)
+            try:
+                api_key = read_api_key(row)
+            except ApiKeyUnavailable as error:
+                tracked.notice, tracked.state = str(error), "no API key"
+            else:
+                tracked.client = self._client_factory(row.url, api_key, self.config.timeout_s)
+                if self.config.push:
+                    tracked.follow(
+                        self._subscription_factory(row.name, row.url, api_key, self._on_event)
+                    )
+            self.tracked[printer_id] = tracked
+            self._by_name[row.name] = tracked
+
+    def _on_event(self, event: PrinterEvent) -> None:
+        tracked = self._by_name.get(event.key)
+        if tracked is not None and tracked.apply_event(event):
+            self.wake.set()
+
+    async def _poll_due(self, poll_all: bool) -> None:
+        now = self.clock()
+        due = [
+            t
+            for t in self.tracked.values()
+            if t.client is not None
+            and not t.starting
+            and (poll_all or now - t.last_poll >= self.config.poll_s)
+        ]
+        if due:
+            await asyncio.gather(*(self.poll(t) for t in due))
+
+    async def poll(self, tracked: Tracked) -> None:
+        """Read the printer's job state over REST (the safety net, and a check before recording)."""
+        assert tracked.client is not None
+        async with self._limit:
+            try:
+                status = await tracked.client.job()
+            except AuthenticationFailed:
+                tracked.mark_unreachable("API key refused (403): check the printer's key")
+            except OctoPrintError as error:
+                tracked.mark_unreachable(f"unreachable: {error}")
+            else:
+                tracked.apply_job(status)
+        tracked.last_poll = self.clock()
+
+    def _store(self) -> None:
+        changed = []
+        for printer_id, tracked in self.tracked.items():
+            observed = tracked.to_store(printer_id)
+            if observed is not None:
+                changed.append(observed)
+        # the tracker's own notices (unreachable, key refused): written when they appear, taken
+        # back when they go unless another notice (bed to clear, spool to change) replaced them
+        notices = {
+            printer_id: (tracked.notice_stored or "", tracked.notice)
+            for printer_id, tracked in self.tracked.items()
+            if tracked.notice != tracked.notice_stored
+        }
+        if changed or notices:
+            with unit_of_work(self.engine) as session:
+                dispatch_db.store_observations(session=session, observed=changed)
+                dispatch_db.replace_notices(session=session, notices=notices)
+            for observed in changed:
+                self.tracked[observed.printer_id].stored()
+            for printer_id, (_, notice) in notices.items():
+                self.tracked[printer_id].notice_stored = notice

@@ -1,0 +1,120 @@
+"""Outcomes: what each job on a dispatcher's printers became, recorded exactly once.
+
+The verdict is the pure :func:`print_farm.tracking.judge`; a final verdict not backed by an explicit
+``PrintDone`` is checked against a fresh REST reading first (a late push snapshot must not end a
+print). Printers whose server is up but whose serial link is closed are reconnected once their bed is
+clear and no job is pending on them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from typing import TYPE_CHECKING
+
+from fabcoord.db import unit_of_work
+from fabcoord.ledger.posting import utc_now
+from print_farm import accounting, claims, dispatch_db
+from print_farm.errors import OctoPrintError
+from print_farm.models import JobState
+from print_farm.tracker import Tracked
+from print_farm.tracking import Observation, Verdict, is_down, judge
+
+if TYPE_CHECKING:
+    from print_farm.dispatcher import Dispatcher
+
+log = logging.getLogger(__name__)
+
+
+async def reconcile(d: Dispatcher) -> None:
+    """Record what happened to each job on the dispatcher's printers (exactly once)."""
+    for printer_id, job in list(d.active.items()):
+        tracked = d.tracked.get(printer_id)
+        if tracked is None or tracked.client is None or tracked.starting:
+            continue
+        verdict = _judge(d, tracked, job)
+        final = verdict in (Verdict.DONE, Verdict.FAILED, Verdict.NOT_STARTED)
+        if final and tracked.done_file != job.file_name:
+            await d.poll(tracked)  # confirm with a fresh REST reading before recording
+            verdict = _judge(d, tracked, job)
+        await _apply(d, tracked, job, verdict)
+
+
+def _judge(d: Dispatcher, tracked: Tracked, job: dispatch_db.ActiveJob) -> Verdict:
+    sent = job.start_sent_at
+    settled = sent is not None and (utc_now() - sent).total_seconds() > d.config.confirm_s
+    observation: Observation = tracked.observation(job.file_name)
+    return judge(
+        observation,
+        expected_file=job.file_name,
+        confirmed=job.status is JobState.PRINTING,
+        start_sent=sent is not None,
+        settled=settled,
+    )
+
+
+async def _apply(
+    d: Dispatcher, tracked: Tracked, job: dispatch_db.ActiveJob, verdict: Verdict
+) -> None:
+    actor = d.config.actor
+    with unit_of_work(d.engine) as session:
+        if verdict is Verdict.PRINTING and job.status is JobState.STARTING:
+            claims.mark_printing(session=session, job_id=job.id, attempt=job.attempt)
+        elif verdict is Verdict.DONE:
+            accounting.record_done(session=session, job_id=job.id, attempt=job.attempt, actor=actor)
+        elif verdict is Verdict.FAILED:
+            why = tracked.failure_reason(cancelled=job.cancel_requested)
+            accounting.record_failure(
+                session=session,
+                job_id=job.id,
+                attempt=job.attempt,
+                completion=tracked.progress,
+                why=why,
+                actor=actor,
+            )
+        elif verdict is Verdict.NOT_STARTED:
+            claims.requeue_not_started(
+                session=session,
+                job_id=job.id,
+                attempt=job.attempt,
+                why=f"the print did not start on {tracked.name} ({tracked.state})",
+            )
+    if verdict in (Verdict.DONE, Verdict.FAILED, Verdict.NOT_STARTED):
+        tracked.forget_job()
+        d.active.pop(tracked.id, None)
+        d.stats[verdict.value] += 1
+        log.info("job %s attempt %s on %s: %s", job.id, job.attempt, tracked.name, verdict)
+    elif (
+        verdict is Verdict.PRINTING
+        and job.cancel_requested
+        and tracked.client is not None
+        and tracked.cancel_sent != job.id
+    ):
+        tracked.cancel_sent = job.id
+        with contextlib.suppress(OctoPrintError):
+            await tracked.client.cancel()
+
+
+async def connect_offline(d: Dispatcher) -> None:
+    """Connect printers whose server is up but whose serial link is closed, once the bed is
+    clear and no job is pending on them."""
+    now = d.clock()
+    for printer_id, tracked in d.tracked.items():
+        row = d.rows.get(printer_id)
+        if (
+            row is None
+            or tracked.client is None
+            or not tracked.reachable
+            or not is_down(tracked.state)
+            or not (row.enabled and row.bed_clear)
+            or printer_id in d.active
+            or now - tracked.last_connect < d.config.retry_s
+        ):
+            continue
+        tracked.last_connect = now
+        try:
+            await tracked.client.connect()
+        except OctoPrintError as error:
+            tracked.notice = f"could not connect the printer: {error}"
+        tracked.last_poll = -math.inf

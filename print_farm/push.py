@@ -1,0 +1,212 @@
+"""OctoPrint push API client: one subscription per printer, reconnecting with back-off.
+
+Protocol (OctoPrint 1.11): ``POST /api/login {"passive": true}`` with the key gives a session; the raw
+WebSocket ``ws://host:port[/prefix]/sockjs/websocket`` first sends ``{"connected": ...}``; the client
+answers ``{"auth": "user:session"}``; then ``{"event": {"type", "payload"}}`` and ``{"current": ...}``
+(about every 0.5 s) arrive. ``{"reauthRequired": ...}`` makes the client log in again.
+
+API::
+
+    sub = PushSubscription(key, base_url, api_key, on_event=callback, queue=asyncio.Queue())
+    task = asyncio.create_task(sub.run())     # runs until stop()
+    await sub.stop()
+
+Each :class:`PrinterEvent` has ``kind``: an OctoPrint event type (``PrintStarted``, ``PrintDone``,
+``PrintFailed``, ``PrintCancelled``, ``PrinterStateChanged``, ``Connected``, ``Disconnected``,
+``Error``, ...) with OctoPrint's payload, or one synthesised here:
+
+- ``current``: a state snapshot, payload ``{"state", "flags", "file", "completion", "print_time_left"}``,
+  emitted when the state text, flags, file or whole percent changed (``history`` counts as current);
+- ``Reachable``: the socket is authenticated (first time, and after every outage);
+- ``Unreachable``: login or socket failed or dropped, payload ``{"reason"}``; emitted once per outage.
+
+``received_at`` is ``time.time()`` when the message arrived. A socket silent for ``stall_timeout``
+seconds is treated as dead. Back-off doubles from 0.25 s up to ``backoff_cap`` (5 s). An ``on_event``
+handler that raises is logged and the subscription goes on. Attributes: ``reachable`` (None before
+the first attempt), ``last_current`` (the latest snapshot, deduplicated or not).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
+
+from print_farm.errors import OctoPrintError
+from print_farm.octoprint import OctoPrintClient
+
+LOG = logging.getLogger(__name__)
+EventHandler = Callable[["PrinterEvent"], Awaitable[None] | None]
+
+
+@dataclass(frozen=True)
+class PrinterEvent:
+    """One thing that happened on one printer."""
+
+    key: str
+    kind: str
+    payload: dict[str, object] = field(default_factory=dict)
+    received_at: float = 0.0
+
+
+class _Reauth(Exception):
+    """The server asked for a new login."""
+
+
+def _snapshot(current: dict[str, Any]) -> dict[str, object]:
+    state = current.get("state") or {}
+    progress = current.get("progress") or {}
+    job_file = (current.get("job") or {}).get("file") or {}
+    return {
+        "state": state.get("text", ""),
+        "flags": state.get("flags") or {},
+        "file": job_file.get("name"),
+        "completion": progress.get("completion"),
+        "print_time_left": progress.get("printTimeLeft"),
+    }
+
+
+def websocket_url(base_url: str) -> str:
+    """``http://h:p/prefix`` -> ``ws://h:p/prefix/sockjs/websocket``."""
+    base = base_url.rstrip("/")
+    if base.startswith("https://"):
+        return "wss://" + base[len("https://") :] + "/sockjs/websocket"
+    return "ws://" + base.removeprefix("http://") + "/sockjs/websocket"
+
+
+class PushSubscription:
+    """Follows one printer's push events; see the module docstring."""
+
+    def __init__(
+        self,
+        key: str,
+        base_url: str,
+        api_key: str,
+        *,
+        on_event: EventHandler | None = None,
+        queue: asyncio.Queue[PrinterEvent] | None = None,
+        timeout: float = 5.0,
+        stall_timeout: float = 15.0,
+        backoff_cap: float = 5.0,
+    ) -> None:
+        self.key, self.base_url = key, base_url.rstrip("/")
+        self._api_key = api_key
+        self._on_event, self._queue = on_event, queue
+        self._timeout, self._stall_timeout, self._backoff_cap = timeout, stall_timeout, backoff_cap
+        self._stopped = asyncio.Event()
+        self._socket: ClientConnection | None = None
+        self._last_key: tuple[object, ...] | None = None
+        self._session_authed = False
+        self.reachable: bool | None = None
+        self.last_current: dict[str, object] | None = None
+
+    async def _emit(self, kind: str, payload: dict[str, object]) -> None:
+        event = PrinterEvent(self.key, kind, payload, time.time())
+        if self._queue is not None:
+            self._queue.put_nowait(event)
+        if self._on_event is not None:
+            try:
+                result = self._on_event(event)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:  # the handler's bug is not the printer's outage: log, go on
+                LOG.exception("event handler failed on %s %s", self.key, kind)
+
+    async def run(self) -> None:
+        """Follow the printer until :meth:`stop`; never raises for network trouble."""
+        delay = 0.0
+        while not self._stopped.is_set():
+            self._session_authed = False
+            try:
+                await self._session()
+                reason = "socket closed"
+            except (OctoPrintError, OSError, WebSocketException, TimeoutError, _Reauth) as exc:
+                reason = str(exc) or type(exc).__name__
+            except ValueError as exc:
+                reason = f"malformed message: {exc}"
+            except Exception as exc:  # a subscription must outlive any surprise from the network
+                reason = f"unexpected {type(exc).__name__}: {exc}"
+            if self._stopped.is_set():
+                break
+            if self._session_authed:
+                delay = 0.0
+            if self.reachable is not False:
+                self.reachable = False
+                self._last_key = None
+                await self._emit("Unreachable", {"reason": reason})
+            delay = min(max(delay * 2, 0.25), self._backoff_cap)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), delay)
+
+    async def stop(self) -> None:
+        """Stop following; :meth:`run` returns soon after."""
+        self._stopped.set()
+        if self._socket is not None:
+            await self._socket.close()
+
+    async def _session(self) -> None:
+        async with OctoPrintClient(self.base_url, self._api_key, timeout=self._timeout) as client:
+            user, session = await client.passive_login()
+        async with connect(
+            websocket_url(self.base_url),
+            open_timeout=self._timeout,
+            ping_interval=None,
+            max_size=2**22,
+            compression=None,
+        ) as socket:
+            self._socket = socket
+            try:
+                await self._follow(socket, f"{user}:{session}")
+            finally:
+                self._socket = None
+
+    async def _follow(self, socket: ClientConnection, auth: str) -> None:
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(None) as silence:  # re-armed per message: no task per recv
+            while not self._stopped.is_set():
+                silence.reschedule(loop.time() + self._stall_timeout)
+                message = json.loads(await socket.recv())
+                if not isinstance(message, dict):
+                    continue
+                if "connected" in message:
+                    await socket.send(json.dumps({"auth": auth}))
+                    continue
+                if "reauthRequired" in message:
+                    raise _Reauth("server asked to log in again")
+                if not self._session_authed:
+                    self._session_authed = True
+                    if self.reachable is not True:
+                        self.reachable = True
+                        await self._emit("Reachable", {})
+                await self._dispatch(message)
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        event = message.get("event")
+        if isinstance(event, dict) and isinstance(event.get("type"), str):
+            payload = event.get("payload")
+            await self._emit(event["type"], payload if isinstance(payload, dict) else {})
+        for name in ("history", "current"):
+            current = message.get(name)
+            if isinstance(current, dict):
+                await self._current(current)
+
+    async def _current(self, current: dict[str, Any]) -> None:
+        snapshot = _snapshot(current)
+        completion = snapshot["completion"]
+        percent = int(completion) if isinstance(completion, int | float) else None
+        flags = snapshot["flags"]
+        flag_key = tuple(sorted(flags.items())) if isinstance(flags, dict) else ()
+        change_key = (snapshot["state"], flag_key, snapshot["file"], percent)
+        self.last_current = snapshot
+        if change_key != self._last_key:
+            self._last_key = change_key
+            await self._emit("current", snapshot)

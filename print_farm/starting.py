@@ -1,0 +1,194 @@
+"""Starting one claimed job on one printer, and making sure it really started.
+
+Steps: upload the design's file if the printer lacks it; select it (which resets the job's
+progress); record ``start_sent_at``; send ``start``; then watch the printer (push events and REST)
+until it shows our file printing, or finished. A start that does not show within ``confirm_s`` puts
+the job back in the queue (nothing posted: no filament was used).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from typing import TYPE_CHECKING
+
+from fabcoord.db import unit_of_work
+from fabcoord.errors import FabcoordError
+from print_farm import claims, dispatch_db, planning
+from print_farm.errors import FileMissing, OctoPrintError, PrintDidNotStart, PrinterBusy
+from print_farm.tracker import Tracked
+from print_farm.tracking import is_active, is_down, is_idle
+
+if TYPE_CHECKING:
+    from print_farm.dispatcher import Dispatcher
+
+CONFIRM_POLL_S = 0.2
+log = logging.getLogger(__name__)
+
+
+def _idle(d: Dispatcher, tracked: Tracked) -> bool:
+    return (
+        tracked.client is not None
+        and tracked.reachable
+        and is_idle(tracked.state)
+        and not tracked.starting
+        and d.clock() >= tracked.backoff_until
+    )
+
+
+async def plan_starts(d: Dispatcher) -> None:
+    """Plan the queued jobs onto idle printers, claim them and launch staggered starts."""
+    candidates = [
+        row
+        for printer_id, row in d.rows.items()
+        if row.enabled
+        and row.current_job_id is None
+        and printer_id not in d.active
+        and printer_id in d.tracked
+        and _idle(d, d.tracked[printer_id])
+    ]
+    if not candidates:
+        return
+    with unit_of_work(d.engine) as session:
+        jobs = dispatch_db.queued_jobs(session=session, limit=200 + 100 * len(candidates))
+        grams = dispatch_db.lot_balances(session=session, printers=candidates)
+    slots = [
+        dispatch_db.printer_slot(
+            row, grams_left=grams.get(row.id or 0, 0), reachable=True, idle=True
+        )
+        for row in candidates
+    ]
+    plan = planning.plan_dispatch(jobs, slots)
+    notices = planning.explain_idle(jobs, slots, plan)
+    updates = {
+        slot.id: notices.get(slot.id, "" if slot.bed_clear else d.rows[slot.id].notice)
+        for slot in slots
+    }
+    updates = {pid: text for pid, text in updates.items() if text != d.rows[pid].notice}
+    with unit_of_work(d.engine) as session:
+        dispatch_db.store_notices(session=session, notices=updates)
+        claimed = []
+        for assignment in plan:
+            job = claims.claim_job(
+                session=session,
+                job_id=assignment.job_id,
+                printer_id=assignment.printer_id,
+                owner=d.config.owner,
+            )
+            if job is not None:
+                claimed.append((assignment.printer_id, job.id or 0, job.attempts))
+    for printer_id, notice in updates.items():
+        d.rows[printer_id].notice = notice
+    for printer_id, job_id, attempt in claimed:
+        tracked = d.tracked[printer_id]
+        tracked.starting = True
+        task = asyncio.create_task(_start(d, tracked, job_id, attempt))
+        d.starts.add(task)
+        task.add_done_callback(d.starts.discard)
+
+
+async def _start(d: Dispatcher, tracked: Tracked, job_id: int, attempt: int) -> None:
+    try:
+        started = await start_job(d, tracked, job_id, attempt)
+        d.stats["started" if started else "not_started"] += 1
+    except FabcoordError as error:
+        log.warning("start of job %s on %s failed: %s", job_id, tracked.name, error)
+    finally:
+        tracked.starting = False
+        tracked.last_poll = -math.inf
+        d.wake.set()
+
+
+async def start_job(dispatcher: Dispatcher, tracked: Tracked, job_id: int, attempt: int) -> bool:
+    """Start the job; True when the printer confirmed it (the job is then ``printing``)."""
+    client = tracked.client
+    assert client is not None
+    engine = dispatcher.engine
+    with unit_of_work(engine, read_only=True) as session:
+        name, content = dispatch_db.job_file(session=session, job_id=job_id)
+    try:
+        if tracked.files is None:
+            tracked.files = await client.list_files()
+        if name not in tracked.files:
+            await client.upload(name, content)
+            tracked.files.add(name)
+        await client.select(name)
+    except OctoPrintError as error:
+        if isinstance(error, FileMissing):
+            tracked.files = None
+        # busy: still finishing the last print, try again soon; anything else: leave it a while
+        pause = 1.0 if isinstance(error, PrinterBusy) else dispatcher.config.retry_s
+        return _requeue(dispatcher, tracked, job_id, attempt, f"could not start: {error}", pause)
+    await _stagger(dispatcher)  # uploads run in parallel; the heating starts are spaced
+    with unit_of_work(engine) as session:
+        if not claims.mark_start_sent(session=session, job_id=job_id, attempt=attempt):
+            return False
+    tracked.begin_start(time.time())
+    problem = ""
+    try:
+        await client.start()
+    except PrintDidNotStart:
+        pass  # the client looked too early or the start was silent: the watch below decides
+    except OctoPrintError as error:
+        problem = str(error)
+    if await _confirm(dispatcher, tracked, name):
+        with unit_of_work(engine) as session:
+            claims.mark_printing(session=session, job_id=job_id, attempt=attempt)
+        return True
+    why = problem or f"the print did not start on {tracked.name} ({tracked.state})"
+    return _requeue(dispatcher, tracked, job_id, attempt, why, dispatcher.config.retry_s)
+
+
+async def _stagger(dispatcher: Dispatcher) -> None:
+    """Wait for this start's slot: two ``start`` commands are at least ``stagger_s`` apart."""
+    now = dispatcher.clock()
+    delay = max(0.0, dispatcher.next_start - now)
+    dispatcher.next_start = now + delay + dispatcher.config.stagger_s
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def _confirm(dispatcher: Dispatcher, tracked: Tracked, name: str) -> bool:
+    """Watch until our file prints (or already finished), the printer goes down, or time is up.
+
+    Push events answer first; a REST reading is taken every 0.2 s without push, every 1 s with it.
+    """
+    client = tracked.client
+    assert client is not None
+    pushed = tracked.subscription is not None
+    rest_every = 1.0 if pushed else CONFIRM_POLL_S
+    deadline = time.monotonic() + dispatcher.config.confirm_s
+    last_rest = time.monotonic() if pushed else -math.inf
+    while True:
+        if tracked.done_file == name or (is_active(tracked.state) and tracked.file == name):
+            return True
+        if time.monotonic() - last_rest >= rest_every:
+            last_rest = time.monotonic()
+            try:
+                status = await client.job()
+            except OctoPrintError:
+                status = None
+            if status is not None:
+                tracked.apply_job(status)
+                if status.file_name == name and (
+                    status.is_printing or (status.finished and tracked.done_file is None)
+                ):
+                    return True
+                if is_down(status.state):
+                    return False
+        if time.monotonic() >= deadline:
+            return False
+        await tracked.wait_change(CONFIRM_POLL_S)
+
+
+def _requeue(
+    dispatcher: Dispatcher, tracked: Tracked, job_id: int, attempt: int, why: str, pause: float
+) -> bool:
+    tracked.backoff_until = dispatcher.clock() + pause
+    log.info("job %s attempt %s on %s requeued: %s", job_id, attempt, tracked.name, why)
+    with unit_of_work(dispatcher.engine) as session:
+        claims.requeue_not_started(session=session, job_id=job_id, attempt=attempt, why=why)
+    tracked.notice = why[:300]
+    return False
