@@ -143,9 +143,12 @@ def mark_printing(*, session: Session, job_id: int, attempt: int) -> bool:
 
 
 def requeue_not_started(*, session: Session, job_id: int, attempt: int, why: str) -> bool:
-    """The print never started: the job goes back to the queue, nothing is posted."""
+    """The print never started: the job goes back to the queue, nothing is posted.
+
+    Only a job still ``starting`` is requeued: one another dispatcher saw printing is left alone.
+    """
     job = lock_attempt(session, job_id, attempt)
-    if job is None:
+    if job is None or job.status is not JobState.STARTING:
         return False
     printer = session.get(FarmPrinter, job.printer_id) if job.printer_id else None
     if printer is not None and printer.current_job_id == job.id:

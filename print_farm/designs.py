@@ -15,7 +15,7 @@ from print_farm.models import Design, GcodeBlob
 from print_farm.spools import material_code
 
 MAX_GCODE_BYTES = 64 * 1024 * 1024
-_COMMAND = re.compile(r"^(N\d+\s*)?[GMT]\d+(\.\d+)?(\s|\*|;|$)", re.IGNORECASE)
+_COMMAND = re.compile(r"^(N\d+\s*)?[GMT]\d+(\.\d+)?([A-Z\s*;]|$)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -98,12 +98,12 @@ def add_design(
     name = " ".join(name.split())
     if not name or len(name) > 120:
         raise InvalidInput("design name must be 1 to 120 characters")
-    if units_per_print < 1:
-        raise InvalidInput(f"--units-per-print must be at least 1, got {units_per_print}")
-    if grams <= 0:
-        raise InvalidInput(f"--grams must be positive, got {grams}")
-    if minutes <= 0:
-        raise InvalidInput(f"--minutes must be positive, got {minutes}")
+    if not 1 <= units_per_print <= 1000:
+        raise InvalidInput(f"--units-per-print must be 1 to 1000, got {units_per_print}")
+    if not 0 < grams <= 100_000:
+        raise InvalidInput(f"--grams must be more than 0 and at most 100000, got {grams}")
+    if not 0 < minutes <= 100_000:
+        raise InvalidInput(f"--minutes must be more than 0 and at most 100000, got {minutes}")
     code = material_code(session=session, material=material)
     if session.exec(select(Design).where(Design.name == name)).first() is not None:
         raise AlreadyExists(f"design {name!r} exists already")

@@ -89,6 +89,12 @@ def clean_url(url: str) -> str:
     parts = urlsplit(cleaned)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(f"printer URL {url!r} must look like http://host:port")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        # a key in the URL (?apikey=…, user:password@) would be stored and shown: refuse it
+        raise InvalidInput(
+            "printer URL must not carry credentials or a query: give the key with "
+            "--api-key-env or --api-key-file"
+        )
     try:
         _ = parts.port
     except ValueError:

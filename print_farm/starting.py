@@ -133,10 +133,17 @@ async def start_job(dispatcher: Dispatcher, tracked: Tracked, job_id: int, attem
         pass  # the client looked too early or the start was silent: the watch below decides
     except OctoPrintError as error:
         problem = str(error)
-    if await _confirm(dispatcher, tracked, name):
+    confirmed = await _confirm(dispatcher, tracked, name)
+    if confirmed:
         with unit_of_work(engine) as session:
             claims.mark_printing(session=session, job_id=job_id, attempt=attempt)
         return True
+    if confirmed is None:
+        # ``start`` went out but the printer has not answered since: it may be printing. The job
+        # stays ``starting`` with its start recorded; tracking judges it once the printer answers.
+        tracked.notice = f"start of job {job_id} not confirmed: {tracked.name} is not answering"
+        log.warning("job %s on %s: %s", job_id, tracked.name, tracked.notice)
+        return False
     why = problem or f"the print did not start on {tracked.name} ({tracked.state})"
     return _requeue(dispatcher, tracked, job_id, attempt, why, dispatcher.config.retry_s)
 
@@ -150,11 +157,14 @@ async def _stagger(dispatcher: Dispatcher) -> None:
         await asyncio.sleep(delay)
 
 
-async def _confirm(dispatcher: Dispatcher, tracked: Tracked, name: str) -> bool:
+async def _confirm(dispatcher: Dispatcher, tracked: Tracked, name: str) -> bool | None:
     """Watch until our file prints (or already finished), the printer goes down, or time is up.
 
     Push events answer first; a REST reading is taken every 0.2 s without push, every 1 s with it.
+    Returns None when time is up and the printer never answered since ``start``: not knowing is
+    not the same as "it did not start", and must not requeue a print that may be running.
     """
+    answered = False
     client = tracked.client
     assert client is not None
     pushed = tracked.subscription is not None
@@ -171,6 +181,7 @@ async def _confirm(dispatcher: Dispatcher, tracked: Tracked, name: str) -> bool:
             except OctoPrintError:
                 status = None
             if status is not None:
+                answered = True
                 tracked.apply_job(status)
                 if status.file_name == name and (
                     status.is_printing or (status.finished and tracked.done_file is None)
@@ -179,7 +190,7 @@ async def _confirm(dispatcher: Dispatcher, tracked: Tracked, name: str) -> bool:
                 if is_down(status.state):
                     return False
         if time.monotonic() >= deadline:
-            return False
+            return False if answered else None
         await tracked.wait_change(CONFIRM_POLL_S)
 
 

@@ -45,12 +45,15 @@ def test_content_that_is_not_gcode_is_refused(content: bytes) -> None:
 
 def test_real_gcode_shapes_are_accepted() -> None:
     designs.validate_gcode(b"N1 G28*18\nT0\nM104 S200 ; heat\n@pause\ng1 x1\nG92.1\n")
+    designs.validate_gcode(b"G1X10Y10E0.5\nM104S200\n")  # compact G-code, no spaces
 
 
 @pytest.mark.parametrize(
     ("options", "error"),
     [
         ({"units": 0}, InvalidInput),
+        ({"units": 10**12}, InvalidInput),
+        ({"grams": 10**9}, InvalidInput),
         ({"grams": 0}, InvalidInput),
         ({"material": "visor"}, InvalidInput),
     ],

@@ -70,7 +70,13 @@ def test_a_second_printer_of_the_same_name_is_refused(engine: Engine) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("url", "ftp://x"), ("name", "no spaces allowed"), ("key_env", "1-bad var")],
+    [
+        ("url", "ftp://x"),
+        ("url", "http://127.0.0.1:5000/?apikey=SECRET"),
+        ("url", "http://admin:pw@127.0.0.1:5000"),
+        ("name", "no spaces allowed"),
+        ("key_env", "1-bad var"),
+    ],
 )
 def test_bad_printer_settings_are_refused(engine: Engine, field: str, value: str) -> None:
     farm = ff.make_fablab(engine)
