@@ -149,8 +149,9 @@ def test_push_follows_a_server_restarted_mid_print(target: Target) -> None:
                 await client.upload("restart.gcode", dwell_gcode(5000), print_after=True)
             await recorder.wait_for(kind("PrintStarted"))
             await asyncio.to_thread(target.restart)
-            await recorder.wait_for(kind("Unreachable"), timeout=30)
-            mark = len(recorder.events)
+            gone = await recorder.wait_for(kind("Unreachable"), timeout=30)
+            # "Reachable" may already be recorded when this task wakes up: look from "gone" on
+            mark = recorder.events.index(gone) + 1
             back = await recorder.wait_for(kind("Reachable"), after=mark, timeout=30)
             snapshot = await recorder.wait_for(kind("current"), after=recorder.events.index(back))
             assert snapshot.payload["state"] in ("Operational", "Offline")
