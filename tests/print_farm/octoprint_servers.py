@@ -93,8 +93,7 @@ def make_users_yaml(workdir: Path) -> Path:
                 "user",
                 "add",
                 "admin",
-                "--password",
-                secrets.token_urlsafe(12),
+                f"--password={secrets.token_urlsafe(12)}",  # a value may start with "-"
                 "--admin",
             ],
             check=True,

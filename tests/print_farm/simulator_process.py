@@ -35,8 +35,7 @@ class SimulatorProcess:
                 str(self.printers),
                 "--ports",
                 str(ports),
-                "--api-key",
-                self.api_key,
+                f"--api-key={self.api_key}",  # a key may start with "-"
                 *extra,
             ],
             cwd=ROOT,
