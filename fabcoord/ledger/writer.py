@@ -112,9 +112,10 @@ class Posted:
     note: str
 
     @classmethod
-    def of(cls, row: Posting) -> Posted:
+    def of(cls, row: Posting | NewPosting, posting_id: int | None = None) -> Posted:
+        """From a stored posting, or from a new one and the id it was written with."""
         return cls(
-            id=row.id or 0,
+            id=posting_id if posting_id is not None else getattr(row, "id", None) or 0,
             reason=row.reason,
             doc_type=row.doc_type,
             doc_id=row.doc_id,
@@ -215,21 +216,7 @@ def write(
                 deltas[(item.id, location.id, lot)] += qty
     connection.execute(_INSERT_MOVE, moves)
     _apply_to_balances(connection, deltas, items, locations)
-    return [
-        Posted(
-            id=posting_id,
-            reason=p.reason,
-            doc_type=p.doc_type,
-            doc_id=p.doc_id,
-            actor=p.actor,
-            posted_at=p.posted_at,
-            idempotency_key=p.idempotency_key,
-            fingerprint=p.fingerprint,
-            reverses_id=p.reverses_id,
-            note=p.note,
-        )
-        for posting_id, p in zip(ids, postings, strict=True)
-    ]
+    return [Posted.of(p, posting_id) for posting_id, p in zip(ids, postings, strict=True)]
 
 
 def _allocate_posting_ids(connection: Connection, count: int) -> list[int]:
