@@ -4,6 +4,7 @@ killed with SIGKILL, and two dispatchers sharing one database. Nothing lost, not
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -81,12 +82,19 @@ def test_offline_after_error_mid_print_scraps_the_filament_and_requeues(
     farm, line = one_line_farm(engine, servers[0], monkeypatch, auto_clear=False)
     [job_id] = ff.enqueue(engine, fr.dwell_design(engine, ms=4000, grams=40), 2)
     faulted: list[bool] = []
+    printing_since: list[float] = []
 
     def fault_then_requeued() -> bool:
         job = ff.job(engine, job_id)
         if job.status is JobState.PRINTING and not faulted:
-            send(line.server, ["!!DEBUG:trigger_fatal_error_marlin"])
-            faulted.append(True)
+            # fault mid-print: once the printer shows progress and the dispatcher has had a
+            # second to hear it (a fault at 0 % rightly scraps nothing)
+            printing_since.append(time.monotonic())
+            status, body = line.server.request("GET", "/api/job")
+            progress = (json.loads(body).get("progress") or {}) if status == 200 else {}
+            if progress.get("completion") and time.monotonic() - printing_since[0] >= 1.0:
+                send(line.server, ["!!DEBUG:trigger_fatal_error_marlin"])
+                faulted.append(True)
         return bool(faulted) and job.status is JobState.QUEUED
 
     fr.drive(engine, fault_then_requeued, what="failure recorded")
