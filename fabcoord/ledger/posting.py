@@ -38,8 +38,6 @@ from fabcoord.ledger.models import Item, Location, MoveReason, Posting, StockMov
 from fabcoord.ledger.units import MAX_QUANTITY
 from fabcoord.ledger.writer import Posted
 
-BalanceKey = tuple[int, int, str]  # item id, location id, lot
-
 
 @dataclass(frozen=True)
 class Leg:
