@@ -1193,7 +1193,8 @@ def farm_run(
     )
     show_live = (live if live is not None else sys.stdout.isatty()) and not once
     engine = context.engine
-    stats = asyncio.run(_dispatch(engine, config, once=once, live=show_live))
+    with asyncio.Runner(loop_factory=dispatcher.new_event_loop) as runner:
+        stats = runner.run(_dispatch(engine, config, once=once, live=show_live))
     _out().print(
         f"dispatcher {config.owner}: {stats.get('started', 0)} started, "
         f"{stats.get('done', 0)} done, {stats.get('failed', 0)} failed, "

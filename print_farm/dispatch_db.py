@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
+from sqlalchemy import bindparam, or_, update
 from sqlalchemy import select as sa_select
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from fabcoord.ledger.models import Item, StockBalance
@@ -45,49 +46,124 @@ class Observed:
     seen: bool
 
 
-def owned_printers(*, session: Session, ids: Iterable[int]) -> list[FarmPrinter]:
-    wanted = list(ids)
-    if not wanted:
-        return []
-    query = select(FarmPrinter).where(col(FarmPrinter.id).in_(wanted))
-    return list(session.exec(query.order_by(col(FarmPrinter.name))))
+@dataclass(slots=True)
+class PrinterRow:
+    """A printer as the dispatcher's passes read it: plain values, read several times a second
+    (an ORM object per printer and pass costs too much at a thousand printers)."""
+
+    id: int
+    name: str
+    url: str
+    fablab_id: int
+    location_id: int
+    api_key_env: str
+    api_key_file: str
+    enabled: bool
+    bed_clear: bool
+    loaded_material: str
+    loaded_lot: str
+    state: str
+    notice: str
+    current_job_id: int | None
 
 
-def active_jobs(*, session: Session, printer_ids: Iterable[int]) -> list[ActiveJob]:
-    wanted = list(printer_ids)
-    if not wanted:
-        return []
-    rows = session.exec(
-        select(PrintJob, GcodeBlob.sha256)
-        .join(Design, col(Design.id) == PrintJob.design_id)
-        .join(GcodeBlob, col(GcodeBlob.id) == Design.blob_id)
-        .where(
-            col(PrintJob.printer_id).in_(wanted),
-            col(PrintJob.status).in_((JobState.STARTING, JobState.PRINTING)),
+class PrinterLike(Protocol):
+    """What planning reads of a printer (a :class:`PrinterRow` or a ``FarmPrinter``)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def fablab_id(self) -> int: ...
+    @property
+    def location_id(self) -> int: ...
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def bed_clear(self) -> bool: ...
+    @property
+    def loaded_material(self) -> str: ...
+    @property
+    def loaded_lot(self) -> str: ...
+    @property
+    def current_job_id(self) -> int | None: ...
+
+
+_PRINTER = FarmPrinter.__table__  # type: ignore[attr-defined]
+_JOB = PrintJob.__table__  # type: ignore[attr-defined]
+_DESIGN = Design.__table__  # type: ignore[attr-defined]
+_BLOB = GcodeBlob.__table__  # type: ignore[attr-defined]
+_PRINTER_COLUMNS = [_PRINTER.c[name] for name in PrinterRow.__slots__]
+_ACTIVE = (JobState.STARTING, JobState.PRINTING)
+
+
+def owned_printers(
+    *, session: Session, owner: str | None = None, ids: Iterable[int] | None = None
+) -> list[PrinterRow]:
+    """The printers leased by ``owner`` (or those of ``ids``), by name."""
+    query = sa_select(*_PRINTER_COLUMNS).where(_PRINTER.c.removed.is_(False))
+    if owner is not None:
+        query = query.where(_PRINTER.c.lease_owner == owner)
+    if ids is not None:
+        query = query.where(_PRINTER.c.id.in_(list(ids)))
+    return [PrinterRow(*row) for row in session.execute(query.order_by(_PRINTER.c.name))]
+
+
+def active_jobs(
+    *, session: Session, owner: str | None = None, printer_ids: Iterable[int] | None = None
+) -> list[ActiveJob]:
+    """The jobs starting or printing on the printers leased by ``owner`` (or of ``printer_ids``)."""
+    query = (
+        sa_select(
+            _JOB.c.id,
+            _JOB.c.attempts,
+            _JOB.c.printer_id,
+            _JOB.c.status,
+            _BLOB.c.sha256,
+            _JOB.c.start_sent_at,
+            _JOB.c.claimed_at,
+            _JOB.c.cancel_requested,
         )
-    ).all()
-    result = []
-    for job, sha256 in rows:
-        assert job.id is not None and job.printer_id is not None
-        result.append(
-            ActiveJob(
-                id=job.id,
-                attempt=job.attempts,
-                printer_id=job.printer_id,
-                status=job.status,
-                file_name=file_name_for(sha256),
-                start_sent_at=aware(job.start_sent_at),
-                claimed_at=aware(job.claimed_at),
-                cancel_requested=job.cancel_requested,
-            )
+        .join(_DESIGN, _DESIGN.c.id == _JOB.c.design_id)
+        .join(_BLOB, _BLOB.c.id == _DESIGN.c.blob_id)
+        .where(_JOB.c.status.in_(_ACTIVE))
+    )
+    if owner is not None:
+        query = query.join(_PRINTER, _PRINTER.c.id == _JOB.c.printer_id).where(
+            _PRINTER.c.lease_owner == owner
         )
-    return result
+    if printer_ids is not None:
+        query = query.where(_JOB.c.printer_id.in_(list(printer_ids)))
+    return [
+        ActiveJob(
+            id=job_id,
+            attempt=attempt,
+            printer_id=printer_id,
+            status=status,
+            file_name=file_name_for(sha256),
+            start_sent_at=aware(start_sent_at),
+            claimed_at=aware(claimed_at),
+            cancel_requested=cancel_requested,
+        )
+        for job_id, attempt, printer_id, status, sha256, start_sent_at, claimed_at, cancel_requested in session.execute(
+            query
+        )
+    ]
 
 
-def queued_jobs(*, session: Session, limit: int = 5000) -> list[QueuedJob]:
+def queued_jobs(
+    *,
+    session: Session,
+    limit: int = 5000,
+    materials: Collection[str] | None = None,
+    fablab_ids: Collection[int] | None = None,
+    max_grams: int | None = None,
+) -> list[QueuedJob]:
     """The first ``limit`` queued jobs in dispatch order, as plain tuples (no ORM objects: this
-    runs whenever a printer is free)."""
-    rows = session.execute(
+    runs whenever a printer is free); optionally only those of ``materials``, open to one of
+    ``fablab_ids`` and needing at most ``max_grams``."""
+    query = (
         sa_select(
             col(PrintJob.id),
             col(PrintJob.priority),
@@ -98,9 +174,16 @@ def queued_jobs(*, session: Session, limit: int = 5000) -> list[QueuedJob]:
         )
         .join(Design, col(Design.id) == PrintJob.design_id)
         .where(col(PrintJob.status) == JobState.QUEUED)
-        .order_by(*dispatch_order())
-        .limit(limit)
-    ).all()
+    )
+    if materials is not None:
+        query = query.where(col(Design.material).in_(sorted(materials)))
+    if fablab_ids is not None:
+        query = query.where(
+            or_(col(PrintJob.fablab_id).is_(None), col(PrintJob.fablab_id).in_(sorted(fablab_ids)))
+        )
+    if max_grams is not None:
+        query = query.where(col(Design.grams) <= max_grams)
+    rows = session.execute(query.order_by(*dispatch_order()).limit(limit)).all()
     return [
         QueuedJob(
             id=job_id or 0,
@@ -114,12 +197,13 @@ def queued_jobs(*, session: Session, limit: int = 5000) -> list[QueuedJob]:
     ]
 
 
-def lot_balances(*, session: Session, printers: Sequence[FarmPrinter]) -> dict[int, int]:
+def lot_balances(*, session: Session, printers: Sequence[PrinterLike]) -> dict[int, int]:
     """Grams left of each printer's loaded lot, in one query."""
     loaded = [p for p in printers if p.loaded_material]
     if not loaded:
         return {}
-    items = {i.code: i.id or 0 for i in session.exec(select(Item))}
+    codes = sorted({p.loaded_material for p in loaded})
+    items = {i.code: i.id or 0 for i in session.exec(select(Item).where(col(Item.code).in_(codes)))}
     rows = session.exec(
         select(StockBalance).where(
             col(StockBalance.location_id).in_([p.location_id for p in loaded])
@@ -133,7 +217,7 @@ def lot_balances(*, session: Session, printers: Sequence[FarmPrinter]) -> dict[i
 
 
 def printer_slot(
-    printer: FarmPrinter, *, grams_left: int, reachable: bool, idle: bool
+    printer: PrinterLike, *, grams_left: int, reachable: bool, idle: bool
 ) -> PrinterSlot:
     return PrinterSlot(
         id=printer.id or 0,
@@ -151,18 +235,29 @@ def printer_slot(
 
 
 def store_observations(*, session: Session, observed: Sequence[Observed]) -> None:
-    table = FarmPrinter.__table__  # type: ignore[attr-defined]
+    """Write what was observed of each printer: one batched ``UPDATE`` per kind (seen or not)."""
     now = utc_now()
-    for item in observed:
-        values: dict[str, object] = {
-            "state": item.state[:80],
-            "reachable": item.reachable,
-            "completion": item.completion,
-            "time_left_s": item.time_left_s,
-        }
-        if item.seen:
-            values["last_seen_at"] = now
-        session.execute(update(table).where(table.c.id == item.printer_id).values(**values))
+    for seen in (True, False):
+        batch: list[dict[str, object]] = [
+            {
+                "pid": item.printer_id,
+                "v_state": item.state[:80],
+                "v_reachable": item.reachable,
+                "v_completion": item.completion,
+                "v_time_left_s": item.time_left_s,
+                **({"v_last_seen_at": now} if seen else {}),
+            }
+            for item in observed
+            if item.seen is seen
+        ]
+        if batch:
+            columns = [key.removeprefix("v_") for key in batch[0] if key != "pid"]
+            statement = (
+                update(_PRINTER)
+                .where(_PRINTER.c.id == bindparam("pid"))
+                .values({column: bindparam("v_" + column) for column in columns})
+            )
+            session.connection().execute(statement, batch)
 
 
 def store_notices(*, session: Session, notices: dict[int, str]) -> None:
@@ -180,6 +275,17 @@ def replace_notices(*, session: Session, notices: dict[int, tuple[str, str]]) ->
         if not new:
             statement = statement.where(table.c.notice == old)
         session.execute(statement.values(notice=new[:300]))
+
+
+def job_file_name(*, session: Session, job_id: int) -> str:
+    """The printer file name of a job's design (without reading the G-code)."""
+    sha256 = session.execute(
+        sa_select(_BLOB.c.sha256)
+        .join(_DESIGN, _DESIGN.c.blob_id == _BLOB.c.id)
+        .join(_JOB, _JOB.c.design_id == _DESIGN.c.id)
+        .where(_JOB.c.id == job_id)
+    ).scalar_one()
+    return file_name_for(sha256)
 
 
 def job_file(*, session: Session, job_id: int) -> tuple[str, bytes]:

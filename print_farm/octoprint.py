@@ -260,11 +260,15 @@ class OctoPrintClient:
     async def _job_command(self, body: dict[str, str]) -> None:
         await self._call("POST", "/api/job", json=body)
 
-    async def start(self) -> None:
+    async def start(self, *, verify: bool = True) -> None:
         """Start the selected file; raises :class:`PrintDidNotStart` when nothing started.
 
-        OctoPrint answers 204 even with no file selected, so the job is read before and after.
+        OctoPrint answers 204 even with no file selected, so the job is read before and after;
+        ``verify=False`` only sends the command (for a caller that watches the printer itself).
         """
+        if not verify:
+            await self._job_command({"command": "start"})
+            return
         before = await self.job()
         await self._job_command({"command": "start"})
         after = await self.job()

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from print_farm.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
+FINAL = frozenset({Verdict.DONE, Verdict.FAILED, Verdict.NOT_STARTED})
 
 
 async def reconcile(d: Dispatcher) -> None:
@@ -34,8 +35,7 @@ async def reconcile(d: Dispatcher) -> None:
         if tracked is None or tracked.client is None or tracked.starting:
             continue
         verdict = _judge(d, tracked, job)
-        final = verdict in (Verdict.DONE, Verdict.FAILED, Verdict.NOT_STARTED)
-        if final and tracked.done_file != job.file_name:
+        if verdict in FINAL and tracked.done_file != job.file_name:
             await d.poll(tracked)  # confirm with a fresh REST reading before recording
             verdict = _judge(d, tracked, job)
         await _apply(d, tracked, job, verdict)
@@ -57,9 +57,28 @@ def _judge(d: Dispatcher, tracked: Tracked, job: dispatch_db.ActiveJob) -> Verdi
 async def _apply(
     d: Dispatcher, tracked: Tracked, job: dispatch_db.ActiveJob, verdict: Verdict
 ) -> None:
+    if verdict in FINAL or (verdict is Verdict.PRINTING and job.status is JobState.STARTING):
+        _record(d, tracked, job, verdict)  # most passes see most printers still printing: no write
+    if verdict in FINAL:
+        tracked.forget_job()
+        d.active.pop(tracked.id, None)
+        d.stats[verdict.value] += 1
+        log.info("job %s attempt %s on %s: %s", job.id, job.attempt, tracked.name, verdict)
+    elif (
+        verdict is Verdict.PRINTING
+        and job.cancel_requested
+        and tracked.client is not None
+        and tracked.cancel_sent != job.id
+    ):
+        tracked.cancel_sent = job.id
+        with contextlib.suppress(OctoPrintError):
+            await tracked.client.cancel()
+
+
+def _record(d: Dispatcher, tracked: Tracked, job: dispatch_db.ActiveJob, verdict: Verdict) -> None:
     actor = d.config.actor
     with unit_of_work(d.engine) as session:
-        if verdict is Verdict.PRINTING and job.status is JobState.STARTING:
+        if verdict is Verdict.PRINTING:
             claims.mark_printing(session=session, job_id=job.id, attempt=job.attempt)
         elif verdict is Verdict.DONE:
             accounting.record_done(session=session, job_id=job.id, attempt=job.attempt, actor=actor)
@@ -80,20 +99,6 @@ async def _apply(
                 attempt=job.attempt,
                 why=f"the print did not start on {tracked.name} ({tracked.state})",
             )
-    if verdict in (Verdict.DONE, Verdict.FAILED, Verdict.NOT_STARTED):
-        tracked.forget_job()
-        d.active.pop(tracked.id, None)
-        d.stats[verdict.value] += 1
-        log.info("job %s attempt %s on %s: %s", job.id, job.attempt, tracked.name, verdict)
-    elif (
-        verdict is Verdict.PRINTING
-        and job.cancel_requested
-        and tracked.client is not None
-        and tracked.cancel_sent != job.id
-    ):
-        tracked.cancel_sent = job.id
-        with contextlib.suppress(OctoPrintError):
-            await tracked.client.cancel()
 
 
 async def connect_offline(d: Dispatcher) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from fabcoord.db import unit_of_work
 from fabcoord.errors import FabcoordError
 from print_farm import claims, dispatch_db, planning
-from print_farm.errors import FileMissing, OctoPrintError, PrintDidNotStart, PrinterBusy
+from print_farm.errors import FileMissing, OctoPrintError, PrinterBusy
 from print_farm.tracker import Tracked
 from print_farm.tracking import is_active, is_down, is_idle
 
@@ -25,7 +25,19 @@ if TYPE_CHECKING:
     from print_farm.dispatcher import Dispatcher
 
 CONFIRM_POLL_S = 0.2
+REPLAN_S = 1.0
 log = logging.getLogger(__name__)
+
+
+def _resting(d: Dispatcher, printer_id: int, row: dispatch_db.PrinterRow, now: float) -> bool:
+    rest = d.resting.get(printer_id)
+    if rest is None:
+        return False
+    key, until = rest
+    if now < until and key == _plan_key(row):
+        return True
+    del d.resting[printer_id]
+    return False
 
 
 def _idle(d: Dispatcher, tracked: Tracked) -> bool:
@@ -38,8 +50,18 @@ def _idle(d: Dispatcher, tracked: Tracked) -> bool:
     )
 
 
+def _plan_key(row: dispatch_db.PrinterRow) -> tuple[object, ...]:
+    """What, on a printer's row, can make a printer that got no job worth planning again."""
+    return (row.enabled, row.bed_clear, row.loaded_material, row.loaded_lot, row.current_job_id)
+
+
 async def plan_starts(d: Dispatcher) -> None:
-    """Plan the queued jobs onto idle printers, claim them and launch staggered starts."""
+    """Plan the queued jobs onto idle printers, claim them and launch staggered starts.
+
+    An idle printer that got no job is planned again after ``REPLAN_S`` or as soon as its row
+    changes (bed cleared, spool loaded): an idle farm costs the database little.
+    """
+    now = d.clock()
     candidates = [
         row
         for printer_id, row in d.rows.items()
@@ -48,25 +70,44 @@ async def plan_starts(d: Dispatcher) -> None:
         and printer_id not in d.active
         and printer_id in d.tracked
         and _idle(d, d.tracked[printer_id])
+        and not _resting(d, printer_id, row, now)
     ]
     if not candidates:
         return
-    with unit_of_work(d.engine) as session:
-        jobs = dispatch_db.queued_jobs(session=session, limit=200 + 100 * len(candidates))
+    with unit_of_work(d.engine, read_only=True) as session:
         grams = dispatch_db.lot_balances(session=session, printers=candidates)
-    slots = [
-        dispatch_db.printer_slot(
-            row, grams_left=grams.get(row.id or 0, 0), reachable=True, idle=True
+        slots = [
+            dispatch_db.printer_slot(
+                row, grams_left=grams.get(row.id or 0, 0), reachable=True, idle=True
+            )
+            for row in candidates
+        ]
+        loaded = [slot for slot in slots if slot.material]
+        jobs = (
+            dispatch_db.queued_jobs(
+                session=session,
+                limit=20 + 10 * len(loaded),
+                materials={slot.material for slot in loaded},
+                fablab_ids={slot.fablab_id for slot in loaded},
+                max_grams=max(slot.grams_left for slot in loaded),
+            )
+            if loaded
+            else []
         )
-        for row in candidates
-    ]
-    plan = planning.plan_dispatch(jobs, slots)
-    notices = planning.explain_idle(jobs, slots, plan)
+        plan = planning.plan_dispatch(jobs, slots)
+        unassigned = {slot.id for slot in slots} - {a.printer_id for a in plan}
+        # what the operator should do: read from the whole queue, only for printers left idle
+        waiting = dispatch_db.queued_jobs(session=session, limit=200) if unassigned else []
+    notices = planning.explain_idle(waiting, slots, plan)
     updates = {
         slot.id: notices.get(slot.id, "" if slot.bed_clear else d.rows[slot.id].notice)
         for slot in slots
     }
     updates = {pid: text for pid, text in updates.items() if text != d.rows[pid].notice}
+    for printer_id in unassigned:
+        d.resting[printer_id] = (_plan_key(d.rows[printer_id]), now + REPLAN_S)
+    if not plan and not updates:
+        return
     with unit_of_work(d.engine) as session:
         dispatch_db.store_notices(session=session, notices=updates)
         claimed = []
@@ -78,40 +119,46 @@ async def plan_starts(d: Dispatcher) -> None:
                 owner=d.config.owner,
             )
             if job is not None:
-                claimed.append((assignment.printer_id, job.id or 0, job.attempts))
+                name = dispatch_db.job_file_name(session=session, job_id=job.id or 0)
+                claimed.append((assignment.printer_id, job.id or 0, job.attempts, name))
     for printer_id, notice in updates.items():
         d.rows[printer_id].notice = notice
-    for printer_id, job_id, attempt in claimed:
+    for printer_id, job_id, attempt, name in claimed:
         tracked = d.tracked[printer_id]
         tracked.starting = True
-        task = asyncio.create_task(_start(d, tracked, job_id, attempt))
+        task = asyncio.create_task(_start(d, tracked, job_id, attempt, name))
         d.starts.add(task)
         task.add_done_callback(d.starts.discard)
 
 
-async def _start(d: Dispatcher, tracked: Tracked, job_id: int, attempt: int) -> None:
+async def _start(d: Dispatcher, tracked: Tracked, job_id: int, attempt: int, name: str) -> None:
+    started = False
     try:
-        started = await start_job(d, tracked, job_id, attempt)
+        started = await start_job(d, tracked, job_id, attempt, name)
         d.stats["started" if started else "not_started"] += 1
     except FabcoordError as error:
         log.warning("start of job %s on %s failed: %s", job_id, tracked.name, error)
     finally:
         tracked.starting = False
-        tracked.last_poll = -math.inf
+        if not started:  # a confirmed start has just read the printer; anything else reads it now
+            tracked.last_poll = -math.inf
         d.wake.set()
 
 
-async def start_job(dispatcher: Dispatcher, tracked: Tracked, job_id: int, attempt: int) -> bool:
-    """Start the job; True when the printer confirmed it (the job is then ``printing``)."""
+async def start_job(
+    dispatcher: Dispatcher, tracked: Tracked, job_id: int, attempt: int, name: str
+) -> bool:
+    """Start the job (whose design's file is ``name``); True when the printer confirmed it (the
+    job is then ``printing``)."""
     client = tracked.client
     assert client is not None
     engine = dispatcher.engine
-    with unit_of_work(engine, read_only=True) as session:
-        name, content = dispatch_db.job_file(session=session, job_id=job_id)
     try:
         if tracked.files is None:
             tracked.files = await client.list_files()
         if name not in tracked.files:
+            with unit_of_work(engine, read_only=True) as session:
+                _, content = dispatch_db.job_file(session=session, job_id=job_id)
             await client.upload(name, content)
             tracked.files.add(name)
         await client.select(name)
@@ -128,9 +175,7 @@ async def start_job(dispatcher: Dispatcher, tracked: Tracked, job_id: int, attem
     tracked.begin_start(time.time())
     problem = ""
     try:
-        await client.start()
-    except PrintDidNotStart:
-        pass  # the client looked too early or the start was silent: the watch below decides
+        await client.start(verify=False)  # the watch below decides whether it started
     except OctoPrintError as error:
         problem = str(error)
     confirmed = await _confirm(dispatcher, tracked, name)

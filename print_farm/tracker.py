@@ -12,6 +12,7 @@ from print_farm.octoprint import JobStatus, OctoPrintClient
 from print_farm.push import PrinterEvent, PushSubscription
 from print_farm.tracking import Observation, is_active, is_down
 
+PROGRESS_STORE_S = 5.0
 FENCED_KINDS = frozenset(
     {"current", "PrintStarted", "PrintDone", "PrintFailed", "PrintCancelled", "PrinterStateChanged"}
 )
@@ -48,7 +49,8 @@ class Tracked:
     notice: str = ""
     notice_stored: str | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
-    _stored: tuple[object, ...] | None = field(default=None, repr=False)
+    _stored: tuple[str, bool, int | None] | None = field(default=None, repr=False)
+    _stored_at: float = field(default=-math.inf, repr=False)
 
     def follow(self, subscription: PushSubscription) -> None:
         self.subscription = subscription
@@ -152,11 +154,16 @@ class Tracked:
             return f"print failed or was cancelled on the printer ({self.state})"
         return f"print stopped: printer {self.state}"
 
-    def to_store(self, printer_id: int) -> Observed | None:
-        percent = None if self.completion is None else int(self.completion)
-        key = (self.state, self.reachable, percent)
-        if key == self._stored:
-            return None
+    def to_store(self, printer_id: int, now: float) -> Observed | None:
+        """What to write about the printer: a new state or reachability at once, a new whole
+        percent of progress at most every ``PROGRESS_STORE_S`` seconds (the live view reads the
+        tracker; ``printers status`` may show progress a few seconds old)."""
+        if self._stored is not None:
+            state, reachable, percent = self._stored
+            if (state, reachable) == (self.state, self.reachable) and (
+                percent == self._percent() or now - self._stored_at < PROGRESS_STORE_S
+            ):
+                return None
         return Observed(
             printer_id=printer_id,
             state=self.state,
@@ -166,9 +173,11 @@ class Tracked:
             seen=self.reachable,
         )
 
-    def stored(self) -> None:
-        percent = None if self.completion is None else int(self.completion)
-        self._stored = (self.state, self.reachable, percent)
+    def stored(self, now: float) -> None:
+        self._stored, self._stored_at = (self.state, self.reachable, self._percent()), now
+
+    def _percent(self) -> int | None:
+        return None if self.completion is None else int(self.completion)
 
 
 def _text(value: object) -> str | None:
