@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from fabcoord.db import unit_of_work
 from fabcoord.errors import FabcoordError
-from print_farm import claims, dispatch_db, planning
+from print_farm import attempts, claims, dispatch_db, planning
 from print_farm.errors import FileMissing, OctoPrintError, PrintDidNotStart, PrinterBusy
 from print_farm.tracker import Tracked
 from print_farm.tracking import is_active, is_down, is_idle
@@ -200,6 +200,12 @@ def _requeue(
     tracked.backoff_until = dispatcher.clock() + pause
     log.info("job %s attempt %s on %s requeued: %s", job_id, attempt, tracked.name, why)
     with unit_of_work(dispatcher.engine) as session:
-        claims.requeue_not_started(session=session, job_id=job_id, attempt=attempt, why=why)
+        claims.requeue_not_started(
+            session=session,
+            job_id=job_id,
+            attempt=attempt,
+            why=why,
+            max_attempts=attempts.limit_of(dispatcher.config),
+        )
     tracked.notice = why[:300]
     return False

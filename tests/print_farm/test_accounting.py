@@ -161,6 +161,8 @@ def test_a_print_that_never_started_posts_nothing(engine: Engine) -> None:
 def test_a_job_is_claimed_once_and_a_printer_leased_once(engine: Engine) -> None:
     farm = ff.make_fablab(engine)
     printer = ff.add_printer(engine, farm)
+    ff.stock_filament(engine, farm, lot="L1", grams=100)
+    ff.load(engine, printer, lot="L1", grams=100)
     [job_id] = ff.enqueue(engine, ff.add_design(engine), 2)
     printer_id = ff.printer(engine, printer).id or 0
     with unit_of_work(engine) as session:
