@@ -74,7 +74,7 @@ def record_done(*, session: Session, job_id: int, attempt: int, actor: str) -> O
     note = "done" + _short_note(job, design.grams, grams)
     posting_id = _post(session, job, attempt, MoveReason.PRINT_OUTPUT, legs, actor, note)
     _finish(session, job, printer, JobState.DONE, "")
-    _warn_short(printer, job, short)
+    _warn_short(printer, job.lot, short)
     return Outcome(
         job_id, attempt, JobState.DONE.value, design.units_per_print, grams, posting_id, short
     )
@@ -107,9 +107,9 @@ def record_failure(
         ]
         note = why + _short_note(job, used, grams)
         posting_id = _post(session, job, attempt, MoveReason.PRINT_SCRAP, legs, actor, note)
-    status = requeue_state(job, max_attempts)
-    _finish(session, job, printer, status, why)
-    _warn_short(printer, job, used - grams)
+    status, lot = requeue_state(job, max_attempts), job.lot
+    _finish(session, job, printer, status, why)  # a requeued job forgets its lot
+    _warn_short(printer, lot, used - grams)
     return Outcome(job_id, attempt, status.value, 0, grams, posting_id, used - grams)
 
 
@@ -144,12 +144,12 @@ def _short_note(job: PrintJob, used: int, posted: int) -> str:
     )
 
 
-def _warn_short(printer: FarmPrinter, job: PrintJob, short: int) -> None:
+def _warn_short(printer: FarmPrinter, lot: str, short: int) -> None:
     """Tell the operator the ledger had less filament on the printer than the print used."""
     if short <= 0:
         return
     warning = (
-        f"lot {job.lot} ran short by {short} g: weigh the spool and correct with "
+        f"lot {lot} ran short by {short} g: weigh the spool and correct with "
         f"'fabcoord stock adjust'"
     )
     printer.notice = (warning + ("; " + printer.notice if printer.notice else ""))[:300]
