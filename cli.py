@@ -863,8 +863,10 @@ def printers_add(
         auto_clear=auto_clear,
     )
     spec = registry.checked_spec(spec)
+    with _work(read_only=True) as session:  # refuse bad input before the network check
+        registry.check_can_add(session=session, spec=spec)
     version = "not checked"
-    if check:  # before any transaction: no database lock is held during the network round trip
+    if check:  # outside any transaction: no database lock is held during the network round trip
         key = registry.spec_api_key(spec)
         version = "OctoPrint " + asyncio.run(probe.probe(spec.url, key))
     with _work() as session:

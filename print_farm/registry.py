@@ -130,6 +130,18 @@ def spec_api_key(spec: PrinterSpec) -> str:
     return read_key(env=spec.api_key_env, path=spec.api_key_file, owner=spec.name)
 
 
+def check_can_add(*, session: Session, spec: PrinterSpec) -> None:
+    """Refuse early (read only) what :func:`add_printer` would refuse: unknown fablab, taken name.
+
+    Raises:
+        UnknownFablab, AlreadyExists.
+    """
+    fablabs.get_fablab(session=session, name=spec.fablab)
+    existing = session.exec(select(FarmPrinter).where(FarmPrinter.name == spec.name)).first()
+    if existing is not None and not existing.removed:
+        raise AlreadyExists(f"printer {spec.name!r} exists already")
+
+
 def add_printer(*, session: Session, spec: PrinterSpec) -> FarmPrinter:
     """Register a printer (or bring back a removed one of that name) and its ledger location.
 
@@ -141,9 +153,8 @@ def add_printer(*, session: Session, spec: PrinterSpec) -> FarmPrinter:
     env, key_file = spec.api_key_env, spec.api_key_file
     fablab = fablabs.get_fablab(session=session, name=spec.fablab)
     assert fablab.id is not None
+    check_can_add(session=session, spec=spec)
     printer = session.exec(select(FarmPrinter).where(FarmPrinter.name == name)).first()
-    if printer is not None and not printer.removed:
-        raise AlreadyExists(f"printer {name!r} exists already")
     if printer is None:
         location = catalogue.add_location(
             session=session,
