@@ -47,4 +47,6 @@ async def send_cancel(d: Dispatcher, tracked: Tracked, job: ActiveJob) -> bool:
         return False
     tries.pop(tracked.id, None)
     tracked.cancel_sent = job.id
+    if tracked.notice.startswith(f"cancel of job {job.id} failed"):
+        tracked.notice = ""  # taken back from the printer's notice unless another replaced it
     return True

@@ -65,6 +65,7 @@ def test_a_cancel_the_printer_refused_is_retried_until_it_takes(
     finally:
         simulator.set_fault(0, None)
     assert phase == ["cancel asked", "refused once"]
+    assert "cancel of job" not in ff.printer(engine, printer).notice  # taken back once it took
     job = ff.job(engine, job_id)
     assert job.attempts == 1 and job.finished_at is not None
     assert ff.qty(engine, "visor-frame", farm.stock) == 0
