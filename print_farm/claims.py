@@ -177,12 +177,15 @@ def lock_attempt(session: Session, job_id: int, attempt: int) -> PrintJob | None
     return job
 
 
-def mark_start_sent(*, session: Session, job_id: int, attempt: int) -> bool:
-    """Record that the file is selected (its progress reset) and ``start`` is about to be sent."""
+def mark_start_sent(
+    *, session: Session, job_id: int, attempt: int, at: datetime | None = None
+) -> bool:
+    """Record that the file is selected (its progress reset) and ``start`` is about to be sent
+    (``at``: when the start's staggered slot came, taken before waiting for the row lock)."""
     job = lock_attempt(session, job_id, attempt)
     if job is None:
         return False
-    job.start_sent_at = utc_now()
+    job.start_sent_at = at or utc_now()
     session.add(job)
     return True
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from fabcoord.db import unit_of_work
 from fabcoord.errors import FabcoordError
+from fabcoord.ledger.posting import utc_now
 from print_farm import attempts, claims, dispatch_db, planning
 from print_farm.errors import FileMissing, OctoPrintError, PrintDidNotStart, PrinterBusy
 from print_farm.tracker import Tracked
@@ -122,8 +123,9 @@ async def start_job(dispatcher: Dispatcher, tracked: Tracked, job_id: int, attem
         pause = 1.0 if isinstance(error, PrinterBusy) else dispatcher.config.retry_s
         return _requeue(dispatcher, tracked, job_id, attempt, f"could not start: {error}", pause)
     await _stagger(dispatcher)  # uploads run in parallel; the heating starts are spaced
+    slot = utc_now()  # the stagger's time, not the one after a wait for the database lock
     with unit_of_work(engine) as session:
-        if not claims.mark_start_sent(session=session, job_id=job_id, attempt=attempt):
+        if not claims.mark_start_sent(session=session, job_id=job_id, attempt=attempt, at=slot):
             return False
     tracked.begin_start(time.time())
     problem = ""
