@@ -48,6 +48,8 @@ from orders import links as order_links
 from orders import service as order_service
 from orders.models import OrderStatus
 from print_farm import designs, dispatcher, probe, queue, registry, spools
+from print_farm.attempts import DEFAULT_MAX_ATTEMPTS
+from print_farm.run_config import LimitedConfig
 
 MIGRATION_LOCATIONS: list[Path] = []
 MAX_ID = 2**31 - 1  # record numbers are 32-bit integers in the database
@@ -860,12 +862,15 @@ def printers_add(
         bed_y_mm=depth,
         auto_clear=auto_clear,
     )
+    spec = registry.checked_spec(spec)
+    with _work(read_only=True) as session:  # refuse bad input before the network check
+        registry.check_can_add(session=session, spec=spec)
     version = "not checked"
+    if check:  # outside any transaction: no database lock is held during the network round trip
+        key = registry.spec_api_key(spec)
+        version = "OctoPrint " + asyncio.run(probe.probe(spec.url, key))
     with _work() as session:
         printer = registry.add_printer(session=session, spec=spec)
-        if check:  # inside the unit of work: a refused check leaves nothing behind
-            key = registry.read_api_key(printer)
-            version = "OctoPrint " + asyncio.run(probe.probe(printer.url, key))
     _out().print(
         Text(
             f"printer {printer.name} added at {printer.url} ({version}), ledger location "
@@ -1145,6 +1150,15 @@ def farm_cancel(job: Annotated[int, typer.Argument(metavar="JOB")]) -> None:
         _out().print(f"job {job} is {row.status.value}: the dispatcher will cancel the print")
 
 
+@farm_app.command("retry")
+def farm_retry(job: Annotated[int, typer.Argument(metavar="JOB")]) -> None:
+    """Put a held job (one that used up its attempts) back in the queue."""
+    with _work() as session:
+        row = queue.retry_job(session=session, job_id=job)
+        last = row.last_error
+    _out().print(Text(f"job {job} back in the queue" + (f" (last error: {last})" if last else "")))
+
+
 @farm_app.command("clear")
 def farm_clear(name: PrinterArg) -> None:
     """Confirm that the parts were removed: the printer may take the next job."""
@@ -1172,6 +1186,10 @@ def farm_run(
     max_printers: Annotated[
         int | None, typer.Option("--max-printers", help="Drive at most N printers.", min=1)
     ] = None,
+    max_attempts: Annotated[
+        int,
+        typer.Option("--max-attempts", help="Hold a job after N failed starts/prints.", min=1),
+    ] = DEFAULT_MAX_ATTEMPTS,
     live: Annotated[
         bool | None, typer.Option("--live/--no-live", help="Live view (default: on a terminal).")
     ] = None,
@@ -1180,7 +1198,8 @@ def farm_run(
     context = _ctx()
     schema.require_current_schema(context.engine, MIGRATION_LOCATIONS)
     logging.basicConfig(level=context.settings.log_level, stream=sys.stderr)
-    config = dispatcher.DispatcherConfig(
+    config = LimitedConfig(
+        max_attempts=max_attempts,
         owner=owner or f"{socket.gethostname()}:{os.getpid()}",
         actor=context.settings.actor,
         lease_s=lease,

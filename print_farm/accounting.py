@@ -4,7 +4,9 @@ A finished print posts, in one posting (reason ``print_output``, document ``prin
 the design's frames from production into the printer's fablab stock, and the design's grams of the
 loaded lot from the printer to production. A failed or cancelled print posts the filament it used
 (the design's grams × the last known completion, all of it when unknown) to scrap (``print_scrap``)
-and puts the job back in the queue. The job row is locked and its state checked in the same
+and puts the job back in the queue (or holds it once it has used up its attempts). Grams are capped
+at the lot's balance on the printer (the ledger never goes negative); a capped posting says so in its
+note, in the printer's notice and in :class:`Outcome` (``short_g``). The job row is locked and its state checked in the same
 transaction as the posting, and the posting's idempotency key is ``print_job/<id>/attempt/<n>``: two
 dispatchers, or a restarted one, seeing the same end can never post twice.
 """
@@ -21,6 +23,7 @@ from fabcoord.errors import IdempotencyConflict
 from fabcoord.ledger import catalogue
 from fabcoord.ledger.models import MoveReason
 from fabcoord.ledger.posting import Leg, PostingRequest, post, utc_now
+from print_farm.attempts import requeue_state
 from print_farm.claims import lock_attempt
 from print_farm.models import Design, FarmPrinter, JobState, PrintJob
 from print_farm.registry import fablab_of, location_code
@@ -31,7 +34,11 @@ FRAME_ITEM = "visor-frame"
 
 @dataclass(frozen=True)
 class Outcome:
-    """What was recorded for one attempt (None fields when nothing was posted)."""
+    """What was recorded for one attempt (None fields when nothing was posted).
+
+    ``short_g``: grams the print used that were not on the printer in the ledger (the posting was
+    capped at the lot's balance there: the spool should be weighed and the stock adjusted).
+    """
 
     job_id: int
     attempt: int
@@ -39,6 +46,7 @@ class Outcome:
     frames: int
     grams: int
     posting_id: int | None
+    short_g: int = 0
 
 
 def idempotency_key(job_id: int, attempt: int) -> str:
@@ -53,6 +61,7 @@ def record_done(*, session: Session, job_id: int, attempt: int, actor: str) -> O
     printer, design = _printer_and_design(session, job)
     stock = fablabs.stock_location_code(fablab_of(session=session, printer=printer).slug)
     grams = _available(session, printer, job, design.grams)
+    short = design.grams - grams
     legs = [
         Leg(FRAME_ITEM, catalogue.PRODUCTION, -design.units_per_print),
         Leg(FRAME_ITEM, stock, design.units_per_print),
@@ -62,9 +71,13 @@ def record_done(*, session: Session, job_id: int, attempt: int, actor: str) -> O
             Leg(design.material, location_code(printer.name), -grams, job.lot),
             Leg(design.material, catalogue.PRODUCTION, grams, job.lot),
         ]
-    posting_id = _post(session, job, attempt, MoveReason.PRINT_OUTPUT, legs, actor, "done")
+    note = "done" + _short_note(job, design.grams, grams)
+    posting_id = _post(session, job, attempt, MoveReason.PRINT_OUTPUT, legs, actor, note)
     _finish(session, job, printer, JobState.DONE, "")
-    return Outcome(job_id, attempt, JobState.DONE.value, design.units_per_print, grams, posting_id)
+    _warn_short(printer, job.lot, short)
+    return Outcome(
+        job_id, attempt, JobState.DONE.value, design.units_per_print, grams, posting_id, short
+    )
 
 
 def record_failure(
@@ -75,9 +88,11 @@ def record_failure(
     completion: float | None,
     why: str,
     actor: str,
+    max_attempts: int | None = None,
 ) -> Outcome | None:
     """Record a failed or cancelled print: filament used goes to scrap, the job is requeued (or
-    cancelled when an operator asked); None if this attempt's outcome is already recorded."""
+    cancelled when an operator asked, or held after ``max_attempts`` attempts); None if this
+    attempt's outcome is already recorded."""
     job = lock_attempt(session, job_id, attempt)
     if job is None:
         return None
@@ -90,10 +105,12 @@ def record_failure(
             Leg(design.material, location_code(printer.name), -grams, job.lot),
             Leg(design.material, catalogue.SCRAP, grams, job.lot),
         ]
-        posting_id = _post(session, job, attempt, MoveReason.PRINT_SCRAP, legs, actor, why)
-    status = JobState.CANCELLED if job.cancel_requested else JobState.QUEUED
-    _finish(session, job, printer, status, why)
-    return Outcome(job_id, attempt, status.value, 0, grams, posting_id)
+        note = why + _short_note(job, used, grams)
+        posting_id = _post(session, job, attempt, MoveReason.PRINT_SCRAP, legs, actor, note)
+    status, lot = requeue_state(job, max_attempts), job.lot
+    _finish(session, job, printer, status, why)  # a requeued job forgets its lot
+    _warn_short(printer, lot, used - grams)
+    return Outcome(job_id, attempt, status.value, 0, grams, posting_id, used - grams)
 
 
 def scrap_grams(design_grams: int, completion: float | None) -> int:
@@ -116,6 +133,26 @@ def _available(session: Session, printer: FarmPrinter, job: PrintJob, wanted: in
     if printer.loaded_lot != job.lot or printer.loaded_material == "":
         return 0
     return max(0, min(wanted, grams_left(session=session, printer=printer)))
+
+
+def _short_note(job: PrintJob, used: int, posted: int) -> str:
+    if posted >= used:
+        return ""
+    return (
+        f"; the print used {used} g but only {posted} g of lot {job.lot} were on the printer "
+        f"(short by {used - posted} g)"
+    )
+
+
+def _warn_short(printer: FarmPrinter, lot: str, short: int) -> None:
+    """Tell the operator the ledger had less filament on the printer than the print used."""
+    if short <= 0:
+        return
+    warning = (
+        f"lot {lot} ran short by {short} g: weigh the spool and correct with "
+        f"'fabcoord stock adjust'"
+    )
+    printer.notice = (warning + ("; " + printer.notice if printer.notice else ""))[:300]
 
 
 def _post(
@@ -151,7 +188,7 @@ def _finish(
 ) -> None:
     now = utc_now()
     job.status, job.last_error = status, why[:300]
-    if status is JobState.QUEUED:
+    if status in (JobState.QUEUED, JobState.HELD):
         job.printer_id, job.lot = None, ""
         job.claimed_at = job.start_sent_at = job.started_at = None
     else:

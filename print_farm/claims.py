@@ -1,20 +1,27 @@
 """What keeps several dispatchers from stepping on each other: printer leases and job claims.
 
 A printer is driven by the dispatcher holding its lease (owner id + expiry), taken or renewed by one
-conditional ``UPDATE``; a dispatcher that dies stops renewing and its leases expire. A job is claimed
+conditional ``UPDATE``; a dispatcher that dies stops renewing and its leases expire. Lease times are
+the DATABASE's clock (:func:`print_farm.db_clock.database_now`: PostgreSQL's server time; SQLite is a
+local file, so the local clock is its clock): dispatchers on machines whose clocks disagree by more
+than a lease still agree on who holds a printer. A job is claimed
 by moving it from ``queued`` to ``starting`` under a row lock (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``), so it is started at most once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
 
 from fabcoord.ledger.posting import utc_now
-from print_farm.models import FarmPrinter, JobState, PrintJob
+from print_farm.attempts import requeue_state
+from print_farm.db_clock import database_now
+from print_farm.models import Design, FarmPrinter, JobState, PrintJob
+from print_farm.spools import grams_left
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -25,11 +32,20 @@ def aware(moment: datetime | None) -> datetime | None:
 
 
 def acquire_leases(
-    *, session: Session, owner: str, lease_s: float, max_printers: int | None = None
+    *,
+    session: Session,
+    owner: str,
+    lease_s: float,
+    max_printers: int | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> set[int]:
     """Renew this dispatcher's leases and take free or expired ones (at most ``max_printers`` in
-    all); return the printers it holds."""
-    now = utc_now()
+    all); return the printers it holds.
+
+    Expiry is set and judged by the database's clock; ``clock`` (this machine's UTC clock) is only
+    read where it is the database's clock (SQLite).
+    """
+    now = database_now(session, clock)
     expires = now + timedelta(seconds=lease_s)
     table = FarmPrinter.__table__  # type: ignore[attr-defined]
     session.execute(
@@ -77,20 +93,34 @@ def release_leases(*, session: Session, owner: str) -> None:
     )
 
 
-def holds_lease(printer: FarmPrinter, owner: str) -> bool:
+def holds_lease(printer: FarmPrinter, owner: str, *, now: datetime | None = None) -> bool:
+    """Whether ``owner`` holds the printer's lease at ``now`` (the database's time, read with
+    :func:`~print_farm.db_clock.database_now`; this machine's clock when not given)."""
     expires = aware(printer.lease_expires_at)
-    return printer.lease_owner == owner and expires is not None and expires > utc_now()
+    moment = now if now is not None else utc_now()
+    return printer.lease_owner == owner and expires is not None and expires > moment
 
 
-def claim_job(*, session: Session, job_id: int, printer_id: int, owner: str) -> PrintJob | None:
+def claim_job(
+    *,
+    session: Session,
+    job_id: int,
+    printer_id: int,
+    owner: str,
+    clock: Callable[[], datetime] = utc_now,
+) -> PrintJob | None:
     """Move a queued job to ``starting`` on a printer this dispatcher holds, or return None when
-    the job was taken, the lease lost, or the printer is no longer free."""
+    the job was taken, the lease lost, or the printer is no longer free.
+
+    The loaded spool is checked again under the printer's row lock (the plan read it earlier): a
+    ``printers load/unload`` in between wins, and the printer's notice says what to do.
+    """
     printer = session.exec(
         select(FarmPrinter).where(FarmPrinter.id == printer_id).with_for_update()
     ).first()
     if (
         printer is None
-        or not holds_lease(printer, owner)
+        or not holds_lease(printer, owner, now=database_now(session, clock))
         or printer.current_job_id is not None
         or not printer.bed_clear
         or not printer.enabled
@@ -104,6 +134,14 @@ def claim_job(*, session: Session, job_id: int, printer_id: int, owner: str) -> 
     ).first()
     if job is None:
         return None
+    design = session.get(Design, job.design_id)
+    assert design is not None
+    misfit = spool_misfit(session, printer, design)
+    if misfit:
+        printer.notice = misfit[:300]
+        session.add(printer)
+        session.flush()
+        return None
     now = utc_now()
     job.status, job.printer_id, job.lot = JobState.STARTING, printer_id, printer.loaded_lot
     job.attempts += 1
@@ -114,6 +152,24 @@ def claim_job(*, session: Session, job_id: int, printer_id: int, owner: str) -> 
     return job
 
 
+def spool_misfit(session: Session, printer: FarmPrinter, design: Design) -> str:
+    """What the operator must do before ``design`` can print on ``printer`` ("" if it fits)."""
+    if not printer.loaded_material:
+        return f"load a spool of {design.material}"
+    if printer.loaded_material != design.material:
+        return (
+            f"loaded {printer.loaded_material} but the next job needs {design.material}: "
+            "change the spool"
+        )
+    left = grams_left(session=session, printer=printer)
+    if left < design.grams:
+        return (
+            f"change the spool: {left} g of {printer.loaded_material} lot {printer.loaded_lot} "
+            f"left, the next job needs {design.grams} g"
+        )
+    return ""
+
+
 def lock_attempt(session: Session, job_id: int, attempt: int) -> PrintJob | None:
     job = session.exec(select(PrintJob).where(PrintJob.id == job_id).with_for_update()).first()
     if job is None or job.attempts != attempt or not job.status.is_active:
@@ -121,12 +177,15 @@ def lock_attempt(session: Session, job_id: int, attempt: int) -> PrintJob | None
     return job
 
 
-def mark_start_sent(*, session: Session, job_id: int, attempt: int) -> bool:
-    """Record that the file is selected (its progress reset) and ``start`` is about to be sent."""
+def mark_start_sent(
+    *, session: Session, job_id: int, attempt: int, at: datetime | None = None
+) -> bool:
+    """Record that the file is selected (its progress reset) and ``start`` is about to be sent
+    (``at``: when the start's staggered slot came, taken before waiting for the row lock)."""
     job = lock_attempt(session, job_id, attempt)
     if job is None:
         return False
-    job.start_sent_at = utc_now()
+    job.start_sent_at = at or utc_now()
     session.add(job)
     return True
 
@@ -142,8 +201,11 @@ def mark_printing(*, session: Session, job_id: int, attempt: int) -> bool:
     return True
 
 
-def requeue_not_started(*, session: Session, job_id: int, attempt: int, why: str) -> bool:
-    """The print never started: the job goes back to the queue, nothing is posted.
+def requeue_not_started(
+    *, session: Session, job_id: int, attempt: int, why: str, max_attempts: int | None = None
+) -> bool:
+    """The print never started: the job goes back to the queue (held after ``max_attempts``
+    attempts), nothing is posted.
 
     Only a job still ``starting`` is requeued: one another dispatcher saw printing is left alone.
     """
@@ -155,8 +217,8 @@ def requeue_not_started(*, session: Session, job_id: int, attempt: int, why: str
         printer.current_job_id = None
         printer.notice = why[:300]
         session.add(printer)
-    cancelled = job.cancel_requested
-    job.status = JobState.CANCELLED if cancelled else JobState.QUEUED
+    job.status = requeue_state(job, max_attempts)
+    cancelled = job.status is JobState.CANCELLED
     job.printer_id, job.lot = None, ""
     job.claimed_at = job.start_sent_at = job.started_at = None
     job.finished_at = utc_now() if cancelled else None

@@ -7,6 +7,7 @@ Hierarchy::
         ├── UnknownPrinter, UnknownDesign, UnknownJob    (also NotFound: 404)
         ├── InvalidGcode                   (also InvalidInput: 422) empty, binary, not G-code
         ├── PrinterInUse, JobNotCancellable    409: printing / finished already
+        ├── JobNotRetryable                409: only a held job is retried
         ├── ApiKeyUnavailable              (also ConfigError) the key's variable or file is missing
         └── OctoPrintError                 talking to one OctoPrint server failed
             ├── PrinterUnreachable         refused, reset, timed out (503)
@@ -121,6 +122,12 @@ class PrinterInUse(PrintFarmError):
 
 class JobNotCancellable(PrintFarmError):
     """The job has finished already, or was cancelled before."""
+
+    http_status = 409
+
+
+class JobNotRetryable(PrintFarmError):
+    """Only a held job (one that used up its attempts) can be put back in the queue."""
 
     http_status = 409
 

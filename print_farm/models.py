@@ -25,6 +25,7 @@ class JobState(StrEnum):
     PRINTING = "printing"  # the printer confirmed it is printing this job
     DONE = "done"
     CANCELLED = "cancelled"
+    HELD = "held"  # used up its attempts; back in the queue with ``fabcoord farm retry``
 
     @property
     def is_active(self) -> bool:
@@ -103,7 +104,11 @@ class Design(SQLModel, table=True):
 
 
 class PrintJob(SQLModel, table=True):
-    """One print of a design. ``attempts`` counts starts; each attempt posts at most once."""
+    """One print of a design. ``attempts`` counts starts; each attempt posts at most once.
+
+    ``retry_base``: ``attempts`` when an operator last retried the held job (the attempt limit
+    counts from there).
+    """
 
     __tablename__ = "farm_job"
     __table_args__ = (Index("ix_farm_job_queue", "status", "priority", "needed_by"),)
@@ -120,6 +125,7 @@ class PrintJob(SQLModel, table=True):
     printer_id: int | None = Field(default=None, foreign_key="farm_printer.id")
     lot: str = Field(default="", max_length=80)
     attempts: int = 0
+    retry_base: int = 0
     cancel_requested: bool = False
     last_error: str = Field(default="", max_length=300)
     created_at: datetime

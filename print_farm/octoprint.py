@@ -10,6 +10,7 @@ API (all methods are coroutines and raise :mod:`print_farm.errors` types)::
         await client.printer() -> PrinterStatus            # a 409 is a status with operational False
         await client.job() -> JobStatus                    # .finished / .cancelled / .failed_offline
         await client.list_files() -> set[str]
+        await client.file_history(name) -> PrintHistory  # FileMissing if no such file
         await client.upload(name, content, select=False, print_after=False) -> UploadResult
         await client.delete_file(name)
         await client.select(name, print_after=False)
@@ -42,10 +43,23 @@ from print_farm.errors import (
     PrinterNotOperational,
     PrinterUnreachable,
 )
-from print_farm.printer_status import ACTIVE_STATES, JobStatus, PrinterStatus, UploadResult
+from print_farm.printer_status import (
+    ACTIVE_STATES,
+    JobStatus,
+    PrinterStatus,
+    PrintHistory,
+    UploadResult,
+)
 from print_farm.startup_probe import answers_bare_not_found
 
-__all__ = ["ACTIVE_STATES", "JobStatus", "OctoPrintClient", "PrinterStatus", "UploadResult"]
+__all__ = [
+    "ACTIVE_STATES",
+    "JobStatus",
+    "OctoPrintClient",
+    "PrintHistory",
+    "PrinterStatus",
+    "UploadResult",
+]
 
 
 def _body(response: httpx.Response) -> object:
@@ -65,6 +79,10 @@ def _object(response: httpx.Response) -> dict[str, Any]:
             status_code=response.status_code,
         )
     return body
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 @functools.cache
@@ -214,6 +232,19 @@ class OctoPrintClient:
         body = _object(await self._call("GET", "/api/files/local", ok=(200,)))
         files = body.get("files", [])
         return {str(f["name"]) for f in files if f.get("type", "machinecode") != "folder"}
+
+    async def file_history(self, name: str) -> PrintHistory:
+        """The file's print statistics (``prints``: absent until the file was first printed)."""
+        body = _object(await self._call("GET", f"/api/files/local/{name}", ok=(200,)))
+        prints = body.get("prints") or {}
+        last = prints.get("last") or {}
+        date, success = last.get("date"), last.get("success")
+        return PrintHistory(
+            successes=_count(prints.get("success")),
+            failures=_count(prints.get("failure")),
+            last_date=float(date) if isinstance(date, int | float) else None,
+            last_success=success if isinstance(success, bool) else None,
+        )
 
     async def upload(
         self, name: str, content: bytes, *, select: bool = False, print_after: bool = False

@@ -8,14 +8,13 @@ clear and no job is pending on them.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from typing import TYPE_CHECKING
 
 from fabcoord.db import unit_of_work
 from fabcoord.ledger.posting import utc_now
-from print_farm import accounting, claims, dispatch_db
+from print_farm import accounting, attempts, cancelling, claims, dispatch_db, history
 from print_farm.errors import OctoPrintError
 from print_farm.models import JobState
 from print_farm.tracker import Tracked
@@ -38,10 +37,15 @@ async def reconcile(d: Dispatcher) -> None:
         if verdict in FINAL and tracked.done_file != job.file_name:
             await d.poll(tracked)  # confirm with a fresh REST reading before recording
             verdict = _judge(d, tracked, job)
+        failed = verdict in (Verdict.FAILED, Verdict.NOT_STARTED)
+        if failed and await history.printed_meanwhile(tracked, job):  # ended while unwatched
+            verdict = _judge(d, tracked, job, history_done=True)
         await _apply(d, tracked, job, verdict)
 
 
-def _judge(d: Dispatcher, tracked: Tracked, job: dispatch_db.ActiveJob) -> Verdict:
+def _judge(
+    d: Dispatcher, tracked: Tracked, job: dispatch_db.ActiveJob, *, history_done: bool = False
+) -> Verdict:
     sent = job.start_sent_at
     settled = sent is not None and (utc_now() - sent).total_seconds() > d.config.confirm_s
     observation: Observation = tracked.observation(job.file_name)
@@ -51,6 +55,7 @@ def _judge(d: Dispatcher, tracked: Tracked, job: dispatch_db.ActiveJob) -> Verdi
         confirmed=job.status is JobState.PRINTING,
         start_sent=sent is not None,
         settled=settled,
+        history_done=history_done,
     )
 
 
@@ -64,15 +69,8 @@ async def _apply(
         d.active.pop(tracked.id, None)
         d.stats[verdict.value] += 1
         log.info("job %s attempt %s on %s: %s", job.id, job.attempt, tracked.name, verdict)
-    elif (
-        verdict is Verdict.PRINTING
-        and job.cancel_requested
-        and tracked.client is not None
-        and tracked.cancel_sent != job.id
-    ):
-        tracked.cancel_sent = job.id
-        with contextlib.suppress(OctoPrintError):
-            await tracked.client.cancel()
+    elif verdict is Verdict.PRINTING and job.cancel_requested:
+        await cancelling.send_cancel(d, tracked, job)  # retried on later passes if refused
 
 
 def _record(d: Dispatcher, tracked: Tracked, job: dispatch_db.ActiveJob, verdict: Verdict) -> None:
@@ -91,6 +89,7 @@ def _record(d: Dispatcher, tracked: Tracked, job: dispatch_db.ActiveJob, verdict
                 completion=tracked.progress,
                 why=why,
                 actor=actor,
+                max_attempts=attempts.limit_of(d.config),
             )
         elif verdict is Verdict.NOT_STARTED:
             claims.requeue_not_started(
@@ -98,6 +97,7 @@ def _record(d: Dispatcher, tracked: Tracked, job: dispatch_db.ActiveJob, verdict
                 job_id=job.id,
                 attempt=job.attempt,
                 why=f"the print did not start on {tracked.name} ({tracked.state})",
+                max_attempts=attempts.limit_of(d.config),
             )
 
 

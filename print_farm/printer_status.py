@@ -64,3 +64,21 @@ class UploadResult:
     name: str
     effective_select: bool
     effective_print: bool
+
+
+@dataclass(frozen=True)
+class PrintHistory:
+    """``GET /api/files/local/<name>`` ``prints``: OctoPrint's per-file print statistics.
+
+    Kept in the file's metadata on disk, so they survive a server restart. ``last_date`` is when
+    the last print of the file ended, in epoch seconds of the OctoPrint host's clock.
+    """
+
+    successes: int
+    failures: int
+    last_date: float | None
+    last_success: bool | None
+
+    def succeeded_after(self, moment: float) -> bool:
+        """The last print of this file ended successfully after ``moment`` (epoch seconds)."""
+        return bool(self.last_success) and self.last_date is not None and self.last_date > moment

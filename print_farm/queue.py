@@ -19,7 +19,7 @@ from fabcoord.errors import InvalidInput
 from fabcoord.ledger.posting import utc_now
 from fabcoord.records import Fablab
 from print_farm.designs import get_design
-from print_farm.errors import JobNotCancellable, UnknownJob
+from print_farm.errors import JobNotCancellable, JobNotRetryable, UnknownJob
 from print_farm.models import Design, FarmPrinter, JobState, PrintJob
 
 MAX_FRAMES = 1_000_000
@@ -144,7 +144,7 @@ def cancel_job(*, session: Session, job_id: int) -> PrintJob:
         raise UnknownJob(f"unknown print job {job_id} (see 'fabcoord farm queue')")
     if job.status in (JobState.DONE, JobState.CANCELLED):
         raise JobNotCancellable(f"print job {job_id} is {job.status.value} already")
-    if job.status is JobState.QUEUED:
+    if job.status in (JobState.QUEUED, JobState.HELD):
         job.status, job.finished_at = JobState.CANCELLED, utc_now()
     else:
         job.cancel_requested = True
@@ -152,7 +152,25 @@ def cancel_job(*, session: Session, job_id: int) -> PrintJob:
     return job
 
 
-_OPEN = (JobState.QUEUED, JobState.STARTING, JobState.PRINTING)
+def retry_job(*, session: Session, job_id: int) -> PrintJob:
+    """Put a held job back in the queue, with a fresh allowance of attempts.
+
+    Raises:
+        UnknownJob, JobNotRetryable (the job is not held).
+    """
+    job = session.exec(select(PrintJob).where(PrintJob.id == job_id).with_for_update()).first()
+    if job is None:
+        raise UnknownJob(f"unknown print job {job_id} (see 'fabcoord farm queue')")
+    if job.status is not JobState.HELD:
+        raise JobNotRetryable(
+            f"print job {job_id} is {job.status.value}, not held: only held jobs are retried"
+        )
+    job.status, job.retry_base = JobState.QUEUED, job.attempts
+    session.add(job)
+    return job
+
+
+_OPEN = (JobState.QUEUED, JobState.HELD, JobState.STARTING, JobState.PRINTING)
 
 
 def _public(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -102,11 +102,11 @@ def clean_url(url: str) -> str:
     return cleaned
 
 
-def add_printer(*, session: Session, spec: PrinterSpec) -> FarmPrinter:
-    """Register a printer (or bring back a removed one of that name) and its ledger location.
+def checked_spec(spec: PrinterSpec) -> PrinterSpec:
+    """The spec with name, URL and key source cleaned (no database, no network).
 
     Raises:
-        InvalidInput, AlreadyExists, UnknownFablab.
+        InvalidInput.
     """
     name, url = clean_name(spec.name), clean_url(spec.url)
     env, key_file = spec.api_key_env.strip(), spec.api_key_file.strip()
@@ -118,11 +118,43 @@ def add_printer(*, session: Session, spec: PrinterSpec) -> FarmPrinter:
         raise InvalidInput(f"nozzle {spec.nozzle_mm} mm is not between 0.1 and 2.0 mm")
     if not (50 <= spec.bed_x_mm <= 2000 and 50 <= spec.bed_y_mm <= 2000):
         raise InvalidInput("bed size must be between 50 and 2000 mm on each side")
+    return replace(spec, name=name, url=url, api_key_env=env, api_key_file=key_file)
+
+
+def spec_api_key(spec: PrinterSpec) -> str:
+    """The API key a (checked) spec points to, to check it with OctoPrint before registering.
+
+    Raises:
+        ApiKeyUnavailable.
+    """
+    return read_key(env=spec.api_key_env, path=spec.api_key_file, owner=spec.name)
+
+
+def check_can_add(*, session: Session, spec: PrinterSpec) -> None:
+    """Refuse early (read only) what :func:`add_printer` would refuse: unknown fablab, taken name.
+
+    Raises:
+        UnknownFablab, AlreadyExists.
+    """
+    fablabs.get_fablab(session=session, name=spec.fablab)
+    existing = session.exec(select(FarmPrinter).where(FarmPrinter.name == spec.name)).first()
+    if existing is not None and not existing.removed:
+        raise AlreadyExists(f"printer {spec.name!r} exists already")
+
+
+def add_printer(*, session: Session, spec: PrinterSpec) -> FarmPrinter:
+    """Register a printer (or bring back a removed one of that name) and its ledger location.
+
+    Raises:
+        InvalidInput, AlreadyExists, UnknownFablab.
+    """
+    spec = checked_spec(spec)
+    name, url = spec.name, spec.url
+    env, key_file = spec.api_key_env, spec.api_key_file
     fablab = fablabs.get_fablab(session=session, name=spec.fablab)
     assert fablab.id is not None
+    check_can_add(session=session, spec=spec)
     printer = session.exec(select(FarmPrinter).where(FarmPrinter.name == name)).first()
-    if printer is not None and not printer.removed:
-        raise AlreadyExists(f"printer {name!r} exists already")
     if printer is None:
         location = catalogue.add_location(
             session=session,

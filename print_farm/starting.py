@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from fabcoord.db import unit_of_work
 from fabcoord.errors import FabcoordError
-from print_farm import claims, dispatch_db, planning
+from fabcoord.ledger.posting import utc_now
+from print_farm import attempts, claims, dispatch_db, planning
 from print_farm.errors import FileMissing, OctoPrintError, PrinterBusy
 from print_farm.tracker import Tracked
 from print_farm.tracking import is_active, is_down, is_idle
@@ -169,8 +170,9 @@ async def start_job(
         pause = 1.0 if isinstance(error, PrinterBusy) else dispatcher.config.retry_s
         return _requeue(dispatcher, tracked, job_id, attempt, f"could not start: {error}", pause)
     await _stagger(dispatcher)  # uploads run in parallel; the heating starts are spaced
+    slot = utc_now()  # the stagger's time, not the one after a wait for the database lock
     with unit_of_work(engine) as session:
-        if not claims.mark_start_sent(session=session, job_id=job_id, attempt=attempt):
+        if not claims.mark_start_sent(session=session, job_id=job_id, attempt=attempt, at=slot):
             return False
     tracked.begin_start(time.time())
     problem = ""
@@ -245,6 +247,12 @@ def _requeue(
     tracked.backoff_until = dispatcher.clock() + pause
     log.info("job %s attempt %s on %s requeued: %s", job_id, attempt, tracked.name, why)
     with unit_of_work(dispatcher.engine) as session:
-        claims.requeue_not_started(session=session, job_id=job_id, attempt=attempt, why=why)
+        claims.requeue_not_started(
+            session=session,
+            job_id=job_id,
+            attempt=attempt,
+            why=why,
+            max_attempts=attempts.limit_of(dispatcher.config),
+        )
     tracked.notice = why[:300]
     return False

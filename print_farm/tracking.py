@@ -2,7 +2,9 @@
 
 Never relies on seeing "Finishing": a finished print is ``Operational`` with our file at 100 %
 (or a ``PrintDone`` event); a cancelled one is ``Operational`` with no progress; a fault is
-``Offline after error`` / ``Error``; a restarted server reports ``Offline`` with no job.
+``Offline after error`` / ``Error``; a restarted server reports ``Offline`` with no job. A print
+that ended while nobody watched, on a server restarted since, is known from the file's print
+statistics (``history_done``).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def judge(
     confirmed: bool,
     start_sent: bool,
     settled: bool,
+    history_done: bool = False,
 ) -> Verdict:
     """Decide what happened to our job.
 
@@ -62,9 +65,13 @@ def judge(
         confirmed: the printer was seen printing this job (status ``printing``).
         start_sent: the file was selected (which resets the progress) and ``start`` sent.
         settled: long enough has passed since the start for a silent non-start to be certain.
+        history_done: the file's print statistics on the printer say its last print succeeded
+            after our start was sent (read when the printer shows no job of ours).
     """
     ours = observation.file == expected_file
     started = confirmed or start_sent
+    if history_done and started and observation.reachable and not ours:
+        return Verdict.DONE
     if observation.done_event and ours and started:
         return Verdict.DONE
     if observation.failed_event and ours and started:

@@ -13,6 +13,8 @@ printer; :func:`printer_url` computes it). A print lasts the file's ``G4`` dwell
 ``--auto-repeat GAP`` makes every printer print ``auto.gcode`` again and again, 0–GAP s apart (loads
 for benchmarks); ``--jitter 0.2`` spreads print times by ±20 %. ``--state-log`` appends
 ``<time.time()> <printer key> <state>`` for every state change (benchmarks).
+Each file keeps OctoPrint's per-file print statistics (``prints: {success, failure, last: {date,
+success[, printTime]}}`` in ``GET /api/files/local/<name>``), which survive a simulated restart.
 The subset of the API it speaks is checked against a real OctoPrint by the same contract tests.
 """
 

@@ -48,9 +48,44 @@ def dwell_seconds(content: bytes) -> float:
 
 @dataclass
 class SimFile:
+    """A stored file and its print statistics (OctoPrint keeps ``prints`` in the file's metadata:
+    they survive a server restart)."""
+
     name: str
     size: int
     duration: float
+    successes: int = 0
+    failures: int = 0
+    last: dict[str, Any] | None = None
+
+    def record_print(self, *, success: bool, print_time: float | None = None) -> None:
+        """An end of print, as OctoPrint 1.11.8 records it (``printTime`` only on success)."""
+        if success:
+            self.successes += 1
+        else:
+            self.failures += 1
+        self.last = {"date": time.time(), "success": success}
+        if success and print_time is not None:
+            self.last["printTime"] = print_time
+
+    def metadata(self) -> dict[str, Any]:
+        """``GET /api/files/local/<name>``: the subset fabcoord reads."""
+        body: dict[str, Any] = {
+            "name": self.name,
+            "display": self.name,
+            "path": self.name,
+            "origin": "local",
+            "type": "machinecode",
+            "typePath": ["machinecode", "gcode"],
+            "size": self.size,
+        }
+        if self.last is not None:
+            body["prints"] = {
+                "success": self.successes,
+                "failure": self.failures,
+                "last": self.last,
+            }
+        return body
 
 
 Publisher = Callable[[dict[str, Any]], None]
@@ -188,6 +223,8 @@ class SimPrinter:
             was_printing = self.state in ACTIVE
         if was_printing:
             self.event("PrintFailed", {**self._file_payload(), "reason": "error"})
+            if self.selected is not None:
+                self.selected.record_print(success=False)
         if self.selected is not None:
             self.selected, self.completion = None, None
             self.event("FileDeselected")
@@ -256,6 +293,8 @@ class SimPrinter:
         self.set_state("Cancelling")
         self.event("PrintCancelled", payload)
         self.event("PrintFailed", {**payload, "reason": "cancelled"})
+        if self.selected is not None:
+            self.selected.record_print(success=False)
         self.completion = None
         self._task = asyncio.get_running_loop().create_task(self._later("Operational", 0.06))
 
@@ -284,6 +323,7 @@ class SimPrinter:
         await asyncio.sleep(max(0.0, self.selected.duration - self.elapsed()))
         self._freeze()
         self.completion = 100.0
+        self.selected.record_print(success=True, print_time=self._done_before)
         self.set_state("Finishing")
         self.event("PrintDone", {**self._file_payload(), "time": self._done_before})
         await asyncio.sleep(self.finishing_seconds)

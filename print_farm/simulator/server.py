@@ -188,6 +188,8 @@ async def file_item(request: web.Request) -> web.Response:
             return _error(409, "Trying to delete a file that is currently in use")
         del p.files[name]
         return web.Response(status=204)
+    if request.method == "GET":
+        return web.json_response(p.files[name].metadata())
     body = await request.json()
     if body.get("command") != "select":
         return _error(400, "command is invalid")

@@ -269,3 +269,54 @@ def test_two_dispatchers_share_the_farm_and_start_each_job_once(
     assert sorted(int(doc) for doc, _ in outputs) == job_ids
     assert ff.qty(engine, "visor-frame", farm.stock) == 9
     assert all(ff.job(engine, j).attempts == 1 for j in job_ids)
+
+
+def test_a_print_that_ended_unwatched_on_a_server_restarted_since_is_counted_once(
+    engine: Engine, servers: list[OctoPrintServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    farm, line = one_line_farm(engine, servers[2], monkeypatch, auto_clear=True)
+    [job_id] = ff.enqueue(engine, fr.dwell_design(engine, ms=2500, grams=40), 2)
+    fr.drive(engine, fr.job_is(engine, job_id, JobState.PRINTING), what="print under way")
+    # the dispatcher is stopped; the print ends; then the server restarts: Offline, no job
+    wait_for(lambda: printer_job_state(line.server) == ("Operational", 100.0), 30, "print finished")
+    line.server.stop()
+    line.server.start()
+    line.server.wait_ready()
+    assert printer_job_state(line.server) == ("Offline", None)
+    try:
+        dispatcher = Dispatcher(engine, fr.fast_config("after-restart", push=False))
+        asyncio.run(dispatcher.run(once=True))
+    finally:
+        fr.reset_servers([line.server])
+    assert dispatcher.stats["done"] == 1 and dispatcher.stats["failed"] == 0
+    job = ff.job(engine, job_id)
+    assert job.status is JobState.DONE and job.attempts == 1
+    assert ff.qty(engine, "visor-frame", farm.stock) == 2
+    assert ff.qty(engine, "petg", "scrap", lot="L1") == 0
+    assert ff.qty(engine, "petg", f"printer/{line.name}", lot="L1") == 160
+    assert [doc for doc, _ in fr.postings(engine, "print_output")] == [str(job_id)]
+    assert fr.postings(engine, "print_scrap") == []
+
+
+def test_a_print_killed_with_its_server_is_not_taken_for_done_by_its_files_history(
+    engine: Engine, servers: list[OctoPrintServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same design printed before on this printer: its earlier success predates our start."""
+    farm, line = one_line_farm(engine, servers[2], monkeypatch, auto_clear=True)
+    design = fr.dwell_design(engine, ms=4000, units=1, grams=10)
+    first, second = ff.enqueue(engine, design, 2)
+    fr.drive(engine, fr.job_is(engine, first, JobState.DONE), what="first print done")
+    fr.drive(engine, fr.job_is(engine, second, JobState.PRINTING), what="second print under way")
+    line.server.stop(kill=True)  # mid-print: the file's history keeps the first print only
+    line.server.start()
+    line.server.wait_ready()
+    try:
+        dispatcher = Dispatcher(engine, fr.fast_config("after-kill", push=False))
+        asyncio.run(dispatcher.run(once=True))
+    finally:
+        fr.reset_servers([line.server])
+    assert dispatcher.stats["failed"] == 1 and dispatcher.stats["done"] == 0
+    assert ff.job(engine, second).status is JobState.QUEUED
+    assert ff.job(engine, second).attempts == 1
+    assert ff.qty(engine, "visor-frame", farm.stock) == 1
+    assert [doc for doc, _ in fr.postings(engine, "print_scrap")] == [str(second)]

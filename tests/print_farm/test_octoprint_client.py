@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -229,5 +230,54 @@ def test_connection_state_and_file_management(target: Target) -> None:
             assert await client.connection_state() == "Closed"
             await client.connect()
             await wait_job(client, lambda j: j.state == "Operational")
+
+    asyncio.run(scenario())
+
+
+def test_file_history_tells_a_print_that_ended_after_a_moment(target: Target) -> None:
+    name = f"history-{uuid.uuid4().hex[:8]}.gcode"
+
+    async def scenario() -> None:
+        async with target.client() as client:
+            await client.upload(name, dwell_gcode(300))
+            fresh = await client.file_history(name)
+            assert (fresh.successes, fresh.failures, fresh.last_success) == (0, 0, None)
+            before = time.time()
+            await client.select(name)
+            await client.start()
+            await wait_job(client, lambda j: j.finished)
+            deadline = time.monotonic() + 10
+            history = await client.file_history(name)
+            while history.successes == 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)  # OctoPrint writes the metadata just after the end
+                history = await client.file_history(name)
+            assert (history.successes, history.failures, history.last_success) == (1, 0, True)
+            assert history.succeeded_after(before)
+            assert not history.succeeded_after(time.time() + 1)
+            with pytest.raises(FileMissing):
+                await client.file_history("no-such-file.gcode")
+
+    asyncio.run(scenario())
+
+
+def test_file_history_records_a_cancelled_print_as_a_failure(target: Target) -> None:
+    name = f"cancelled-{uuid.uuid4().hex[:8]}.gcode"
+
+    async def scenario() -> None:
+        async with target.client() as client:
+            await client.upload(name, dwell_gcode(5000))
+            before = time.time()
+            await client.select(name)
+            await client.start()
+            await wait_job(client, lambda j: j.is_printing)
+            await client.cancel()
+            await wait_job(client, lambda j: j.cancelled)
+            deadline = time.monotonic() + 10
+            history = await client.file_history(name)
+            while history.failures == 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                history = await client.file_history(name)
+            assert (history.successes, history.failures, history.last_success) == (0, 1, False)
+            assert not history.succeeded_after(before)
 
     asyncio.run(scenario())

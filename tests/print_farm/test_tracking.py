@@ -55,3 +55,53 @@ def test_a_print_that_started_and_finished_while_nobody_watched_is_done() -> Non
 def test_another_file_printing_means_ours_did_not_start() -> None:
     observation = Observation(True, "Printing", "other.gcode", 10.0)
     assert verdict(observation, confirmed=False) is Verdict.NOT_STARTED
+
+
+@pytest.mark.parametrize(
+    "observation",
+    [
+        Observation(True, "Offline", None, None),
+        Observation(True, "Operational", None, None),
+        Observation(True, "Operational", "other.gcode", 100.0),
+    ],
+)
+def test_a_print_recorded_in_the_files_history_after_our_start_is_done(
+    observation: Observation,
+) -> None:
+    # the server was restarted after our print ended: only the file's statistics know
+    history = judge(
+        observation,
+        expected_file=FILE,
+        confirmed=True,
+        start_sent=True,
+        settled=True,
+        history_done=True,
+    )
+    assert history is Verdict.DONE
+    assert verdict(observation) is not Verdict.DONE
+
+
+def test_the_files_history_says_nothing_about_a_job_never_started() -> None:
+    observation = Observation(True, "Offline", None, None)
+    unstarted = judge(
+        observation,
+        expected_file=FILE,
+        confirmed=False,
+        start_sent=False,
+        settled=True,
+        history_done=True,
+    )
+    assert unstarted is Verdict.NOT_STARTED
+
+
+def test_our_file_on_the_printer_outweighs_its_history() -> None:
+    cancelled = Observation(True, "Operational", FILE, None)
+    judged = judge(
+        cancelled,
+        expected_file=FILE,
+        confirmed=True,
+        start_sent=True,
+        settled=True,
+        history_done=True,
+    )
+    assert judged is Verdict.FAILED

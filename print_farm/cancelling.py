@@ -1,0 +1,52 @@
+"""Cancelling on the printer a job an operator cancelled, retried until the printer takes it.
+
+A cancel that fails (409, timeout, printer not answering) is tried again on a later pass, at most
+once per ``retry_s``; once accepted it is not sent again for that attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
+
+from print_farm.errors import OctoPrintError
+
+if TYPE_CHECKING:
+    from print_farm.dispatch_db import ActiveJob
+    from print_farm.dispatcher import Dispatcher
+    from print_farm.tracker import Tracked
+
+log = logging.getLogger(__name__)
+
+# per dispatcher: printer id -> ((job id, attempt), clock time of the last cancel tried)
+_TRIES: WeakKeyDictionary[Dispatcher, dict[int, tuple[tuple[int, int], float]]] = (
+    WeakKeyDictionary()
+)
+
+
+async def send_cancel(d: Dispatcher, tracked: Tracked, job: ActiveJob) -> bool:
+    """Ask the printer to cancel ``job``'s print unless that was done, or tried less than
+    ``retry_s`` ago; True when the printer accepted it (now or before)."""
+    if tracked.cancel_sent == job.id:
+        return True
+    if tracked.client is None:
+        return False
+    tries = _TRIES.setdefault(d, {})
+    now, key = d.clock(), (job.id, job.attempt)
+    last_key, last_at = tries.get(tracked.id, (key, -math.inf))
+    if last_key == key and now - last_at < d.config.retry_s:
+        return False
+    tries[tracked.id] = (key, now)
+    try:
+        await tracked.client.cancel()
+    except OctoPrintError as error:
+        tracked.notice = f"cancel of job {job.id} failed, will retry: {error}"[:300]
+        log.warning("job %s on %s: %s", job.id, tracked.name, tracked.notice)
+        return False
+    tries.pop(tracked.id, None)
+    tracked.cancel_sent = job.id
+    if tracked.notice.startswith(f"cancel of job {job.id} failed"):
+        tracked.notice = ""  # taken back from the printer's notice unless another replaced it
+    return True
