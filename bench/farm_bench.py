@@ -60,7 +60,7 @@ def by_key(rows: list[Any]) -> Changes:
     for t, key, *rest in rows:
         out[key].append((float(t), rest[0] if rest else ""))
     for values in out.values():
-        values.sort()
+        values.sort(key=lambda value: value[0])  # stable: same-time changes keep the log's order
     return out
 
 
