@@ -43,10 +43,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Engine, text  # noqa: E402
 
-from bench.farm_bench import Changes, by_key, latencies, percentile, role  # noqa: E402
+from bench.farm_bench import Changes, by_key, latencies, role  # noqa: E402
 from bench.farm_db import DATABASES, fresh_database  # noqa: E402
-from bench.procstat import cpu_seconds, peak_rss_mb, rss_mb  # noqa: E402
-from bench.report import write_section  # noqa: E402
+from bench.procstat import cpu_seconds, peak_rss_mb, rss_mb, run_queue_wait_seconds  # noqa: E402
+from bench.report import percentile, write_section  # noqa: E402
 from fabcoord.config import Settings  # noqa: E402
 from fabcoord.db import make_engine, reader, unit_of_work  # noqa: E402
 from print_farm import registry, spools  # noqa: E402
@@ -332,7 +332,7 @@ def _measure(
         )
         poll_out = workdir / f"{result.kind}-poll.json"
         poller = role("poll", targets, poll_out, options.seconds)
-        cpu0, w0 = cpu_seconds(pid), time.time()
+        cpu0, wait0, w0 = cpu_seconds(pid), run_queue_wait_seconds(pid), time.time()
         sim_pid = simulator.process.pid if simulator.process else 0
         sim_cpu0 = cpu_seconds(sim_pid)
         while time.time() - w0 < options.seconds and dispatcher.poll() is None:
@@ -340,7 +340,9 @@ def _measure(
             log.read()
         w1 = time.time()
         alive = dispatcher.poll() is None
-        cpu = (cpu_seconds(pid) - cpu0) / (w1 - w0) if alive else float("nan")
+        cpu = (cpu_seconds(pid) - cpu0) / (w1 - w0) if alive else math.nan
+        waited = (run_queue_wait_seconds(pid) - wait0) / (w1 - w0) if alive else math.nan
+        load_after = os.getloadavg()[0]
         peak = peak_rss_mb(pid) if alive else float("nan")
         now_rss = rss_mb(pid) if alive else float("nan")
         sim_cpu = (cpu_seconds(sim_pid) - sim_cpu0) / (w1 - w0)
@@ -406,8 +408,10 @@ def _measure(
     dead = "" if alive else " The dispatcher exited during the window."
     result.notes += [
         f"- {result.kind}: the naive poller's p95 is {p95_ratio:.1f}× the dispatcher's; its CPU "
-        f"{naive_cpu / max(cpu, 1e-3):.2f}× as much. Dispatcher RSS at the end of the window "
-        f"{now_rss:.0f} MB; simulator process {100 * sim_cpu:.0f} % of a core. Database read "
+        f"{naive_cpu / max(cpu, 1e-3):.2f}× as much. The dispatcher was runnable but waiting for a "
+        f"core {100 * waited:.0f} % of the window (1-minute load average {load_after:.1f} at its "
+        f"end); its RSS then {now_rss:.0f} MB; simulator process {100 * sim_cpu:.0f} % of a core. "
+        f"Database read "
         f"{watcher.readings} times (one query {query_ms:.1f} ms on average, "
         f"max {1000 * max(watcher.query_s, default=0):.0f} ms). Jobs at the end: "
         f"{', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))}. Dispatcher exit "

@@ -29,3 +29,12 @@ def rss_mb(pid: int) -> float:
 def peak_rss_mb(pid: int) -> float:
     """Highest resident memory since the process started (``VmHWM``), MB."""
     return _status_mb(pid, "VmHWM")
+
+
+def run_queue_wait_seconds(pid: int) -> float:
+    """Seconds the process was runnable but waiting for a core (``/proc/<pid>/schedstat``): how
+    much CPU it was denied on a busy machine. NaN where the kernel does not keep it."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return float("nan")
