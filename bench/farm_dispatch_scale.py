@@ -414,21 +414,29 @@ def _measure(
     )
     dead = "" if alive else " The dispatcher exited during the window."
     result.notes += [
-        f"- {result.kind}: the naive poller's p95 is {p95_ratio:.1f}× the dispatcher's; its CPU "
-        f"{naive_cpu / max(cpu, 1e-3):.2f}× as much. The dispatcher was runnable but waiting for a "
-        f"core {100 * waited:.0f} % of the window (1-minute load average {load_after:.1f} at its "
-        f"end); its RSS then {now_rss:.0f} MB; simulator process {100 * sim_cpu:.0f} % of a core. "
+        f"- {result.kind}, targets: state known p95 ≤ 1 s "
+        f"{verdict(percentile(lat, 0.95) <= 1.0)} ({percentile(lat, 0.95):.2f} s); CPU < 50 % of "
+        f"a core {verdict(cpu < 0.5)} ({100 * cpu:.0f} % used, and {100 * waited:.0f} % of the "
+        f"window runnable but waiting for a core); memory < 500 MB {verdict(peak < 500)} "
+        f"({peak:.0f} MB peak).",
+        f"- {result.kind}: the naive poller's p95 is {p95_ratio:.2f}× the dispatcher's; its CPU "
+        f"{naive_cpu / max(cpu, 1e-3):.2f}× as much (above 1: the dispatcher does better). "
+        f"1-minute load average {load_after:.1f} at the end of the window; dispatcher RSS then {now_rss:.0f} MB; simulator process {100 * sim_cpu:.0f} % of a core. "
         f"Database read {len(gaps) / (w1 - w0):.1f} times a second in the window (one query "
         f"{query_ms:.1f} ms on average; time between two readings p50 "
         f"{1000 * percentile(gaps, 0.5):.0f} ms, p95 {1000 * percentile(gaps, 0.95):.0f} ms, "
         f"max {1000 * max(gaps, default=math.nan):.0f} ms). Jobs at the end: "
         f"{', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))}. Dispatcher exit "
         f"{exit_code}; final pass exit {once.returncode}; printers idle before it: "
-        f"{'yes' if drained_ok else f'no ({log.active()} still printing)'}.{dead}"
+        f"{'yes' if drained_ok else f'no ({log.active()} still printing)'}.{dead}",
     ]
     warnings = tail(stderr, 2)
     if warnings:
         result.notes.append(f"  Last dispatcher log lines: {warnings}")
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "**not met**"
 
 
 class DispatcherDied(Exception):
