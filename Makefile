@@ -37,6 +37,8 @@ bench: $(INSTALLED)
 	bash scripts/ensure-octoprint.sh
 	$(PY) -m bench.farm_bench
 	$(PY) -m bench.farm_idle_gap
+	$(PY) -m bench.farm_dispatch_load
+	$(PY) -m bench.farm_dispatch_scale
 
 clean:
 	rm -rf $(VENV) build demo-output .pytest_cache .mypy_cache .ruff_cache

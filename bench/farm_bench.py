@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -30,13 +29,16 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.procstat import cpu_seconds as process_cpu  # noqa: E402
+from bench.procstat import rss_mb as process_rss_mb  # noqa: E402
+from bench.report import percentile, write_section  # noqa: E402
 from tests.print_farm.octoprint_servers import dwell_gcode, start_servers, stop_servers  # noqa: E402
 from tests.print_farm.simulator_process import SimulatorProcess  # noqa: E402
 
@@ -46,21 +48,12 @@ LOG_LINE = re.compile(
 )
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return (
-        ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-        if ordered
-        else float("nan")
-    )
-
-
 def by_key(rows: list[Any]) -> Changes:
     out: Changes = defaultdict(list)
     for t, key, *rest in rows:
         out[key].append((float(t), rest[0] if rest else ""))
     for values in out.values():
-        values.sort()
+        values.sort(key=lambda value: value[0])  # stable: same-time changes keep the log's order
     return out
 
 
@@ -279,50 +272,6 @@ def outage_line(label: str, results: dict[str, dict[str, Any]], restarted: dict[
     return f"- {label}, {len(restarted)} servers restarted mid-window: " + "; ".join(parts) + "."
 
 
-def process_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def process_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def write_section(body: str) -> None:
-    path = ROOT / "BENCHMARKS.md"
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.machine(),
-    )
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    machine = f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
-    section = (
-        f"<!-- farm:start -->\n## Print farm: printer state tracking\n\nMeasured {stamp} on: {machine}.\n\n"
-        f"{body.strip()}\n<!-- farm:end -->"
-    )
-    text = path.read_text() if path.exists() else BENCHMARKS_HEADER
-    pattern = re.compile(r"<!-- farm:start -->.*?<!-- farm:end -->", re.DOTALL)
-    text = (
-        pattern.sub(lambda _: section, text)
-        if pattern.search(text)
-        else text.rstrip() + "\n\n" + section + "\n"
-    )
-    path.write_text(text)
-
-
-BENCHMARKS_HEADER = (
-    "# Benchmarks\n\n"
-    "Figures written by the scripts in `bench/` (`make bench`). Each section names the machine and "
-    "the date it was measured on. Shared, noisy machines: read the ratios to the raw-SQL or naive "
-    "baselines run in the same process, not the absolute numbers alone.\n"
-)
 HEADER = (
     "| printers | observer | state change reflected p50 | p95 | max | changes reflected | "
     "observer CPU (one core) | observer RSS | completed prints counted / really completed |\n"
@@ -349,11 +298,12 @@ def main() -> None:
     print(table)
     print("\n".join(RATIOS))
     if not args.no_write:
-        load_note = f"1-minute load average when the run began: {load:.1f} (2 cores).\n\n"
         ratios = "\n".join(RATIOS)
         write_section(
-            f"{table}\n\nRatios, same run:\n{ratios}\n\n{load_note}"
-            + NOTES.format(seconds=args.seconds)
+            "farm",
+            "Print farm: printer state tracking",
+            f"{table}\n\nRatios, same run:\n{ratios}\n\n" + NOTES.format(seconds=args.seconds),
+            load=load,
         )
 
 

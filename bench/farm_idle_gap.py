@@ -21,25 +21,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import random
-import re
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Engine  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
 
 import print_farm  # noqa: E402
+from bench.report import percentile, write_section  # noqa: E402
 from fabcoord.bootstrap import initialise_database  # noqa: E402
 from fabcoord.config import Settings  # noqa: E402
 from fabcoord.db import make_engine, unit_of_work  # noqa: E402
@@ -50,11 +51,6 @@ from print_farm.octoprint import OctoPrintClient  # noqa: E402
 from tests.print_farm import farm_factories as ff  # noqa: E402
 from tests.print_farm.octoprint_servers import dwell_gcode, start_servers, stop_servers  # noqa: E402
 from tests.print_farm.simulator_process import SimulatorProcess  # noqa: E402
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 @dataclass(frozen=True)
@@ -195,7 +191,7 @@ async def _naive_visit(engine: Engine, client: OctoPrintClient, name: str, owner
 
 
 async def workload(
-    engine: Engine, run: Callable[[asyncio.Event], Awaitable[None]], timeout: float
+    engine: Engine, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]], timeout: float
 ) -> list[float]:
     clears: list[tuple[int, datetime]] = []
     stop = asyncio.Event()
@@ -325,50 +321,16 @@ def main() -> None:
                 simulator.stop()
     table = "\n".join([HEADER, *rows])
     if not args.no_write:
-        write_idle_section(
-            table
-            + "\n\n"
-            + NOTES.format(
-                load=load, prints=args.prints, real_ms=args.real_ms, sim_ms=args.simulated_ms
-            )
+        notes = NOTES.format(prints=args.prints, real_ms=args.real_ms, sim_ms=args.simulated_ms)
+        write_section(
+            "farm-idle",
+            "Print farm: idle gap from bed cleared to next print",
+            f"{table}\n\n{notes}",
+            load=load,
         )
 
 
-def write_idle_section(body: str) -> None:
-    """Write this benchmark's own section of BENCHMARKS.md (markers farm-idle)."""
-    path = ROOT / "BENCHMARKS.md"
-    marker = re.compile(r"<!-- farm-idle:start -->.*?<!-- farm-idle:end -->", re.DOTALL)
-    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    section = (
-        "<!-- farm-idle:start -->\n## Print farm: idle gap from bed cleared to next print\n\n"
-        f"Measured {stamp} on: {machine()}.\n\n{body.strip()}\n<!-- farm-idle:end -->"
-    )
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    text = (
-        marker.sub(lambda _: section, text)
-        if marker.search(text)
-        else text.rstrip() + "\n\n" + section + "\n"
-    )
-    path.write_text(text)
-
-
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.machine(),
-    )
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
-
-
 NOTES = """\
-1-minute load average when the run began: {load:.1f} (2 cores; other work may share them).
 Each case: {prints} prints per printer of a dwell G-code ({real_ms} ms on real OctoPrint, {sim_ms} ms on the
 simulator: long enough for the 0.25 s stagger between starts), a fresh SQLite database, printers
 not auto-cleared; a simulated operator clears each bed 0.1–0.3 s after the print is recorded. Gap =

@@ -38,7 +38,8 @@ def machine() -> str:
     )
 
 
-def postgres_version(url: str) -> str:
+def postgres_version(url: str = "") -> str:
+    """The local PostgreSQL client version line (the server is the same install here)."""
     try:
         done = subprocess.run(["psql", "--version"], capture_output=True, text=True, check=False)
         return done.stdout.strip() or "PostgreSQL"
@@ -47,7 +48,10 @@ def postgres_version(url: str) -> str:
 
 
 def percentile(values: list[float], fraction: float) -> float:
+    """The ``fraction`` quantile (nearest rank) of ``values``; NaN when there are none."""
     ordered = sorted(values)
+    if not ordered:
+        return float("nan")
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
@@ -58,12 +62,24 @@ def summary_ms(values: list[float]) -> str:
     )
 
 
-def write_section(name: str, title: str, body: str) -> None:
-    """Replace (or add) the section ``name`` of BENCHMARKS.md."""
+def write_section(name: str, title: str, body: str, *, load: float | None = None) -> None:
+    """Replace (or add) the section ``name`` of BENCHMARKS.md.
+
+    Args:
+        load: the 1-minute load average when the run began (``os.getloadavg()[0]``), noted under
+            the machine when given.
+    """
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    busy = (
+        ""
+        if load is None
+        else (
+            f" 1-minute load average when the run began: {load:.1f} ({os.cpu_count()} cores, shared)."
+        )
+    )
     section = (
-        f"<!-- {name}:start -->\n## {title}\n\nMeasured {stamp} on: {machine()}.\n\n{body.strip()}\n"
-        f"<!-- {name}:end -->"
+        f"<!-- {name}:start -->\n## {title}\n\nMeasured {stamp} on: {machine()}.{busy}\n\n"
+        f"{body.strip()}\n<!-- {name}:end -->"
     )
     text = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else HEADER
     pattern = re.compile(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", re.DOTALL)
