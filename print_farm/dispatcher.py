@@ -118,7 +118,8 @@ class Dispatcher:
         self.active: dict[int, dispatch_db.ActiveJob] = {}
         self.resting: dict[int, tuple[tuple[object, ...], float]] = {}  # idle, got no job
         self._owned: set[int] = set()
-        self.next_start = -math.inf
+        self.last_start = -math.inf  # when the last start's staggered slot came
+        self.stagger_lock = asyncio.Lock()
         self.starts: set[asyncio.Task[None]] = set()
         self.wake = asyncio.Event()
         self._limit = asyncio.Semaphore(config.max_parallel)

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import math
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from fabcoord.db import unit_of_work
@@ -169,8 +170,9 @@ async def start_job(
         # busy: still finishing the last print, try again soon; anything else: leave it a while
         pause = 1.0 if isinstance(error, PrinterBusy) else dispatcher.config.retry_s
         return _requeue(dispatcher, tracked, job_id, attempt, f"could not start: {error}", pause)
-    await _stagger(dispatcher)  # uploads run in parallel; the heating starts are spaced
-    slot = utc_now()  # the stagger's time, not the one after a wait for the database lock
+    # uploads run in parallel; the heating starts are spaced. The slot's time is recorded, not
+    # the one after a wait for the database lock
+    slot = await _stagger(dispatcher)
     with unit_of_work(engine) as session:
         if not claims.mark_start_sent(session=session, job_id=job_id, attempt=attempt, at=slot):
             return False
@@ -195,13 +197,16 @@ async def start_job(
     return _requeue(dispatcher, tracked, job_id, attempt, why, dispatcher.config.retry_s)
 
 
-async def _stagger(dispatcher: Dispatcher) -> None:
-    """Wait for this start's slot: two ``start`` commands are at least ``stagger_s`` apart."""
-    now = dispatcher.clock()
-    delay = max(0.0, dispatcher.next_start - now)
-    dispatcher.next_start = now + delay + dispatcher.config.stagger_s
-    if delay > 0:
-        await asyncio.sleep(delay)
+async def _stagger(dispatcher: Dispatcher) -> datetime:
+    """Wait for this start's slot and return its time: two slots are at least ``stagger_s``
+    apart, measured from when each slot really came (a pass blocking the loop can make a sleep
+    end late; the next slot then counts from that late one, never from its plan)."""
+    async with dispatcher.stagger_lock:
+        delay = dispatcher.last_start + dispatcher.config.stagger_s - dispatcher.clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        dispatcher.last_start = dispatcher.clock()
+        return utc_now()
 
 
 async def _confirm(dispatcher: Dispatcher, tracked: Tracked, name: str) -> bool | None:

@@ -99,10 +99,9 @@ def test_offline_after_error_mid_print_scraps_the_filament_and_requeues(
 
     fr.drive(engine, fault_then_requeued, what="failure recorded")
     job = ff.job(engine, job_id)
-    # OctoPrint reports the fault as "Error" then "Offline after error", with or without PrintFailed
-    assert job.attempts == 1 and (
-        "Offline after error" in job.last_error or "Error" in job.last_error
-    )
+    # OctoPrint reports the fault as "Error" then "Offline after error", with or without
+    # PrintFailed; the reading the verdict came from may already say plain "Offline"
+    assert job.attempts == 1 and ("Offline" in job.last_error or "Error" in job.last_error)
     scrapped = ff.qty(engine, "petg", "scrap", lot="L1")
     assert 0 < scrapped <= 40
     assert ff.qty(engine, "visor-frame", farm.stock) == 0
