@@ -49,7 +49,6 @@ from orders import service as order_service
 from orders.models import OrderStatus
 from print_farm import designs, dispatcher, probe, queue, registry, spools
 from print_farm.attempts import DEFAULT_MAX_ATTEMPTS
-from print_farm.run_config import LimitedConfig
 
 MIGRATION_LOCATIONS: list[Path] = []
 MAX_ID = 2**31 - 1  # record numbers are 32-bit integers in the database
@@ -1174,7 +1173,16 @@ def farm_run(
         str | None, typer.Option("--owner", help="Dispatcher id in leases (default host:pid).")
     ] = None,
     lease: Annotated[float, typer.Option("--lease", help="Lease length, s.", min=1)] = 15.0,
-    poll: Annotated[float, typer.Option("--poll", help="REST poll period, s.", min=0.2)] = 5.0,
+    poll: Annotated[
+        float,
+        typer.Option("--poll", help="REST poll period of a printer without live push, s.", min=0.2),
+    ] = 5.0,
+    reconcile: Annotated[
+        float,
+        typer.Option(
+            "--reconcile", help="REST poll period of a printer with live push, s.", min=0.2
+        ),
+    ] = 30.0,
     tick: Annotated[float, typer.Option("--tick", help="Pass period, s.", min=0.05)] = 0.25,
     stagger: Annotated[
         float, typer.Option("--stagger", help="Seconds between two starts.", min=0)
@@ -1198,12 +1206,13 @@ def farm_run(
     context = _ctx()
     schema.require_current_schema(context.engine, MIGRATION_LOCATIONS)
     logging.basicConfig(level=context.settings.log_level, stream=sys.stderr)
-    config = LimitedConfig(
+    config = dispatcher.DispatcherConfig(
         max_attempts=max_attempts,
         owner=owner or f"{socket.gethostname()}:{os.getpid()}",
         actor=context.settings.actor,
         lease_s=lease,
         poll_s=poll,
+        reconcile_s=reconcile,
         tick_s=tick,
         stagger_s=stagger,
         confirm_s=confirm,

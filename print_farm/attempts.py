@@ -13,12 +13,6 @@ from print_farm.models import JobState, PrintJob
 DEFAULT_MAX_ATTEMPTS = 5
 
 
-def limit_of(config: object) -> int | None:
-    """The dispatcher configuration's attempt limit (``max_attempts``; default 5)."""
-    value = getattr(config, "max_attempts", DEFAULT_MAX_ATTEMPTS)
-    return value if isinstance(value, int) else DEFAULT_MAX_ATTEMPTS
-
-
 def exhausted(job: PrintJob, max_attempts: int | None) -> bool:
     """The job has used up its attempts (None: no limit)."""
     return max_attempts is not None and job.attempts - job.retry_base >= max_attempts

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import math
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
 
 from print_farm.errors import OctoPrintError
 
@@ -20,11 +19,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# per dispatcher: printer id -> ((job id, attempt), clock time of the last cancel tried)
-_TRIES: WeakKeyDictionary[Dispatcher, dict[int, tuple[tuple[int, int], float]]] = (
-    WeakKeyDictionary()
-)
-
 
 async def send_cancel(d: Dispatcher, tracked: Tracked, job: ActiveJob) -> bool:
     """Ask the printer to cancel ``job``'s print unless that was done, or tried less than
@@ -33,19 +27,18 @@ async def send_cancel(d: Dispatcher, tracked: Tracked, job: ActiveJob) -> bool:
         return True
     if tracked.client is None:
         return False
-    tries = _TRIES.setdefault(d, {})
     now, key = d.clock(), (job.id, job.attempt)
-    last_key, last_at = tries.get(tracked.id, (key, -math.inf))
+    last_key, last_at = tracked.cancel_tried or (key, -math.inf)
     if last_key == key and now - last_at < d.config.retry_s:
         return False
-    tries[tracked.id] = (key, now)
+    tracked.cancel_tried = (key, now)
     try:
         await tracked.client.cancel()
     except OctoPrintError as error:
         tracked.notice = f"cancel of job {job.id} failed, will retry: {error}"[:300]
         log.warning("job %s on %s: %s", job.id, tracked.name, tracked.notice)
         return False
-    tries.pop(tracked.id, None)
+    tracked.cancel_tried = None
     tracked.cancel_sent = job.id
     if tracked.notice.startswith(f"cancel of job {job.id} failed"):
         tracked.notice = ""  # taken back from the printer's notice unless another replaced it

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from fabcoord.db import unit_of_work
 from fabcoord.errors import FabcoordError
 from print_farm import claims, dispatch_db, outcomes, starting
+from print_farm.attempts import DEFAULT_MAX_ATTEMPTS
 from print_farm.errors import ApiKeyUnavailable, AuthenticationFailed, OctoPrintError
 from print_farm.octoprint import OctoPrintClient
 from print_farm.push import PrinterEvent, PushSubscription
@@ -64,10 +65,14 @@ class DispatcherConfig:
         lease_s: how long a lease lasts without renewal (a dead dispatcher's printers are taken
             over after this).
         tick_s: pause between passes (planning, reconciling); events wake it earlier.
-        poll_s: REST safety-net poll of each printer.
+        poll_s: REST poll of each printer whose push socket is down (or without push).
+        reconcile_s: REST poll of each printer whose push socket is live: the safety net and
+            reconciliation (push events drive the state; polling a thousand printers every few
+            seconds would cost more than all their events).
         stagger_s: minimum time between two print starts of this dispatcher.
         confirm_s: how long a start may take to show on the printer before the job is requeued.
         max_printers: the most printers this dispatcher drives (None: all it can lease).
+        max_attempts: starts (failed or not started) before a job is held for an operator.
     """
 
     owner: str
@@ -75,6 +80,7 @@ class DispatcherConfig:
     lease_s: float = 15.0
     tick_s: float = 0.25
     poll_s: float = 5.0
+    reconcile_s: float = 30.0
     stagger_s: float = 0.25
     confirm_s: float = 6.0
     push: bool = True
@@ -82,6 +88,7 @@ class DispatcherConfig:
     retry_s: float = 10.0
     max_parallel: int = 64
     max_printers: int | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,8 @@ class Dispatcher:
         self.active: dict[int, dispatch_db.ActiveJob] = {}
         self.resting: dict[int, tuple[tuple[object, ...], float]] = {}  # idle, got no job
         self._owned: set[int] = set()
+        self._touched: set[int] = set()  # printers whose rows this dispatcher wrote since a read
+        self._read_at = -math.inf
         self.last_start = -math.inf  # when the last start's staggered slot came
         self.stagger_lock = asyncio.Lock()
         self.starts: set[asyncio.Task[None]] = set()
@@ -198,18 +207,43 @@ class Dispatcher:
 
     async def step(self, *, poll_all: bool = False, plan: bool = True) -> None:
         """One pass: state, outcomes, then new starts (on the printers leased last)."""
-        with unit_of_work(self.engine, read_only=True) as session:
-            rows = dispatch_db.owned_printers(session=session, owner=self.config.owner)
-            active = dispatch_db.active_jobs(session=session, owner=self.config.owner)
-        self.rows = {row.id: row for row in rows}
-        self.active = {job.printer_id: job for job in active}
-        await self._sync(rows)
+        self.refresh(
+            full=poll_all or not plan or self.clock() - self._read_at >= self.config.tick_s
+        )
+        await self._sync(list(self.rows.values()))
         await self._poll_due(poll_all)
         await outcomes.reconcile(self)
         await outcomes.connect_offline(self)
         self._store()
         if plan:
             await starting.plan_starts(self)
+
+    def touched(self, printer_id: int) -> None:
+        """This dispatcher wrote the printer's row or job: the next pass reads them again."""
+        self._touched.add(printer_id)
+
+    def refresh(self, *, full: bool) -> None:
+        """Read the leased printers and their jobs: all of them at most every ``tick_s`` (an
+        operator's ``farm clear``, ``printers load``, a lost lease), and in the passes between
+        (woken by events) only the printers this dispatcher wrote since: at a thousand printers
+        the full read is most of a pass's cost."""
+        if not full and not self._touched:
+            return
+        touched, self._touched = self._touched, set()
+        ids = None if full else touched
+        with unit_of_work(self.engine, read_only=True) as session:
+            rows = dispatch_db.owned_printers(session=session, owner=self.config.owner, ids=ids)
+            active = dispatch_db.active_jobs(
+                session=session, owner=self.config.owner, printer_ids=ids
+            )
+        if full:
+            self.rows, self.active = {}, {}
+            self._read_at = self.clock()
+        for printer_id in touched if not full else ():
+            self.rows.pop(printer_id, None)
+            self.active.pop(printer_id, None)
+        self.rows.update((row.id, row) for row in rows)
+        self.active.update((job.printer_id, job) for job in active)
 
     async def wait_for_starts(self) -> None:
         """Wait until every start launched so far is confirmed or requeued."""
@@ -289,10 +323,17 @@ class Dispatcher:
             for t in self.tracked.values()
             if t.client is not None
             and not t.starting
-            and (poll_all or now - t.last_poll >= self.config.poll_s)
+            and (poll_all or now - t.last_poll >= self.poll_period(t))
         ]
         if due:
             await asyncio.gather(*(self.poll(t) for t in due))
+
+    def poll_period(self, tracked: Tracked) -> float:
+        """``reconcile_s`` while the printer's push socket is live, else ``poll_s``; each printer
+        off by its own fixed share (±20 %) so that a farm's polls spread out over time."""
+        live = tracked.subscription is not None and tracked.subscription.reachable
+        period = self.config.reconcile_s if live else self.config.poll_s
+        return period * tracked.poll_spread
 
     async def poll(self, tracked: Tracked) -> None:
         """Read the printer's job state over REST (the safety net, and a check before recording)."""

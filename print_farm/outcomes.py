@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from fabcoord.db import unit_of_work
 from fabcoord.ledger.posting import utc_now
-from print_farm import accounting, attempts, cancelling, claims, dispatch_db, history
+from print_farm import accounting, cancelling, claims, dispatch_db, history
 from print_farm.errors import OctoPrintError
 from print_farm.models import JobState
 from print_farm.tracker import Tracked
@@ -75,6 +75,7 @@ async def _apply(
 
 def _record(d: Dispatcher, tracked: Tracked, job: dispatch_db.ActiveJob, verdict: Verdict) -> None:
     actor = d.config.actor
+    d.touched(tracked.id)
     with unit_of_work(d.engine) as session:
         if verdict is Verdict.PRINTING:
             claims.mark_printing(session=session, job_id=job.id, attempt=job.attempt)
@@ -89,7 +90,7 @@ def _record(d: Dispatcher, tracked: Tracked, job: dispatch_db.ActiveJob, verdict
                 completion=tracked.progress,
                 why=why,
                 actor=actor,
-                max_attempts=attempts.limit_of(d.config),
+                max_attempts=d.config.max_attempts,
             )
         elif verdict is Verdict.NOT_STARTED:
             claims.requeue_not_started(
@@ -97,7 +98,7 @@ def _record(d: Dispatcher, tracked: Tracked, job: dispatch_db.ActiveJob, verdict
                 job_id=job.id,
                 attempt=job.attempt,
                 why=f"the print did not start on {tracked.name} ({tracked.state})",
-                max_attempts=attempts.limit_of(d.config),
+                max_attempts=d.config.max_attempts,
             )
 
 

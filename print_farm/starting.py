@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from fabcoord.db import unit_of_work
 from fabcoord.errors import FabcoordError
 from fabcoord.ledger.posting import utc_now
-from print_farm import attempts, claims, dispatch_db, planning
+from print_farm import claims, dispatch_db, planning
 from print_farm.errors import FileMissing, OctoPrintError, PrinterBusy
 from print_farm.tracker import Tracked
 from print_farm.tracking import is_active, is_down, is_idle
@@ -114,6 +114,7 @@ async def plan_starts(d: Dispatcher) -> None:
         dispatch_db.store_notices(session=session, notices=updates)
         claimed = []
         for assignment in plan:
+            d.touched(assignment.printer_id)
             job = claims.claim_job(
                 session=session,
                 job_id=assignment.job_id,
@@ -142,6 +143,7 @@ async def _start(d: Dispatcher, tracked: Tracked, job_id: int, attempt: int, nam
         log.warning("start of job %s on %s failed: %s", job_id, tracked.name, error)
     finally:
         tracked.starting = False
+        d.touched(tracked.id)
         if not started:  # a confirmed start has just read the printer; anything else reads it now
             tracked.last_poll = -math.inf
         d.wake.set()
@@ -257,7 +259,7 @@ def _requeue(
             job_id=job_id,
             attempt=attempt,
             why=why,
-            max_attempts=attempts.limit_of(dispatcher.config),
+            max_attempts=dispatcher.config.max_attempts,
         )
     tracked.notice = why[:300]
     return False

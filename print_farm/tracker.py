@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import random
 from dataclasses import dataclass, field
 
 from print_farm.dispatch_db import Observed
@@ -41,11 +42,13 @@ class Tracked:
     error: str = ""
     fence: float = 0.0
     last_poll: float = -math.inf
+    poll_spread: float = field(default_factory=lambda: random.uniform(0.8, 1.2))
     last_connect: float = -math.inf
     backoff_until: float = -math.inf
     files: set[str] | None = None
     starting: bool = False
     cancel_sent: int | None = None
+    cancel_tried: tuple[tuple[int, int], float] | None = None  # (job id, attempt), clock time
     notice: str = ""
     notice_stored: str | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)

@@ -35,6 +35,7 @@ def fast_config(owner: str = "test-dispatcher", **overrides: object) -> Dispatch
         "lease_s": 4.0,
         "tick_s": 0.1,
         "poll_s": 1.0,
+        "reconcile_s": 3.0,
         "stagger_s": 0.1,
         "confirm_s": 5.0,
         "retry_s": 1.0,

@@ -40,7 +40,9 @@ def test_a_queue_is_printed_across_three_printers_and_counted_once(
     fr.drive(engine, fr.all_jobs(engine, JobState.DONE), what="6 jobs done", config=config)
     assert ff.qty(engine, "visor-frame", farm.stock) == 12
     sent = sorted(claims.aware(ff.job(engine, j).start_sent_at) for j in job_ids)  # type: ignore[type-var]
-    assert all((b - a).total_seconds() >= 0.25 for a, b in itertools.pairwise(sent)), sent  # staggered
+    assert all((b - a).total_seconds() >= 0.25 for a, b in itertools.pairwise(sent)), (
+        sent
+    )  # staggered
     used = sum(200 - ff.qty(engine, "petg", f"printer/{line.name}") for line in lines)
     assert used == 60
     assert ff.qty(engine, "petg", "production") == 60

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +10,6 @@ from sqlalchemy import Engine
 from fabcoord.db import unit_of_work
 from print_farm import queue
 from print_farm.models import JobState
-from print_farm.run_config import LimitedConfig
 from tests.factories import ledger_snapshot
 from tests.print_farm import farm_factories as ff
 from tests.print_farm import farm_runs as fr
@@ -86,8 +84,7 @@ def test_a_job_that_never_starts_is_held_after_max_attempts(
     ff.stock_filament(engine, farm, lot="L1", grams=200)
     ff.load(engine, printer, lot="L1", grams=200)
     [job_id] = ff.enqueue(engine, fr.dwell_design(engine, ms=500, grams=40), 2)
-    base = fr.fast_config(confirm_s=1.0, retry_s=0.2)
-    config = LimitedConfig(**{**dataclasses.asdict(base), "max_attempts": 2})
+    config = fr.fast_config(confirm_s=1.0, retry_s=0.2, max_attempts=2)
     before = ledger_snapshot(engine)
     try:
         fr.drive(engine, fr.job_is(engine, job_id, JobState.HELD), config=config, timeout=45)

@@ -1,0 +1,82 @@
+"""What one dispatcher pass reads and polls: cheap enough for a thousand printers."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from sqlalchemy import Engine, update
+
+from fabcoord.db import unit_of_work
+from print_farm import claims
+from print_farm.dispatcher import Dispatcher
+from print_farm.models import FarmPrinter
+from print_farm.tracker import Tracked
+from tests.print_farm import farm_factories as ff
+from tests.print_farm import farm_runs as fr
+
+PRINTERS = FarmPrinter.__table__  # type: ignore[attr-defined]
+
+
+def set_notice(engine: Engine, name: str, notice: str) -> None:
+    with unit_of_work(engine) as session:
+        session.execute(update(PRINTERS).where(PRINTERS.c.name == name).values(notice=notice))
+
+
+def test_passes_between_full_reads_read_again_only_the_printers_the_dispatcher_wrote(
+    engine: Engine,
+) -> None:
+    farm = ff.make_fablab(engine)
+    ours, other = ff.add_printer(engine, farm), ff.add_printer(engine, farm)
+    dispatcher = Dispatcher(engine, fr.fast_config("passes"))
+    dispatcher.renew_leases()
+    dispatcher.refresh(full=True)
+    by_name = {row.name: row.id for row in dispatcher.rows.values()}
+    assert set(by_name) == {ours, other}
+    set_notice(engine, ours, "written by this dispatcher")
+    set_notice(engine, other, "written by an operator")
+    dispatcher.touched(by_name[ours])
+    dispatcher.refresh(full=False)
+    notices = {row.name: row.notice for row in dispatcher.rows.values()}
+    assert notices == {ours: "written by this dispatcher", other: ""}
+    dispatcher.refresh(full=True)  # every tick_s: what others wrote shows too
+    notices = {row.name: row.notice for row in dispatcher.rows.values()}
+    assert notices == {ours: "written by this dispatcher", other: "written by an operator"}
+
+
+def test_a_printer_lost_to_another_dispatcher_leaves_the_next_full_read(engine: Engine) -> None:
+    farm = ff.make_fablab(engine)
+    printer = ff.add_printer(engine, farm)
+    dispatcher = Dispatcher(engine, fr.fast_config("first", lease_s=4.0))
+    dispatcher.renew_leases()
+    dispatcher.refresh(full=True)
+    assert [row.name for row in dispatcher.rows.values()] == [printer]
+    with unit_of_work(engine) as session:
+        claims.release_leases(session=session, owner="first")
+        claims.acquire_leases(session=session, owner="second", lease_s=30)
+    dispatcher.refresh(full=True)
+    assert dispatcher.rows == {}
+
+
+def test_a_printer_with_live_push_is_polled_every_reconcile_period_else_every_poll_period(
+    engine: Engine,
+) -> None:
+    dispatcher = Dispatcher(engine, fr.fast_config(poll_s=5.0, reconcile_s=30.0))
+    live, down = (
+        Tracked(id=n, name=f"p{n}", url="http://127.0.0.1:1", subscription=socket)  # type: ignore[arg-type]
+        for n, socket in (
+            (1, SimpleNamespace(reachable=True)),
+            (2, SimpleNamespace(reachable=False)),
+        )
+    )
+    without_push = Tracked(id=3, name="p3", url="http://127.0.0.1:1")
+    assert 24.0 <= dispatcher.poll_period(live) <= 36.0
+    assert 4.0 <= dispatcher.poll_period(down) <= 6.0
+    assert 4.0 <= dispatcher.poll_period(without_push) <= 6.0
+
+
+def test_each_printer_keeps_its_own_share_of_the_poll_period(engine: Engine) -> None:
+    dispatcher = Dispatcher(engine, fr.fast_config(poll_s=5.0))
+    printers = [Tracked(id=n, name=f"p{n}", url="http://127.0.0.1:1") for n in range(50)]
+    periods = [dispatcher.poll_period(tracked) for tracked in printers]
+    assert periods == [dispatcher.poll_period(tracked) for tracked in printers]  # fixed
+    assert max(periods) - min(periods) > 0.5  # spread: a farm's polls do not come all at once
