@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import Engine, text  # noqa: E402
 
 from bench.farm_db import DATABASES, fresh_database  # noqa: E402
 from bench.procstat import cpu_seconds, peak_rss_mb  # noqa: E402
@@ -63,6 +63,15 @@ def printing(server: OctoPrintServer) -> bool:
     return status == 200 and str(json.loads(body).get("state", "")).startswith(
         ("Printing", "Starting", "Finishing")
     )
+
+
+def print_outputs(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                text("SELECT COUNT(*) FROM posting WHERE reason = 'print_output'")
+            ).scalar_one()
+        )
 
 
 def run(kind: str, count: int, seconds: float, lengths: list[int], workdir: Path) -> str:
@@ -115,9 +124,12 @@ def measure(
         command = [fabcoord, "--db", url, "farm", "run", "--no-live", "--owner", "load"]
         dispatcher = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
         time.sleep(5)
-        cpu0, t0 = cpu_seconds(dispatcher.pid), time.monotonic()
+        cpu0, t0, outputs0 = cpu_seconds(dispatcher.pid), time.monotonic(), print_outputs(engine)
         time.sleep(seconds)
-        cpu = (cpu_seconds(dispatcher.pid) - cpu0) / (time.monotonic() - t0)
+        used = cpu_seconds(dispatcher.pid) - cpu0
+        cpu = used / (time.monotonic() - t0)
+        in_window = print_outputs(engine) - outputs0
+        per_print = f"{used * 1000 / in_window:.0f} ms" if in_window else "–"
         peak_rss = peak_rss_mb(dispatcher.pid)
         dispatcher.send_signal(signal.SIGTERM)
         dispatcher.wait(timeout=30)
@@ -154,19 +166,21 @@ def measure(
     span = f"{lengths[0] / 1000:g} s" if len(set(lengths)) == 1 else span
     return (
         f"| {count} real OctoPrint | {kind} | {span} | {cpu * 100:.1f} % "
-        f"({cpu * 100 / count:.2f} %/printer) | "
+        f"({cpu * 100 / count:.2f} %/printer) | {in_window} | {per_print} | "
         f"{peak_rss:.0f} MB | {counted}/{logged} | {duplicates} | {frames} |"
     )
 
 
 HEADER = (
-    "| printers | database | print length | dispatcher CPU (one core) | dispatcher peak RSS | prints counted in the "
+    "| printers | database | print length | dispatcher CPU (one core) | prints recorded in the window | "
+    "dispatcher CPU per print | dispatcher peak RSS | prints counted in the "
     "ledger / logged done by OctoPrint | jobs posted twice | frames in stock |\n"
-    "|---|---|---|---|---|---|---|---|"
+    "|---|---|---|---|---|---|---|---|---|---|"
 )
 NOTES = """\
 Window: {seconds:.0f} s after a 5 s warm-up; the real `fabcoord farm run` process (defaults: push
-events, 0.25 s pass, 0.25 s stagger, 5 s safety poll) on a fresh SQLite file or PostgreSQL database
+events, 0.25 s pass, 0.25 s stagger, REST safety poll every 30 s per printer while its push socket is
+live, 5 s otherwise) on a fresh SQLite file or PostgreSQL database
 ({postgres}, local), with the OctoPrint servers on the same 2 cores. Printers are auto-cleared and
 print back to back: 1, 2 or 3 s dwell jobs (a stress test: the whole farm starts and records about
 3 prints a second, and each print costs a claim, a start, its confirmation and a ledger posting),
@@ -176,6 +190,14 @@ dispatcher) records them: every print OctoPrint logged as done must be in the le
 
 Targets (issue 4), 10 real printers: dispatcher CPU ≤ 5 % of a core, 100 % of completed prints
 counted (state reflected p95 ≤ 0.7 s: see the push observer in "printer state tracking").
+
+Reading: the dispatcher's CPU is what following the printers costs (push sockets, a REST poll
+every 30 s) plus a fixed cost per print (claim, start, confirmation and ledger posting: a few
+database transactions; the "per print" column is the window's CPU over the prints recorded in it).
+20 s prints are the length of the real visor G-code on the Virtual Printer (20.3 s cold) and far
+shorter than a real visor frame (20–95 min): that is the case the 5 % target is judged on. The
+1–3 s stress test records about 4 prints a second, and there the per-print cost dominates: it does
+not meet 5 %.
 """
 
 

@@ -459,8 +459,8 @@ dispatcher, the naive poller and the database watcher all run on them).
 
 Set-up: {printers} printers on the farm simulator (one process, {ports} ports), auto-cleared,
 loaded with filament, a queue of more jobs than the run can print; the real `fabcoord farm run
---no-live --stagger {stagger:g}` process with its other defaults (push events, 0.25 s pass, 5 s
-safety poll, 15 s leases). Prints last {print_s:g} s ±20 % (a real visor frame takes 20–95 minutes;
+--no-live --stagger {stagger:g}` process with its other defaults (push events, 0.25 s pass, REST
+safety poll every 30 s per printer while its push socket is live and 5 s otherwise, 15 s leases). Prints last {print_s:g} s ±20 % (a real visor frame takes 20–95 minutes;
 {print_s:g} s keeps all the printers printing while every printer still finishes, is recorded and
 restarted about {turns:.1f} times in the window, so outcomes, claims and starts are part of the load:
 about {rate:.0f} prints end and start per second). `--stagger {stagger:g}`: the default 0.25 s between

@@ -10,7 +10,7 @@ clear`` does). Gap = the job's ``started_at`` (set once the printer *confirmed* 
 the bed's ``cleared_at``. Two dispatchers run the same workload in turn:
 
 - fabcoord's :class:`print_farm.dispatcher.Dispatcher` with its defaults (push events, 0.25 s pass,
-  0.25 s stagger, 5 s safety poll);
+  0.25 s stagger, REST safety poll every 30 s while push is live);
 - a naive loop that visits the printers in turn, one request at a time (``GET /api/job``, then
   upload/select/start when the printer is idle and its bed clear), sleeping 1 s after each round,
   using the same claim and accounting functions.

@@ -80,3 +80,13 @@ def test_each_printer_keeps_its_own_share_of_the_poll_period(engine: Engine) -> 
     periods = [dispatcher.poll_period(tracked) for tracked in printers]
     assert periods == [dispatcher.poll_period(tracked) for tracked in printers]  # fixed
     assert max(periods) - min(periods) > 0.5  # spread: a farm's polls do not come all at once
+
+
+def test_a_small_farm_is_read_in_full_every_pass_and_a_large_one_at_most_every_tick(
+    engine: Engine,
+) -> None:
+    dispatcher = Dispatcher(engine, fr.fast_config(tick_s=0.25))
+    dispatcher.rows = dict.fromkeys(range(10))  # type: ignore[arg-type]
+    assert dispatcher.full_read_every() < 0.01
+    dispatcher.rows = dict.fromkeys(range(5000))  # type: ignore[arg-type]
+    assert dispatcher.full_read_every() == 0.25
