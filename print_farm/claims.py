@@ -181,9 +181,11 @@ def mark_start_sent(
     *, session: Session, job_id: int, attempt: int, at: datetime | None = None
 ) -> bool:
     """Record that the file is selected (its progress reset) and ``start`` is about to be sent
-    (``at``: when the start's staggered slot came, taken before waiting for the row lock)."""
+    (``at``: when the start's staggered slot came, taken before waiting for the row lock).
+    False, and nothing written, when the attempt is no longer ours or an operator cancelled the
+    job: it must not start."""
     job = lock_attempt(session, job_id, attempt)
-    if job is None:
+    if job is None or job.cancel_requested:
         return False
     job.start_sent_at = at or utc_now()
     session.add(job)

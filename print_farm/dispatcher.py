@@ -228,6 +228,11 @@ class Dispatcher:
         """This dispatcher wrote the printer's row or job: the next pass reads them again."""
         self._touched.add(printer_id)
 
+    def stale(self, printer_id: int) -> bool:
+        """The printer's row or job was written since this pass read them: decide nothing on
+        them until the next pass."""
+        return printer_id in self._touched
+
     def refresh(self, *, full: bool) -> None:
         """Read the leased printers and their jobs: all of them (``full``: an operator's ``farm
         clear``, ``printers load``, a lost lease), or only the printers this dispatcher wrote
@@ -235,13 +240,14 @@ class Dispatcher:
         were most of the dispatcher's cost)."""
         if not full and not self._touched:
             return
-        touched, self._touched = self._touched, set()
+        touched = self._touched
         ids = None if full else touched
         with unit_of_work(self.engine, read_only=True) as session:
             rows = dispatch_db.owned_printers(session=session, owner=self.config.owner, ids=ids)
             active = dispatch_db.active_jobs(
                 session=session, owner=self.config.owner, printer_ids=ids
             )
+        self._touched = set()  # only once read: a failed read leaves them to the next pass
         if full:
             self.rows, self.active = {}, {}
             self._read_at = self.clock()
@@ -335,9 +341,14 @@ class Dispatcher:
             await asyncio.gather(*(self.poll(t) for t in due))
 
     def poll_period(self, tracked: Tracked) -> float:
-        """``reconcile_s`` while the printer's push socket is live, else ``poll_s``; each printer
+        """``reconcile_s`` while the printer's push socket is live and its last REST reading
+        answered, else ``poll_s``; each printer
         off by its own fixed share (±20 %) so that a farm's polls spread out over time."""
-        live = tracked.subscription is not None and tracked.subscription.reachable
+        live = (  # a failed REST reading is checked again soon, push or not
+            tracked.subscription is not None
+            and tracked.subscription.reachable
+            and tracked.reachable
+        )
         period = self.config.reconcile_s if live else self.config.poll_s
         return period * tracked.poll_spread
 
@@ -351,6 +362,9 @@ class Dispatcher:
                 tracked.mark_unreachable("API key refused (403): check the printer's key")
             except OctoPrintError as error:
                 tracked.mark_unreachable(f"unreachable: {error}")
+            except Exception as error:  # one printer's surprise must not stop the whole farm
+                log.exception("poll of %s failed", tracked.name)
+                tracked.mark_unreachable(f"unreachable: unexpected {type(error).__name__}")
             else:
                 tracked.apply_job(status)
         tracked.last_poll = self.clock()

@@ -213,19 +213,22 @@ class OctoPrintClient:
         return PrinterStatus(str(state.get("text", "")), *(bool(flags.get(n)) for n in names))
 
     async def job(self) -> JobStatus:
-        """The current job and its progress."""
+        """The current job and its progress (a reply not of that shape is an OctoPrintError)."""
         body = _object(await self._call("GET", "/api/job", ok=(200,)))
-        job = body.get("job") or {}
-        progress = body.get("progress") or {}
-        completion = progress.get("completion")
-        return JobStatus(
-            state=str(body.get("state", "")),
-            file_name=(job.get("file") or {}).get("name"),
-            completion=None if completion is None else float(completion),
-            print_time=progress.get("printTime"),
-            print_time_left=progress.get("printTimeLeft"),
-            error=body.get("error"),
-        )
+        try:
+            job = body.get("job") or {}
+            progress = body.get("progress") or {}
+            completion = progress.get("completion")
+            return JobStatus(
+                state=str(body.get("state", "")),
+                file_name=(job.get("file") or {}).get("name"),
+                completion=None if completion is None else float(completion),
+                print_time=progress.get("printTime"),
+                print_time_left=progress.get("printTimeLeft"),
+                error=body.get("error"),
+            )
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise self._error(OctoPrintError, f"malformed /api/job reply: {exc}", 200) from exc
 
     async def list_files(self) -> set[str]:
         """Names of the files in local storage (top level)."""

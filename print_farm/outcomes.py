@@ -31,8 +31,8 @@ async def reconcile(d: Dispatcher) -> None:
     """Record what happened to each job on the dispatcher's printers (exactly once)."""
     for printer_id, job in list(d.active.items()):
         tracked = d.tracked.get(printer_id)
-        if tracked is None or tracked.client is None or tracked.starting:
-            continue
+        if tracked is None or tracked.client is None or tracked.starting or d.stale(printer_id):
+            continue  # a start that ended since the read is judged on the next pass's reading
         verdict = _judge(d, tracked, job)
         if verdict in FINAL and tracked.done_file != job.file_name:
             await d.poll(tracked)  # confirm with a fresh REST reading before recording
@@ -110,6 +110,7 @@ async def connect_offline(d: Dispatcher) -> None:
         row = d.rows.get(printer_id)
         if (
             row is None
+            or d.stale(printer_id)  # e.g. a failure just recorded: the bed is not clear any more
             or tracked.client is None
             or not tracked.reachable
             or not is_down(tracked.state)

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import math
 import time
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from fabcoord.db import unit_of_work
@@ -71,6 +70,7 @@ async def plan_starts(d: Dispatcher) -> None:
         and row.current_job_id is None
         and printer_id not in d.active
         and printer_id in d.tracked
+        and not d.stale(printer_id)
         and _idle(d, d.tracked[printer_id])
         and not _resting(d, printer_id, row, now)
     ]
@@ -141,6 +141,8 @@ async def _start(d: Dispatcher, tracked: Tracked, job_id: int, attempt: int, nam
         d.stats["started" if started else "not_started"] += 1
     except FabcoordError as error:
         log.warning("start of job %s on %s failed: %s", job_id, tracked.name, error)
+    except Exception:  # the job stays starting: tracking judges it on a later pass
+        log.exception("start of job %s on %s failed", job_id, tracked.name)
     finally:
         tracked.starting = False
         d.touched(tracked.id)
@@ -172,12 +174,15 @@ async def start_job(
         # busy: still finishing the last print, try again soon; anything else: leave it a while
         pause = 1.0 if isinstance(error, PrinterBusy) else dispatcher.config.retry_s
         return _requeue(dispatcher, tracked, job_id, attempt, f"could not start: {error}", pause)
-    # uploads run in parallel; the heating starts are spaced. The slot's time is recorded, not
-    # the one after a wait for the database lock
-    slot = await _stagger(dispatcher)
-    with unit_of_work(engine) as session:
-        if not claims.mark_start_sent(session=session, job_id=job_id, attempt=attempt, at=slot):
-            return False
+    async with dispatcher.stagger_lock:  # uploads run in parallel; the heating starts are spaced
+        await _stagger(dispatcher)
+        slot = utc_now()  # the slot's time, not the one after a wait for the row lock
+        with unit_of_work(engine) as session:
+            sent = claims.mark_start_sent(session=session, job_id=job_id, attempt=attempt, at=slot)
+        dispatcher.last_start = dispatcher.clock()  # the next start counts from this one
+    if not sent:  # cancelled by an operator meanwhile (or the attempt is no longer ours)
+        why = f"job {job_id} cancelled before it started"
+        return _requeue(dispatcher, tracked, job_id, attempt, why, 0.0)
     tracked.begin_start(time.time())
     problem = ""
     try:
@@ -187,8 +192,10 @@ async def start_job(
     confirmed = await _confirm(dispatcher, tracked, name)
     if confirmed:
         with unit_of_work(engine) as session:
-            claims.mark_printing(session=session, job_id=job_id, attempt=attempt)
-        return True
+            ours = claims.mark_printing(session=session, job_id=job_id, attempt=attempt)
+        if not ours:  # requeued by another dispatcher meanwhile: nothing would record this print
+            await _cancel_unowned(tracked, job_id, attempt)
+        return ours
     if confirmed is None:
         # ``start`` went out but the printer has not answered since: it may be printing. The job
         # stays ``starting`` with its start recorded; tracking judges it once the printer answers.
@@ -199,16 +206,22 @@ async def start_job(
     return _requeue(dispatcher, tracked, job_id, attempt, why, dispatcher.config.retry_s)
 
 
-async def _stagger(dispatcher: Dispatcher) -> datetime:
-    """Wait for this start's slot and return its time: two slots are at least ``stagger_s``
-    apart, measured from when each slot really came (a pass blocking the loop can make a sleep
-    end late; the next slot then counts from that late one, never from its plan)."""
-    async with dispatcher.stagger_lock:
-        delay = dispatcher.last_start + dispatcher.config.stagger_s - dispatcher.clock()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        dispatcher.last_start = dispatcher.clock()
-        return utc_now()
+async def _stagger(dispatcher: Dispatcher) -> None:
+    """Wait (holding ``stagger_lock``) until ``stagger_s`` after the last start really went out:
+    a pass blocking the loop can make a sleep end late, or the database make a start wait; the
+    next start then counts from that late one, never from its plan."""
+    delay = dispatcher.last_start + dispatcher.config.stagger_s - dispatcher.clock()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def _cancel_unowned(tracked: Tracked, job_id: int, attempt: int) -> None:
+    log.warning("job %s attempt %s on %s: no longer ours, cancelled", job_id, attempt, tracked.name)
+    assert tracked.client is not None
+    try:
+        await tracked.client.cancel()
+    except OctoPrintError as error:
+        tracked.notice = f"cancel the print of job {job_id} (no longer tracked): {error}"[:300]
 
 
 async def _confirm(dispatcher: Dispatcher, tracked: Tracked, name: str) -> bool | None:
@@ -254,12 +267,13 @@ def _requeue(
     tracked.backoff_until = dispatcher.clock() + pause
     log.info("job %s attempt %s on %s requeued: %s", job_id, attempt, tracked.name, why)
     with unit_of_work(dispatcher.engine) as session:
-        claims.requeue_not_started(
+        requeued = claims.requeue_not_started(
             session=session,
             job_id=job_id,
             attempt=attempt,
             why=why,
             max_attempts=dispatcher.config.max_attempts,
         )
-    tracked.notice = why[:300]
+    if requeued:
+        tracked.notice = why[:300]
     return False

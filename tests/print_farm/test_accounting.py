@@ -342,3 +342,25 @@ def test_only_a_held_job_is_retried(engine: Engine) -> None:
         queue.retry_job(session=session, job_id=job_id + 1000)
     assert ledger_snapshot(engine) == before
     assert ff.job(engine, job_id).status is JobState.QUEUED
+
+
+def test_a_job_cancelled_between_its_claim_and_its_start_is_never_started(engine: Engine) -> None:
+    farm = ff.make_fablab(engine)
+    ff.stock_filament(engine, farm, lot="L1", grams=1000)
+    printer = ff.add_printer(engine, farm)
+    ff.load(engine, printer, lot="L1", grams=500)
+    [job_id] = ff.enqueue(engine, ff.add_design(engine, grams=30, units=2), 2)
+    with unit_of_work(engine) as session:
+        claims.acquire_leases(session=session, owner="d1", lease_s=30)
+        printer_id = ff.printer(engine, printer).id or 0
+        assert claims.claim_job(session=session, job_id=job_id, printer_id=printer_id, owner="d1")
+    with unit_of_work(engine) as session:
+        queue.cancel_job(session=session, job_id=job_id)  # the job is starting: a request
+    before = ledger_snapshot(engine)
+    with unit_of_work(engine) as session:
+        assert not claims.mark_start_sent(session=session, job_id=job_id, attempt=1)
+        assert claims.requeue_not_started(session=session, job_id=job_id, attempt=1, why="x")
+    job = ff.job(engine, job_id)
+    assert job.status is JobState.CANCELLED and job.start_sent_at is None
+    assert ff.printer(engine, printer).current_job_id is None
+    assert ledger_snapshot(engine) == before

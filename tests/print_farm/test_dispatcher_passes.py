@@ -61,17 +61,18 @@ def test_a_printer_with_live_push_is_polled_every_reconcile_period_else_every_po
     engine: Engine,
 ) -> None:
     dispatcher = Dispatcher(engine, fr.fast_config(poll_s=5.0, reconcile_s=30.0))
-    live, down = (
-        Tracked(id=n, name=f"p{n}", url="http://127.0.0.1:1", subscription=socket)  # type: ignore[arg-type]
-        for n, socket in (
-            (1, SimpleNamespace(reachable=True)),
-            (2, SimpleNamespace(reachable=False)),
-        )
-    )
-    without_push = Tracked(id=3, name="p3", url="http://127.0.0.1:1")
-    assert 24.0 <= dispatcher.poll_period(live) <= 36.0
-    assert 4.0 <= dispatcher.poll_period(down) <= 6.0
-    assert 4.0 <= dispatcher.poll_period(without_push) <= 6.0
+
+    def printer(socket_live: bool | None, *, answered: bool = True) -> Tracked:
+        socket = None if socket_live is None else SimpleNamespace(reachable=socket_live)
+        return Tracked(
+            id=1, name="p1", url="http://127.0.0.1:1", subscription=socket, reachable=answered
+        )  # type: ignore[arg-type]
+
+    assert 24.0 <= dispatcher.poll_period(printer(True)) <= 36.0
+    assert 4.0 <= dispatcher.poll_period(printer(False)) <= 6.0
+    assert 4.0 <= dispatcher.poll_period(printer(None)) <= 6.0  # without push
+    # the push socket is live but the last REST reading failed: checked again soon
+    assert 4.0 <= dispatcher.poll_period(printer(True, answered=False)) <= 6.0
 
 
 def test_each_printer_keeps_its_own_share_of_the_poll_period(engine: Engine) -> None:
