@@ -101,8 +101,9 @@ class StateLog:
     def truth(self) -> Changes:
         return by_key([[at, key, state] for at, key, state in self.rows])
 
-    def completed(self) -> int:
-        return sum(1 for _, _, state in self.rows if state == "Finishing")
+    def completed(self, start: float = -math.inf, end: float = math.inf) -> int:
+        """Prints the simulator completed (within ``[start, end]``)."""
+        return sum(1 for at, _, state in self.rows if state == "Finishing" and start <= at <= end)
 
     def printing_share(self, start: float, end: float, printers: int) -> float:
         """Mean share of the printers in state Printing over ``[start, end]``."""
@@ -413,12 +414,16 @@ def _measure(
         f"{log.completed()} / {counted} | {twice} | {final_s:.1f} s |"
     )
     dead = "" if alive else " The dispatcher exited during the window."
+    ended = log.completed(w0, w1)
+    per_print = f"{1000 * cpu * (w1 - w0) / ended:.0f} ms" if ended else "–"
     result.notes += [
         f"- {result.kind}, targets: state known p95 ≤ 1 s "
         f"{verdict(percentile(lat, 0.95) <= 1.0)} ({percentile(lat, 0.95):.2f} s); CPU < 50 % of "
         f"a core {verdict(cpu < 0.5)} ({100 * cpu:.0f} % used, and {100 * waited:.0f} % of the "
         f"window runnable but waiting for a core); memory < 500 MB {verdict(peak < 500)} "
-        f"({peak:.0f} MB peak).",
+        f"({peak:.0f} MB peak). {ended} prints ended in the window "
+        f"({ended / (w1 - w0):.1f} a second), each then recorded, claimed again and started: "
+        f"the window's dispatcher CPU is {per_print} per print ended.",
         f"- {result.kind}: the naive poller's p95 is {p95_ratio:.2f}× the dispatcher's; its CPU "
         f"{naive_cpu / max(cpu, 1e-3):.2f}× as much (above 1: the dispatcher does better). "
         f"1-minute load average {load_after:.1f} at the end of the window; dispatcher RSS then {now_rss:.0f} MB; simulator process {100 * sim_cpu:.0f} % of a core. "

@@ -18,7 +18,8 @@ from tests.factories import ledger_snapshot
 from tests.print_farm import farm_factories as ff
 
 
-def printing_job(engine: Engine, *, grams: int = 30, units: int = 2) -> tuple[ff.Farm, str, int]:
+def claimed_job(engine: Engine, *, grams: int = 30, units: int = 2) -> tuple[ff.Farm, str, int]:
+    """A job claimed by dispatcher ``d1`` on a printer loaded with 500 g of lot L1."""
     farm = ff.make_fablab(engine)
     ff.stock_filament(engine, farm, lot="L1", grams=1000)
     printer = ff.add_printer(engine, farm)
@@ -30,6 +31,12 @@ def printing_job(engine: Engine, *, grams: int = 30, units: int = 2) -> tuple[ff
         printer_id = ff.printer(engine, printer).id or 0
         job = claims.claim_job(session=session, job_id=job_id, printer_id=printer_id, owner="d1")
         assert job is not None and job.attempts == 1
+    return farm, printer, job_id
+
+
+def printing_job(engine: Engine, *, grams: int = 30, units: int = 2) -> tuple[ff.Farm, str, int]:
+    farm, printer, job_id = claimed_job(engine, grams=grams, units=units)
+    with unit_of_work(engine) as session:
         assert claims.mark_start_sent(session=session, job_id=job_id, attempt=1)
         assert claims.mark_printing(session=session, job_id=job_id, attempt=1)
     return farm, printer, job_id
@@ -345,15 +352,7 @@ def test_only_a_held_job_is_retried(engine: Engine) -> None:
 
 
 def test_a_job_cancelled_between_its_claim_and_its_start_is_never_started(engine: Engine) -> None:
-    farm = ff.make_fablab(engine)
-    ff.stock_filament(engine, farm, lot="L1", grams=1000)
-    printer = ff.add_printer(engine, farm)
-    ff.load(engine, printer, lot="L1", grams=500)
-    [job_id] = ff.enqueue(engine, ff.add_design(engine, grams=30, units=2), 2)
-    with unit_of_work(engine) as session:
-        claims.acquire_leases(session=session, owner="d1", lease_s=30)
-        printer_id = ff.printer(engine, printer).id or 0
-        assert claims.claim_job(session=session, job_id=job_id, printer_id=printer_id, owner="d1")
+    _, printer, job_id = claimed_job(engine)
     with unit_of_work(engine) as session:
         queue.cancel_job(session=session, job_id=job_id)  # the job is starting: a request
     before = ledger_snapshot(engine)
