@@ -96,6 +96,8 @@ _DESIGN = Design.__table__  # type: ignore[attr-defined]
 _BLOB = GcodeBlob.__table__  # type: ignore[attr-defined]
 _PRINTER_COLUMNS = [_PRINTER.c[name] for name in PrinterRow.__slots__]
 _ACTIVE = (JobState.STARTING, JobState.PRINTING)
+# what an operator changes on a printer without a job: ``farm clear``, ``printers load|enable``
+FREE_MARKS = ("enabled", "bed_clear", "loaded_material", "loaded_lot")
 
 
 def owned_printers(
@@ -108,6 +110,22 @@ def owned_printers(
     if ids is not None:
         query = query.where(_PRINTER.c.id.in_(list(ids)))
     return [PrinterRow(*row) for row in session.execute(query.order_by(_PRINTER.c.name))]
+
+
+def free_printer_marks(*, session: Session, owner: str) -> dict[int, tuple[object, ...]]:
+    """For each printer leased by ``owner`` that has no job: what an operator may change on it
+    to make it printable (see :func:`free_marks`), read without building whole rows."""
+    query = sa_select(_PRINTER.c.id, *(_PRINTER.c[name] for name in FREE_MARKS)).where(
+        _PRINTER.c.lease_owner == owner,
+        _PRINTER.c.removed.is_(False),
+        _PRINTER.c.current_job_id.is_(None),
+    )
+    return {row[0]: tuple(row[1:]) for row in session.execute(query)}
+
+
+def free_marks(row: PrinterRow) -> tuple[object, ...]:
+    """What :func:`free_printer_marks` reads, from a row already read."""
+    return tuple(getattr(row, name) for name in FREE_MARKS)
 
 
 def active_jobs(

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from fabcoord.db import unit_of_work
 from fabcoord.errors import FabcoordError
@@ -31,7 +32,8 @@ from print_farm.registry import read_key
 from print_farm.tracker import Tracked
 
 log = logging.getLogger(__name__)
-FULL_READ_S_PER_PRINTER = 0.00025  # full reads: 1,000 printers every 0.25 s, 10 every 2.5 ms
+FULL_READ_S_PER_PRINTER = 0.001  # full reads: 1,000 printers every second, 10 every 10 ms
+FULL_READ_MAX_S = 2.0
 
 ClientFactory = Callable[[str, str, float], OctoPrintClient]
 SubscriptionFactory = Callable[[str, str, str, Callable[[PrinterEvent], None]], PushSubscription]
@@ -127,6 +129,9 @@ class Dispatcher:
         self.resting: dict[int, tuple[tuple[object, ...], float]] = {}  # idle, got no job
         self._owned: set[int] = set()
         self._touched: set[int] = set()  # printers whose rows this dispatcher wrote since a read
+        # printer -> (job as read, tracker key) of a job judged printing, not judged again
+        # until one of them changes
+        self.printing: dict[int, tuple[object, ...]] = {}
         self._read_at = -math.inf
         self.last_start = -math.inf  # when the last start's staggered slot came
         self.stagger_lock = asyncio.Lock()
@@ -219,10 +224,17 @@ class Dispatcher:
             await starting.plan_starts(self)
 
     def full_read_every(self) -> float:
-        """How often a pass reads every printer: each pass for a small farm, at most every
-        ``tick_s`` for a large one, so that full reads never take more than a few percent of a
-        core (one costs about 15 µs per printer)."""
-        return min(self.config.tick_s, len(self.rows) * FULL_READ_S_PER_PRINTER)
+        """How often a pass reads every printer and job: on almost every pass for a small farm,
+        every second for a thousand printers (one costs about 30 µs per printer: full reads then
+        take a few percent of a core whatever the farm's size), every 2 s at most."""
+        return min(FULL_READ_MAX_S, len(self.rows) * FULL_READ_S_PER_PRINTER)
+
+    def _touch_changed_free(self, session: Session) -> None:
+        marks = dispatch_db.free_printer_marks(session=session, owner=self.config.owner)
+        for printer_id, mark in marks.items():
+            row = self.rows.get(printer_id)
+            if row is None or row.current_job_id is not None or dispatch_db.free_marks(row) != mark:
+                self._touched.add(printer_id)
 
     def touched(self, printer_id: int) -> None:
         """This dispatcher wrote the printer's row or job: the next pass reads them again."""
@@ -234,15 +246,18 @@ class Dispatcher:
         return printer_id in self._touched
 
     def refresh(self, *, full: bool) -> None:
-        """Read the leased printers and their jobs: all of them (``full``: an operator's ``farm
-        clear``, ``printers load``, a lost lease), or only the printers this dispatcher wrote
-        since the last read (at a thousand printers, full reads on every pass woken by an event
-        were most of the dispatcher's cost)."""
-        if not full and not self._touched:
-            return
-        touched = self._touched
-        ids = None if full else touched
+        """Read the leased printers and their jobs: all of them (``full``: a lost lease, a
+        cancel asked for), or only those this dispatcher wrote since the last read and those
+        without a job an operator changed (``farm clear``, ``printers load|enable|disable``:
+        one narrow query tells which). At a thousand printers, full reads on every pass woken
+        by an event were most of the dispatcher's cost."""
         with unit_of_work(self.engine, read_only=True) as session:
+            if not full:
+                self._touch_changed_free(session)
+                if not self._touched:
+                    return
+            touched = self._touched
+            ids = None if full else touched
             rows = dispatch_db.owned_printers(session=session, owner=self.config.owner, ids=ids)
             active = dispatch_db.active_jobs(
                 session=session, owner=self.config.owner, printer_ids=ids

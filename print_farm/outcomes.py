@@ -33,6 +33,10 @@ async def reconcile(d: Dispatcher) -> None:
         tracked = d.tracked.get(printer_id)
         if tracked is None or tracked.client is None or tracked.starting or d.stale(printer_id):
             continue  # a start that ended since the read is judged on the next pass's reading
+        key = (job, tracked.judged_key())  # the job as read: a cancel asked for changes it
+        if d.printing.get(printer_id) == key:
+            continue  # printing, and nothing that could change that has changed
+        d.printing.pop(printer_id, None)
         verdict = _judge(d, tracked, job)
         if verdict in FINAL and tracked.done_file != job.file_name:
             await d.poll(tracked)  # confirm with a fresh REST reading before recording
@@ -41,6 +45,9 @@ async def reconcile(d: Dispatcher) -> None:
         if failed and await history.printed_meanwhile(tracked, job):  # ended while unwatched
             verdict = _judge(d, tracked, job, history_done=True)
         await _apply(d, tracked, job, verdict)
+        steady = job.status is JobState.PRINTING and not job.cancel_requested
+        if steady and verdict is Verdict.PRINTING:  # a verdict that no clock can change
+            d.printing[printer_id] = key
 
 
 def _judge(

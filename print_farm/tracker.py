@@ -139,6 +139,12 @@ class Tracked:
             failed_event=self.failed_file == expected_file,
         )
 
+    def judged_key(self) -> tuple[object, ...]:
+        """What :meth:`observation` says that can change a printing job's verdict (progress
+        only counts once the printer is idle: a print at 100 %)."""
+        completion = None if is_active(self.state) else self.completion
+        return (self.reachable, self.state, self.file, completion, self.done_file, self.failed_file)
+
     def begin_start(self, fence: float) -> None:
         """A print is about to start: forget what was seen of the previous one."""
         self.fence = fence

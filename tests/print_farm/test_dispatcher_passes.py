@@ -83,11 +83,30 @@ def test_each_printer_keeps_its_own_share_of_the_poll_period(engine: Engine) -> 
     assert max(periods) - min(periods) > 0.5  # spread: a farm's polls do not come all at once
 
 
-def test_a_small_farm_is_read_in_full_every_pass_and_a_large_one_at_most_every_tick(
+def test_a_small_farm_is_read_in_full_almost_every_pass_a_large_one_every_second_or_two(
     engine: Engine,
 ) -> None:
     dispatcher = Dispatcher(engine, fr.fast_config(tick_s=0.25))
     dispatcher.rows = dict.fromkeys(range(10))  # type: ignore[arg-type]
-    assert dispatcher.full_read_every() < 0.01
-    dispatcher.rows = dict.fromkeys(range(5000))  # type: ignore[arg-type]
-    assert dispatcher.full_read_every() == 0.25
+    assert dispatcher.full_read_every() <= 0.01
+    dispatcher.rows = dict.fromkeys(range(1000))  # type: ignore[arg-type]
+    assert dispatcher.full_read_every() == 1.0
+    dispatcher.rows = dict.fromkeys(range(50_000))  # type: ignore[arg-type]
+    assert dispatcher.full_read_every() == 2.0
+
+
+def test_an_operator_change_to_a_printer_without_a_job_is_read_on_the_next_pass(
+    engine: Engine,
+) -> None:
+    farm = ff.make_fablab(engine)
+    printer = ff.add_printer(engine, farm)
+    ff.stock_filament(engine, farm, lot="L1", grams=100)
+    dispatcher = Dispatcher(engine, fr.fast_config("passes"))
+    dispatcher.renew_leases()
+    dispatcher.refresh(full=True)
+    [row] = dispatcher.rows.values()
+    assert row.loaded_lot == ""
+    ff.load(engine, printer, lot="L1", grams=100)  # printers load, between two full reads
+    dispatcher.refresh(full=False)
+    [row] = dispatcher.rows.values()
+    assert row.loaded_lot == "L1" and row.loaded_material == "petg"
