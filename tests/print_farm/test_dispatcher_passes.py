@@ -110,3 +110,15 @@ def test_an_operator_change_to_a_printer_without_a_job_is_read_on_the_next_pass(
     dispatcher.refresh(full=False)
     [row] = dispatcher.rows.values()
     assert row.loaded_lot == "L1" and row.loaded_material == "petg"
+
+
+def test_passes_of_a_large_farm_are_spaced_and_those_of_a_small_one_are_not(
+    engine: Engine,
+) -> None:
+    dispatcher = Dispatcher(engine, fr.fast_config(tick_s=0.25))
+    dispatcher.rows = dict.fromkeys(range(10))  # type: ignore[arg-type]
+    assert dispatcher.pass_gap() <= 0.001
+    dispatcher.rows = dict.fromkeys(range(1000))  # type: ignore[arg-type]
+    assert dispatcher.pass_gap() == 0.05
+    dispatcher.rows = dict.fromkeys(range(50_000))  # type: ignore[arg-type]
+    assert dispatcher.pass_gap() == 0.1
