@@ -232,13 +232,16 @@ class Dispatcher:
         """The least time between two passes: a pass's work grows with the printers, and at a
         thousand printers print ends and starts wake one many times a second; 50 µs a printer
         (50 ms at 1,000, under a millisecond for a small farm), 0.1 s at most."""
-        return min(PASS_GAP_MAX_S, len(self.rows) * PASS_GAP_S_PER_PRINTER, self.config.tick_s)
+        return min(self._per_printer(PASS_GAP_S_PER_PRINTER, PASS_GAP_MAX_S), self.config.tick_s)
 
     def full_read_every(self) -> float:
         """How often a pass reads every printer and job: on almost every pass for a small farm,
         every second for a thousand printers (one costs about 30 µs per printer: full reads then
         take a few percent of a core whatever the farm's size), every 2 s at most."""
-        return min(FULL_READ_MAX_S, len(self.rows) * FULL_READ_S_PER_PRINTER)
+        return self._per_printer(FULL_READ_S_PER_PRINTER, FULL_READ_MAX_S)
+
+    def _per_printer(self, seconds: float, most: float) -> float:
+        return min(most, len(self.rows) * seconds)
 
     def _touch_changed_free(self, session: Session) -> None:
         marks = dispatch_db.free_printer_marks(session=session, owner=self.config.owner)

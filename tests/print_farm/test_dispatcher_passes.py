@@ -83,16 +83,19 @@ def test_each_printer_keeps_its_own_share_of_the_poll_period(engine: Engine) -> 
     assert max(periods) - min(periods) > 0.5  # spread: a farm's polls do not come all at once
 
 
+def of_size(dispatcher: Dispatcher, printers: int) -> Dispatcher:
+    """The dispatcher as if it held ``printers`` printers (only their count matters here)."""
+    dispatcher.rows = dict.fromkeys(range(printers))  # type: ignore[arg-type]
+    return dispatcher
+
+
 def test_a_small_farm_is_read_in_full_almost_every_pass_a_large_one_every_second_or_two(
     engine: Engine,
 ) -> None:
     dispatcher = Dispatcher(engine, fr.fast_config(tick_s=0.25))
-    dispatcher.rows = dict.fromkeys(range(10))  # type: ignore[arg-type]
-    assert dispatcher.full_read_every() <= 0.01
-    dispatcher.rows = dict.fromkeys(range(1000))  # type: ignore[arg-type]
-    assert dispatcher.full_read_every() == 1.0
-    dispatcher.rows = dict.fromkeys(range(50_000))  # type: ignore[arg-type]
-    assert dispatcher.full_read_every() == 2.0
+    assert of_size(dispatcher, 10).full_read_every() <= 0.01
+    assert of_size(dispatcher, 1000).full_read_every() == 1.0
+    assert of_size(dispatcher, 50_000).full_read_every() == 2.0
 
 
 def test_an_operator_change_to_a_printer_without_a_job_is_read_on_the_next_pass(
@@ -116,9 +119,6 @@ def test_passes_of_a_large_farm_are_spaced_and_those_of_a_small_one_are_not(
     engine: Engine,
 ) -> None:
     dispatcher = Dispatcher(engine, fr.fast_config(tick_s=0.25))
-    dispatcher.rows = dict.fromkeys(range(10))  # type: ignore[arg-type]
-    assert dispatcher.pass_gap() <= 0.001
-    dispatcher.rows = dict.fromkeys(range(1000))  # type: ignore[arg-type]
-    assert dispatcher.pass_gap() == 0.05
-    dispatcher.rows = dict.fromkeys(range(50_000))  # type: ignore[arg-type]
-    assert dispatcher.pass_gap() == 0.1
+    assert of_size(dispatcher, 10).pass_gap() <= 0.001
+    assert of_size(dispatcher, 1000).pass_gap() == 0.05
+    assert of_size(dispatcher, 50_000).pass_gap() == 0.1
