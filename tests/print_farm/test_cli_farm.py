@@ -175,7 +175,9 @@ def test_the_live_view_shows_each_printer(engine: Engine) -> None:
     assert with_rows == []
 
     with unit_of_work(engine, read_only=True) as session:
-        worker.rows = {p.id or 0: p for p in dispatch_db.owned_printers(session=session, ids=[1])}
+        worker.state.rows = {
+            p.id or 0: p for p in dispatch_db.owned_printers(session=session, ids=[1])
+        }
     console = Console(record=True, width=120)
     console.print(cli._live_table(worker))
     text = console.export_text()
