@@ -264,6 +264,8 @@ def measure(
         time.sleep(args.before)
         l0, l1 = hold_lock(url, args.lock)
         time.sleep(args.after)
+        watch.armed = False  # a clean exit gives the leases back: not a loss
+        time.sleep(0.3)
         child.send_signal(signal.SIGTERM)
         child.wait(timeout=60)
     finally:
