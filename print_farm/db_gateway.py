@@ -45,10 +45,6 @@ class DbGateway:
             self.calls += 1
             return await asyncio.get_running_loop().run_in_executor(self._pool, work)
 
-    def run_now(self, work: Callable[[Session], T], *, read_only: bool = False) -> T:
-        """``work(session)`` on the calling thread (outside a running loop: tests, start-up)."""
-        return _in_unit(self.engine, work, read_only=read_only)
-
     def close(self) -> None:
         """Stop the threads (once their calls are done)."""
         self._pool.shutdown(wait=True)

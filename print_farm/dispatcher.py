@@ -296,6 +296,9 @@ class Dispatcher:
             await self.leases.release()
         except Exception as error:  # the leases expire by themselves
             log.warning("could not release leases: %s", error)
+        await asyncio.to_thread(self._close_threads)
+
+    def _close_threads(self) -> None:  # waits for calls still running: not on the loop
         self.leases.close()
         self.db.close()
         self.engine.dispose()
