@@ -110,30 +110,30 @@ def dispatch(url: str, out: Path, stagger: float) -> None:
             if late > 0.02:
                 stalls.append((time.time(), late))
 
+    closing = [0.0]  # when SIGTERM came
+
+    def write() -> None:
+        closing[0] = time.monotonic()
+        out.write_text(
+            json.dumps(
+                {"known": known, "handled": handled, "stalls": stalls, "stats": dict(worker.stats)}
+            )
+        )
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGTERM, lambda: (write(), stop.set()))
         beat = asyncio.create_task(heartbeat(stop))
         await worker.run(stop=stop)
         await beat
+        print(f"stopped {time.monotonic() - closing[0]:.1f} s after SIGTERM", file=sys.stderr)
 
     try:
         with asyncio.Runner(loop_factory=farm.new_event_loop) as runner:
             runner.run(main())
     finally:
         engine.dispose()
-        out.write_text(
-            json.dumps(
-                {
-                    "known": known,
-                    "handled": handled,
-                    "stalls": stalls,
-                    "stats": dict(worker.stats),
-                    "pass_failures": worker.errors.in_row,
-                }
-            )
-        )
 
 
 # --- the benchmark ------------------------------------------------------------------------
@@ -267,7 +267,10 @@ def measure(
         watch.armed = False  # a clean exit gives the leases back: not a loss
         time.sleep(0.3)
         child.send_signal(signal.SIGTERM)
-        child.wait(timeout=60)
+        try:
+            child.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            child.kill()  # what it knew was written when SIGTERM came
     finally:
         watch.halt.set()
         watch.join(timeout=5)
@@ -311,6 +314,7 @@ def measure(
         f"- {kind}: {started} of {args.printers} printers printing when the window began; "
         f"state changes never known: {before_missed} before, {during_missed} during the lock; "
         f"lease readings {len(watch.readings)}; dispatcher stats {result['stats']}; "
+        f"dispatcher exit {child.returncode} ({stderr.read_text().strip()[-120:] or 'no log'}); "
         f"p95 during / before the lock: "
         f"{percentile(during, 0.95) / max(percentile(before, 0.95), 1e-3):.2f}×."
     )
