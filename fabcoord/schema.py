@@ -26,6 +26,7 @@ CORE_VERSIONS = MIGRATIONS_DIR / "versions"
 
 def target_metadata() -> MetaData:
     """The metadata of every table model imported so far (the core's are always imported)."""
+    import fabcoord.demand
     import fabcoord.ledger.models
     import fabcoord.records  # noqa: F401
 
