@@ -37,13 +37,17 @@ def make_engine(settings: Settings, **engine_options: Any) -> Engine:
             connect_args={"timeout": settings.sqlite_busy_timeout_s, "check_same_thread": False},
             **engine_options,
         )
-        _configure_sqlite(engine, busy_timeout_ms=int(settings.sqlite_busy_timeout_s * 1000))
+        _configure_sqlite(
+            engine,
+            busy_timeout_ms=int(settings.sqlite_busy_timeout_s * 1000),
+            synchronous=settings.sqlite_synchronous,
+        )
         return engine
     engine_options.setdefault("pool_pre_ping", True)
     return create_engine(url, connect_args={"connect_timeout": 5}, **engine_options)
 
 
-def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
+def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int, synchronous: str = "FULL") -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
@@ -52,7 +56,7 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")  # FULL unless settings lower it
         finally:
             cursor.close()
 
