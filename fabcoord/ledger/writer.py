@@ -8,9 +8,10 @@ usual SQLAlchemy exceptions.
 PostgreSQL: **one statement** writes a batch (data-modifying CTEs): the headers with their ids from
 the sequence (``ON CONFLICT (idempotency_key) DO NOTHING``), the legs of the headers actually
 inserted, and every balance change in one upsert ``RETURNING`` the new balances.
-SQLite (no data-modifying CTEs): the largest posting id (ids follow it, as SQLite's own would:
-safe under the ``BEGIN IMMEDIATE`` write lock), one multi-row header insert with the same
-``ON CONFLICT … DO NOTHING RETURNING id``, one multi-row insert of the legs, one balance upsert.
+SQLite (no data-modifying CTEs): the header insert with the same ``ON CONFLICT … DO NOTHING
+RETURNING id`` (for a batch, one multi-row insert after reading the largest posting id: ids follow
+it, as SQLite's own would, safe under the ``BEGIN IMMEDIATE`` write lock), one multi-row insert of
+the legs, one balance upsert.
 
 A header whose idempotency key is already taken is not inserted, and neither are its legs nor its
 balance changes; :func:`write` reports it as None and the caller answers from the earlier posting.
@@ -157,13 +158,15 @@ def _write_postgresql(
     chunks = list(_chunks(postings, items, locations))
     if len(chunks) == 1:  # the usual case: headers, legs and balances in one statement
         sql = _postgresql_sql(*chunks[0].shape, with_balances=True)
-        one_ids, balances = _run_postgresql(cursor, sql, chunks[0].parameters(stamp))
+        one_ids, balances = _run_postgresql(
+            cursor, sql, chunks[0].parameters(stamp, with_deltas=True)
+        )
         return one_ids, balances, _deltas(chunks[0], one_ids)
     ids: list[int | None] = []
     deltas: dict[Delta, int] = defaultdict(int)
     for chunk in chunks:  # headers and legs per chunk, then the balances in key order
         sql = _postgresql_sql(*chunk.shape, with_balances=False)
-        chunk_ids, _ = _run_postgresql(cursor, sql, chunk.parameters(stamp))
+        chunk_ids, _ = _run_postgresql(cursor, sql, chunk.parameters(stamp, with_deltas=False))
         for key, delta in _deltas(chunk, chunk_ids).items():
             deltas[key] += delta
         ids += chunk_ids
@@ -225,7 +228,7 @@ def _values(rows: int, types: tuple[str, ...]) -> str:
     return "VALUES " + ", ".join([first] + [other] * (rows - 1))
 
 
-# --- SQLite: four statements ----------------------------------------------------------------
+# --- SQLite: three statements (four for a batch) --------------------------------------------
 
 
 def _write_sqlite(
@@ -235,22 +238,11 @@ def _write_sqlite(
     locations: dict[str, LocationRef],
     stamp: Callable[[datetime], Any],
 ) -> tuple[list[int | None], list[tuple[int, int, str, int]], dict[Delta, int]]:
-    start = int(cursor.execute("SELECT COALESCE(MAX(id), 0) FROM posting").fetchone()[0])
-    wanted = list(range(start + 1, start + 1 + len(postings)))
-    inserted: set[int] = set()
-    per_statement = _PARAMETERS_PER_STATEMENT // (len(_HEADER) + 1)
-    for first in range(0, len(postings), per_statement):
-        rows = [
-            (posting_id, *_header(p, stamp))
-            for posting_id, p in zip(
-                wanted[first : first + per_statement],
-                postings[first : first + per_statement],
-                strict=True,
-            )
-        ]
-        cursor.execute(_sqlite_headers_sql(len(rows)), [value for row in rows for value in row])
-        inserted.update(row[0] for row in cursor.fetchall())
-    ids = [i if i in inserted else None for i in wanted]
+    if len(postings) == 1:  # the id SQLite gives, returned
+        cursor.execute(_sqlite_headers_sql(1, with_ids=False), _header(postings[0], stamp))
+        ids: list[int | None] = [row[0] for row in cursor.fetchall()] or [None]
+    else:  # ids chosen here, to tell which headers were inserted (RETURNING has no order)
+        ids = _sqlite_headers(cursor, postings, stamp)
     moves = []
     deltas: dict[Delta, int] = defaultdict(int)
     for posting_id, p in zip(ids, postings, strict=True):
@@ -282,11 +274,35 @@ def _write_sqlite(
     return ids, _upsert_balances(cursor, "?", deltas), deltas
 
 
+def _sqlite_headers(
+    cursor: Any, postings: Sequence[NewPosting], stamp: Callable[[datetime], Any]
+) -> list[int | None]:
+    start = int(cursor.execute("SELECT COALESCE(MAX(id), 0) FROM posting").fetchone()[0])
+    wanted = list(range(start + 1, start + 1 + len(postings)))
+    inserted: set[int] = set()
+    per_statement = _PARAMETERS_PER_STATEMENT // (len(_HEADER) + 1)
+    for first in range(0, len(postings), per_statement):
+        rows = [
+            (posting_id, *_header(p, stamp))
+            for posting_id, p in zip(
+                wanted[first : first + per_statement],
+                postings[first : first + per_statement],
+                strict=True,
+            )
+        ]
+        cursor.execute(
+            _sqlite_headers_sql(len(rows), with_ids=True), [value for row in rows for value in row]
+        )
+        inserted.update(row[0] for row in cursor.fetchall())
+    return [i if i in inserted else None for i in wanted]
+
+
 @lru_cache(maxsize=256)
-def _sqlite_headers_sql(rows: int) -> str:
-    row = "(" + ", ".join("?" for _ in range(len(_HEADER) + 1)) + ")"
+def _sqlite_headers_sql(rows: int, *, with_ids: bool) -> str:
+    columns = ("id", *_HEADER) if with_ids else _HEADER
+    row = "(" + ", ".join("?" for _ in columns) + ")"
     return (
-        f"INSERT INTO posting (id, {', '.join(_HEADER)}) VALUES {', '.join([row] * rows)} "
+        f"INSERT INTO posting ({', '.join(columns)}) VALUES {', '.join([row] * rows)} "
         "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
     )
 
@@ -373,13 +389,13 @@ class _Chunk:
     def shape(self) -> tuple[int, int, int]:
         return len(self.postings), len(self.legs), len(self.deltas)
 
-    def parameters(self, stamp: Callable[[datetime], Any]) -> list[Any]:
+    def parameters(self, stamp: Callable[[datetime], Any], *, with_deltas: bool) -> list[Any]:
         values: list[Any] = []
         for n, p in enumerate(self.postings):
             values += (n, *_header(p, stamp))
         for k, leg in enumerate(self.legs):
             values += (k, *leg)
-        for delta in self.deltas:
+        for delta in self.deltas if with_deltas else ():
             values += delta
         return values
 
