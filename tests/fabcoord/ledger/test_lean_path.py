@@ -190,3 +190,17 @@ def _quantity(engine: Engine, location: str, item: str = "petg") -> int:
 def _assert_cache_matches_moves(engine: Engine) -> None:
     with unit_of_work(engine, read_only=True) as session:
         assert balances.cache_discrepancies(session=session) == {}
+
+
+def test_cached_quantity_reads_the_same_balance_as_quantity(engine: Engine) -> None:
+    shelf = add_stock_location(engine)
+    receive(engine, item="petg", qty=30, to=shelf, lot="A")
+    receive(engine, item="petg", qty=12, to=shelf, lot="B")
+    with unit_of_work(engine, read_only=True) as session:
+        location = catalogue.get_location(session=session, code=shelf).id or 0
+        assert balances.cached_quantity(session=session, item="petg", location_id=location) == 42
+        assert (
+            balances.cached_quantity(session=session, item="petg", location_id=location, lot="B")
+            == 12
+        )
+        assert balances.cached_quantity(session=session, item="pla", location_id=location) == 0
