@@ -20,8 +20,6 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from fabcoord.db import READ_ONLY
-
 _SAVEPOINT = "fabcoord_posting"
 
 
@@ -60,13 +58,13 @@ def atomic(session: Session) -> Iterator[Connection]:
 
 
 def _begin_again(connection: Connection, driver: Any) -> None:
-    """Roll the transaction back and open it again the way ``fabcoord.db`` opens it."""
+    """Roll the transaction back and begin it again as SQLAlchemy began it: the engine's ``begin``
+    listeners run again (``fabcoord.db``'s ``BEGIN IMMEDIATE`` on SQLite, any per-transaction
+    setting); PostgreSQL's driver itself begins on the next statement."""
     try:
         driver.rollback()
-        if connection.dialect.name == "sqlite":  # PostgreSQL's driver begins on the next statement
-            read_only = connection.get_execution_options().get(READ_ONLY, False)
-            driver.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
-    except connection.dialect.loaded_dbapi.Error:
+        connection.dispatch.begin(connection)
+    except (connection.dialect.loaded_dbapi.Error, DBAPIError):
         connection.invalidate()  # the caller's transaction cannot go on: make that loud
 
 

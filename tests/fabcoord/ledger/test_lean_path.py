@@ -204,3 +204,24 @@ def test_cached_quantity_reads_the_same_balance_as_quantity(engine: Engine) -> N
             == 12
         )
         assert balances.cached_quantity(session=session, item="pla", location_id=location) == 0
+
+
+def test_after_a_refused_first_posting_the_transaction_is_still_one_transaction(
+    engine: Engine,
+) -> None:
+    shelf, other = add_stock_location(engine), add_stock_location(engine)
+    receive(engine, item="visor-frame", qty=5, to=shelf)
+    before = ledger_snapshot(engine)
+    with pytest.raises(RuntimeError), unit_of_work(engine) as session:
+        assert owns_transaction(session)
+        with pytest.raises(InsufficientStock):
+            post(
+                session=session,
+                request=move_request(item="visor-frame", qty=9, source=shelf, destination=other),
+            )
+        post(
+            session=session,
+            request=move_request(item="visor-frame", qty=2, source=shelf, destination=other),
+        )
+        raise RuntimeError("the caller gives up: the second posting must go too")
+    assert ledger_snapshot(engine) == before
