@@ -507,7 +507,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument(
-        "--posting-only", action="store_true", help="posting throughput only; print, do not write"
+        "--posting-only", action="store_true", help="measure and write the posting section only"
     )
     args = parser.parse_args()
     load = os.getloadavg()[0]
@@ -525,16 +525,21 @@ def main() -> None:
         print("PostgreSQL, 4 writers…")
         pg = pg_posting(folder, per_writer=postings // 20, writers=4, batch=100)
         print(pg)
+        write_posting(lite, pg, batch, load)
         if args.posting_only:
-            print(posting_table(lite, pg, batch))
-            print(posting_reading(lite, pg, load))
             return
+        load = os.getloadavg()[0]
         latency = {}
         for kind in ("sqlite", "postgresql"):
             print(f"{kind}: balance latency with {million:,} moves…")
             latency[kind] = balance_latency(folder, kind, million, queries)
-    body = (
-        f"""### Posting throughput (moves = ledger rows; a receipt is one posting of 2 moves)
+    write_balances(latency, million, queries, load)
+
+
+def write_posting(
+    lite: dict[str, dict[str, float]], pg: dict[str, float], batch: int, load: float
+) -> None:
+    body = f"""### Posting throughput (moves = ledger rows; a receipt is one posting of 2 moves)
 
 | operation | fabcoord (`post` / `post_many`) | the floor: raw driver, minimal statements | fabcoord / floor | target | verdict |
 |---|---|---|---|---|---|
@@ -552,30 +557,39 @@ PostgreSQL fabcoord sends the header, the legs and the balance upsert as one sta
 (data-modifying CTEs), so it can beat that floor. PostgreSQL writers are separate processes posting
 to their own shelves ({postgres_version(PG_ADMIN)}, `synchronous_commit=on`); SQLite runs in WAL
 mode, single-posting figures are the better of two alternating runs.
+"""
+    write_section("ledger", "Ledger core: posting", body, load=load)
+    print("posting figures written to BENCHMARKS.md")
 
-### Balance of one item at one location, {million:,} moves in the ledger ({queries:,} random queries)
+
+def write_balances(
+    latency: dict[str, dict[str, list[float]]], million: int, queries: int, load: float
+) -> None:
+    rows = "\n".join(
+        f"| {kind} | {label} | {summary_ms(latency[kind]['orm_' + key])} | "
+        f"{summary_ms(latency[kind]['raw_' + key])} | {'p95 < 20 ms' if key == 'now' else ''} |"
+        for kind in ("sqlite", "postgresql")
+        for key, label in (
+            ("now", "as of now (balance cache)"),
+            ("as_of", "as of a time (sum of the moves)"),
+        )
+    )
+    ratio = {
+        kind: percentile(latency[kind]["orm_now"], 0.95)
+        / percentile(latency[kind]["raw_now"], 0.95)
+        for kind in latency
+    }
+    body = f"""### Balance of one item at one location, {million:,} moves in the ledger ({queries:,} random queries)
 
 | database | query | fabcoord (ORM, one read transaction per query) | raw SQL | target |
 |---|---|---|---|---|
-"""
-        + "\n".join(
-            f"| {kind} | {label} | {summary_ms(latency[kind]['orm_' + key])} | {summary_ms(latency[kind]['raw_' + key])} | "
-            f"{'p95 < 20 ms' if key == 'now' else ''} |"
-            for kind in ("sqlite", "postgresql")
-            for key, label in (
-                ("now", "as of now (balance cache)"),
-                ("as_of", "as of a time (sum of the moves)"),
-            )
-        )
-        + f"""
+{rows}
 
-p95 ratio ORM / raw, as of now: SQLite {percentile(latency["sqlite"]["orm_now"], 0.95) / percentile(latency["sqlite"]["raw_now"], 0.95):.1f}×,
-PostgreSQL {percentile(latency["postgresql"]["orm_now"], 0.95) / percentile(latency["postgresql"]["raw_now"], 0.95):.1f}×
+p95 ratio ORM / raw, as of now: SQLite {ratio["sqlite"]:.1f}×, PostgreSQL {ratio["postgresql"]:.1f}×
 (the ORM figure includes opening and closing a transaction and a session per query).
 """
-    )
-    write_section("ledger", "Ledger core: posting and balances", body, load=load)
-    print("written to BENCHMARKS.md")
+    write_section("ledger_balances", "Ledger core: balances", body, load=load)
+    print("balance figures written to BENCHMARKS.md")
 
 
 if __name__ == "__main__":

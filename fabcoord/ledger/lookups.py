@@ -41,6 +41,7 @@ class ItemRef:
     code: str
     unit: Unit
     allow_negative: bool
+    unit_value: str  # ``unit.value``, read once (an enum's value is slow to read on the hot path)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class LocationRef:
     id: int
     code: str
     kind: LocationKind
+    virtual: bool  # ``kind.is_virtual``: no cached balance
 
 
 @dataclass
@@ -88,14 +90,16 @@ def resolve(
         session.info[_PENDING] = (pool, seen)
     if missing_items:
         for row in connection.execute(_SELECT_ITEMS, {"codes": sorted(missing_items)}):
-            ref = ItemRef(row.id, row.code, Unit(row.unit), bool(row.allow_negative))
+            unit = Unit(row.unit)
+            ref = ItemRef(row.id, row.code, unit, bool(row.allow_negative), unit.value)
             items[ref.code] = seen.items[ref.code] = ref
         for code in sorted(missing_items):
             if code not in items:
                 raise UnknownItem(f"unknown item {code!r} (see 'fabcoord item list')")
     if missing_locations:
         for row in connection.execute(_SELECT_LOCATIONS, {"codes": sorted(missing_locations)}):
-            ref_location = LocationRef(row.id, row.code, LocationKind(row.kind))
+            kind = LocationKind(row.kind)
+            ref_location = LocationRef(row.id, row.code, kind, kind.is_virtual)
             locations[ref_location.code] = seen.locations[ref_location.code] = ref_location
         for code in sorted(missing_locations):
             if code not in locations:

@@ -238,17 +238,18 @@ def _write_sqlite(
     locations: dict[str, LocationRef],
     stamp: Callable[[datetime], Any],
 ) -> tuple[list[int | None], list[tuple[int, int, str, int]], dict[Delta, int]]:
+    stamped = [stamp(p.posted_at) for p in postings]
     if len(postings) == 1:  # the id SQLite gives, returned
-        cursor.execute(_sqlite_headers_sql(1, with_ids=False), _header(postings[0], stamp))
+        cursor.execute(_sqlite_headers_sql(1, with_ids=False), _header(postings[0], stamped[0]))
         ids: list[int | None] = [row[0] for row in cursor.fetchall()] or [None]
     else:  # ids chosen here, to tell which headers were inserted (RETURNING has no order)
-        ids = _sqlite_headers(cursor, postings, stamp)
+        ids = _sqlite_headers(cursor, postings, stamped)
     moves = []
     deltas: dict[Delta, int] = defaultdict(int)
-    for posting_id, p in zip(ids, postings, strict=True):
+    for posting_id, p, posted_at in zip(ids, postings, stamped, strict=True):
         if posting_id is None:
             continue
-        posted_at = stamp(p.posted_at)
+        reason = p.reason.value
         for item_code, location_code, qty, lot in p.legs:
             item, location = items[item_code], locations[location_code]
             moves.append(
@@ -258,14 +259,14 @@ def _write_sqlite(
                     location.id,
                     lot,
                     qty,
-                    item.unit.value,
-                    p.reason.value,
+                    item.unit_value,
+                    reason,
                     p.doc_type,
                     p.doc_id,
                     posted_at,
                 )
             )
-            if not location.kind.is_virtual:  # virtual counterparts are never cached
+            if not location.virtual:  # virtual counterparts are never cached
                 deltas[(item.id, location.id, lot)] += qty
     per_statement = _PARAMETERS_PER_STATEMENT // len(_MOVE)
     for first in range(0, len(moves), per_statement):
@@ -275,7 +276,7 @@ def _write_sqlite(
 
 
 def _sqlite_headers(
-    cursor: Any, postings: Sequence[NewPosting], stamp: Callable[[datetime], Any]
+    cursor: Any, postings: Sequence[NewPosting], stamped: list[Any]
 ) -> list[int | None]:
     start = int(cursor.execute("SELECT COALESCE(MAX(id), 0) FROM posting").fetchone()[0])
     wanted = list(range(start + 1, start + 1 + len(postings)))
@@ -283,10 +284,11 @@ def _sqlite_headers(
     per_statement = _PARAMETERS_PER_STATEMENT // (len(_HEADER) + 1)
     for first in range(0, len(postings), per_statement):
         rows = [
-            (posting_id, *_header(p, stamp))
-            for posting_id, p in zip(
+            (posting_id, *_header(p, posted_at))
+            for posting_id, p, posted_at in zip(
                 wanted[first : first + per_statement],
                 postings[first : first + per_statement],
+                stamped[first : first + per_statement],
                 strict=True,
             )
         ]
@@ -367,7 +369,7 @@ def _refuse_negative(
                 lot=lot,
                 available=balance - delta,
                 requested=-delta,
-                unit=item.unit.value,
+                unit=item.unit_value,
                 other_lots=tuple(sorted(other_lots))[:10],
             )
 
@@ -392,7 +394,7 @@ class _Chunk:
     def parameters(self, stamp: Callable[[datetime], Any], *, with_deltas: bool) -> list[Any]:
         values: list[Any] = []
         for n, p in enumerate(self.postings):
-            values += (n, *_header(p, stamp))
+            values += (n, *_header(p, stamp(p.posted_at)))
         for k, leg in enumerate(self.legs):
             values += (k, *leg)
         for delta in self.deltas if with_deltas else ():
@@ -420,8 +422,8 @@ def _chunks(
         mine: dict[Delta, int] = defaultdict(int)
         for item_code, location_code, qty, lot in p.legs:
             item, location = items[item_code], locations[location_code]
-            legs.append((n, item.id, location.id, lot, qty, item.unit.value))
-            if not location.kind.is_virtual:
+            legs.append((n, item.id, location.id, lot, qty, item.unit_value))
+            if not location.virtual:
                 mine[(item.id, location.id, lot)] += qty
         deltas += [(n, *key, qty) for key, qty in mine.items() if qty != 0]
     if chunk:
@@ -437,13 +439,13 @@ def _deltas(chunk: _Chunk, ids: list[int | None]) -> dict[Delta, int]:
     return totals
 
 
-def _header(p: NewPosting, stamp: Callable[[datetime], Any]) -> tuple[Any, ...]:
+def _header(p: NewPosting, posted_at: Any) -> tuple[Any, ...]:
     return (
         p.reason.value,
         p.doc_type,
         p.doc_id,
         p.actor,
-        stamp(p.posted_at),
+        posted_at,
         p.idempotency_key,
         p.fingerprint,
         p.reverses_id,
