@@ -52,7 +52,11 @@ def make_engine(
             connect_args={"timeout": busy_s, "check_same_thread": False},
             **engine_options,
         )
-        _configure_sqlite(engine, busy_timeout_ms=int(busy_s * 1000))
+        _configure_sqlite(
+            engine,
+            busy_timeout_ms=int(busy_s * 1000),
+            synchronous=settings.sqlite_synchronous,
+        )
         return engine
     engine_options.setdefault("pool_pre_ping", True)
     connect_args: dict[str, object] = {"connect_timeout": 5}
@@ -69,7 +73,7 @@ def bounded_engine(engine: Engine, wait_s: float, **engine_options: Any) -> Engi
     return make_engine(Settings(database_url=url), wait_s=wait_s, **engine_options)
 
 
-def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
+def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int, synchronous: str = "FULL") -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
@@ -78,7 +82,7 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")  # FULL unless settings lower it
         finally:
             cursor.close()
 
