@@ -49,6 +49,7 @@ from orders import service as order_service
 from orders.models import OrderStatus
 from print_farm import designs, dispatcher, probe, queue, registry, spools
 from print_farm.attempts import DEFAULT_MAX_ATTEMPTS
+from suppliers.handoff import MIGRATIONS as HANDOFF_MIGRATIONS
 
 MIGRATION_LOCATIONS: list[Path] = []
 MAX_ID = 2**31 - 1  # record numbers are 32-bit integers in the database
@@ -612,6 +613,7 @@ def ledger_check(
 # --- orders: hospital access links, orders and the web server -------------------------------
 
 MIGRATION_LOCATIONS.append(ORDERS_MIGRATIONS)
+MIGRATION_LOCATIONS.append(HANDOFF_MIGRATIONS)
 hospital_app = typer.Typer(help="Hospitals' secret order links.", no_args_is_help=True)
 orders_app = typer.Typer(help="Hospital orders and their lifecycle.", no_args_is_help=True)
 app.add_typer(hospital_app, name="hospital")
