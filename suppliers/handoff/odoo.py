@@ -21,7 +21,8 @@ import http.client
 import json
 import logging
 import xmlrpc.client
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -102,7 +103,7 @@ def parse_url(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
-class _OneShotTransport(xmlrpc.client.SafeTransport):
+class _OneShotTransport(xmlrpc.client.Transport):
     """An xmlrpc transport with a timeout that never re-sends a request by itself."""
 
     def __init__(self, timeout: float, secure: bool) -> None:
@@ -111,11 +112,11 @@ class _OneShotTransport(xmlrpc.client.SafeTransport):
         self.reused = False
 
     def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        if self._connection and host == self._connection[0]:
+        if self._connection[1] is not None and host == self._connection[0]:
             self.reused = True
             return self._connection[1]
         self.reused = False
-        chost, self._extra_headers, x509 = self.get_host_info(host)
+        chost, self._extra_headers, _x509 = self.get_host_info(host)
         connection: http.client.HTTPConnection
         if self._secure:
             connection = http.client.HTTPSConnection(chost, timeout=self._timeout)
@@ -143,8 +144,10 @@ class _XmlRpc(XmlRPCConnector):  # type: ignore[misc]
 
     def send(self, service_name: str, method: str, *args: Any) -> Any:
         proxy, transport = self._proxy(service_name)
-        safe = method in _READS or method == "login" or (
-            method == "execute_kw" and len(args) > 4 and args[4] in _READS
+        safe = (
+            method in _READS
+            or method == "login"
+            or (method == "execute_kw" and len(args) > 4 and args[4] in _READS)
         )
         try:
             return getattr(proxy, method)(*args)
@@ -222,7 +225,9 @@ class Client:
     def __init__(self, endpoint: Endpoint) -> None:
         scheme, host, port = parse_url(endpoint.url)
         if endpoint.protocol not in PROTOCOLS:
-            raise InvalidInput(f"protocol {endpoint.protocol!r} is not one of {', '.join(PROTOCOLS)}")
+            raise InvalidInput(
+                f"protocol {endpoint.protocol!r} is not one of {', '.join(PROTOCOLS)}"
+            )
         self.endpoint = endpoint
         self.calls = 0
         base = f"{scheme}://{host}:{port}"
@@ -232,7 +237,9 @@ class Client:
         self._json2: Json2Connection | None = None
         self._conn: Connection | None = None
         if endpoint.protocol == "json2":
-            connector = odoolib.get_connector(host, "json2s" if scheme == "https" else "json2", port)
+            connector = odoolib.get_connector(
+                host, "json2s" if scheme == "https" else "json2", port
+            )
             self._json2 = Json2Connection(connector, endpoint.database, endpoint.api_key)
         else:
             connector = (
@@ -264,8 +271,8 @@ class Client:
             if self._conn is not None:
                 self.calls += 1
                 self._conn.check_login(force=True)
-                return
-        self.call("res.users", "context_get")
+        if self._conn is None:
+            self.call("res.users", "context_get")
 
     def version(self) -> str:
         """The server's version, as it says (``17.0``)."""
@@ -309,25 +316,15 @@ class Client:
             proxy = self._conn.get_model(model)
             return odoolib.rpc.Model.__getattr__(proxy, method)(*args, **kwargs)
 
-    def _translated(self) -> _Translate:
-        return _Translate(self.endpoint)
-
-
-class _Translate:
-    """Context manager turning the client's exceptions into typed hand-off errors."""
-
-    def __init__(self, endpoint: Endpoint) -> None:
-        self.endpoint = endpoint
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, error: BaseException | None, _tb: Any) -> bool:
-        if error is None or isinstance(error, PartnerError | InvalidInput):
-            return False
-        if isinstance(error, Exception):
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Turn the client's exceptions into typed hand-off errors."""
+        try:
+            yield
+        except (PartnerError, InvalidInput):
+            raise
+        except Exception as error:
             raise translate(error, self.endpoint) from None
-        return False
 
 
 def translate(error: Exception, endpoint: Endpoint) -> PartnerError:

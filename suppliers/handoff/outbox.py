@@ -86,9 +86,7 @@ def claim(*, session: Session, now: datetime, lease_s: float, limit: int) -> lis
         .where(
             HandoffCommand.state == CommandState.PENDING,
             col(HandoffCommand.next_attempt_at) <= now,
-            or_(
-                col(HandoffCommand.leased_until).is_(None), col(HandoffCommand.leased_until) < now
-            ),
+            or_(col(HandoffCommand.leased_until).is_(None), col(HandoffCommand.leased_until) < now),
         )
         .order_by(col(HandoffCommand.id))
         .limit(limit)

@@ -114,9 +114,7 @@ class PartnerApi:
     def customer(self, name: str) -> int:
         """Our organisation as the partner's customer (found by name, else created)."""
         if name not in self._customers:
-            ids = self.client.call(
-                "res.partner", "search", [[("name", "=", name)]], {"limit": 1}
-            )
+            ids = self.client.call("res.partner", "search", [[("name", "=", name)]], {"limit": 1})
             if ids:
                 self._customers[name] = int(ids[0])
             else:
@@ -134,9 +132,7 @@ class PartnerApi:
                 self._products[code] = int(ids[0])
             else:
                 values = {"name": name, "default_code": code, **self.storable()}
-                self._products[code] = int(
-                    self.client.call("product.product", "create", [values])
-                )
+                self._products[code] = int(self.client.call("product.product", "create", [values]))
         return self._products[code]
 
     def storable(self) -> dict[str, Any]:
@@ -206,7 +202,7 @@ class PartnerApi:
                     id=int(picking["id"]),
                     name=str(picking["name"]),
                     state=str(picking["state"]),
-                    done=int(round(done.get(int(picking["id"]), 0.0))),
+                    done=round(done.get(int(picking["id"]), 0.0)),
                     order_id=order_id,
                     backorder_of=_many2one(backorder) if backorder else None,
                 )

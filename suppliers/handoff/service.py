@@ -443,9 +443,7 @@ def record_cancelled(*, session: Session, handoff_id: int, remote_id: int | None
     return handoff
 
 
-def confirm_by_hand(
-    *, session: Session, handoff_id: int, partner_reference: str = ""
-) -> Handoff:
+def confirm_by_hand(*, session: Session, handoff_id: int, partner_reference: str = "") -> Handoff:
     """Record that the partner confirmed an order placed without the API (``handoff export``).
 
     Raises:

@@ -55,7 +55,7 @@ def sync(
                 or_(
                     col(Handoff.state).in_([HandoffState.SENT, HandoffState.PARTIAL]),
                     and_(
-                        Handoff.state == HandoffState.CANCELLED,
+                        col(Handoff.state) == HandoffState.CANCELLED,
                         or_(
                             col(Handoff.synced_at).is_(None),
                             col(Handoff.synced_at) < Handoff.updated_at,

@@ -163,7 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
     owner: StandIn
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -211,7 +211,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._drop()
         if self.path == "/web/version":
             version = self.owner.store.version
-            return self._json(200, {"version_info": [version, 0, 0, "final", 0, ""], "version": f"{version}.0"})
+            return self._json(
+                200, {"version_info": [version, 0, 0, "final", 0, ""], "version": f"{version}.0"}
+            )
         return self._not_found()
 
     def do_POST(self) -> None:
@@ -262,9 +264,11 @@ class _Handler(BaseHTTPRequestHandler):
             result = self._service(service, method or "", list(params))
             payload = xmlrpc.client.dumps((result,), methodresponse=True, allow_none=False)
         except OdooError as error:
-            payload = xmlrpc.client.dumps(_xmlrpc_fault(error, numeric=numeric), methodresponse=True)
+            payload = xmlrpc.client.dumps(
+                _xmlrpc_fault(error, numeric=numeric), methodresponse=True
+            )
         except TypeError as error:  # Odoo's marshaller refuses None results
-            payload = xmlrpc.client.dumps(xmlrpc.client.Fault(str(error), ""), methodresponse=True)
+            payload = xmlrpc.client.dumps(_fault(str(error), ""), methodresponse=True)
         self._send(200, payload.encode(), "text/xml")
 
     def _jsonrpc(self, body: bytes) -> None:
@@ -351,13 +355,18 @@ def _xmlrpc_fault(error: OdooError, *, numeric: bool) -> xmlrpc.client.Fault:
     if numeric:
         code = {ACCESS_DENIED: 3, ACCESS_ERROR: 4, MISSING_ERROR: 2}.get(kind)
         code = code or (2 if kind in _USER_KINDS else 1)
-        return xmlrpc.client.Fault(code, error.message)
+        return _fault(code, error.message)
     if kind == ACCESS_DENIED:
-        return xmlrpc.client.Fault("AccessDenied", "Access Denied")
+        return _fault("AccessDenied", "Access Denied")
     if kind == ACCESS_ERROR:
-        return xmlrpc.client.Fault(f"warning -- AccessError\n\n{error.message}", "")
+        return _fault(f"warning -- AccessError\n\n{error.message}", "")
     if kind == MISSING_ERROR:
-        return xmlrpc.client.Fault(f"warning -- MissingError\n\n{error.message}", "")
+        return _fault(f"warning -- MissingError\n\n{error.message}", "")
     if kind in _USER_KINDS:
-        return xmlrpc.client.Fault(f"warning -- UserError\n\n{error.message}", "")
-    return xmlrpc.client.Fault(error.message, "Traceback (most recent call last):\n  …")
+        return _fault(f"warning -- UserError\n\n{error.message}", "")
+    return _fault(error.message, "Traceback (most recent call last):\n  …")
+
+
+def _fault(code: Any, text: str) -> xmlrpc.client.Fault:
+    """A fault whose code is a string on the legacy endpoint (an int on ``/xmlrpc/2/``)."""
+    return xmlrpc.client.Fault(code, text)

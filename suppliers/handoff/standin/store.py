@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,13 +178,14 @@ class Store:
             have = row.get(name, False)
             if isinstance(have, list) and have and isinstance(have[0], int) and op == "=":
                 have = have[0]
-            ok = {
+            ops: dict[str, Callable[[Any, Any], bool]] = {
                 "=": lambda a, b: a == b,
                 "!=": lambda a, b: a != b,
                 "in": lambda a, b: a in b,
                 "not in": lambda a, b: a not in b,
                 "ilike": lambda a, b: str(b).lower() in str(a or "").lower(),
-            }.get(op)
+            }
+            ok = ops.get(op)
             if ok is None:
                 raise OdooError(VALUE_ERROR, f"Invalid leaf {term!r}")
             if not ok(have, value):
@@ -452,9 +454,7 @@ class Store:
         if method == "action_cancel" and model == "sale.order":
             (ids,) = _params(("ids",), args, kwargs, required=1)
             return self.action_cancel(ids, context)
-        raise OdooError(
-            VALUE_ERROR, f"The method '{method}' does not exist on the model '{model}'"
-        )
+        raise OdooError(VALUE_ERROR, f"The method '{method}' does not exist on the model '{model}'")
 
 
 def _params(

@@ -38,9 +38,7 @@ def upgrade() -> None:
     op.create_table(
         "handoff",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column(
-            "partner_id", sa.Integer(), sa.ForeignKey("handoff_partner.id"), nullable=False
-        ),
+        sa.Column("partner_id", sa.Integer(), sa.ForeignKey("handoff_partner.id"), nullable=False),
         sa.Column("item_code", sa.String(64), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column("needed_by", sa.Date(), nullable=False),
