@@ -162,6 +162,8 @@ class _Drop(Exception):
 class _Handler(BaseHTTPRequestHandler):
     owner: StandIn
     protocol_version = "HTTP/1.1"
+    # headers and body leave in two writes: with Nagle's algorithm, delayed ACKs add ~40 ms
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         return
