@@ -50,6 +50,7 @@ from orders.models import OrderStatus
 from print_farm import designs, dispatcher, probe, queue, registry, spools
 from print_farm.attempts import DEFAULT_MAX_ATTEMPTS
 from suppliers.handoff import MIGRATIONS as HANDOFF_MIGRATIONS
+from suppliers.handoff import commands as handoff_commands
 
 MIGRATION_LOCATIONS: list[Path] = []
 MAX_ID = 2**31 - 1  # record numbers are 32-bit integers in the database
@@ -614,6 +615,8 @@ def ledger_check(
 
 MIGRATION_LOCATIONS.append(ORDERS_MIGRATIONS)
 MIGRATION_LOCATIONS.append(HANDOFF_MIGRATIONS)
+app.add_typer(handoff_commands.partners_app, name="partners")
+app.add_typer(handoff_commands.handoff_app, name="handoff")
 hospital_app = typer.Typer(help="Hospitals' secret order links.", no_args_is_help=True)
 orders_app = typer.Typer(help="Hospital orders and their lifecycle.", no_args_is_help=True)
 app.add_typer(hospital_app, name="hospital")

@@ -61,8 +61,10 @@ class StandinProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "suppliers.handoff.standin", "--port", str(self.port)]
-            + ["--version", str(version)],
+            [
+                *(sys.executable, "-m", "suppliers.handoff.standin"),
+                *("--port", str(self.port), "--version", str(version)),
+            ],
             stdout=subprocess.PIPE,
             text=True,
             cwd=ROOT,

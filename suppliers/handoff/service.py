@@ -24,6 +24,8 @@ from fabcoord.errors import InvalidInput, UnknownLocation
 from fabcoord.ledger import catalogue
 from fabcoord.ledger.models import Item, Location, LocationKind, MoveReason
 from fabcoord.ledger.posting import Leg, PostingRequest, post
+from fabcoord.records import Hospital
+from fabcoord.reference import hospital_location_code
 from suppliers.handoff.errors import (
     BelowMinimum,
     HandoffStateError,
@@ -163,6 +165,22 @@ def create_handoff(
     session.flush()
     _link(session, handoff, require_open=True)
     return Created(handoff, tuple(warnings))
+
+
+def default_destination(*, session: Session, references: Sequence[str]) -> str:
+    """Where a partner delivers by default: the hospital of the first order served.
+
+    Raises:
+        InvalidInput: no order is served (then the destination must be given).
+    """
+    if not references:
+        raise InvalidInput(
+            "--to is needed when the hand-off serves no order (fablab/<slug> or hospital/<slug>)"
+        )
+    line = demand.lines_of(session=session, reference=references[0])[0]
+    hospital = session.get(Hospital, line.hospital_id)
+    assert hospital is not None
+    return hospital_location_code(hospital.slug)
 
 
 def _clean_references(orders: Sequence[str]) -> list[str]:
