@@ -238,7 +238,6 @@ def handoff_create(
 ) -> None:
     """Record a hand-off to a partner (then "handoff send" places it)."""
     from suppliers.handoff import service
-
     from suppliers.handoff.partners import get_partner
 
     references = [r for r in (orders or "").split(",") if r.strip()]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from sqlmodel import Session
 
@@ -84,6 +85,9 @@ def _pdf(order: PurchaseOrder, path: Path) -> None:
     from reportlab.lib.styles import getSampleStyleSheet
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+    def text(value: object) -> str:  # user data is never read as reportlab markup
+        return escape(str(value))
+
     styles = getSampleStyleSheet()
     document = SimpleDocTemplate(str(path), pagesize=A4, title=f"Purchase order {order.reference}")
     rows = [
@@ -100,17 +104,17 @@ def _pdf(order: PurchaseOrder, path: Path) -> None:
         )
     )
     story = [
-        Paragraph(f"Purchase order {order.reference}", styles["Title"]),
-        Paragraph(f"From: {order.customer}", styles["Normal"]),
-        Paragraph(f"To: {order.partner}", styles["Normal"]),
+        Paragraph(f"Purchase order {text(order.reference)}", styles["Title"]),
+        Paragraph(f"From: {text(order.customer)}", styles["Normal"]),
+        Paragraph(f"To: {text(order.partner)}", styles["Normal"]),
         Paragraph(f"Date: {utc_now().date().isoformat()}", styles["Normal"]),
         Spacer(1, 12),
         table,
         Spacer(1, 12),
-        Paragraph(f"Deliver to: {order.deliver_to}", styles["Normal"]),
-        Paragraph(f"Serves hospital orders: {order.serves_orders or '-'}", styles["Normal"]),
+        Paragraph(f"Deliver to: {text(order.deliver_to)}", styles["Normal"]),
+        Paragraph(f"Serves hospital orders: {text(order.serves_orders or '-')}", styles["Normal"]),
         Paragraph(
-            f"Please quote our reference {order.reference} on your confirmation and delivery notes.",
+            f"Please quote our reference {text(order.reference)} on your confirmation and delivery notes.",
             styles["Normal"],
         ),
     ]
