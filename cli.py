@@ -615,6 +615,13 @@ def ledger_check(
 
 MIGRATION_LOCATIONS.append(ORDERS_MIGRATIONS)
 MIGRATION_LOCATIONS.append(HANDOFF_MIGRATIONS)
+handoff_commands.bind(
+    work=_work,
+    engine=lambda: _ctx().engine,
+    actor=lambda: _ctx().settings.actor,
+    table=_table,
+    print_json=_print_json,
+)
 app.add_typer(handoff_commands.partners_app, name="partners")
 app.add_typer(handoff_commands.handoff_app, name="handoff")
 hospital_app = typer.Typer(help="Hospitals' secret order links.", no_args_is_help=True)

@@ -12,16 +12,16 @@ PACKAGES = ("fabcoord", "suppliers", "orders", "print_farm")
 CAPABILITIES = ("suppliers", "orders", "print_farm")
 # outside library -> the only modules allowed to import it
 GATEWAYS = {
-    "typer": {"cli.py"},
+    "typer": {"cli.py", "suppliers/handoff/commands.py"},
     "rich": {"cli.py"},
-    "httpx": {"print_farm/octoprint.py"},
+    "httpx": {"print_farm/octoprint.py", "suppliers/handoff/odoo.py"},
     "websockets": {"print_farm/push.py"},
     "aiohttp": {
         "print_farm/simulator/__main__.py",
         "print_farm/simulator/server.py",
         "print_farm/simulator/sockets.py",
     },
-    "odoolib": {"suppliers/odoo.py"},
+    "odoolib": {"suppliers/handoff/odoo.py"},
     "fastapi": {"orders/web.py"},
     "starlette": {"orders/web.py"},
     "uvicorn": {"orders/web.py"},

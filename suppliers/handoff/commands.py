@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,45 +26,65 @@ if TYPE_CHECKING:
     from suppliers.handoff.models import Handoff
 
 
-# --- the shared face (issue 8 moves these helpers to fabcoord.commands.face) -------------------
+# --- the shared face ---------------------------------------------------------------------------
+# Until the command-line restructuring (issue 8) gives every package fabcoord.commands.face, the
+# composition root binds its helpers here (``bind``): this module never imports cli.py.
+
+
+@dataclass
+class _Face:
+    work: Callable[..., AbstractContextManager[Session]]
+    engine: Callable[[], Engine]
+    actor: Callable[[], str]
+    table: Callable[[str, Sequence[str], Sequence[Sequence[Any]]], None]
+    print_json: Callable[[Any], None]
+
+
+_face: _Face | None = None
+
+
+def bind(
+    *,
+    work: Callable[..., AbstractContextManager[Session]],
+    engine: Callable[[], Engine],
+    actor: Callable[[], str],
+    table: Callable[[str, Sequence[str], Sequence[Sequence[Any]]], None],
+    print_json: Callable[[Any], None],
+) -> None:
+    """Give these commands the composition root's unit of work and output helpers."""
+    global _face
+    _face = _Face(work, engine, actor, table, print_json)
+
+
+def _bound() -> _Face:
+    assert _face is not None, "suppliers.handoff.commands.bind() was not called"
+    return _face
 
 
 @contextmanager
 def _work(*, read_only: bool = False) -> Iterator[Session]:
-    import cli
-
-    with cli._work(read_only=read_only) as session:
+    with _bound().work(read_only=read_only) as session:
         yield session
 
 
 def _engine() -> Engine:
-    import cli
-
-    return cli._ctx().engine
+    return _bound().engine()
 
 
 def _actor() -> str:
-    import cli
-
-    return cli._ctx().settings.actor
+    return _bound().actor()
 
 
 def _say(message: str) -> None:
-    import cli
-
-    cli._out().print(message, markup=False)
+    typer.echo(message)
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    import cli
-
-    cli._table(title, columns, rows)
+    _bound().table(title, columns, rows)
 
 
 def _json(data: Any) -> None:
-    import cli
-
-    cli._print_json(data)
+    _bound().print_json(data)
 
 
 # --- options -----------------------------------------------------------------------------------
