@@ -35,13 +35,13 @@ from sqlmodel import select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import cli  # noqa: E402  (the composition root knows every migration folder)
 from bench.report import write_section  # noqa: E402
 from fabcoord.bootstrap import initialise_database  # noqa: E402
 from fabcoord.config import PROJECT_DATA_DIR, Settings  # noqa: E402
 from fabcoord.db import make_engine, unit_of_work  # noqa: E402
 from fabcoord.records import Hospital  # noqa: E402
 from fabcoord.reference import load_reference_data  # noqa: E402
+from fabcoord.schema import migration_locations  # noqa: E402
 from suppliers.handoff import outbox, partners, service  # noqa: E402
 from suppliers.handoff.models import Handoff, HandoffState  # noqa: E402
 from suppliers.handoff.sync import sync  # noqa: E402
@@ -86,7 +86,7 @@ class StandinProcess:
 
 def ledger(tmp: Path, name: str) -> Any:
     engine = make_engine(Settings(database_url=f"sqlite:///{tmp / name}.db"))
-    initialise_database(engine, cli.MIGRATION_LOCATIONS)
+    initialise_database(engine, migration_locations())
     with unit_of_work(engine) as session:
         load_reference_data(session=session, data_dir=PROJECT_DATA_DIR)
     return engine

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fabcoord.commands import face
 from fabcoord.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -27,64 +27,32 @@ if TYPE_CHECKING:
 
 
 # --- the shared face ---------------------------------------------------------------------------
-# Until the command-line restructuring (issue 8) gives every package fabcoord.commands.face, the
-# composition root binds its helpers here (``bind``): this module never imports cli.py.
-
-
-@dataclass
-class _Face:
-    work: Callable[..., AbstractContextManager[Session]]
-    engine: Callable[[], Engine]
-    actor: Callable[[], str]
-    table: Callable[[str, Sequence[str], Sequence[Sequence[Any]]], None]
-    print_json: Callable[[Any], None]
-
-
-_face: _Face | None = None
-
-
-def bind(
-    *,
-    work: Callable[..., AbstractContextManager[Session]],
-    engine: Callable[[], Engine],
-    actor: Callable[[], str],
-    table: Callable[[str, Sequence[str], Sequence[Sequence[Any]]], None],
-    print_json: Callable[[Any], None],
-) -> None:
-    """Give these commands the composition root's unit of work and output helpers."""
-    global _face
-    _face = _Face(work, engine, actor, table, print_json)
-
-
-def _bound() -> _Face:
-    assert _face is not None, "suppliers.handoff.commands.bind() was not called"
-    return _face
 
 
 @contextmanager
 def _work(*, read_only: bool = False) -> Iterator[Session]:
-    with _bound().work(read_only=read_only) as session:
+    with face.work(read_only=read_only) as session:
         yield session
 
 
 def _engine() -> Engine:
-    return _bound().engine()
+    return face.context().engine
 
 
 def _actor() -> str:
-    return _bound().actor()
+    return face.context().actor
 
 
 def _say(message: str) -> None:
-    typer.echo(message)
+    face.say(message)
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    _bound().table(title, columns, rows)
+    face.table(title, columns, rows)
 
 
 def _json(data: Any) -> None:
-    _bound().print_json(data)
+    face.print_json(data)
 
 
 # --- options -----------------------------------------------------------------------------------
@@ -92,6 +60,7 @@ def _json(data: Any) -> None:
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 HandoffArg = Annotated[int, typer.Argument(metavar="ID", min=1, max=2**31 - 1)]
 
+app = typer.Typer()
 partners_app = typer.Typer(
     help="Partner manufacturers reached through their Odoo.", no_args_is_help=True
 )
@@ -99,6 +68,8 @@ handoff_app = typer.Typer(
     help="Hand volume to partner manufacturers: place, follow and receive orders in their Odoo.",
     no_args_is_help=True,
 )
+app.add_typer(partners_app, name="partners")
+app.add_typer(handoff_app, name="handoff")
 
 
 def _date(text: str | None, option: str) -> date | None:
