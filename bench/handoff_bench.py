@@ -50,6 +50,10 @@ KEY = "bench-key-not-secret"
 ENV = {"BENCH_PARTNER_KEY": KEY}
 
 
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -142,6 +146,7 @@ def run_protocol(tmp: Path, protocol: str, count: int, outage_s: float) -> dict[
         before = standin.calls()
         send_s = drain(engine, outbox.Backoff(base_s=1, cap_s=5))
         send_calls = standin.calls() - before
+        progress(f"{protocol}: sent {count} in {send_s:.1f} s, {send_calls} calls")
         for handoff_id in ids:
             standin.control("deliver", ref=f"FABCOORD-HO-{handoff_id}", quantity=60)
             standin.control("deliver", ref=f"FABCOORD-HO-{handoff_id}", quantity=40)
@@ -150,6 +155,7 @@ def run_protocol(tmp: Path, protocol: str, count: int, outage_s: float) -> dict[
         results, _ = sync(engine, environ=ENV, actor="bench")
         sync_s = time.perf_counter() - started
         sync_calls = standin.calls() - before
+        progress(f"{protocol}: synced in {sync_s:.1f} s, {sync_calls} calls")
         delivered = sum(r.delivered for r in results)
         started = time.perf_counter()
         again, _ = sync(engine, environ=ENV, actor="bench")
@@ -168,6 +174,7 @@ def run_protocol(tmp: Path, protocol: str, count: int, outage_s: float) -> dict[
         thread.join()
         worker.close()
         drained_after_return = time.monotonic() - outage_started - outage_s
+        progress(f"{protocol}: outage {outage_s} s, drained {drained_after_return:.1f} s after")
         refs = standin.control("stats")["orders_by_ref"]
         duplicates = sum(n - 1 for n in refs.values() if n > 1)
         with unit_of_work(engine, read_only=True) as session:
@@ -234,6 +241,7 @@ def baseline(count: int) -> dict[str, Any]:
             )
             orders.action_confirm([order])
         elapsed = time.perf_counter() - started
+        progress(f"baseline: {count} in {elapsed:.1f} s")
         return {"count": count, "s": elapsed, "calls": standin.calls() - before}
     finally:
         standin.stop()

@@ -20,6 +20,7 @@ command again, and the search by reference keeps that from creating a duplicate.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -74,9 +75,22 @@ class Job:
 
 @dataclass(frozen=True)
 class Outcome:
+    """What became of a job; ``released``: not started (the lease ran short), given back."""
+
     job: Job
     order: RemoteOrder | None = None
     error: PartnerError | None = None
+    released: bool = False
+
+
+CALLS_PER_JOB = 6
+"""The most calls one job makes (search, customer, product and its fields, create, confirm)."""
+
+
+def lease_for(lease_s: float, timeout_s: float) -> float:
+    """A lease long enough for a worker to start jobs during its first half and finish each:
+    ``lease_s``, or twice the worst case of one job against the slowest partner of the batch."""
+    return max(lease_s, 2 * CALLS_PER_JOB * timeout_s)
 
 
 def claim(*, session: Session, now: datetime, lease_s: float, limit: int) -> list[Job]:
@@ -105,7 +119,8 @@ def claim(*, session: Session, now: datetime, lease_s: float, limit: int) -> lis
     }
     names = {code: service.item_name(session=session, code=code) for code in {"visor"}}
     jobs = []
-    until = now + timedelta(seconds=lease_s)
+    slowest = max(p.timeout_s for _h, p in handoffs.values())
+    until = now + timedelta(seconds=lease_for(lease_s, slowest))
     for command in commands:
         handoff, partner = handoffs[command.handoff_id]
         command.leased_until = until
@@ -146,8 +161,11 @@ def record(
         command = session.get(HandoffCommand, outcome.job.command_id)
         if command is None or command.state is not CommandState.PENDING:
             continue
-        command.attempts += 1
         command.leased_until = None
+        if outcome.released:
+            session.add(command)
+            continue
+        command.attempts += 1
         error = outcome.error
         if error is None:
             command.state, command.finished_at, command.last_error = CommandState.DONE, now, ""
@@ -228,6 +246,7 @@ class Worker:
 
     def run_once(self) -> int:
         """Carry out one batch of due commands; return how many were attempted."""
+        claimed = time.monotonic()
         with unit_of_work(self.engine) as session:
             jobs = claim(session=session, now=self.clock(), lease_s=self.lease_s, limit=self.batch)
         if not jobs:
@@ -235,6 +254,10 @@ class Worker:
         outcomes: list[Outcome] = []
         down: dict[int, PartnerError] = {}
         for job in jobs:
+            # never start a job in the second half of the lease: another worker may take it after
+            if time.monotonic() - claimed > self.lease_s / 2:
+                outcomes.append(Outcome(job, released=True))
+                continue
             if job.partner_id in down:  # the partner is down: do not knock again in this batch
                 outcomes.append(Outcome(job, error=down[job.partner_id]))
                 continue

@@ -343,3 +343,22 @@ def test_concurrent_workers_share_the_outbox_without_duplicates(world: World) ->
 
 def _session(engine: Engine) -> Session:
     return Session(engine)
+
+
+def test_a_worker_never_starts_a_job_late_in_its_lease(world: World) -> None:
+    handoff_id = world.create(100)
+    world.send(handoff_id)
+    worker = world.worker(lease_s=0.0)  # every job would start past half its lease: given back
+    try:
+        assert worker.run_once() == 1
+    finally:
+        worker.close()
+    with unit_of_work(world.engine, read_only=True) as session:
+        [command] = session.exec(select(HandoffCommand)).all()
+    assert (command.state, command.attempts, command.leased_until) == (
+        CommandState.PENDING,
+        0,
+        None,
+    )
+    assert world.partner.orders_by_ref() == {}
+    assert outbox.lease_for(120, 30) == 360 and outbox.lease_for(120, 5) == 120
