@@ -98,5 +98,6 @@ def test_the_cheap_schema_check_expects_what_init_records(ledger: str) -> None:
 
 def test_every_package_with_migrations_joins_the_registry() -> None:
     folders = {p.parent.parent.parent for p in ROOT.glob("*/migrations/versions/*.py")}
+    folders |= {p.parent.parent.parent for p in ROOT.glob("*/*/migrations/versions/*.py")}
     registered = {p.parent.parent for p in migration_locations()}
     assert folders - {ROOT / "fabcoord"} == registered

@@ -1,0 +1,475 @@
+"""Commands: ``fabcoord partners …`` and ``fabcoord handoff …``.
+
+Each command parses its input, opens one unit of work, calls one service and renders. Talking to a
+partner happens outside any transaction (the outbox worker and sync open their own).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from fabcoord.commands import face
+from fabcoord.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlmodel import Session
+
+    from suppliers.handoff.models import Handoff
+
+
+# --- the shared face ---------------------------------------------------------------------------
+
+
+@contextmanager
+def _work(*, read_only: bool = False) -> Iterator[Session]:
+    with face.work(read_only=read_only) as session:
+        yield session
+
+
+def _engine() -> Engine:
+    return face.context().engine
+
+
+def _actor() -> str:
+    return face.context().actor
+
+
+def _say(message: str) -> None:
+    face.say(message)
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    face.table(title, columns, rows)
+
+
+def _json(data: Any) -> None:
+    face.print_json(data)
+
+
+# --- options -----------------------------------------------------------------------------------
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+HandoffArg = Annotated[int, typer.Argument(metavar="ID", min=1, max=2**31 - 1)]
+
+app = typer.Typer()
+partners_app = typer.Typer(
+    help="Partner manufacturers reached through their Odoo.", no_args_is_help=True
+)
+handoff_app = typer.Typer(
+    help="Hand volume to partner manufacturers: place, follow and receive orders in their Odoo.",
+    no_args_is_help=True,
+)
+app.add_typer(partners_app, name="partners")
+app.add_typer(handoff_app, name="handoff")
+
+
+def _date(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"{option} {text!r} is not a date (2026-04-20)") from None
+
+
+# --- partners ----------------------------------------------------------------------------------
+
+
+@partners_app.command("add")
+def partners_add(
+    name: Annotated[str, typer.Argument(help="The partner's name.")],
+    odoo_url: Annotated[str, typer.Option("--odoo-url", help="https://odoo.partner.example")],
+    database: Annotated[str, typer.Option("--database", help="The partner's Odoo database.")],
+    login: Annotated[str, typer.Option("--login", help="The Odoo user we log in as.")],
+    api_key_env: Annotated[
+        str,
+        typer.Option("--api-key-env", help="NAME of the environment variable holding the API key."),
+    ],
+    protocol: Annotated[str, typer.Option("--protocol", help="jsonrpc, xmlrpc or json2.")] = (
+        "jsonrpc"
+    ),
+    capacity_per_day: Annotated[int, typer.Option("--capacity-per-day", min=0)] = 0,
+    minimum_order: Annotated[int, typer.Option("--minimum-order", min=0)] = 0,
+    lead_time_days: Annotated[int, typer.Option("--lead-time-days", min=0)] = 0,
+    timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds per call.")] = 30.0,
+    customer_name: Annotated[
+        str, typer.Option("--as", help="Our organisation's name as the partner's customer.")
+    ] = "fabcoord",
+) -> None:
+    """Register a partner manufacturer (its API key stays in the environment)."""
+    from suppliers.handoff import partners
+
+    with _work() as session:
+        partner = partners.add_partner(
+            session=session,
+            name=name,
+            odoo_url=odoo_url,
+            database=database,
+            login=login,
+            api_key_env=api_key_env,
+            protocol=protocol,
+            capacity_per_day=capacity_per_day,
+            minimum_order=minimum_order,
+            lead_time_days=lead_time_days,
+            timeout_s=timeout_s,
+            customer_name=customer_name,
+        )
+    _say(f"partner {partner.name} added ({partner.protocol} {partner.odoo_url})")
+
+
+@partners_app.command("list")
+def partners_list(as_json: JsonOption = False) -> None:
+    """List partner manufacturers."""
+    from suppliers.handoff import partners
+
+    with _work(read_only=True) as session:
+        rows = partners.list_partners(session=session)
+    data = [
+        {
+            "name": p.name,
+            "odoo_url": p.odoo_url,
+            "database": p.database,
+            "login": p.login,
+            "api_key_env": p.api_key_env,
+            "protocol": p.protocol,
+            "capacity_per_day": p.capacity_per_day,
+            "minimum_order": p.minimum_order,
+            "lead_time_days": p.lead_time_days,
+            "odoo_version": p.odoo_version,
+        }
+        for p in rows
+    ]
+    if as_json:
+        return _json(data)
+    columns = ["name", "odoo_url", "database", "protocol", "capacity_per_day", "minimum_order"]
+    _table(
+        "Partners",
+        [*columns, "lead_time_days", "odoo_version"],
+        [[d[c] for c in [*columns, "lead_time_days", "odoo_version"]] for d in data],
+    )
+
+
+@partners_app.command("check")
+def partners_check(
+    name: Annotated[str, typer.Argument(help="The partner's name.")], as_json: JsonOption = False
+) -> None:
+    """Log in to the partner's Odoo; report its version and the models it has."""
+    from suppliers.handoff import partners
+
+    with _work(read_only=True) as session:
+        endpoint = partners.endpoint_of(
+            partners.get_partner(session=session, name=name), os.environ
+        )
+    report = partners.check(endpoint)
+    with _work() as session:
+        partners.record_check(session=session, name=name, report=report)
+    if as_json:
+        return _json(
+            {"partner": report.partner, "version": report.version, "models": report.models}
+        )
+    _say(f"partner {report.partner}: Odoo {report.version}, login accepted")
+    for model, present in report.models.items():
+        _say(f"  {model}: {'yes' if present else 'no'}")
+
+
+# --- hand-offs ---------------------------------------------------------------------------------
+
+
+def _row(handoff: Handoff, partner: str) -> dict[str, Any]:
+    return {
+        "id": handoff.id,
+        "partner": partner,
+        "reference": handoff.ref,
+        "item": handoff.item_code,
+        "quantity": handoff.quantity,
+        "delivered": handoff.delivered,
+        "needed_by": handoff.needed_by.isoformat(),
+        "deliver_to": handoff.destination,
+        "orders": [r for r in handoff.orders.split(",") if r],
+        "state": handoff.state.value,
+        "odoo_order": handoff.remote_name,
+        "odoo_state": handoff.remote_state,
+        "by_hand": handoff.manual,
+        "last_error": handoff.last_error,
+    }
+
+
+@handoff_app.command("create")
+def handoff_create(
+    partner: Annotated[str, typer.Option("--partner", help="The partner manufacturer.")],
+    qty: Annotated[int | None, typer.Option("--qty", help="Visors to order.")] = None,
+    needed_by: Annotated[str | None, typer.Option("--needed-by", help="YYYY-MM-DD.")] = None,
+    orders: Annotated[
+        str | None, typer.Option("--orders", help="Hospital orders served: REF,REF…")
+    ] = None,
+    from_plan: Annotated[
+        bool, typer.Option("--from-plan", help="Take quantity, date and orders from the plan.")
+    ] = False,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Where the partner delivers: fablab/<slug>, or hospital/<slug> (default: the "
+            "hospital of the first order served).",
+        ),
+    ] = None,
+    item: Annotated[str, typer.Option("--item", help="Item code.")] = "visor",
+    force: Annotated[
+        bool, typer.Option("--force", help="Accept a date inside the partner's lead time.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a hand-off to a partner (then "handoff send" places it)."""
+    from suppliers.handoff import service
+    from suppliers.handoff.partners import get_partner
+
+    references = [r for r in (orders or "").split(",") if r.strip()]
+    with _work() as session:
+        get_partner(session=session, name=partner)
+        when = _date(needed_by, "--needed-by")
+        if from_plan:
+            recommended = service.plan_recommendation(session=session)
+            qty = qty if qty is not None else recommended.quantity
+            when = when or recommended.needed_by
+            references = references or list(recommended.references)
+        if qty is None or when is None:
+            raise InvalidInput("give --qty and --needed-by (or --from-plan)")
+        destination = to or service.default_destination(session=session, references=references)
+        created = service.create_handoff(
+            session=session,
+            partner=partner,
+            quantity=qty,
+            needed_by=when,
+            destination=destination,
+            actor=_actor(),
+            orders=references,
+            item_code=item,
+            force=force,
+        )
+        row = _row(created.handoff, partner)
+    for warning in created.warnings:
+        _say(f"warning: {warning}")
+    if as_json:
+        return _json(row)
+    _say(
+        f"hand-off {row['id']} recorded: {row['quantity']} {row['item']} from {partner} by "
+        f"{row['needed_by']} to {row['deliver_to']} ('fabcoord handoff send {row['id']}')"
+    )
+
+
+@handoff_app.command("send")
+def handoff_send(handoff_id: HandoffArg) -> None:
+    """Queue the hand-off for sending and try once now (the worker retries if the partner is down)."""
+    from suppliers.handoff import outbox, service
+    from suppliers.handoff.errors import PartnerRefused
+
+    with _work() as session:
+        service.queue_send(session=session, handoff_id=handoff_id)
+    worker = outbox.Worker(_engine(), environ=os.environ)
+    try:
+        worker.run_once()
+    finally:
+        worker.close()
+    with _work(read_only=True) as session:
+        handoff = service.get_handoff(session=session, handoff_id=handoff_id)
+    if handoff.state.value == "queued":
+        _say(
+            f"hand-off {handoff_id} is queued: {handoff.last_error or 'waiting'} "
+            "(the worker will retry: 'fabcoord handoff worker')"
+        )
+    elif handoff.state.value == "refused":
+        raise PartnerRefused(f"hand-off {handoff_id} refused: {handoff.last_error}")
+    else:
+        _say(f"hand-off {handoff_id} is now {handoff.state.value} (Odoo {handoff.remote_name})")
+
+
+@handoff_app.command("worker")
+def handoff_worker(
+    once: Annotated[bool, typer.Option("--once", help="Carry out what is due, then stop.")] = False,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=1000)] = 50,
+) -> None:
+    """Carry out queued sends and cancellations, retrying with back-off, until interrupted."""
+    from suppliers.handoff import outbox
+
+    worker = outbox.Worker(_engine(), environ=os.environ, batch=batch)
+    stop = threading.Event()
+    try:
+        done = worker.run(stop=stop, until_idle=once)
+    except KeyboardInterrupt:
+        done = 0
+    finally:
+        worker.close()
+    _say(f"worker stopped after {done} attempt(s), {outbox.pending_count(_engine())} pending")
+
+
+@handoff_app.command("sync")
+def handoff_sync(
+    handoff_id: Annotated[int | None, typer.Argument(metavar="[ID]", min=1)] = None,
+    partner: Annotated[str | None, typer.Option("--partner")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Read order states and deliveries back from the partners; post what was delivered."""
+    from suppliers.handoff.sync import sync
+
+    with _work(read_only=True):
+        pass  # the schema is current
+    results, calls = sync(
+        _engine(), environ=os.environ, actor=_actor(), handoff_id=handoff_id, partner=partner
+    )
+    data = [
+        {
+            "id": r.handoff_id,
+            "state": r.state.value,
+            "odoo_state": r.remote_state,
+            "delivered": r.delivered,
+            "posted_now": r.posted_now,
+        }
+        for r in results
+    ]
+    if as_json:
+        return _json(data)
+    for r in data:
+        _say(
+            f"hand-off {r['id']}: {r['state']} (Odoo {r['odoo_state']}), {r['delivered']} "
+            f"delivered, {r['posted_now']} posted now"
+        )
+    _say(f"{len(data)} hand-off(s) synced in {calls} call(s)")
+
+
+@handoff_app.command("cancel")
+def handoff_cancel(handoff_id: HandoffArg) -> None:
+    """Cancel a hand-off (in the partner's Odoo too, through the outbox)."""
+    from suppliers.handoff import outbox, service
+
+    with _work() as session:
+        command = service.queue_cancel(session=session, handoff_id=handoff_id)
+    if command is not None:
+        worker = outbox.Worker(_engine(), environ=os.environ)
+        try:
+            worker.run_once()
+        finally:
+            worker.close()
+    with _work(read_only=True) as session:
+        handoff = service.get_handoff(session=session, handoff_id=handoff_id)
+    _say(f"hand-off {handoff_id} is now {handoff.state.value}")
+
+
+@handoff_app.command("list")
+def handoff_list(
+    partner: Annotated[str | None, typer.Option("--partner")] = None,
+    state: Annotated[str | None, typer.Option("--state")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List hand-offs, newest first."""
+    from suppliers.handoff import service
+    from suppliers.handoff.models import HandoffState
+
+    wanted = None
+    if state is not None:
+        try:
+            wanted = HandoffState(state.strip().lower())
+        except ValueError:
+            allowed = ", ".join(s.value for s in HandoffState)
+            raise InvalidInput(f"--state {state!r} is not one of: {allowed}") from None
+    with _work(read_only=True) as session:
+        rows = [
+            _row(h, p)
+            for h, p in service.list_handoffs(session=session, partner=partner, state=wanted)
+        ]
+    if as_json:
+        return _json(rows)
+    columns = [
+        "id",
+        "partner",
+        "quantity",
+        "delivered",
+        "needed_by",
+        "deliver_to",
+        "state",
+        "odoo_order",
+    ]
+    _table("Hand-offs", columns, [[r[c] for c in columns] for r in rows])
+
+
+@handoff_app.command("show")
+def handoff_show(handoff_id: HandoffArg, as_json: JsonOption = False) -> None:
+    """One hand-off with its deliveries."""
+    from suppliers.handoff import service
+    from suppliers.handoff.models import Partner
+
+    with _work(read_only=True) as session:
+        handoff = service.get_handoff(session=session, handoff_id=handoff_id)
+        owner = session.get(Partner, handoff.partner_id)
+        row = _row(handoff, owner.name if owner else "?")
+        row["deliveries"] = [
+            {"source": r.source, "name": r.name, "state": r.state, "posted": r.posted}
+            for r in service.receipts_of(session=session, handoff_id=handoff_id)
+        ]
+    if as_json:
+        return _json(row)
+    for key, value in row.items():
+        if key != "deliveries":
+            _say(f"{key}: {value}")
+    for delivery in row["deliveries"]:
+        _say(f"  {delivery['name']} ({delivery['state']}): {delivery['posted']} received")
+
+
+@handoff_app.command("export")
+def handoff_export(
+    handoff_id: HandoffArg,
+    to: Annotated[Path, typer.Option("--to", help="Folder to write the PDF and CSV into.")] = Path(
+        "."
+    ),
+) -> None:
+    """Write the order as a PDF purchase order and a CSV (for partners without API access)."""
+    from suppliers.handoff import export
+
+    with _work(read_only=True) as session:
+        order = export.purchase_order(session=session, handoff_id=handoff_id)
+    pdf, csv_path = export.write(order, to)
+    _say(f"wrote {pdf} and {csv_path}")
+
+
+@handoff_app.command("confirm")
+def handoff_confirm(
+    handoff_id: HandoffArg,
+    partner_ref: Annotated[
+        str, typer.Option("--partner-ref", help="The partner's order number.")
+    ] = "",
+) -> None:
+    """Record that the partner confirmed an order sent by hand (after "handoff export")."""
+    from suppliers.handoff import service
+
+    with _work() as session:
+        handoff = service.confirm_by_hand(
+            session=session, handoff_id=handoff_id, partner_reference=partner_ref
+        )
+    _say(f"hand-off {handoff_id} is now {handoff.state.value} (confirmed by hand)")
+
+
+@handoff_app.command("receive")
+def handoff_receive(
+    handoff_id: HandoffArg,
+    qty: Annotated[int, typer.Option("--qty", help="Units the partner delivered.")],
+    ref: Annotated[str, typer.Option("--ref", help="The delivery note's number.")] = "",
+) -> None:
+    """Record a delivery the partner reports by hand; post it into the ledger."""
+    from suppliers.handoff import service
+
+    with _work() as session:
+        result = service.receive_by_hand(
+            session=session, handoff_id=handoff_id, quantity=qty, actor=_actor(), reference=ref
+        )
+    _say(
+        f"hand-off {handoff_id}: {result.posted_now} received, {result.delivered} in all, "
+        f"now {result.state.value}"
+    )

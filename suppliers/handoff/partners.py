@@ -1,0 +1,158 @@
+"""The partner registry: manufacturers reached through their Odoo.
+
+The API key is never stored, printed or logged: a partner names the environment variable that holds
+it (``--api-key-env``), read only when a connection is made.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from fabcoord.clock import utc_now
+from fabcoord.errors import AlreadyExists, ConfigError, InvalidInput
+from suppliers.handoff.errors import UnknownPartner
+from suppliers.handoff.models import Partner
+from suppliers.handoff.odoo import PROTOCOLS, Client, Endpoint, parse_url
+
+WANTED_MODELS = ("res.partner", "product.product", "sale.order", "stock.picking", "mrp.production")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,119}$")
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What ``partners check`` learnt: the server's version and which models it has."""
+
+    partner: str
+    version: str
+    models: dict[str, bool]
+
+
+def add_partner(
+    *,
+    session: Session,
+    name: str,
+    odoo_url: str,
+    database: str,
+    login: str,
+    api_key_env: str,
+    protocol: str = "jsonrpc",
+    capacity_per_day: int = 0,
+    minimum_order: int = 0,
+    lead_time_days: int = 0,
+    timeout_s: float = 30.0,
+    customer_name: str = "fabcoord",
+) -> Partner:
+    """Register a partner manufacturer.
+
+    Raises:
+        InvalidInput: a bad address, protocol, variable name or number; AlreadyExists.
+    """
+    name = " ".join(name.split())
+    if not name or len(name) > 120:
+        raise InvalidInput("a partner needs a name of 1 to 120 characters")
+    parse_url(odoo_url)
+    if protocol not in PROTOCOLS:
+        raise InvalidInput(f"--protocol {protocol!r} is not one of: {', '.join(PROTOCOLS)}")
+    if not _ENV_NAME.match(api_key_env):
+        raise InvalidInput(
+            f"--api-key-env {api_key_env!r} must be the NAME of an environment variable "
+            "(the key itself is never given on the command line)"
+        )
+    for label, value in (("--database", database), ("--login", login)):
+        if not value.strip() or len(value) > 120:
+            raise InvalidInput(f"{label} must be 1 to 120 characters")
+    for label, number in (
+        ("capacity per day", capacity_per_day),
+        ("minimum order", minimum_order),
+        ("lead time", lead_time_days),
+    ):
+        if number < 0 or number > 10_000_000:
+            raise InvalidInput(f"{label} must be between 0 and 10,000,000")
+    if not 0 < timeout_s <= 600:
+        raise InvalidInput("timeout must be between 0 and 600 seconds")
+    if session.exec(select(Partner).where(Partner.name == name)).first() is not None:
+        raise AlreadyExists(f"partner {name!r} exists already")
+    partner = Partner(
+        name=name,
+        odoo_url=odoo_url.strip().rstrip("/"),
+        database=database.strip(),
+        login=login.strip(),
+        api_key_env=api_key_env,
+        protocol=protocol,
+        capacity_per_day=capacity_per_day,
+        minimum_order=minimum_order,
+        lead_time_days=lead_time_days,
+        timeout_s=timeout_s,
+        customer_name=customer_name.strip() or "fabcoord",
+        created_at=utc_now(),
+    )
+    session.add(partner)
+    session.flush()
+    return partner
+
+
+def list_partners(*, session: Session) -> list[Partner]:
+    return list(session.exec(select(Partner).order_by(col(Partner.name))))
+
+
+def get_partner(*, session: Session, name: str) -> Partner:
+    """Raises UnknownPartner (naming the known ones)."""
+    found = session.exec(select(Partner).where(Partner.name == " ".join(name.split()))).first()
+    if found is None:
+        known = ", ".join(p.name for p in list_partners(session=session)) or "none registered"
+        raise UnknownPartner(f"unknown partner {name!r} (known: {known})")
+    return found
+
+
+def endpoint_of(partner: Partner, environ: Mapping[str, str]) -> Endpoint:
+    """The connection details of a partner, its API key read from the environment.
+
+    Raises:
+        ConfigError: the variable holding the key is not set.
+    """
+    key = environ.get(partner.api_key_env, "")
+    if not key:
+        raise ConfigError(
+            f"environment variable {partner.api_key_env} (the API key of partner "
+            f"{partner.name}) is not set"
+        )
+    return Endpoint(
+        url=partner.odoo_url,
+        database=partner.database,
+        login=partner.login,
+        api_key=key,
+        protocol=partner.protocol,
+        timeout_s=partner.timeout_s,
+        name=partner.name,
+    )
+
+
+def check(endpoint: Endpoint) -> CheckReport:
+    """Log in to the partner's Odoo; report its version and which models it has.
+
+    Raises:
+        PartnerAuthFailed, PartnerRefused (wrong database, not an Odoo), PartnerUnavailable.
+    """
+    with Client(endpoint) as client:
+        version = client.version()
+        client.login()
+        rows = client.call(
+            "ir.model",
+            "search_read",
+            [[("model", "in", list(WANTED_MODELS))]],
+            {"fields": ["model"]},
+        )
+    rows = [rows] if isinstance(rows, dict) else rows
+    present = {str(row["model"]) for row in rows}
+    return CheckReport(endpoint.name, version, {m: m in present for m in WANTED_MODELS})
+
+
+def record_check(*, session: Session, name: str, report: CheckReport) -> None:
+    partner = get_partner(session=session, name=name)
+    partner.odoo_version, partner.checked_at = report.version, utc_now()
+    session.add(partner)
+    session.flush()
