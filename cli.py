@@ -35,6 +35,7 @@ from typer._click import exceptions as click_errors  # typer 0.29 vendors its ow
 
 import print_farm
 import print_farm.models
+import suppliers
 from fabcoord import fablabs, reference, schema
 from fabcoord.bootstrap import initialise_database
 from fabcoord.config import Settings, load_settings
@@ -612,6 +613,7 @@ def ledger_check(
 # --- orders: hospital access links, orders and the web server -------------------------------
 
 MIGRATION_LOCATIONS.append(ORDERS_MIGRATIONS)
+MIGRATION_LOCATIONS.append(suppliers.MIGRATIONS)
 hospital_app = typer.Typer(help="Hospitals' secret order links.", no_args_is_help=True)
 orders_app = typer.Typer(help="Hospital orders and their lifecycle.", no_args_is_help=True)
 app.add_typer(hospital_app, name="hospital")
