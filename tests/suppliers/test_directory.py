@@ -11,6 +11,7 @@ from sqlmodel import col, select
 
 from fabcoord.db import unit_of_work
 from fabcoord.errors import InvalidInput
+from suppliers.directory import import_directory
 from suppliers.errors import DirectoryRejected
 from suppliers.models import DirectoryKind, Supplier, SupplierMaterial, SupplierSource
 from tests.suppliers.conftest import (
@@ -149,17 +150,13 @@ def test_a_rejected_row_in_a_late_chunk_rolls_back_the_chunks_already_written(
 ) -> None:
     rows = [GOOD_2.replace("Deux", f"N{i}") for i in range(50)]
     path = write(tmp_path, [HEADER, *rows, GOOD.replace("74;", "75;")])
-    with pytest.raises(DirectoryRejected, match="line 52"):
-        with unit_of_work(reference_loaded) as session:
-            from suppliers.directory import import_directory
-
-            import_directory(
-                session=session,
-                path=path,
-                kind=DirectoryKind.DIRECCTE,
-                actor="t",
-                chunk_rows=10,
-            )
+    with (
+        pytest.raises(DirectoryRejected, match="line 52"),
+        unit_of_work(reference_loaded) as session,
+    ):
+        import_directory(
+            session=session, path=path, kind=DirectoryKind.DIRECCTE, actor="t", chunk_rows=10
+        )
     assert suppliers(reference_loaded) == []
 
 
