@@ -7,6 +7,8 @@ Code officiel géographique; spelled as in ``data/direccte.csv``.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from fabcoord.errors import InvalidInput
 from fabcoord.fablabs import slugify
 
@@ -40,6 +42,7 @@ _ALIASES = {
 _BY_SLUG = {slugify(name): name for name in OFFICIAL_REGIONS} | _ALIASES
 
 
+@lru_cache(maxsize=256)
 def canonical_region(name: str) -> str | None:
     """The official spelling of ``name`` (case, accents, dashes and common short forms ignored),
     or None when it is not one of the 18 regions."""

@@ -285,6 +285,7 @@ def _write(
             new.append(record)
         else:
             known.append((sid, record))
+    _merge(session, state, known, report)
     connection = session.connection()
     sup = table(Supplier)
     if new:
@@ -296,7 +297,6 @@ def _write(
             _remember(state, sid, record.values)
             known.append((sid, record))
         report.added += len(new)
-    _merge(session, state, [k for k in known if k[1] not in new], report)
     sources = [
         {
             "supplier_id": sid,

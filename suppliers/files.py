@@ -133,7 +133,7 @@ def rows(source: DirectoryFile, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[lis
 
 def _rows(frame: pd.DataFrame, columns: tuple[str | None, ...], start: int) -> list[Row]:
     out: list[Row] = []
-    for offset, values in enumerate(frame.itertuples(index=False, name=None)):
+    for offset, values in enumerate(frame.to_numpy(dtype=object).tolist()):
         record: dict[str, str] = {}
         for key, value in zip(columns, values, strict=True):
             if key is None:

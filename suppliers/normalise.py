@@ -4,7 +4,9 @@ products (mapped to catalogue items), capacity and lead time."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from fabcoord.fablabs import slugify
 
@@ -22,9 +24,12 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+_SIRET_NOISE = str.maketrans("", "", " .-\t\u00a0\u202f")
+
+
 def clean_siret(text: str) -> str:
     """Digits of a SIRET as written in lists (spaces, dots and dashes dropped)."""
-    return re.sub(r"[\s.\-]", "", text)
+    return text.translate(_SIRET_NOISE)
 
 
 def siret_problem(siret: str) -> str | None:
@@ -42,11 +47,24 @@ def siret_problem(siret: str) -> str | None:
     return f"SIRET {siret} fails its checksum"
 
 
+_LEGAL = frozenset(
+    {"sa", "sas", "sasu", "sarl", "eurl", "sca", "snc", "sci", "ste", "societe", "ets"}
+)
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def fold(text: str) -> str:
+    """Lower case without accents; every run of other characters becomes one space."""
+    if text.isascii():
+        plain = text.lower()
+    else:
+        plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return _NON_WORD.sub(" ", plain).strip()
+
+
 def name_key(name: str) -> str:
     """A company name reduced for comparison: accents, case, punctuation and legal forms dropped."""
-    words = slugify(name).split("-")
-    legal = {"sa", "sas", "sasu", "sarl", "eurl", "sca", "snc", "sci", "ste", "societe", "ets"}
-    return " ".join(w for w in words if w and w not in legal)
+    return " ".join(w for w in fold(name).split() if w not in _LEGAL)
 
 
 def clean_postal_code(text: str) -> str | None:
@@ -91,20 +109,20 @@ def materials(products: str) -> list[MaterialMatch]:
     found: dict[str, list[str]] = {}
     for raw in _SEGMENTS.split(products):
         segment = raw.strip()
-        words = " ".join(slugify(segment).split("-"))
-        if not words:
+        if not segment:
             continue
-        code = _item_for(words)
+        code = _item_for(fold(segment))
         if code is not None:
             found.setdefault(code, []).append(segment)
     return [MaterialMatch(code, "; ".join(kw)[:300]) for code, kw in found.items()]
 
 
+@lru_cache(maxsize=4096)
 def _item_for(words: str) -> str | None:
-    tokens = set(words.split())
+    tokens = words.split()
     if any(w.startswith(("elastique", "elasthanne", "elastomere", "garrot")) for w in tokens):
         return "elastic"
-    if any(w.startswith(SHEET_WORDS) for w in tokens) or {"pet", "pvc"} & tokens:
+    if any(w.startswith(SHEET_WORDS) or w in ("pet", "pvc") for w in tokens):
         return "pet-sheet-a4"
     if "petg" in tokens or "pet g" in words:
         return "petg"
