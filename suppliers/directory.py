@@ -161,6 +161,7 @@ class _State:
     sources: set[tuple[int, str]]
     materials: set[tuple[int, str]]
     items: set[str]
+    siret_of: dict[int, str] = field(default_factory=dict)
     seen_siret: dict[str, int] = field(default_factory=dict)
     seen_name: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -180,6 +181,7 @@ class _State:
             if siret:
                 by_siret[siret] = sid
             by_name.setdefault((key, postal), sid)
+        siret_of = {sid: siret for siret, sid in by_siret.items()}
         src = table(SupplierSource)
         sources = {
             (int(sid), str(d))
@@ -193,7 +195,7 @@ class _State:
             for s, c in connection.execute(select(mat.c.supplier_id, mat.c.item_code))
         }
         items = {str(c) for (c,) in connection.execute(select(table(Item).c.code))}
-        return cls(regions, by_siret, by_name, sources, mats, items)
+        return cls(regions, by_siret, by_name, sources, mats, items, siret_of)
 
 
 def _validate(
@@ -324,14 +326,21 @@ def _write(
 
 
 def _existing(state: _State, values: dict[str, Any]) -> int | None:
-    if values["siret"] and values["siret"] in state.by_siret:
-        return state.by_siret[values["siret"]]
-    return state.by_name.get((values["name_key"], values["postal_code"]))
+    """The supplier a listing is: same SIRET, else same name and postal code unless both have
+    SIRETs and they differ (two establishments)."""
+    siret = values["siret"]
+    if siret and siret in state.by_siret:
+        return state.by_siret[siret]
+    sid = state.by_name.get((values["name_key"], values["postal_code"]))
+    if sid is not None and siret and state.siret_of.get(sid):
+        return None
+    return sid
 
 
 def _remember(state: _State, sid: int, values: dict[str, Any]) -> None:
     if values["siret"]:
         state.by_siret[values["siret"]] = sid
+        state.siret_of[sid] = values["siret"]
     state.by_name.setdefault((values["name_key"], values["postal_code"]), sid)
 
 
@@ -364,6 +373,7 @@ def _merge(
             existing.update(changed)
             if changed.get("siret"):
                 state.by_siret[changed["siret"]] = sid
+                state.siret_of[sid] = changed["siret"]
             updates.append({"sid": sid, **{k: existing[k] for k in FILLABLE}})
             report.merged += 1
         else:

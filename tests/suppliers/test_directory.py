@@ -204,3 +204,13 @@ def test_a_pole_list_names_a_known_pole(reference_loaded: Engine) -> None:
         import_file(reference_loaded, POLE_SAMPLE, DirectoryKind.POLE, pole="Plastoc")
     with pytest.raises(InvalidInput, match="--pole NAME"):
         import_file(reference_loaded, POLE_SAMPLE, DirectoryKind.POLE)
+
+
+def test_same_name_and_postal_code_with_another_siret_is_another_establishment(
+    reference_loaded: Engine, tmp_path: Path
+) -> None:
+    import_file(reference_loaded, write(tmp_path, [HEADER, GOOD]))
+    other = GOOD.replace("73282932000074", "00000001800010")
+    report = import_file(reference_loaded, write(tmp_path, [HEADER, other], name="b.csv"))
+    assert report.added == 1
+    assert len(suppliers(reference_loaded)) == 2
