@@ -13,15 +13,13 @@ from fabcoord.fablabs import slugify
 LA_POSTE_SIREN = "356000000"
 
 
+_DOUBLED = tuple(d * 2 - 9 if d > 4 else d * 2 for d in range(10))
+
+
 def luhn_valid(digits: str) -> bool:
-    """The Luhn checksum (every second digit from the right doubled)."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2 == 1:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
+    """The Luhn checksum (every second digit from the right doubled); ``digits`` are digits."""
+    values = [ord(c) - 48 for c in digits]
+    return (sum(values[-1::-2]) + sum(_DOUBLED[v] for v in values[-2::-2])) % 10 == 0
 
 
 _SIRET_NOISE = str.maketrans("", "", " .-\t\u00a0\u202f")
@@ -38,7 +36,7 @@ def siret_problem(siret: str) -> str | None:
     La Poste's establishments (SIREN 356 000 000) do not follow Luhn: the sum of their 14 digits is
     a multiple of 5 instead (INSEE's documented exception).
     """
-    if not re.fullmatch(r"\d{14}", siret):
+    if len(siret) != 14 or not (siret.isascii() and siret.isdigit()):
         return f"SIRET {siret!r} must be 14 digits"
     if luhn_valid(siret):
         return None
@@ -69,12 +67,15 @@ def name_key(name: str) -> str:
 
 def clean_postal_code(text: str) -> str | None:
     """A 5-digit French postal code (a 4-digit one read as a number regains its leading 0)."""
-    digits = re.sub(r"\s", "", text)
-    if digits.endswith(".0"):
-        digits = digits[:-2]
-    if re.fullmatch(r"\d{4}", digits):
+    text = text.strip()
+    if text.endswith(".0"):  # a postal code a spreadsheet read as a number
+        text = text[:-2]
+    digits = text.translate(_SIRET_NOISE)
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    if len(digits) == 4:
         digits = "0" + digits
-    return digits if re.fullmatch(r"\d{5}", digits) else None
+    return digits if len(digits) == 5 else None
 
 
 SHEET_WORDS = (
@@ -99,7 +100,8 @@ class MaterialMatch:
     keywords: str
 
 
-def materials(products: str) -> list[MaterialMatch]:
+@lru_cache(maxsize=65536)
+def materials(products: str) -> tuple[MaterialMatch, ...]:
     """Catalogue items named by a free-text products field, with the words that named each.
 
     ``"feuilles PETG 0,5 mm"`` → ``pet-sheet-a4``; ``"élastique plat"`` → ``elastic``;
@@ -114,7 +116,7 @@ def materials(products: str) -> list[MaterialMatch]:
         code = _item_for(fold(segment))
         if code is not None:
             found.setdefault(code, []).append(segment)
-    return [MaterialMatch(code, "; ".join(kw)[:300]) for code, kw in found.items()]
+    return tuple(MaterialMatch(code, "; ".join(kw)[:300]) for code, kw in found.items())
 
 
 @lru_cache(maxsize=4096)
@@ -166,6 +168,7 @@ def capacity_per_week(text: str, unit: str) -> int | None:
 _LEAD = re.compile(r"(?P<n>\d+)\s*(?P<unit>h|heures?|j|jours?|sem|semaines?|mois)?")
 
 
+@lru_cache(maxsize=4096)
 def lead_time_days(text: str) -> int | None:
     """``"5 jours"`` → 5, ``"2 semaines"`` → 14, ``"48 h"`` → 2, ``"3"`` → 3 days."""
     match = _LEAD.search(text.strip().lower())

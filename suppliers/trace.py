@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 from sqlmodel import Session
 from sqlmodel import select as sqlmodel_select
 
@@ -97,28 +97,39 @@ class _Ledger:
         return list(self.session.connection().execute(query))
 
     def postings_at(
-        self,
-        node: tuple[int, int, str],
-        *,
-        after: datetime | None,
-        before: datetime | None,
-        outgoing: bool,
+        self, nodes: list[tuple[tuple[int, int, str], datetime]], *, outgoing: bool
     ) -> set[int]:
+        """The postings moving goods out of (or into) each node after (or before) its time: one
+        query per 200 nodes, each term an index range of ``ix_stock_move_balance``."""
         m = self.moves
-        query = select(m.c.posting_id).where(
-            m.c.item_id == node[0], m.c.location_id == node[1], m.c.lot == node[2]
-        )
-        if after is not None:
-            query = query.where(m.c.posted_at >= after)
-        if before is not None:
-            query = query.where(m.c.posted_at <= before)
-        query = query.where(m.c.qty < 0 if outgoing else m.c.qty > 0)
-        return {row[0] for row in self.run(query)}
+        found: set[int] = set()
+        for start in range(0, len(nodes), 200):
+            terms = [
+                and_(
+                    m.c.item_id == item,
+                    m.c.location_id == location,
+                    m.c.lot == lot,
+                    m.c.posted_at >= moment if outgoing else m.c.posted_at <= moment,
+                )
+                for (item, location, lot), moment in nodes[start : start + 200]
+            ]
+            query = select(m.c.posting_id).where(
+                or_(*terms), m.c.qty < 0 if outgoing else m.c.qty > 0
+            )
+            found |= {row[0] for row in self.run(query)}
+        return found
 
-    def postings_of_document(self, doc_type: str, doc_id: str) -> set[int]:
+    def postings_of_documents(self, documents: list[tuple[str, str]]) -> set[int]:
+        """The postings of these documents (``ix_stock_move_document``), 200 per query."""
         m = self.moves
-        query = select(m.c.posting_id).where(m.c.doc_type == doc_type, m.c.doc_id == doc_id)
-        return {row[0] for row in self.run(query)}
+        found: set[int] = set()
+        for start in range(0, len(documents), 200):
+            terms = [
+                and_(m.c.doc_type == doc_type, m.c.doc_id == doc_id)
+                for doc_type, doc_id in documents[start : start + 200]
+            ]
+            found |= {row[0] for row in self.run(select(m.c.posting_id).where(or_(*terms)))}
+        return found
 
     def legs(self, posting_ids: Iterable[int]) -> dict[int, list[Any]]:
         ids = sorted(posting_ids)
@@ -180,13 +191,15 @@ def trace_shipment(*, session: Session, shipment: str) -> Trace:
         UnknownShipment: no posting has the document ``shipment``/``shipment``.
     """
     ledger = _Ledger.load(session)
-    start = ledger.postings_of_document("shipment", shipment.strip())
+    start = ledger.postings_of_documents([("shipment", shipment.strip())])
     if not start:
         raise UnknownShipment(f"no ledger posting has the document shipment:{shipment.strip()}")
     return _walk(ledger, Trace(subject=f"shipment {shipment.strip()}"), start, forward=False)
 
 
 def _walk(ledger: _Ledger, trace: Trace, start: set[int], *, forward: bool) -> Trace:
+    """Breadth first: each round reads the legs of the new postings, then finds the postings
+    of the nodes and documents they reached, a few batched queries per round."""
     seen_postings: set[int] = set()
     seen_nodes: dict[tuple[int, int, str], datetime] = {}
     seen_docs: set[tuple[str, str]] = set()
@@ -196,39 +209,34 @@ def _walk(ledger: _Ledger, trace: Trace, start: set[int], *, forward: bool) -> T
             trace.truncated = True
             break
         seen_postings |= pending
-        batch = ledger.legs(pending)
-        pending = set()
-        for legs in batch.values():
+        nodes: dict[tuple[int, int, str], datetime] = {}
+        documents: list[tuple[str, str]] = []
+        for legs in ledger.legs(pending).values():
             for leg in legs:
                 _record(ledger, trace, leg)
-            for leg in legs:
                 kind = ledger.kind(leg.location_id)
-                follows = leg.qty > 0 if forward else leg.qty < 0
-                if not follows:
+                if not (leg.qty > 0 if forward else leg.qty < 0):
                     continue
-                if kind is LocationKind.PRODUCTION and (leg.doc_type, leg.doc_id) not in seen_docs:
-                    seen_docs.add((leg.doc_type, leg.doc_id))
-                    pending |= ledger.postings_of_document(leg.doc_type, leg.doc_id)
+                if kind is LocationKind.PRODUCTION:
+                    document = (leg.doc_type, leg.doc_id)
+                    if document not in seen_docs:
+                        seen_docs.add(document)
+                        documents.append(document)
                     continue
                 if kind.is_virtual:
                     continue
-                node = (leg.item_id, leg.location_id, leg.lot)
+                node, moment = (leg.item_id, leg.location_id, leg.lot), leg.posted_at
                 known = seen_nodes.get(node)
-                if known is not None and (
-                    leg.posted_at >= known if forward else leg.posted_at <= known
-                ):
+                if known is not None and (moment >= known if forward else moment <= known):
                     continue
-                seen_nodes[node] = leg.posted_at
+                seen_nodes[node] = moment
+                nodes[node] = min(moment, nodes[node]) if forward and node in nodes else moment
                 if not leg.lot:
-                    trace.unlotted.add(
-                        f"{ledger.items[leg.item_id]} at {ledger.locations[leg.location_id][0]}"
-                    )
-                pending |= ledger.postings_at(
-                    node,
-                    after=leg.posted_at if forward else None,
-                    before=None if forward else leg.posted_at,
-                    outgoing=forward,
-                )
+                    item, place = ledger.items[leg.item_id], ledger.locations[leg.location_id][0]
+                    trace.unlotted.add(f"{item} at {place}")
+        pending = ledger.postings_at(list(nodes.items()), outgoing=forward) if nodes else set()
+        if documents:
+            pending |= ledger.postings_of_documents(documents)
         pending -= seen_postings
     trace.steps.sort(key=lambda s: (s.posted_at, s.posting, s.qty))
     return trace
