@@ -1,0 +1,266 @@
+"""Demand: what hospitals asked for, as the core sees it, and which documents serve it.
+
+The capability packages never import each other. When one of them must meet another's records
+(a print job serving a hospital order, a shipment or a hand-off covering it, the plan allocating it),
+they meet here:
+
+- :class:`DemandLine` is the core's projection of an order's lines. The package that owns orders
+  publishes it (:func:`publish`) whenever an order is created, amended or changes state; every other
+  package reads it (:func:`open_lines`, :func:`require_open`) and never the orders' own tables.
+- :class:`DemandDocument` links a document of the ledger's vocabulary (``print_job``/``42``,
+  ``shipment``/``SHP-…``, ``handoff``/``7``) to the order line it serves, so progress can be read from
+  the ledger postings of those documents (:func:`documents_serving`).
+
+An order reference is the ``CMD-…`` text hospitals see; a line is numbered from 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, UniqueConstraint
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from fabcoord.clock import utc_now
+from fabcoord.dbtypes import EnumText
+from fabcoord.errors import FabcoordError, InvalidInput, NotFound
+
+
+class DemandState(StrEnum):
+    """Whether work may still be done for a demand. Values are stable: they are stored."""
+
+    PENDING = "pending"  # received, not accepted yet: visible, not plannable
+    OPEN = "open"  # accepted: may be planned, printed, assembled, shipped
+    CLOSED = "closed"  # delivered, rejected or cancelled: no new work
+
+
+class DemandLine(SQLModel, table=True):
+    """One line of a hospital order as the core sees it (the orders package keeps it current).
+
+    Attributes:
+        priority: a weight, 1 normal and higher for more urgent (the owner decides the scale).
+        status: the owner's own status word (``accepted``, ``planned``…), for display only.
+        site: where it is delivered, as text a person reads.
+    """
+
+    __tablename__ = "demand_line"
+    __table_args__ = (UniqueConstraint("reference", "line", name="uq_demand_line"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=40, index=True)
+    line: int
+    hospital_id: int = Field(foreign_key="hospital.id", index=True)
+    item_code: str = Field(max_length=64)
+    quantity: int
+    needed_by: date
+    priority: int = 1
+    site: str = Field(default="", max_length=300)
+    state: DemandState = Field(sa_column=Column(EnumText(DemandState, 16), nullable=False))
+    status: str = Field(default="", max_length=24)
+    updated_at: datetime
+
+
+class DemandDocument(SQLModel, table=True):
+    """A ledger document (``doc_type``/``doc_id``) that serves one order line."""
+
+    __tablename__ = "demand_document"
+    __table_args__ = (
+        UniqueConstraint("doc_type", "doc_id", "reference", "line", name="uq_demand_document"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    doc_type: str = Field(max_length=40)
+    doc_id: str = Field(max_length=120)
+    reference: str = Field(max_length=40, index=True)
+    line: int
+    quantity: int | None = None
+    created_at: datetime
+
+
+class UnknownDemand(NotFound):
+    """No order (line) has that reference."""
+
+
+class DemandClosed(FabcoordError):
+    """The order does not take new work (not accepted yet, or delivered, rejected, cancelled)."""
+
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    """What the owner publishes for one order line."""
+
+    line: int
+    item_code: str
+    quantity: int
+
+
+def publish(
+    *,
+    session: Session,
+    reference: str,
+    hospital_id: int,
+    lines: Sequence[LineSpec],
+    needed_by: date,
+    state: DemandState,
+    status: str,
+    priority: int = 1,
+    site: str = "",
+) -> None:
+    """Create or bring up to date the projection of one order (all its lines).
+
+    Lines no longer in ``lines`` are kept with quantity 0 (a document may still point at them).
+    """
+    if not lines:
+        raise InvalidInput(f"order {reference} has no lines")
+    now = utc_now()
+    existing = {
+        row.line: row
+        for row in session.exec(select(DemandLine).where(DemandLine.reference == reference))
+    }
+    for spec in lines:
+        row = existing.pop(spec.line, None) or DemandLine(
+            reference=reference,
+            line=spec.line,
+            hospital_id=hospital_id,
+            item_code=spec.item_code,
+            quantity=spec.quantity,
+            needed_by=needed_by,
+            state=state,
+            updated_at=now,
+        )
+        row.hospital_id, row.item_code, row.quantity = hospital_id, spec.item_code, spec.quantity
+        row.needed_by, row.priority, row.site = needed_by, priority, site
+        row.state, row.status, row.updated_at = state, status, now
+        session.add(row)
+    for row in existing.values():
+        row.quantity, row.state, row.status, row.updated_at = 0, state, status, now
+        session.add(row)
+    session.flush()
+
+
+def lines_of(*, session: Session, reference: str) -> list[DemandLine]:
+    """Every line of an order, in line order.
+
+    Raises:
+        UnknownDemand: no order has that reference.
+    """
+    rows = list(
+        session.exec(
+            select(DemandLine)
+            .where(DemandLine.reference == reference.strip())
+            .order_by(col(DemandLine.line))
+        )
+    )
+    if not rows:
+        raise UnknownDemand(f"unknown order {reference.strip()!r}")
+    return rows
+
+
+def require_open(*, session: Session, reference: str, line: int | None = None) -> DemandLine:
+    """The order line new work may serve (the first line of that item when ``line`` is None).
+
+    Raises:
+        UnknownDemand, DemandClosed (with the order's status in the message).
+    """
+    rows = lines_of(session=session, reference=reference)
+    if line is not None:
+        rows = [r for r in rows if r.line == line]
+        if not rows:
+            raise UnknownDemand(f"order {reference} has no line {line}")
+    row = rows[0]
+    if row.state is not DemandState.OPEN:
+        raise DemandClosed(
+            f"order {row.reference} is {row.status or row.state.value}: "
+            "it takes no new work (only accepted orders do)"
+        )
+    return row
+
+
+def open_lines(*, session: Session, item_code: str | None = None) -> list[DemandLine]:
+    """Every line that may still be worked on, most urgent first."""
+    query = select(DemandLine).where(DemandLine.state == DemandState.OPEN)
+    if item_code is not None:
+        query = query.where(DemandLine.item_code == item_code)
+    return list(
+        session.exec(
+            query.order_by(
+                col(DemandLine.priority).desc(),
+                col(DemandLine.needed_by),
+                col(DemandLine.reference),
+                col(DemandLine.line),
+            )
+        )
+    )
+
+
+def link(
+    *,
+    session: Session,
+    doc_type: str,
+    doc_id: str,
+    reference: str,
+    line: int | None = None,
+    quantity: int | None = None,
+    require_open_demand: bool = True,
+) -> DemandDocument:
+    """Record that a document serves an order line; harmless when already recorded.
+
+    Raises:
+        UnknownDemand, DemandClosed (unless ``require_open_demand`` is False: a document that
+        finishes work already started, a delivery after a cancellation).
+    """
+    if require_open_demand:
+        target = require_open(session=session, reference=reference, line=line)
+    else:
+        rows = lines_of(session=session, reference=reference)
+        target = next((r for r in rows if line is None or r.line == line), rows[0])
+    found = session.exec(
+        select(DemandDocument).where(
+            DemandDocument.doc_type == doc_type,
+            DemandDocument.doc_id == doc_id,
+            DemandDocument.reference == target.reference,
+            DemandDocument.line == target.line,
+        )
+    ).first()
+    if found is not None:
+        return found
+    row = DemandDocument(
+        doc_type=doc_type,
+        doc_id=doc_id,
+        reference=target.reference,
+        line=target.line,
+        quantity=quantity,
+        created_at=utc_now(),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def documents_serving(
+    *, session: Session, references: Iterable[str], doc_type: str | None = None
+) -> list[DemandDocument]:
+    """The documents linked to these orders (all types, or one)."""
+    wanted = sorted(set(references))
+    if not wanted:
+        return []
+    query = select(DemandDocument).where(col(DemandDocument.reference).in_(wanted))
+    if doc_type is not None:
+        query = query.where(DemandDocument.doc_type == doc_type)
+    return list(session.exec(query.order_by(col(DemandDocument.id))))
+
+
+def demand_of(*, session: Session, doc_type: str, doc_id: str) -> list[DemandDocument]:
+    """The order lines a document serves (empty when it serves none)."""
+    return list(
+        session.exec(
+            select(DemandDocument)
+            .where(DemandDocument.doc_type == doc_type, DemandDocument.doc_id == doc_id)
+            .order_by(col(DemandDocument.id))
+        )
+    )
