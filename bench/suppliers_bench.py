@@ -371,6 +371,7 @@ def trace_bench(folder: Path, spools: int, jobs: int, queries: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--only", choices=("import", "trace"), help="run one of the two")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.child:
@@ -382,8 +383,8 @@ def main() -> None:
     rows, spools, queries = (2_000, 50, 5) if options.quick else (100_000, 4_902, 30)
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
-        imports = import_bench(Path(folder), rows)
-        traces = trace_bench(Path(folder), spools, 20, queries)
+        imports = "" if options.only == "trace" else import_bench(Path(folder), rows)
+        traces = "" if options.only == "import" else trace_bench(Path(folder), spools, 20, queries)
     body = (
         "### Directory import\n\n" + imports + "\n\n"
         f"### Trace through the ledger ({queries} random lots and shipments; each spool: receipt, "
@@ -393,7 +394,7 @@ def main() -> None:
         "(a full scan: there is no index on `stock_move.lot`).\n\n" + traces + "\n\n"
         f"PostgreSQL: {postgres_version()}."
     )
-    if options.quick:
+    if options.quick or options.only:
         print(body)
         return
     write_section("suppliers", "Suppliers: directory import and lot traceability", body, load=load)

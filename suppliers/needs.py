@@ -18,17 +18,17 @@ day its cumulative requirement exceeds what is on hand and arrived by then.
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlmodel import Session, col, func, select
 
+from fabcoord import demand
 from fabcoord.errors import InvalidInput
 from fabcoord.ledger.models import Item, Location, LocationKind, StockBalance
 from fabcoord.records import Fablab, Hospital, Region
@@ -41,25 +41,24 @@ MATERIALS = ("petg", "pet-sheet-a4", "elastic")
 class Demand(Protocol):
     """One line of demand, as ``fabcoord.demand.DemandLine`` has it (``fablab_id`` when planned)."""
 
-    reference: str
-    hospital_id: int
-    item_code: str
-    quantity: int
-    needed_by: date
+    @property
+    def reference(self) -> str: ...
+    @property
+    def hospital_id(self) -> int: ...
+    @property
+    def item_code(self) -> str: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def needed_by(self) -> date: ...
 
 
 DemandReader = Callable[[Session], Sequence[Demand]]
 
 
 def open_demand(session: Session) -> Sequence[Demand]:
-    """The core's open demand (``fabcoord.demand.open_lines``), or none while that module is not
-    in this tree (it is being added to the core in parallel)."""
-    try:
-        module: Any = importlib.import_module("fabcoord.demand")
-    except ImportError:
-        return []
-    lines: Sequence[Demand] = module.open_lines(session=session)
-    return lines
+    """The core's open demand: every accepted order line (``fabcoord.demand``)."""
+    return demand.open_lines(session=session)
 
 
 @dataclass(frozen=True)

@@ -114,3 +114,22 @@ def test_planned_demand_is_counted_at_its_fablab(reference_loaded: Engine, fabla
     lines = [Line("CMD-1", poitiers(reference_loaded), "visor", 5, TODAY, fablab_id=lyon)]
     found = needs(reference_loaded, lines, frame_grams=20)
     assert (found["petg"].site, found["petg"].required) == ("fabrique-lyon", 100)
+
+
+def test_open_demand_is_read_from_the_core(reference_loaded: Engine, fablab: str) -> None:
+    from fabcoord import demand
+
+    with unit_of_work(reference_loaded) as session:
+        demand.publish(
+            session=session,
+            reference="CMD-7",
+            hospital_id=poitiers(reference_loaded),
+            lines=[demand.LineSpec(line=1, item_code="visor", quantity=10)],
+            needed_by=date.today() + timedelta(days=3),
+            state=demand.DemandState.OPEN,
+            status="accepted",
+        )
+    with unit_of_work(reference_loaded, read_only=True) as session:
+        found = {n.item: n for n in compute_needs(session=session, today=date.today())}
+    assert found["pet-sheet-a4"].required == 10
+    assert found["petg"].required == 244
