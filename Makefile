@@ -36,6 +36,7 @@ bench: $(INSTALLED)
 	$(PY) -m bench.ledger_bench
 	$(PY) bench/orders_bench.py
 	$(PY) -m bench.handoff_bench
+	$(PY) -m bench.suppliers_bench
 	bash scripts/ensure-octoprint.sh
 	$(PY) -m bench.farm_bench
 	$(PY) -m bench.farm_idle_gap

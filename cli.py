@@ -21,6 +21,7 @@ import typer
 
 import orders.commands
 import print_farm.commands
+import suppliers.commands
 import suppliers.handoff.commands
 from fabcoord import __version__
 from fabcoord.commands import core, face
@@ -37,6 +38,7 @@ app.add_typer(core.app)
 app.add_typer(orders.commands.app)
 app.add_typer(print_farm.commands.app)
 app.add_typer(suppliers.handoff.commands.app)
+app.add_typer(suppliers.commands.app)
 
 
 def _show_version(value: bool) -> None:

@@ -18,6 +18,7 @@ from fabcoord.fablabs import slugify
 from fabcoord.ledger.catalogue import add_location
 from fabcoord.ledger.models import Location, LocationKind
 from fabcoord.records import CompetitivenessCluster, Direccte, Hospital, Region
+from fabcoord.regions import OFFICIAL_REGIONS, canonical_region
 
 FILES = {
     "hospitals": ("chu.csv", ("name", "city", "region", "finess")),
@@ -57,6 +58,10 @@ class LoadReport:
         return bool(self.added or self.updated)
 
 
+LINE = "_line"
+"""Key under which :func:`read_rows` keeps each row's line number in its file."""
+
+
 def hospital_location_code(slug: str) -> str:
     return f"hospital/{slug}"
 
@@ -71,7 +76,12 @@ def read_rows(data_dir: Path, kind: str) -> list[dict[str, str]]:
             missing = [c for c in columns if c not in (reader.fieldnames or [])]
             if missing:
                 raise InvalidInput(f"{path}: missing column(s) {', '.join(missing)}")
-            return [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
+            rows = []
+            for row in reader:
+                cleaned = {k: (v or "").strip() for k, v in row.items() if k}
+                cleaned[LINE] = str(reader.line_num)
+                rows.append(cleaned)
+            return rows
     except FileNotFoundError:
         raise InvalidInput(f"reference file {path} not found (set FABCOORD_DATA_DIR)") from None
     except (UnicodeDecodeError, csv.Error) as error:
@@ -84,10 +94,8 @@ def load_reference_data(*, session: Session, data_dir: Path) -> LoadReport:
     direccte = read_rows(data_dir, "direccte")
     clusters = read_rows(data_dir, "clusters")
     report = LoadReport()
-    region_names = {r["region"] for r in hospitals} | {r["region"] for r in direccte}
-    for row in clusters:
-        region_names |= {part.strip() for part in row["regions"].split(";") if part.strip()}
-    regions = _load_regions(session, sorted(region_names), report)
+    _check_regions(data_dir, hospitals, direccte, clusters)
+    regions = _load_regions(session, sorted(OFFICIAL_REGIONS), report)
     for row in hospitals:
         slug = slugify(row["name"])
         hospital = _upsert(
@@ -100,7 +108,7 @@ def load_reference_data(*, session: Session, data_dir: Path) -> LoadReport:
                 "slug": slug,
                 "name": row["name"],
                 "city": row["city"],
-                "region_id": regions[row["region"]],
+                "region_id": regions[canonical_region(row["region"]) or ""],
                 "finess": row["finess"],
                 "address": f"{row['name']}, {row['city']}",
             },
@@ -108,7 +116,7 @@ def load_reference_data(*, session: Session, data_dir: Path) -> LoadReport:
         )
         _ensure_hospital_location(session, hospital)
     for row in direccte:
-        region_id = regions[row["region"]]
+        region_id = regions[canonical_region(row["region"]) or ""]
         _upsert(
             session,
             report,
@@ -131,7 +139,9 @@ def load_reference_data(*, session: Session, data_dir: Path) -> LoadReport:
             select(CompetitivenessCluster).where(CompetitivenessCluster.name == row["name"]),
             {
                 "name": row["name"],
-                "regions": row["regions"],
+                "regions": "; ".join(
+                    canonical_region(name) or name for name in cluster_regions(row["regions"])
+                ),
                 "main_domains": row["main_domains"],
                 "relevant": row["relevant_flag"],
                 "label": row["phase_iv_label_2019"],
@@ -141,6 +151,42 @@ def load_reference_data(*, session: Session, data_dir: Path) -> LoadReport:
         )
     session.flush()
     return report
+
+
+def cluster_regions(text: str) -> list[str]:
+    """The region names of a pôle's ``regions`` field (``;``-separated)."""
+    return [part.strip() for part in text.split(";") if part.strip()]
+
+
+def _check_regions(
+    data_dir: Path,
+    hospitals: list[dict[str, str]],
+    direccte: list[dict[str, str]],
+    clusters: list[dict[str, str]],
+) -> None:
+    """Every region named in the files must be one of the 18 official regions (a note is not a
+    region). Raises InvalidInput listing each offending line."""
+    problems: list[str] = []
+    for kind, rows in (("hospitals", hospitals), ("direccte", direccte)):
+        for row in rows:
+            if canonical_region(row["region"]) is None:
+                problems.append(f"{FILES[kind][0]} line {row[LINE]}: {row['region']!r}")
+    for row in clusters:
+        names = cluster_regions(row["regions"])
+        if not names:
+            problems.append(f"{FILES['clusters'][0]} line {row[LINE]}: no region")
+        problems.extend(
+            f"{FILES['clusters'][0]} line {row[LINE]}: {name!r}"
+            for name in names
+            if canonical_region(name) is None
+        )
+    if problems:
+        shown = "; ".join(problems[:10]) + (
+            f"; … {len(problems) - 10} more" if len(problems) > 10 else ""
+        )
+        raise InvalidInput(
+            f"{data_dir}: region(s) not among the 18 official French regions: {shown}"
+        )
 
 
 def _load_regions(session: Session, names: list[str], report: LoadReport) -> dict[str, int]:

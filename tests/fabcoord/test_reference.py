@@ -14,8 +14,9 @@ from fabcoord.db import unit_of_work
 from fabcoord.errors import InvalidInput, UnknownHospital
 from fabcoord.ledger import catalogue
 from fabcoord.ledger.models import LocationKind
-from fabcoord.records import CompetitivenessCluster, Direccte, Hospital
+from fabcoord.records import CompetitivenessCluster, Direccte, Hospital, Region
 from fabcoord.reference import get_hospital, load_reference_data
+from fabcoord.regions import OFFICIAL_REGIONS, canonical_region
 
 
 def load(engine: Engine, data_dir: Path = PROJECT_DATA_DIR):  # type: ignore[no-untyped-def]
@@ -25,7 +26,7 @@ def load(engine: Engine, data_dir: Path = PROJECT_DATA_DIR):  # type: ignore[no-
 
 def test_first_load_adds_every_record_and_a_location_per_hospital(engine: Engine) -> None:
     report = load(engine)
-    assert report.added == {"regions": 20, "hospitals": 32, "direccte": 18, "clusters": 57}
+    assert report.added == {"regions": 18, "hospitals": 32, "direccte": 18, "clusters": 57}
     with unit_of_work(engine, read_only=True) as session:
         assert len(session.exec(select(Hospital)).all()) == 32
         assert len(session.exec(select(Direccte)).all()) == 18
@@ -89,3 +90,39 @@ def test_unknown_hospital_is_named(engine: Engine) -> None:
     load(engine)
     with pytest.raises(UnknownHospital, match="CHU de Nulle-Part"), unit_of_work(engine) as session:
         get_hospital(session=session, name="CHU de Nulle-Part")
+
+
+def test_only_the_eighteen_official_regions_are_loaded(engine: Engine) -> None:
+    load(engine)
+    with unit_of_work(engine, read_only=True) as session:
+        names = {region.name for region in session.exec(select(Region))}
+        polymeris = session.exec(
+            select(CompetitivenessCluster).where(CompetitivenessCluster.name == "Polymeris")
+        ).one()
+    assert names == set(OFFICIAL_REGIONS)
+    assert polymeris.regions == "Auvergne-Rhône-Alpes; Centre-Val de Loire"
+
+
+def test_a_note_in_a_regions_field_is_refused_with_its_line_not_made_a_region(
+    engine: Engine, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(PROJECT_DATA_DIR, data)
+    poles = data / "poles_competitivite.csv"
+    poles.write_text(
+        poles.read_text(encoding="utf-8").replace(
+            "Polymeris,Auvergne-Rhône-Alpes; Centre-Val de Loire,",
+            'Polymeris,"Auvergne-Rhône-Alpes (siège Lyon; annexes Oyonnax, Orléans)",',
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidInput, match=r"poles_competitivite.csv line 38: .*siège Lyon"):
+        load(engine, data)
+    with unit_of_work(engine, read_only=True) as session:
+        assert session.exec(select(Region)).all() == []
+
+
+def test_a_region_spelled_differently_is_recognised() -> None:
+    assert canonical_region("ile de france") == "Île-de-France"
+    assert canonical_region("PACA") == "Provence-Alpes-Côte d'Azur"
+    assert canonical_region("Orléans") is None

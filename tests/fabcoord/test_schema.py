@@ -52,6 +52,7 @@ def test_migrations_match_the_table_models(engine: Engine) -> None:
     import orders.models  # noqa: F401
     import print_farm.models  # noqa: F401  (every capability's models)
     import suppliers.handoff.models  # noqa: F401
+    import suppliers.models  # noqa: F401
 
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
