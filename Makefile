@@ -26,6 +26,7 @@ lint: $(INSTALLED)
 test: $(INSTALLED)
 	bash scripts/ensure-services.sh
 	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-poppler.sh
 	bash scripts/ensure-octoprint.sh
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest

@@ -79,13 +79,14 @@ def _daily(ax: Any, figures: WeeklyFigures) -> bool:
         table = table[kept].assign(autres=table[list(order[TOP - 1 :])].sum(axis=1))
     else:
         table = table[list(order)]
-    labels = [f"{_DAYS[d.weekday()]} {d.day:02d}/{d.month:02d}" for d in table.index]
+    labels = [f"{_DAYS[d.weekday()]}\n{d.day:02d}/{d.month:02d}" for d in table.index]
     bottom = [0.0] * len(table)
     for fablab in table.columns:
         values = list(table[fablab])
         ax.bar(labels, values, bottom=bottom, label=str(fablab))
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.set_ylabel("montures")
+    ax.tick_params(axis="x", labelsize=8)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return True
 

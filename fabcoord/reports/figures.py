@@ -54,12 +54,12 @@ class WeeklyFigures:
 
     @property
     def active(self) -> bool:
-        """Anything happened in the week, or is still owed."""
+        """Anything was printed, assembled, shipped, delivered or handed off in the week."""
         values = self.key.set_index("figure")["value"]
         return any(
             isinstance(v, (int, float)) and not math.isnan(v) and v != 0
             for k, v in values.items()
-            if k in {"printed", "assembled", "shipped", "delivered", "backlog", "handed_off"}
+            if k in {"printed", "assembled", "shipped", "delivered", "handed_off", "scrap_g"}
         )
 
     def tables(self) -> dict[str, pd.DataFrame]:

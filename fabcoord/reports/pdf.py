@@ -57,7 +57,10 @@ def render(report: WeeklyReport, charts: dict[str, Chart], target: Any) -> None:
         f"Semaine {week.label}, du {fmt.day(week.monday)} au {fmt.day(week.days[-1])}"
         " (heure de Paris)"
     )
-    footer = f"{period} · base : {report.database} · produit le {fmt.moment(report.produced_at)}"
+    footer = (
+        f"{period} · produit le {fmt.moment(report.produced_at)}",
+        f"base : {report.database}",
+    )
     document = SimpleDocTemplate(
         target,
         pagesize=A4,
@@ -199,8 +202,10 @@ def _section(title: str, frame: pd.DataFrame, columns: Sequence[Column]) -> list
         [show(getattr(row, name)) for name, _, show in present]
         for row in frame[[c[0] for c in present]].itertuples(index=False)
     ]
-    width = 17.8 * cm / len(present)
-    return [heading, *_tables(rows, [c[1] for c in present], [width] * len(present))]
+    first = 4.4 * cm if len(present) > 3 else 6 * cm
+    rest = (17.8 * cm - first) / max(len(present) - 1, 1)
+    widths = [first] + [rest] * (len(present) - 1)
+    return [heading, *_tables(rows, [c[1] for c in present], widths)]
 
 
 def _tables(rows: list[list[str]], header: list[str], widths: list[float]) -> list[Flowable]:
@@ -229,7 +234,7 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _numbered(footer: str) -> type[Canvas]:
+def _numbered(footer: tuple[str, str]) -> type[Canvas]:
     """A canvas that writes "page n / N" and the footer once the page count is known."""
 
     class NumberedCanvas(Canvas):  # type: ignore[misc]
@@ -247,8 +252,9 @@ def _numbered(footer: str) -> type[Canvas]:
                 self.__dict__.update(state)
                 self.setFont("Helvetica", 7)
                 self.setFillColor(colors.HexColor("#444444"))
-                self.drawString(1.6 * cm, 1.0 * cm, footer[:150])
-                self.drawRightString(A4[0] - 1.6 * cm, 1.0 * cm, f"page {self._pageNumber} / {total}")  # fmt: skip
+                self.drawString(1.6 * cm, 1.1 * cm, footer[0][:140])
+                self.drawString(1.6 * cm, 0.75 * cm, footer[1][:140])
+                self.drawRightString(A4[0] - 1.6 * cm, 1.1 * cm, f"page {self._pageNumber} / {total}")  # fmt: skip
                 super().showPage()
             super().save()
 
