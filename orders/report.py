@@ -40,7 +40,9 @@ def figures(*, session: Session, scope: Scope) -> Mapping[str, Rows]:
             select(col(DemandLine.reference), func.sum(DemandLine.quantity)).group_by(
                 col(DemandLine.reference)
             )
-        ).tuples()
+        )
+        .tuples()
+        .all()
     )
     per_hospital: dict[int, dict[str, Any]] = {}
     ends = [week.end for week in scope.trend_weeks]
