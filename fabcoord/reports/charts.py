@@ -12,12 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from fabcoord.reports.figures import WeeklyFigures
 from fabcoord.reports.output import atomic_write
@@ -26,6 +23,9 @@ DPI = 110
 SIZE = (7.2, 3.4)
 TOP = 8
 _DAYS = ("lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim.")
+_PLAIN = {"left": 0.1, "right": 0.97, "top": 0.95, "bottom": 0.12}
+_LEGEND = {"left": 0.1, "right": 0.78, "top": 0.95, "bottom": 0.16}
+_LABELS = {"left": 0.36, "right": 0.97, "top": 0.95, "bottom": 0.15}
 _DISPLAY = {"g": ("kg", 1000.0), "mm": ("m", 1000.0)}
 
 
@@ -39,12 +39,15 @@ class Chart:
 def draw_all(figures: WeeklyFigures) -> dict[str, Chart]:
     """Every chart of the report, by file name stem."""
     charts = [
-        ("production_quotidienne", "Production quotidienne par fablab (montures)", _daily),
-        ("carnet_vs_capacite", "Carnet de commandes et capacité, 8 semaines", _trend),
-        ("matieres", "Stock de matières et jours de couverture", _materials),
-        ("livraisons_hopitaux", "Livraisons de la semaine par hôpital", _deliveries),
+        ("production_quotidienne", "Production quotidienne par fablab (montures)", _daily, _LEGEND),
+        ("carnet_vs_capacite", "Carnet de commandes et capacité, 8 semaines", _trend, _PLAIN),
+        ("matieres", "Stock de matières et jours de couverture", _materials, _LABELS),
+        ("livraisons_hopitaux", "Livraisons de la semaine par hôpital", _deliveries, _LABELS),
     ]
-    return {name: Chart(name, title, _render(draw, figures)) for name, title, draw in charts}
+    return {
+        name: Chart(name, title, _render(draw, figures, margins))
+        for name, title, draw, margins in charts
+    }
 
 
 def save_png(charts: dict[str, Chart], folder: Path) -> list[Path]:
@@ -52,19 +55,19 @@ def save_png(charts: dict[str, Chart], folder: Path) -> list[Path]:
     return [atomic_write(folder / f"{chart.name}.png", chart.png) for chart in charts.values()]
 
 
-def _render(draw: Any, figures: WeeklyFigures) -> bytes:
-    fig, ax = plt.subplots(figsize=SIZE, dpi=DPI)
-    try:
-        if not draw(ax, figures):
-            ax.set_axis_off()
-            ax.text(0.5, 0.5, "Aucune donnée pour cette période", ha="center", va="center",
-                    fontsize=12, color="#555555", transform=ax.transAxes)  # fmt: skip
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=DPI)
-        return buffer.getvalue()
-    finally:
-        plt.close(fig)
+def _render(draw: Any, figures: WeeklyFigures, margins: dict[str, float]) -> bytes:
+    """One chart as PNG bytes (a bare Figure: no pyplot state, no layout solver)."""
+    fig = Figure(figsize=SIZE, dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    fig.subplots_adjust(**margins)
+    if not draw(ax, figures):
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "Aucune donnée pour cette période", ha="center", va="center",
+                fontsize=12, color="#555555", transform=ax.transAxes)  # fmt: skip
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
 
 
 def _daily(ax: Any, figures: WeeklyFigures) -> bool:

@@ -79,7 +79,9 @@ def _excel_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """Excel keeps no time zones: aware datetimes are written in UTC without one."""
     frame = frame.copy()
     for column in frame.columns:
-        if frame[column].dtype == object:
+        if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
+            frame[column] = frame[column].dt.tz_convert(None)
+        elif frame[column].dtype == object:
             frame[column] = [
                 v.replace(tzinfo=None) if isinstance(v, datetime) and v.tzinfo else v
                 for v in frame[column]
