@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +133,7 @@ def populate(engine: Engine, moves: int, now: datetime) -> None:
         else:
             add("delivery", "delivery", at, ("visor", transit, -10), ("visor", rng.choice(hospitals)[1], 10))  # fmt: skip
     jobs = []
-    for n in range(JOBS):
+    for _ in range(JOBS):
         printer_id, fablab_id, _ = rng.choice(printers)
         started = moment()
         jobs.append({"design_id": design_id, "fablab_id": fablab_id, "order_ref": "", "priority": 0, "needed_by": None, "status": JobState.DONE, "printer_id": printer_id, "lot": "", "attempts": 1, "retry_base": 0, "cancel_requested": False, "last_error": "", "created_at": started, "claimed_at": started, "start_sent_at": started, "started_at": started, "finished_at": started + timedelta(minutes=95)})  # fmt: skip
