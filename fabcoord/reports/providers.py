@@ -24,7 +24,8 @@ whose provider is absent, or answers no rows, is printed as "no data", never as 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import importlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -67,19 +68,24 @@ class Provider(Protocol):
 
 
 class ProviderRegistry:
-    """Named providers; registering a name twice replaces the first."""
+    """Named providers; registering a name twice replaces the first.
+
+    A provider may be registered as ``"package.module:function"``: it is imported only when a
+    report is made, so the composition root pays nothing for it at start-up.
+    """
 
     def __init__(self) -> None:
-        self._providers: dict[str, Provider] = {}
+        self._providers: dict[str, Provider | str] = {}
 
-    def register(self, name: str, provider: Provider) -> None:
+    def register(self, name: str, provider: Provider | str) -> None:
         self._providers[name] = provider
 
     def unregister(self, name: str) -> None:
         self._providers.pop(name, None)
 
     def __iter__(self) -> Iterator[tuple[str, Provider]]:
-        return iter(sorted(self._providers.items()))
+        for name, provider in sorted(self._providers.items()):
+            yield name, _resolve(provider)
 
     def __contains__(self, name: object) -> bool:
         return name in self._providers
@@ -99,4 +105,9 @@ def collect(
     return tables
 
 
-ProviderFunction = Callable[..., Mapping[str, Rows]]
+def _resolve(provider: Provider | str) -> Provider:
+    if not isinstance(provider, str):
+        return provider
+    module, _, attribute = provider.partition(":")
+    found: Provider = getattr(importlib.import_module(module), attribute)
+    return found

@@ -158,3 +158,19 @@ def test_bad_requests_are_refused_with_a_clear_message(
 ) -> None:
     with pytest.raises(error, match=message):
         report(engine, **request_)
+
+
+def test_a_provider_named_by_its_path_is_imported_when_a_report_is_made(
+    engine: Engine, known: dict[str, int]
+) -> None:
+    registry = ProviderRegistry()
+    registry.register("farm", "print_farm.report:figures")
+    with unit_of_work(engine, read_only=True) as session:
+        result = build(
+            session=session,
+            request=ReportRequest(week="2026-W47"),
+            database_url="sqlite://",
+            now=NOW,
+            registry=registry,
+        )
+    assert list(result.figures.fablabs["fablab"]) == ["Fablab A", "Fablab B"]
