@@ -28,11 +28,12 @@ import importlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
-
-from sqlmodel import Session
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fabcoord.reports.week import Week
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 Rows = Sequence[Mapping[str, Any]]
 
