@@ -32,7 +32,6 @@ import psycopg
 from sqlalchemy import Engine, insert, text
 from sqlmodel import select
 
-from bench.procstat import peak_rss_mb
 from bench.report import postgres_version, write_section
 from fabcoord.bootstrap import initialise_database
 from fabcoord.config import PROJECT_DATA_DIR, Settings
@@ -198,34 +197,10 @@ def bulk(engine: Engine, table: str, rows: list[dict[str, Any]]) -> None:
         raw.close()
 
 
-def child(url: str, out: str, fmt: str, charts: str) -> None:
-    """One report, as the command runs it; prints its timings as JSON."""
-    started = time.perf_counter()
-    from fabcoord.reports import providers
-    from fabcoord.reports.weekly import ReportFormat, ReportRequest, build, write
-    from orders import report as orders_report
-    from print_farm import report as farm_report
-
-    providers.providers.register("orders", orders_report.figures)
-    providers.providers.register("print_farm", farm_report.figures)
-    engine = make_engine(Settings(database_url=url))
-    imported = time.perf_counter()
-    with unit_of_work(engine, read_only=True) as session:
-        result = build(session=session, request=ReportRequest(), database_url=url)
-    computed = time.perf_counter()
-    write(result, out=Path(out), fmt=ReportFormat(fmt), charts=Path(charts) if charts else None)
-    done = time.perf_counter()
-    print(json.dumps({
-        "imports": imported - started, "figures": computed - imported, "output": done - computed,
-        "peak_mb": peak_rss_mb(os.getpid()), "week": result.figures.scope.week.label,
-        "printed": int(result.figures.key.set_index("figure").loc["printed", "value"]),
-    }))  # fmt: skip
-
-
 def run_child(url: str, out: Path, fmt: str, charts: Path | None) -> dict[str, Any]:
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "bench.report_bench", "--child", url, str(out), fmt, str(charts or "")],
+        [sys.executable, "-m", "bench.report_child", url, str(out), fmt, str(charts or "")],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode:
@@ -235,9 +210,6 @@ def run_child(url: str, out: Path, fmt: str, charts: Path | None) -> dict[str, A
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(*sys.argv[2:6])
-        return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--moves", type=int, default=1_000_000)
