@@ -50,9 +50,9 @@ REGIONS = ("Nouvelle-Aquitaine", "Bretagne", "Pays de la Loire", "Occitanie", "G
 
 
 def migration_locations() -> list[Path]:
-    import cli  # the composition root knows every package's migrations
+    from fabcoord.schema import migration_locations as installed
 
-    return list(cli.MIGRATION_LOCATIONS)
+    return installed()
 
 
 def create_database(kind: str, folder: Path) -> str:
