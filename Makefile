@@ -35,6 +35,7 @@ bench: $(INSTALLED)
 	bash scripts/ensure-services.sh
 	$(PY) -m bench.ledger_bench
 	$(PY) bench/orders_bench.py
+	$(PY) -m bench.report_bench
 	bash scripts/ensure-octoprint.sh
 	$(PY) -m bench.farm_bench
 	$(PY) -m bench.farm_idle_gap
