@@ -143,3 +143,14 @@ def test_a_failure_while_writing_leaves_the_previous_file_untouched(
         write(report(engine, week="2026-W47"), out=out)
     assert out.read_bytes() == b"last week's report"
     assert [p.name for p in folder.iterdir()] == ["r.pdf"]
+
+
+def test_long_tables_are_cut_into_chunks_that_each_repeat_the_header() -> None:
+    from reportlab.platypus import Table
+
+    from fabcoord.reports import pdf
+
+    rows = [[f"Hôpital {n}", str(n)] for n in range(95)]
+    tables = [f for f in pdf._tables(rows, ["Hôpital", "Livré"], [100.0, 50.0]) if isinstance(f, Table)]  # fmt: skip
+    assert [len(t._cellvalues) for t in tables] == [41, 41, 16]  # 40, 40, 15 rows + header
+    assert all(t._cellvalues[0][0].text == "<b>Hôpital</b>" for t in tables)
