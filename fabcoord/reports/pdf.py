@@ -79,6 +79,8 @@ def render(report: WeeklyReport, charts: dict[str, Chart], target: Any) -> None:
         Paragraph(f"Produit le {fmt.moment(report.produced_at)}", _SMALL),
         Spacer(1, 0.4 * cm),
     ]
+    if week.end > report.produced_at:
+        story.append(Paragraph("<b>Semaine en cours : chiffres partiels.</b>", _STYLES["Normal"]))
     if not figures.active:
         story.append(Paragraph("<b>Aucune activité enregistrée cette semaine.</b>", _STYLES["Normal"]))  # fmt: skip
         story.append(Spacer(1, 0.3 * cm))
