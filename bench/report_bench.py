@@ -214,18 +214,23 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--moves", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--sqlite-file", help="an SQLite ledger this bench built before (skips building it)"
+    )
     args = parser.parse_args()
     load = os.getloadavg()[0]
     rows, notes = [], []
     with tempfile.TemporaryDirectory() as folder_name:
         folder = Path(folder_name)
         for kind in args.backends.split(","):
-            url = create_database(kind, folder)
+            reuse = kind == "sqlite" and args.sqlite_file
+            url = f"sqlite:///{args.sqlite_file}" if reuse else create_database(kind, folder)
             try:
                 engine = make_engine(Settings(database_url=url))
-                initialise_database(engine, migration_locations())
                 began = time.perf_counter()
-                populate(engine, args.moves, datetime.now(UTC))
+                if not reuse:
+                    initialise_database(engine, migration_locations())
+                    populate(engine, args.moves, datetime.now(UTC))
                 built = time.perf_counter() - began
                 with engine.connect() as connection:
                     count = connection.execute(text("SELECT COUNT(*) FROM stock_move")).scalar_one()
@@ -240,16 +245,20 @@ def main() -> None:
                     wall = statistics.median(r["wall"] for r in measured)
                     mid = sorted(measured, key=lambda r: r["wall"])[len(measured) // 2]
                     peak = max(r["peak_mb"] for r in measured)
+                    cpu = statistics.median(r["cpu"] for r in measured)
                     verdict = "yes" if wall < 3 and peak < 500 else "NO"
+                    cpu_verdict = "yes" if cpu < 3 and peak < 500 else "NO"
                     rows.append(
-                        f"| {kind} | {label} | {len(measured)} | {wall:.2f} | {mid['imports']:.2f} | "
-                        f"{mid['figures']:.2f} | {mid['output']:.2f} | {peak:.0f} | {scan:.2f} | "
-                        f"{wall / scan:.1f} | {verdict} |"
+                        f"| {kind} | {label} | {len(measured)} | {wall:.2f} | {cpu:.2f} | "
+                        f"{mid['cpu_imports']:.2f} | {mid['cpu_figures']:.2f} | "
+                        f"{mid['cpu_output']:.2f} | {peak:.0f} | {scan:.2f} | {verdict} | "
+                        f"{cpu_verdict} |"
                     )
                     print(rows[-1], flush=True)
                 notes.append(f"{kind}: {count:,} moves, report week {runs[0]['week']} ({runs[0]['printed']:,} frames printed)")  # fmt: skip
             finally:
-                drop_database(url)
+                if not reuse:
+                    drop_database(url)
     write_section(
         "report",
         "Weekly report: 1,000,000 moves, 100 fablabs",
@@ -258,11 +267,14 @@ def main() -> None:
 {"; ".join(notes)}. PostgreSQL: {postgres_version()}.
 
 Target: the whole report under 3 s and under 500 MB. Wall = the child process from start to
-exit (Python start-up and imports included); imports, figures (every query and the pandas work)
-and output (charts and PDF, or XLSX) are measured inside it.
+exit (Python start-up and imports included), as measured by the parent. CPU = the child's own CPU
+seconds (user + system), the figure to read on this shared machine, where the wall time mostly
+measures waiting for a core (see the load average); it is split into imports (pandas, SQLAlchemy,
+reportlab, matplotlib), figures (every query and the pandas work) and output (the four charts and
+the PDF, or the XLSX). Full scan: `SELECT SUM(qty)` over every move, in the same run.
 
-| database | output | runs | wall s (median) | imports s | figures s | output s | peak MB | full scan s | wall / scan | target met |
-|---|---|---|---|---|---|---|---|---|---|---|
+| database | output | runs | wall s (median) | CPU s (median) | imports CPU s | figures CPU s | output CPU s | peak MB | full scan s | wall < 3 s | CPU < 3 s |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 """,
         load=load,
