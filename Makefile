@@ -33,6 +33,7 @@ test: $(INSTALLED)
 
 bench: $(INSTALLED)
 	bash scripts/ensure-services.sh
+	$(PY) -m bench.cli_startup
 	$(PY) -m bench.ledger_bench
 	$(PY) bench/orders_bench.py
 	$(PY) -m bench.report_bench
@@ -41,6 +42,7 @@ bench: $(INSTALLED)
 	$(PY) -m bench.farm_idle_gap
 	$(PY) -m bench.farm_dispatch_load
 	$(PY) -m bench.farm_dispatch_scale
+	$(PY) -m bench.farm_db_lock
 
 clean:
 	rm -rf $(VENV) build demo-output .pytest_cache .mypy_cache .ruff_cache
