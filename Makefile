@@ -26,6 +26,7 @@ lint: $(INSTALLED)
 test: $(INSTALLED)
 	bash scripts/ensure-services.sh
 	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-poppler.sh
 	bash scripts/ensure-octoprint.sh
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest
@@ -37,6 +38,7 @@ bench: $(INSTALLED)
 	$(PY) bench/orders_bench.py
 	$(PY) -m bench.handoff_bench
 	$(PY) -m bench.suppliers_bench
+	$(PY) -m bench.report_bench
 	bash scripts/ensure-octoprint.sh
 	$(PY) -m bench.farm_bench
 	$(PY) -m bench.farm_idle_gap

@@ -25,7 +25,9 @@ import suppliers.commands
 import suppliers.handoff.commands
 from fabcoord import __version__
 from fabcoord.commands import core, face
+from fabcoord.commands import report as report_commands
 from fabcoord.errors import FabcoordError
+from fabcoord.reports.providers import providers as report_providers
 
 app = typer.Typer(
     help="fabcoord: coordinate fablabs producing visors for hospitals, on one stock ledger.",
@@ -39,6 +41,10 @@ app.add_typer(orders.commands.app)
 app.add_typer(print_farm.commands.app)
 app.add_typer(suppliers.handoff.commands.app)
 app.add_typer(suppliers.commands.app)
+app.add_typer(report_commands.app)
+# --- what each package adds to the reports (imported only when a report is made) -----------
+report_providers.register("orders", "orders.report:figures")
+report_providers.register("print_farm", "print_farm.report:figures")
 
 
 def _show_version(value: bool) -> None:
