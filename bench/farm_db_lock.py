@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Engine, text  # noqa: E402
+from sqlalchemy.exc import OperationalError  # noqa: E402
 
 from bench.farm_bench import by_key, latencies  # noqa: E402
 from bench.farm_db import DATABASES, fresh_database  # noqa: E402
@@ -191,7 +192,12 @@ def hold_lock(url: str, seconds: float) -> tuple[float, float]:
                 text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
             ).scalars()
             names = ", ".join(f'"{name}"' for name in tables)
-            connection.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
+            for _ in range(20):  # the tables are locked one by one: a writer may deadlock it
+                try:
+                    connection.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
+                    break
+                except OperationalError:
+                    connection.rollback()
             start = time.time()
             time.sleep(seconds)
             connection.rollback()
@@ -381,7 +387,10 @@ def main() -> None:
     print(body)
     if not parsed.no_write:
         write_section(
-            "farm-db-lock", "Print farm: the database locked for 10 s under 1,000 printers", body
+            "farm-db-lock",
+            f"Print farm: the database locked for {args.lock:g} s under {args.printers:,} "
+            "simulated printers",
+            body,
         )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from fabcoord.db import reader
 from print_farm.dispatcher import Dispatcher
@@ -61,7 +62,12 @@ def hold_write_lock(engine: Engine, seconds: float, locked: threading.Event) -> 
             text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
         ).scalars()
         names = ", ".join(f'"{name}"' for name in tables)
-        connection.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
+        for _ in range(20):  # the tables are locked one by one: a writer may deadlock it
+            try:
+                connection.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
+                break
+            except OperationalError:
+                connection.rollback()
         locked.set()
         time.sleep(seconds)
         connection.rollback()
