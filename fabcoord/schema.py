@@ -28,6 +28,7 @@ def target_metadata() -> MetaData:
     """The metadata of every table model imported so far (the core's are always imported)."""
     import fabcoord.demand
     import fabcoord.ledger.models
+    import fabcoord.planning.models
     import fabcoord.records  # noqa: F401
 
     return SQLModel.metadata
