@@ -33,7 +33,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 from typer._click import exceptions as click_errors  # typer 0.29 vendors its own click
 
+import fabcoord.planning.commands
 import print_farm
+import print_farm.handlers
 import print_farm.models
 from fabcoord import fablabs, reference, schema
 from fabcoord.bootstrap import initialise_database
@@ -124,6 +126,16 @@ def _options(
     )
     _CONTEXT.set(context)
     ctx.call_on_close(context.close)
+    _compose()
+
+
+def _compose() -> None:
+    """Subscribe each package's event handlers and the planner's providers (idempotent)."""
+    from fabcoord import events
+    from fabcoord.planning import capacity
+
+    print_farm.handlers.subscribe(events.subscribers)
+    print_farm.handlers.provide(capacity.providers)
 
 
 def _ctx() -> AppContext:
@@ -813,6 +825,7 @@ farm_app = typer.Typer(help="The print queue and the dispatcher.", no_args_is_he
 app.add_typer(printers_app, name="printers")
 app.add_typer(designs_app, name="designs")
 app.add_typer(farm_app, name="farm")
+app.add_typer(fabcoord.planning.commands.app)
 PrinterArg = Annotated[str, typer.Argument(metavar="PRINTER", help="Printer name.")]
 
 

@@ -78,6 +78,7 @@ class Network:
     need: IntArray
     source: IntArray
     supply: int
+    unmet_unit: int = 1
 
 
 ARC_MAKE, ARC_FEED, ARC_ASSEMBLE, ARC_STOCK, ARC_FRAME, ARC_VISOR, ARC_SINK, ARC_UNMET = range(8)
@@ -180,7 +181,12 @@ def build(problem: Problem, *, nearest_k: int | None = None) -> Network:
         add(first + src, need0 + need_rep, qty[need_rep], cost, kind, need_rep, src)
 
     add(need0 + need_idx, np.ones(nn), qty, 0, ARC_SINK, need_idx, -1)
-    add(np.zeros(nn), need0 + need_idx, qty, w.unmet * prio, ARC_UNMET, need_idx, -1)
+    dearest = max(
+        (int(p[3].max()) for p in parts if len(p[3]) and int(p[4][0]) in (ARC_FRAME, ARC_VISOR)),
+        default=0,
+    )
+    unmet_unit = dearest + 1
+    add(np.zeros(nn), need0 + need_idx, qty, unmet_unit * prio, ARC_UNMET, need_idx, -1)
     columns = [np.concatenate([p[c] for p in parts]) for c in range(7)]
     return Network(
         nodes=need0 + nn,
@@ -192,6 +198,7 @@ def build(problem: Problem, *, nearest_k: int | None = None) -> Network:
         need=columns[5],
         source=columns[6],
         supply=int(qty.sum()),
+        unmet_unit=unmet_unit,
     )
 
 

@@ -73,12 +73,13 @@ class Need:
 
 @dataclass(frozen=True)
 class Weights:
-    """How the cost is counted, per unit: ``distance`` per km, ``lateness`` per priority-day late,
-    ``unmet`` per priority for a unit the plan cannot make (far above any real choice)."""
+    """How the cost is counted, per unit: ``distance`` per km, ``lateness`` per priority-day late.
+    A unit left unmet costs its priority × (the dearest real choice + 1): the plan leaves nothing
+    unmet that it could make, and when it must choose, leaves the less urgent unmet.
+    ``nearest``: each order is linked to that many nearest sources (0: all)."""
 
     distance: int = 1
     lateness: int = 100
-    unmet: int = 1_000_000
     nearest: int = 20
 
 
@@ -109,5 +110,6 @@ class Solution:
     unmet: tuple[int, ...]
     cost: int
     solver: str
+    unmet_cost: int = 0  # the part of ``cost`` that is unmet penalty
     # frames each site sends into each assembly: (site key, fablab slug) -> frames
     feeds: dict[tuple[str, str], int] = field(default_factory=dict)

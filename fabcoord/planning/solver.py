@@ -55,6 +55,7 @@ def read_solution(problem: Problem, net: Network, flows: IntArray) -> Solution:
     unmet = np.zeros(len(problem.needs), dtype=np.int64)
     mask = net.kind == ARC_UNMET
     np.add.at(unmet, net.need[mask], flows[mask])
+    unmet_cost = int((flows[mask] * net.cost[mask]).sum())
     served: list[Flow] = []
     used = (flows > 0) & ((net.kind == ARC_FRAME) | (net.kind == ARC_VISOR))
     for arc in np.nonzero(used)[0]:
@@ -76,6 +77,7 @@ def read_solution(problem: Problem, net: Network, flows: IntArray) -> Solution:
         unmet=tuple(int(x) for x in unmet),
         cost=cost,
         solver=SOLVER,
+        unmet_cost=unmet_cost,
         feeds=feeds,
     )
 
@@ -98,7 +100,7 @@ def greedy(problem: Problem) -> Solution:
         )
     flows: list[Flow] = []
     unmet = [n.quantity for n in problem.needs]
-    total = 0
+    total = penalty = 0
     feeds: dict[tuple[str, str], int] = {}
     order = sorted(
         range(len(problem.needs)),
@@ -132,11 +134,13 @@ def greedy(problem: Problem) -> Solution:
                 flows.append(Flow(need=i, source=key, quantity=take))
                 unmet[i] -= take
                 total += take * arc_cost
-        total += unmet[i] * problem.weights.unmet * max(1, problem.needs[i].priority)
+        penalty += unmet[i] * net.unmet_unit * max(1, problem.needs[i].priority)
+    total += penalty
     return Solution(
         flows=tuple(sorted(flows, key=lambda f: (f.need, f.source))),
         unmet=tuple(unmet),
         cost=total,
         solver="greedy nearest-first",
+        unmet_cost=penalty,
         feeds=feeds,
     )
