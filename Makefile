@@ -39,6 +39,7 @@ bench: $(INSTALLED)
 	$(PY) -m bench.farm_idle_gap
 	$(PY) -m bench.farm_dispatch_load
 	$(PY) -m bench.farm_dispatch_scale
+	$(PY) -m bench.plan_bench
 
 clean:
 	rm -rf $(VENV) build demo-output .pytest_cache .mypy_cache .ruff_cache

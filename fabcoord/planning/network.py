@@ -11,7 +11,7 @@ assembly → visor need (each need to its ``nearest`` sources only), need → T,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,19 @@ def distances(
     la, lo = np.radians(lat_a)[:, None], np.radians(lon_a)[:, None]
     lb, lob = np.radians(lat_b)[None, :], np.radians(lon_b)[None, :]
     h = np.sin((lb - la) / 2) ** 2 + np.cos(la) * np.cos(lb) * np.sin((lob - lo) / 2) ** 2
+    result: FloatArray = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    return result
+
+
+def pair_distances(
+    lat_a: FloatArray, lon_a: FloatArray, lat_b: FloatArray, lon_b: FloatArray
+) -> FloatArray:
+    """Haversine distance in km of each pair ``a[i]``–``b[i]``."""
+    la, lb = np.radians(lat_a), np.radians(lat_b)
+    h = (
+        np.sin((lb - la) / 2) ** 2
+        + np.cos(la) * np.cos(lb) * np.sin(np.radians(lon_b - lon_a) / 2) ** 2
+    )
     result: FloatArray = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(h)))
     return result
 
@@ -79,14 +92,21 @@ class Network:
     source: IntArray
     supply: int
     unmet_unit: int = 1
+    first_node: dict[int, int] = field(default_factory=dict)  # node of source 0, per service kind
+    need0: int = 0
 
 
+HALF_EARTH_KM = 20_038  # no two places are farther apart: an unmet unit costs more than any choice
 ARC_MAKE, ARC_FEED, ARC_ASSEMBLE, ARC_STOCK, ARC_FRAME, ARC_VISOR, ARC_SINK, ARC_UNMET = range(8)
 
 
-def build(problem: Problem, *, nearest_k: int | None = None) -> Network:
+Pairs = dict[int, tuple[IntArray, IntArray]]
+"""Extra service arcs per arc kind (``ARC_FRAME``/``ARC_VISOR``): need indices, source indices."""
+
+
+def build(problem: Problem, *, nearest_k: int | None = None, extra: Pairs | None = None) -> Network:
     """The network of a problem; each need is linked to its ``nearest_k`` nearest sources
-    (``problem.weights.nearest`` by default; all of them when 0)."""
+    (``problem.weights.nearest`` by default; all of them when 0), plus the ``extra`` pairs."""
     w = problem.weights
     k = w.nearest if nearest_k is None else nearest_k
     sites, assemblies, needs = problem.sites, problem.assemblies, problem.needs
@@ -135,57 +155,27 @@ def build(problem: Problem, *, nearest_k: int | None = None) -> Network:
         np.zeros(na), asm_out0 + asm_idx, [a.on_hand for a in assemblies], 0, ARC_STOCK, -1, asm_idx
     )
 
-    qty = np.array([n.quantity for n in needs], dtype=np.int64)
-    prio = np.array([max(1, n.priority) for n in needs], dtype=np.int64)
-    slack = np.array([(n.needed_by - problem.today).days for n in needs], dtype=np.int64)
-    lat = np.array([n.point.latitude for n in needs], dtype=np.float64)
-    lon = np.array([n.point.longitude for n in needs], dtype=np.float64)
-    is_frame = np.array([n.item == FRAME for n in needs], dtype=bool)
-    need_idx = np.arange(nn, dtype=np.int64)
-
-    rate = np.array([max(s.frames_per_day, 0.0) for s in sites], dtype=np.float64)
-    on_hand = np.array([s.on_hand for s in sites], dtype=np.float64)
-    fablab_rate: dict[str, float] = {}
-    for s in sites:
-        fablab_rate[s.fablab] = fablab_rate.get(s.fablab, 0.0) + max(s.frames_per_day, 0.0)
-    asm_rate = np.array([fablab_rate.get(a.fablab, 0.0) for a in assemblies], dtype=np.float64)
-    asm_stock = np.array([a.on_hand for a in assemblies], dtype=np.float64)
-
-    groups = (
-        (is_frame, sites, rate, on_hand, site0, ARC_FRAME),
-        (~is_frame, assemblies, asm_rate, asm_stock, asm_out0, ARC_VISOR),
-    )
-    for mask, sources, src_rate, src_stock, first, kind in groups:
-        chosen = need_idx[mask]
-        if not len(chosen) or not sources:
+    costs = Costing.of(problem)
+    qty, prio, need_idx = costs.qty, costs.prio, np.arange(nn, dtype=np.int64)
+    for kind, first in ((ARC_FRAME, site0), (ARC_VISOR, asm_out0)):
+        chosen = need_idx[costs.is_frame if kind == ARC_FRAME else ~costs.is_frame]
+        s_lat, s_lon = costs.source_points(kind)
+        if not len(chosen) or not len(s_lat):
             continue
-        s_lat = np.array([s.point.latitude for s in sources], dtype=np.float64)
-        s_lon = np.array([s.point.longitude for s in sources], dtype=np.float64)
-        idx, dist = nearest(lat[chosen], lon[chosen], s_lat, s_lon, k or len(sources))
-        cols = idx.shape[1]
-        need_rep = np.repeat(chosen, cols)
+        idx, _ = nearest(costs.lat[chosen], costs.lon[chosen], s_lat, s_lon, k or len(s_lat))
+        need_rep = np.repeat(chosen, idx.shape[1])
         src = idx.ravel()
-        d = dist.ravel()
-        q = qty[need_rep].astype(np.float64)
-        r = src_rate[src]
-        days = np.where(
-            q <= src_stock[src],
-            0.0,
-            np.where(r > 0, np.ceil((q - src_stock[src]) / np.maximum(r, 1e-9)), 1e6),
-        )
-        late = np.maximum(0.0, days + _transit(d) - slack[need_rep])
-        late = np.minimum(late, 10 * problem.horizon_days + 60)
-        cost = np.rint(d * w.distance).astype(np.int64) + (
-            w.lateness * prio[need_rep] * late.astype(np.int64)
-        )
+        if extra and kind in extra:
+            more_need, more_src = extra[kind]
+            keys = np.unique(
+                np.concatenate([need_rep, more_need]) * len(s_lat) + np.concatenate([src, more_src])
+            )
+            need_rep, src = keys // len(s_lat), keys % len(s_lat)
+        cost = costs.pairs(kind, need_rep, src)
         add(first + src, need0 + need_rep, qty[need_rep], cost, kind, need_rep, src)
 
     add(need0 + need_idx, np.ones(nn), qty, 0, ARC_SINK, need_idx, -1)
-    dearest = max(
-        (int(p[3].max()) for p in parts if len(p[3]) and int(p[4][0]) in (ARC_FRAME, ARC_VISOR)),
-        default=0,
-    )
-    unmet_unit = dearest + 1
+    unmet_unit = w.distance * HALF_EARTH_KM + w.lateness * costs.late_cap + 1
     add(np.zeros(nn), need0 + need_idx, qty, unmet_unit * prio, ARC_UNMET, need_idx, -1)
     columns = [np.concatenate([p[c] for p in parts]) for c in range(7)]
     return Network(
@@ -199,7 +189,81 @@ def build(problem: Problem, *, nearest_k: int | None = None) -> Network:
         source=columns[6],
         supply=int(qty.sum()),
         unmet_unit=unmet_unit,
+        first_node={ARC_FRAME: site0, ARC_VISOR: asm_out0},
+        need0=need0,
     )
+
+
+@dataclass
+class Costing:
+    """What the per-unit cost of serving a need from a source is computed from, as arrays."""
+
+    problem: Problem
+    qty: IntArray
+    prio: IntArray
+    slack: IntArray
+    lat: FloatArray
+    lon: FloatArray
+    is_frame: npt.NDArray[np.bool_]
+    rate: dict[int, FloatArray]
+    stock: dict[int, FloatArray]
+    late_cap: int
+    _points: dict[int, tuple[FloatArray, FloatArray]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, problem: Problem) -> Costing:
+        needs, sites, assemblies = problem.needs, problem.sites, problem.assemblies
+        fablab_rate: dict[str, float] = {}
+        for s in sites:
+            fablab_rate[s.fablab] = fablab_rate.get(s.fablab, 0.0) + max(s.frames_per_day, 0.0)
+        return cls(
+            problem=problem,
+            qty=np.array([n.quantity for n in needs], dtype=np.int64),
+            prio=np.array([max(1, n.priority) for n in needs], dtype=np.int64),
+            slack=np.array([(n.needed_by - problem.today).days for n in needs], dtype=np.int64),
+            lat=np.array([n.point.latitude for n in needs], dtype=np.float64),
+            lon=np.array([n.point.longitude for n in needs], dtype=np.float64),
+            is_frame=np.array([n.item == FRAME for n in needs], dtype=bool),
+            rate={
+                ARC_FRAME: np.array([max(s.frames_per_day, 0.0) for s in sites], dtype=np.float64),
+                ARC_VISOR: np.array(
+                    [fablab_rate.get(a.fablab, 0.0) for a in assemblies], dtype=np.float64
+                ),
+            },
+            stock={
+                ARC_FRAME: np.array([s.on_hand for s in sites], dtype=np.float64),
+                ARC_VISOR: np.array([a.on_hand for a in assemblies], dtype=np.float64),
+            },
+            late_cap=10 * problem.horizon_days + 60,
+        )
+
+    def source_points(self, kind: int) -> tuple[FloatArray, FloatArray]:
+        cached = self._points.get(kind)
+        if cached is None:
+            sources = self.problem.sites if kind == ARC_FRAME else self.problem.assemblies
+            cached = (
+                np.array([s.point.latitude for s in sources], dtype=np.float64),
+                np.array([s.point.longitude for s in sources], dtype=np.float64),
+            )
+            self._points[kind] = cached
+        return cached
+
+    def pairs(self, kind: int, need: IntArray, src: IntArray) -> IntArray:
+        """Per unit: km × distance weight + days late × priority × lateness weight, where a
+        source alone would finish the need's quantity at its rate (stock first)."""
+        w = self.problem.weights
+        s_lat, s_lon = self.source_points(kind)
+        d = pair_distances(self.lat[need], self.lon[need], s_lat[src], s_lon[src])
+        q = self.qty[need].astype(np.float64)
+        r, stock = self.rate[kind][src], self.stock[kind][src]
+        days = np.where(
+            q <= stock, 0.0, np.where(r > 0, np.ceil((q - stock) / np.maximum(r, 1e-9)), 1e6)
+        )
+        late = np.minimum(np.maximum(0.0, days + _transit(d) - self.slack[need]), self.late_cap)
+        cost: IntArray = np.rint(d * w.distance).astype(np.int64) + (
+            w.lateness * self.prio[need] * late.astype(np.int64)
+        )
+        return cost
 
 
 def late_days(*, finish_day: float, transit: int, slack_days: int) -> int:

@@ -74,8 +74,9 @@ class Need:
 @dataclass(frozen=True)
 class Weights:
     """How the cost is counted, per unit: ``distance`` per km, ``lateness`` per priority-day late.
-    A unit left unmet costs its priority × (the dearest real choice + 1): the plan leaves nothing
-    unmet that it could make, and when it must choose, leaves the less urgent unmet.
+    A unit left unmet costs its priority × (more than the dearest possible choice: half the
+    Earth's circumference plus the longest lateness counted): the plan leaves nothing unmet that
+    it could make, and when it must choose, leaves the less urgent unmet.
     ``nearest``: each order is linked to that many nearest sources (0: all)."""
 
     distance: int = 1

@@ -130,3 +130,27 @@ def test_the_optimum_is_never_worse_than_greedy_and_conserves_quantities(seed: i
         assert served + best.unmet[index] == n.quantity
     for s in sites:
         assert sum(f.quantity for f in best.flows if f.source == s.key) <= s.frames_limit
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_pricing_the_arcs_left_out_reaches_the_optimum_over_all_arcs(seed: int) -> None:
+    rng = random.Random(seed)
+
+    def point() -> Point:
+        return Point(rng.uniform(43, 50), rng.uniform(-4, 7))
+
+    sites = tuple(site(f"fablab/s{i}", point(), rng.randint(0, 30)) for i in range(8))
+    needs = tuple(
+        need(
+            f"N{i}",
+            rng.randint(1, 200),
+            point(),
+            days=rng.randint(-2, 20),
+            priority=rng.randint(1, 4),
+        )
+        for i in range(12)
+    )
+    problem = Problem(TODAY, 14, sites, (), needs)
+    restricted = solver.solve(problem, nearest_k=2, rounds=20)
+    assert restricted.cost == solver.solve(problem, nearest_k=0).cost
