@@ -1,21 +1,19 @@
 """The planning commands: ``plan`` (compute, show, diff, accept, explain, hours) and ``makers``.
 
-A typer sub-application mounted by ``cli.py`` with one line. Services are imported inside each
-command. The shared output helpers are reached through the few functions at the top (the CLI's
-face), so this module only uses the planning package and the core.
+Mounted by ``cli.py`` with ``app.add_typer(planning.app)``. Services are imported inside each
+command; output goes through :mod:`fabcoord.commands.face`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from sqlmodel import Session
+from fabcoord.commands import face
+from fabcoord.commands.face import JsonOption
 
+if TYPE_CHECKING:
     from fabcoord.config import Settings
     from fabcoord.planning.inputs import PlanSettings
     from fabcoord.planning.plans import PlanView
@@ -28,42 +26,11 @@ plan_app = typer.Typer(
 makers_app = typer.Typer(help="Makers printing at home for a fablab.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
 app.add_typer(makers_app, name="makers")
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 VersionArg = Annotated[int | None, typer.Argument(metavar="[VERSION]", help="Plan version.")]
 
 
-# --- the face: output and unit of work, from the composition root ---------------------------
-
-
-def _work(*, read_only: bool = False) -> AbstractContextManager[Session]:
-    import cli
-
-    return cli._work(read_only=read_only)
-
-
 def _settings() -> Settings:
-    import cli
-
-    return cli._ctx().settings
-
-
-def _say(message: str) -> None:
-    from rich.console import Console
-    from rich.text import Text
-
-    Console(highlight=False, soft_wrap=True).print(Text(message))
-
-
-def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    import cli
-
-    cli._table(title, columns, rows)
-
-
-def _json(data: Any) -> None:
-    import cli
-
-    cli._print_json(data)
+    return face.context().settings
 
 
 # --- plan ------------------------------------------------------------------------------------
@@ -105,7 +72,7 @@ def plan(
 
     chosen = _plan_settings(horizon, handoff_after, elastic_mm)
     settings = _settings()
-    with _work() as session:
+    with face.work() as session:
         view = plans.compute(
             session=session,
             settings=chosen,
@@ -121,7 +88,7 @@ def plan_show(version: VersionArg = None, as_json: JsonOption = False) -> None:
     """Show a plan (the latest by default)."""
     from fabcoord.planning import plans
 
-    with _work(read_only=True) as session:
+    with face.work(read_only=True) as session:
         view = plans.show(session=session, version=version)
     _print_plan(view, as_json=as_json)
 
@@ -131,13 +98,13 @@ def plan_diff(version: VersionArg = None, as_json: JsonOption = False) -> None:
     """What a plan (the latest by default) changes against the last accepted plan."""
     from fabcoord.planning import plans
 
-    with _work(read_only=True) as session:
+    with face.work(read_only=True) as session:
         changes = plans.diff(session=session, version=version)
     if as_json:
-        _json(changes)
+        face.print_json(changes)
         return
     for change in changes:
-        _say(change)
+        face.say(change)
 
 
 @plan_app.command("accept")
@@ -146,7 +113,7 @@ def plan_accept(ctx: typer.Context, version: VersionArg = None) -> None:
     from fabcoord.planning import capacity, plans
 
     settings = _settings()
-    with _work() as session:
+    with face.work() as session:
         view = plans.accept(
             session=session,
             settings=ctx.obj,
@@ -157,7 +124,7 @@ def plan_accept(ctx: typer.Context, version: VersionArg = None) -> None:
         )
     jobs = view.result["jobs"]
     frames = sum(j["frames"] for j in jobs)
-    _say(
+    face.say(
         f"plan {view.version} accepted: {len({j['reference'] for j in jobs})} order(s) sent to "
         f"printers for {frames} frames; orders planned with their expected delivery"
     )
@@ -173,7 +140,7 @@ def plan_explain(
     from fabcoord.planning import plans
     from fabcoord.planning.explain import explain
 
-    with _work(read_only=True) as session:
+    with face.work(read_only=True) as session:
         view = plans.show(session=session, version=version)
     sentences = explain(view, reference)
     if not sentences:
@@ -182,7 +149,7 @@ def plan_explain(
             "left to make)"
         )
     for sentence in sentences:
-        _say(sentence)
+        face.say(sentence)
 
 
 @plan_app.command("hours")
@@ -193,18 +160,20 @@ def plan_hours(
     """Set a fablab's printing hours a day (10 h when never set)."""
     from fabcoord.planning import hours as fablab_hours
 
-    with _work() as session:
+    with face.work() as session:
         fablab_hours.set_hours(session=session, fablab=fablab, hours_per_day=hours)
-    _say(f"{fablab}: {hours:g} h of printing a day")
+    face.say(f"{fablab}: {hours:g} h of printing a day")
 
 
 def _print_plan(view: PlanView, *, as_json: bool) -> None:
     result = view.result
     if as_json:
-        _json({"version": view.version, "accepted": view.accepted_at, **result})
+        face.print_json({"version": view.version, "accepted": view.accepted_at, **result})
         return
     state = "accepted" if view.accepted_at else "not accepted ('fabcoord plan accept')"
-    _say(f"plan {view.version} of {view.today} ({view.horizon_days} days, {view.solver}), {state}")
+    face.say(
+        f"plan {view.version} of {view.today} ({view.horizon_days} days, {view.solver}), {state}"
+    )
     rows = []
     for line in result["lines"]:
         sources = ", ".join(
@@ -223,38 +192,38 @@ def _print_plan(view: PlanView, *, as_json: bool) -> None:
                 line["unmet"] or "",
             ]
         )
-    _table(
+    face.table(
         "allocation",
         ["order line", "item", "qty", "needed by", "made by", "delivery", "late", "unmet"],
         rows,
     )
-    _table(
+    face.table(
         "backlog per fablab",
         ["fablab", "days"],
         sorted(result["fablab_backlog_days"].items()),
     )
-    _table(
+    face.table(
         "demand met per region",
         ["region", "on"],
         [[r, d or "not at current capacity"] for r, d in result["region_met_on"].items()],
     )
     for site in result["sites"].values():
         for text in site["binding"]:
-            _say(f"limit: {text}")
+            face.say(f"limit: {text}")
     for note in result.get("notes", []):
-        _say(f"note: {note}")
+        face.say(f"note: {note}")
     for key, why in result.get("excluded", {}).items():
-        _say(f"not planned: {key}: {why}")
+        face.say(f"not planned: {key}: {why}")
     handoff = result.get("handoff")
     if handoff:
-        _say(
+        face.say(
             f"hand-off recommended: {handoff['visors']} visors to an industrial partner by "
             f"{handoff['by']}, because:"
         )
         for why in handoff["why"]:
-            _say(f"  - {why}")
+            face.say(f"  - {why}")
     else:
-        _say("no hand-off needed: every order is met in time within the horizon")
+        face.say("no hand-off needed: every order is met in time within the horizon")
 
 
 # --- makers ----------------------------------------------------------------------------------
@@ -269,11 +238,11 @@ def makers_add(
     """Register a maker who prints frames at home for a fablab."""
     from fabcoord import makers
 
-    with _work() as session:
+    with face.work() as session:
         maker = makers.add_maker(
             session=session, name=name, fablab=fablab, declared_per_day=per_day
         )
-    _say(f"maker {maker.name} added to {maker.fablab}: {maker.declared_per_day} frames a day")
+    face.say(f"maker {maker.name} added to {maker.fablab}: {maker.declared_per_day} frames a day")
 
 
 @makers_app.command("list")
@@ -283,12 +252,12 @@ def makers_list(
     """Makers with what they delivered over the last 7 days and their reliability."""
     from fabcoord import makers
 
-    with _work(read_only=True) as session:
+    with face.work(read_only=True) as session:
         rows = makers.list_makers(session=session, fablab=fablab)
     if as_json:
-        _json(rows)
+        face.print_json(rows)
         return
-    _table(
+    face.table(
         "makers",
         ["name", "fablab", "declared/day", "delivered 7 d", "reliability", "counted/day"],
         [
@@ -314,9 +283,9 @@ def makers_deliver(
     """Post a maker's frames into their fablab's stock (for an order when given)."""
     from fabcoord import makers
 
-    with _work() as session:
+    with face.work() as session:
         report = makers.deliver(
             session=session, name=name, frames=frames, actor=_settings().actor, reference=order
         )
     target = f" for order {report.reference}" if report.reference else ""
-    _say(f"{report.frames} frames from {report.maker} into fablab/{report.fablab}{target}")
+    face.say(f"{report.frames} frames from {report.maker} into fablab/{report.fablab}{target}")
