@@ -16,11 +16,13 @@ from fabcoord.planning.network import (
     ARC_FRAME,
     ARC_UNMET,
     ARC_VISOR,
+    HALF_EARTH_KM,
     Costing,
     IntArray,
     Network,
     Pairs,
     build,
+    distances,
 )
 from fabcoord.planning.problem import Flow, Problem, Solution
 
@@ -176,63 +178,83 @@ def read_solution(problem: Problem, net: Network, flows: IntArray) -> Solution:
 
 
 def greedy(problem: Problem) -> Solution:
-    """Baseline: most urgent first, each need takes its nearest sources with room left."""
-    net = build(problem, nearest_k=0)
-    remaining_site = {i: s.frames_limit for i, s in enumerate(problem.sites)}
-    remaining_asm = {
-        i: max(0, a.visors_limit - a.on_hand) for i, a in enumerate(problem.assemblies)
-    }
-    stock_asm = {i: a.on_hand for i, a in enumerate(problem.assemblies)}
+    """Baseline: most urgent first, each need takes the nearest sources with room left."""
+    costs = Costing.of(problem)
+    unit = problem.weights.distance * HALF_EARTH_KM + problem.weights.lateness * costs.late_cap + 1
+    room_site = [s.frames_limit for s in problem.sites]
+    room_asm = [max(0, a.visors_limit - a.on_hand) for a in problem.assemblies]
+    stock_asm = [a.on_hand for a in problem.assemblies]
     feeders: dict[str, list[int]] = {}
     for i, s in enumerate(problem.sites):
         feeders.setdefault(s.fablab, []).append(i)
-    options: dict[int, list[tuple[int, int, int]]] = {}
-    for arc in np.nonzero((net.kind == ARC_FRAME) | (net.kind == ARC_VISOR))[0]:
-        options.setdefault(int(net.need[arc]), []).append(
-            (int(net.cost[arc]), int(net.kind[arc]), int(net.source[arc]))
-        )
-    flows: list[Flow] = []
+    ranked: dict[int, IntArray] = {}
+    for kind in (ARC_FRAME, ARC_VISOR):
+        s_lat, s_lon = costs.source_points(kind)
+        wanted = np.nonzero(costs.is_frame if kind == ARC_FRAME else ~costs.is_frame)[0]
+        if not len(s_lat) or not len(wanted):
+            continue
+        step = max(1, 2_000_000 // len(s_lat))
+        for begin in range(0, len(wanted), step):
+            block = wanted[begin : begin + step]
+            order = np.argsort(distances(costs.lat[block], costs.lon[block], s_lat, s_lon), axis=1)
+            for row, need in enumerate(block):
+                ranked[int(need)] = order[row]
+    taken: list[tuple[int, int, int, int]] = []  # need, kind, source, quantity
     unmet = [n.quantity for n in problem.needs]
-    total = penalty = 0
     feeds: dict[tuple[str, str], int] = {}
-    order = sorted(
+    urgency = sorted(
         range(len(problem.needs)),
         key=lambda i: (-problem.needs[i].priority, problem.needs[i].needed_by, i),
     )
-    for i in order:
-        for arc_cost, kind, src in sorted(options.get(i, [])):
+    for i in urgency:
+        kind = ARC_FRAME if costs.is_frame[i] else ARC_VISOR
+        for src in ranked.get(i, np.zeros(0, np.int64)):
             if unmet[i] == 0:
                 break
+            src = int(src)
             if kind == ARC_FRAME:
-                take = min(unmet[i], remaining_site[src])
-                remaining_site[src] -= take
-                key = problem.sites[src].key
+                take = min(unmet[i], room_site[src])
+                room_site[src] -= take
             else:
                 fablab = problem.assemblies[src].fablab
                 from_stock = min(unmet[i], stock_asm[src])
                 stock_asm[src] -= from_stock
-                room = min(unmet[i] - from_stock, remaining_asm[src])
+                room = min(unmet[i] - from_stock, room_asm[src])
                 made = 0
                 for feeder in feeders.get(fablab, []):
-                    part = min(room - made, remaining_site[feeder])
-                    remaining_site[feeder] -= part
-                    made += part
+                    part = min(room - made, room_site[feeder])
                     if part:
-                        feed_key = (problem.sites[feeder].key, fablab)
-                        feeds[feed_key] = feeds.get(feed_key, 0) + part
-                remaining_asm[src] -= made
+                        room_site[feeder] -= part
+                        made += part
+                        key = (problem.sites[feeder].key, fablab)
+                        feeds[key] = feeds.get(key, 0) + part
+                room_asm[src] -= made
                 take = from_stock + made
-                key = "assembly/" + fablab
             if take:
-                flows.append(Flow(need=i, source=key, quantity=take))
+                taken.append((i, kind, src, take))
                 unmet[i] -= take
-                total += take * arc_cost
-        penalty += unmet[i] * net.unmet_unit * max(1, problem.needs[i].priority)
-    total += penalty
+    total = 0
+    flows = []
+    for kind in (ARC_FRAME, ARC_VISOR):
+        mine = [t for t in taken if t[1] == kind]
+        if not mine:
+            continue
+        need = np.array([t[0] for t in mine], dtype=np.int64)
+        src = np.array([t[2] for t in mine], dtype=np.int64)
+        qty = np.array([t[3] for t in mine], dtype=np.int64)
+        total += int((costs.pairs(kind, need, src) * qty).sum())
+        for n, s_, q in zip(need, src, qty, strict=True):
+            source = (
+                problem.sites[int(s_)].key
+                if kind == ARC_FRAME
+                else "assembly/" + problem.assemblies[int(s_)].fablab
+            )
+            flows.append(Flow(need=int(n), source=source, quantity=int(q)))
+    penalty = sum(u * unit * max(1, n.priority) for u, n in zip(unmet, problem.needs, strict=True))
     return Solution(
         flows=tuple(sorted(flows, key=lambda f: (f.need, f.source))),
         unmet=tuple(unmet),
-        cost=total,
+        cost=total + penalty,
         solver="greedy nearest-first",
         unmet_cost=penalty,
         feeds=feeds,
