@@ -207,6 +207,7 @@ class Costing:
     is_frame: npt.NDArray[np.bool_]
     rate: dict[int, FloatArray]
     stock: dict[int, FloatArray]
+    limit: dict[int, FloatArray]
     late_cap: int
     _points: dict[int, tuple[FloatArray, FloatArray]] = field(default_factory=dict)
 
@@ -234,6 +235,10 @@ class Costing:
                 ARC_FRAME: np.array([s.on_hand for s in sites], dtype=np.float64),
                 ARC_VISOR: np.array([a.on_hand for a in assemblies], dtype=np.float64),
             },
+            limit={
+                ARC_FRAME: np.array([s.frames_limit for s in sites], dtype=np.float64),
+                ARC_VISOR: np.array([a.visors_limit for a in assemblies], dtype=np.float64),
+            },
             late_cap=10 * problem.horizon_days + 60,
         )
 
@@ -250,11 +255,12 @@ class Costing:
 
     def pairs(self, kind: int, need: IntArray, src: IntArray) -> IntArray:
         """Per unit: km × distance weight + days late × priority × lateness weight, where a
-        source alone would finish the need's quantity at its rate (stock first)."""
+        source alone would finish the need's quantity (at most what it can make in the horizon)
+        at its rate, stock first."""
         w = self.problem.weights
         s_lat, s_lon = self.source_points(kind)
         d = pair_distances(self.lat[need], self.lon[need], s_lat[src], s_lon[src])
-        q = self.qty[need].astype(np.float64)
+        q = np.minimum(self.qty[need].astype(np.float64), self.limit[kind][src])
         r, stock = self.rate[kind][src], self.stock[kind][src]
         days = np.where(
             q <= stock, 0.0, np.where(r > 0, np.ceil((q - stock) / np.maximum(r, 1e-9)), 1e6)
