@@ -165,6 +165,8 @@ def gather(
                 notes=(f"declared {maker.declared_per_day} frames a day, {measured}",),
             )
         )
+    needs = _needs(session, cities, providers, inputs, regions)
+    visors_wanted = any(n.item == VISOR for n in needs)
     assemblies: list[Assembly] = []
     feeding = {s.fablab for s in sites}
     for slug in sorted(places):
@@ -193,10 +195,9 @@ def gather(
                 region=region,
                 visors_limit=visors + min(sheets, by_elastic),
                 on_hand=visors,
-                binding=tuple(binding),
+                binding=tuple(binding) if visors_wanted else (),
             )
         )
-    needs = _needs(session, cities, providers, inputs, regions)
     for s in sites:
         inputs.sites[s.key] = {
             "name": s.name,
