@@ -32,6 +32,7 @@ test: $(INSTALLED)
 
 bench: $(INSTALLED)
 	bash scripts/ensure-services.sh
+	$(PY) -m bench.cli_startup
 	$(PY) -m bench.ledger_bench
 	$(PY) bench/orders_bench.py
 	bash scripts/ensure-octoprint.sh
@@ -39,6 +40,7 @@ bench: $(INSTALLED)
 	$(PY) -m bench.farm_idle_gap
 	$(PY) -m bench.farm_dispatch_load
 	$(PY) -m bench.farm_dispatch_scale
+	$(PY) -m bench.farm_db_lock
 	$(PY) -m bench.plan_bench
 
 clean:

@@ -18,8 +18,6 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 import orders.commands
 import print_farm.commands
@@ -31,6 +29,7 @@ app = typer.Typer(
     help="fabcoord: coordinate fablabs producing visors for hospitals, on one stock ledger.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: typer's rich help costs more than the rest of --help
 )
 # --- the mounts: one line per package ------------------------------------------------------
 app.add_typer(core.app)
@@ -155,6 +154,9 @@ def _database_refusal(error: Exception) -> str | None:
 
 
 def _error(message: str) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
     one_line = " ".join(message.split())
     Console(stderr=True, highlight=False, soft_wrap=True).print(Text(f"error: {one_line}"))
 

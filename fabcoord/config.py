@@ -26,6 +26,7 @@ def _default_data_dir() -> Path:
 
 PROJECT_DATA_DIR = _default_data_dir()
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+SqliteSynchronous = Literal["FULL", "NORMAL"]
 
 
 def _default_actor() -> str:
@@ -45,6 +46,9 @@ class Settings(BaseSettings):
         log_level: logging threshold.
         actor: who is recorded on ledger postings made by this process.
         sqlite_busy_timeout_s: how long a SQLite writer waits for the write lock.
+        sqlite_synchronous: ``FULL`` (the default: a commit is on disk when it returns, even
+            across a power cut) or ``NORMAL`` (faster commits; a power cut or OS crash may lose
+            the last commits, never corrupt the database). PostgreSQL always commits durably.
         secret_key: signs the web forms' CSRF tokens (at least 32 characters). When unset, the
             web server draws a random key at start-up: safe, but forms opened before a restart
             must be reloaded. Never a constant in the code.
@@ -61,6 +65,7 @@ class Settings(BaseSettings):
     log_level: LogLevel = "WARNING"
     actor: str = Field(default_factory=_default_actor, min_length=1, max_length=120)
     sqlite_busy_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    sqlite_synchronous: SqliteSynchronous = "FULL"
     # orders web server
     secret_key: SecretStr | None = Field(default=None, min_length=32, max_length=512)
     public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+(/\S*)?$")
@@ -69,7 +74,7 @@ class Settings(BaseSettings):
     web_rate_per_address: int = Field(default=120, ge=1, le=1_000_000)
     web_rate_window_s: float = Field(default=60.0, gt=0, le=86400)
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "sqlite_synchronous", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value

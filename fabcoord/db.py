@@ -3,10 +3,14 @@
 SQLite: WAL journal, foreign keys on, a busy timeout, and every write transaction opened with
 ``BEGIN IMMEDIATE`` so that writers are serialised before they read (no read-then-write race).
 PostgreSQL: ``READ COMMITTED``; ledger invariants rely on row locks taken by atomic upserts.
+``wait_s`` bounds every wait of an engine's sessions (SQLite's busy timeout; PostgreSQL's
+``lock_timeout``, ``statement_timeout`` and the pool's checkout): a process that must stay
+responsive (the print dispatcher) gives up and retries rather than wait on a lock.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
 from fabcoord.config import Settings
@@ -23,27 +28,52 @@ from fabcoord.errors import DatabaseBusy, DatabaseUnreachable, NotADatabase, Sch
 READ_ONLY = "fabcoord_read_only"
 
 
-def make_engine(settings: Settings, **engine_options: Any) -> Engine:
-    """Create the engine for ``settings.database_url``; no connection is made yet."""
+def make_engine(
+    settings: Settings, *, wait_s: float | None = None, **engine_options: Any
+) -> Engine:
+    """Create the engine for ``settings.database_url``; no connection is made yet.
+
+    Args:
+        wait_s: the longest any wait of this engine's sessions may last (a lock, a statement,
+            a pooled connection); None: SQLite's configured busy timeout, no bound on PostgreSQL.
+    """
     url = make_url(settings.database_url)
+    if wait_s is not None:
+        engine_options.setdefault("pool_timeout", wait_s)
     if settings.is_sqlite:
         database = url.database or ""
         if database and database != ":memory:":
             folder = Path(database).expanduser().resolve().parent
             if not folder.is_dir():
                 raise DatabaseUnreachable(f"cannot open database {database}: no folder {folder}")
+        busy_s = settings.sqlite_busy_timeout_s if wait_s is None else wait_s
         engine = create_engine(
             url,
-            connect_args={"timeout": settings.sqlite_busy_timeout_s, "check_same_thread": False},
+            connect_args={"timeout": busy_s, "check_same_thread": False},
             **engine_options,
         )
-        _configure_sqlite(engine, busy_timeout_ms=int(settings.sqlite_busy_timeout_s * 1000))
+        _configure_sqlite(
+            engine,
+            busy_timeout_ms=int(busy_s * 1000),
+            synchronous=settings.sqlite_synchronous,
+        )
         return engine
     engine_options.setdefault("pool_pre_ping", True)
-    return create_engine(url, connect_args={"connect_timeout": 5}, **engine_options)
+    connect_args: dict[str, object] = {"connect_timeout": 5}
+    if wait_s is not None:
+        ms = max(1, int(wait_s * 1000))
+        connect_args["connect_timeout"] = max(1, min(5, math.ceil(wait_s)))
+        connect_args["options"] = f"-c lock_timeout={ms} -c statement_timeout={ms}"
+    return create_engine(url, connect_args=connect_args, **engine_options)
 
 
-def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
+def bounded_engine(engine: Engine, wait_s: float, **engine_options: Any) -> Engine:
+    """A new engine on ``engine``'s database whose every wait lasts at most ``wait_s``."""
+    url = engine.url.render_as_string(hide_password=False)
+    return make_engine(Settings(database_url=url), wait_s=wait_s, **engine_options)
+
+
+def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int, synchronous: str = "FULL") -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
@@ -52,7 +82,7 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")  # FULL unless settings lower it
         finally:
             cursor.close()
 
@@ -90,6 +120,8 @@ def translate_database_errors(engine: Engine) -> Iterator[None]:
         yield
     except OperationalError as error:
         raise _classify(engine, error) from None
+    except PoolTimeout:
+        raise DatabaseBusy(f"{describe(engine)} is busy, try again: no free connection") from None
     except DatabaseError as error:
         if "file is not a database" in str(error.orig):
             raise NotADatabase(f"{describe(engine)} is not a SQLite database") from None
@@ -103,7 +135,15 @@ def _classify(engine: Engine, error: OperationalError) -> Exception:
         return NotADatabase(f"{where} is not a SQLite database")
     if "no such table" in text or ("relation" in text and "does not exist" in text):
         return SchemaMissing(f"{where} has no fabcoord schema: run 'fabcoord init' first")
-    if any(word in text for word in ("locked", "busy", "deadlock", "could not serialize")):
+    busy = (
+        "locked",
+        "busy",
+        "deadlock",
+        "could not serialize",
+        "lock timeout",
+        "statement timeout",
+    )
+    if any(word in text for word in busy) or "canceling statement" in text:
         return DatabaseBusy(f"{where} is busy, try again: {text}")
     return DatabaseUnreachable(f"cannot reach database {where}: {text}")
 

@@ -14,22 +14,22 @@ from print_farm.errors import OctoPrintError
 
 if TYPE_CHECKING:
     from print_farm.dispatch_db import ActiveJob
-    from print_farm.dispatcher import Dispatcher
     from print_farm.tracker import Tracked
 
 log = logging.getLogger(__name__)
 
 
-async def send_cancel(d: Dispatcher, tracked: Tracked, job: ActiveJob) -> bool:
+async def send_cancel(tracked: Tracked, job: ActiveJob, *, now: float, retry_s: float) -> bool:
     """Ask the printer to cancel ``job``'s print unless that was done, or tried less than
-    ``retry_s`` ago; True when the printer accepted it (now or before)."""
+    ``retry_s`` before ``now`` (the dispatcher's clock); True when the printer accepted it (now
+    or before)."""
     if tracked.cancel_sent == job.id:
         return True
     if tracked.client is None:
         return False
-    now, key = d.clock(), (job.id, job.attempt)
+    key = (job.id, job.attempt)
     last_key, last_at = tracked.cancel_tried or (key, -math.inf)
-    if last_key == key and now - last_at < d.config.retry_s:
+    if last_key == key and now - last_at < retry_s:
         return False
     tracked.cancel_tried = (key, now)
     try:

@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.live import Live
-from rich.table import Table
 
 from fabcoord.commands import face
 from fabcoord.commands.face import JsonOption
 from fabcoord.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from rich.table import Table
     from sqlalchemy import Engine
     from sqlmodel import Session
 
@@ -491,6 +490,8 @@ async def _dispatch(
     engine: Engine, config: DispatcherConfig, *, once: bool, live: bool
 ) -> dict[str, int]:
     import asyncio
+
+    from rich.live import Live
 
     from print_farm import dispatcher
 

@@ -1,10 +1,12 @@
 """The dispatcher: keeps every printer it holds busy and records every print's end exactly once.
 
-It only wires things together: printer leases and job claims (:mod:`print_farm.claims`), the pure
-plan (:mod:`print_farm.planning`) and verdicts (:mod:`print_farm.tracking`), the ledger postings
-(:mod:`print_farm.accounting`), OctoPrint's REST client and push subscriptions. Push events drive
-state; a slower REST poll is the safety net; a printer that stops answering is marked unreachable
-and keeps its job until it answers again.
+It only wires things together: printer leases (:mod:`print_farm.leases`, on a thread and timer of
+their own), starts (:mod:`print_farm.starting`), outcomes (:mod:`print_farm.outcomes`), the
+database gateway (:mod:`print_farm.db_gateway`: every database call runs on a worker thread, never
+on the event loop, and waits at most ``config.wait_s``), OctoPrint's REST client and push
+subscriptions. Push events drive state; a slower REST poll is the safety net; a printer that stops
+answering is marked unreachable and keeps its job until it answers again. A pass that fails is
+retried after 1 s, 2 s, … 60 s, and each distinct error is logged once with its count.
 """
 
 from __future__ import annotations
@@ -21,15 +23,22 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from fabcoord.db import unit_of_work
-from fabcoord.errors import FabcoordError
-from print_farm import claims, dispatch_db, outcomes, starting
-from print_farm.attempts import DEFAULT_MAX_ATTEMPTS
+from fabcoord.db import bounded_engine
+from print_farm import dispatch_db
+from print_farm.db_gateway import DbGateway
+from print_farm.dispatch_config import DispatcherConfig
 from print_farm.errors import ApiKeyUnavailable, AuthenticationFailed, OctoPrintError
+from print_farm.farm_state import FarmState
+from print_farm.leases import LeaseKeeper
 from print_farm.octoprint import OctoPrintClient
+from print_farm.outcomes import Outcomes
 from print_farm.push import PrinterEvent, PushSubscription
 from print_farm.registry import read_key
+from print_farm.repeated_errors import RepeatedErrors
+from print_farm.starting import Starter
 from print_farm.tracker import Tracked
+
+__all__ = ["Dispatcher", "DispatcherConfig", "PrinterView", "new_event_loop"]
 
 log = logging.getLogger(__name__)
 FULL_READ_S_PER_PRINTER = 0.001  # full reads: 1,000 printers every second, 10 every 10 ms
@@ -62,41 +71,6 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 @dataclass(frozen=True)
-class DispatcherConfig:
-    """How one dispatcher behaves.
-
-    Attributes:
-        owner: this dispatcher's id in printer leases (unique per running dispatcher).
-        lease_s: how long a lease lasts without renewal (a dead dispatcher's printers are taken
-            over after this).
-        tick_s: pause between passes (planning, reconciling); events wake it earlier.
-        poll_s: REST poll of each printer whose push socket is down (or without push).
-        reconcile_s: REST poll of each printer whose push socket is live: the safety net and
-            reconciliation (push events drive the state; polling a thousand printers every few
-            seconds would cost more than all their events).
-        stagger_s: minimum time between two print starts of this dispatcher.
-        confirm_s: how long a start may take to show on the printer before the job is requeued.
-        max_printers: the most printers this dispatcher drives (None: all it can lease).
-        max_attempts: starts (failed or not started) before a job is held for an operator.
-    """
-
-    owner: str
-    actor: str
-    lease_s: float = 15.0
-    tick_s: float = 0.25
-    poll_s: float = 5.0
-    reconcile_s: float = 30.0
-    stagger_s: float = 0.25
-    confirm_s: float = 6.0
-    push: bool = True
-    timeout_s: float = 5.0
-    retry_s: float = 10.0
-    max_parallel: int = 64
-    max_printers: int | None = None
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
-
-
-@dataclass(frozen=True)
 class PrinterView:
     """One row of the live view."""
 
@@ -110,7 +84,11 @@ class PrinterView:
 
 
 class Dispatcher:
-    """See the module docstring; :meth:`run` until stopped, or once with ``once=True``."""
+    """See the module docstring; :meth:`run` until stopped, or once with ``once=True``.
+
+    ``engine`` names the database; the dispatcher opens its own engine on it, every wait of
+    which lasts at most ``config.wait_s`` (shorter than a lease).
+    """
 
     def __init__(
         self,
@@ -121,26 +99,58 @@ class Dispatcher:
         subscription_factory: SubscriptionFactory = _subscription,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.engine, self.config = engine, config
+        self.config, self.clock = config, clock
+        pool = config.db_workers + 2  # the workers, the leases' thread, one spare
+        self.engine = bounded_engine(engine, config.wait_s, pool_size=pool, max_overflow=0)
         self._client_factory, self._subscription_factory = client_factory, subscription_factory
-        self.clock = clock
-        self.tracked: dict[int, Tracked] = {}
-        self._by_name: dict[str, Tracked] = {}
-        self.rows: dict[int, dispatch_db.PrinterRow] = {}
-        self.active: dict[int, dispatch_db.ActiveJob] = {}
-        self.resting: dict[int, tuple[tuple[object, ...], float]] = {}  # idle, got no job
-        self._owned: set[int] = set()
-        self._touched: set[int] = set()  # printers whose rows this dispatcher wrote since a read
-        # printer -> (job as read, tracker key) of a job judged printing, not judged again
-        # until one of them changes
-        self.printing: dict[int, tuple[object, ...]] = {}
-        self._read_at = -math.inf
-        self.last_start = -math.inf  # when the last start's staggered slot came
-        self.stagger_lock = asyncio.Lock()
-        self.starts: set[asyncio.Task[None]] = set()
+        self.state = FarmState()
         self.wake = asyncio.Event()
+        self.db = DbGateway(
+            self.engine, workers=config.db_workers, max_waiting=config.db_max_waiting
+        )
+        self.leases = LeaseKeeper(
+            self.engine,
+            owner=config.owner,
+            lease_s=config.lease_s,
+            max_printers=config.max_printers,
+            clock=clock,
+        )
+        self.starter = Starter(
+            self.state,
+            self.db,
+            config,
+            clock=clock,
+            may_start=self.leases.fresh,
+            wake=self.wake,
+        )
+        self.outcomes = Outcomes(self.state, self.db, config, clock=clock, poll=self.poll)
+        self.errors = RepeatedErrors(
+            "dispatcher pass", log, first_s=config.backoff_s, most_s=config.backoff_max_s
+        )
+        self._by_name: dict[str, Tracked] = {}
+        self._read_at = -math.inf
         self._limit = asyncio.Semaphore(config.max_parallel)
-        self.stats: Counter[str] = Counter()  # started, done, failed, not_started
+
+    # what tests, benchmarks and the live view read
+    @property
+    def rows(self) -> dict[int, dispatch_db.PrinterRow]:
+        return self.state.rows
+
+    @property
+    def active(self) -> dict[int, dispatch_db.ActiveJob]:
+        return self.state.active
+
+    @property
+    def tracked(self) -> dict[int, Tracked]:
+        return self.state.tracked
+
+    @property
+    def stats(self) -> Counter[str]:
+        return self.state.stats
+
+    @property
+    def starts(self) -> set[asyncio.Task[None]]:
+        return self.starter.starts
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -155,23 +165,28 @@ class Dispatcher:
         stop = stop or asyncio.Event()
         leases: asyncio.Task[None] | None = None
         try:
-            self.renew_leases()
+            await self.leases.renew()
             if once:
                 await self.step(poll_all=True)
                 await self.wait_for_starts()
                 await self.step(poll_all=False, plan=False)
                 return
-            leases = asyncio.create_task(self._keep_leases(stop))
+            leases = asyncio.create_task(self.leases.keep(stop))
             while not stop.is_set():
+                pause = 0.0
                 try:
                     await self.step()
-                except FabcoordError as error:  # database busy or unreachable: try again
-                    log.warning("dispatcher pass failed: %s", error)
-                except Exception:  # a daemon keeps going; the next pass starts from the database
-                    log.exception("dispatcher pass failed")
+                except Exception as error:  # a daemon keeps going; the next pass rereads
+                    pause = self.errors.failed(error)
+                else:
+                    self.errors.succeeded()
                 if on_pass is not None:
                     on_pass()
                 self.wake.clear()
+                if pause > 0:  # failing: wait it out (events, leases and starts go on)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), pause)
+                    continue
                 gap = self.pass_gap()
                 if gap > 0:  # what happens meanwhile waits for the next pass
                     await asyncio.sleep(gap)
@@ -185,28 +200,9 @@ class Dispatcher:
             await self.close()
 
     def renew_leases(self) -> None:
-        """Renew this dispatcher's printer leases and take free or expired ones."""
-        with unit_of_work(self.engine) as session:
-            self._owned = claims.acquire_leases(
-                session=session,
-                owner=self.config.owner,
-                lease_s=self.config.lease_s,
-                max_printers=self.config.max_printers,
-            )
-
-    async def _keep_leases(self, stop: asyncio.Event) -> None:
-        """Renew the leases on a timer of their own: a slow pass (a printer timing out, a long
-        upload) must not let them expire."""
-        every = min(self.config.lease_s / 3, 2.0)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
-            if stop.is_set():
-                return
-            try:
-                self.renew_leases()
-            except FabcoordError as error:  # claims re-check the lease: nothing starts twice
-                log.warning("could not renew leases: %s", error)
+        """Renew this dispatcher's printer leases and take free or expired ones, on the calling
+        thread (start-up and tests; :meth:`run` renews them on their own thread)."""
+        self.leases.renew_now()
 
     async def _wait(self, stop: asyncio.Event) -> None:
         waiters = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stop.wait())]
@@ -219,14 +215,14 @@ class Dispatcher:
     async def step(self, *, poll_all: bool = False, plan: bool = True) -> None:
         """One pass: state, outcomes, then new starts (on the printers leased last)."""
         due = self.clock() - self._read_at >= self.full_read_every()
-        self.refresh(full=poll_all or not plan or due)
-        await self._sync(list(self.rows.values()))
+        await self.refresh(full=poll_all or not plan or due)
+        await self._sync(list(self.state.rows.values()))
         await self._poll_due(poll_all)
-        await outcomes.reconcile(self)
-        await outcomes.connect_offline(self)
-        self._store()
+        await self.outcomes.reconcile()
+        await self.outcomes.connect_offline()
+        await self._store()
         if plan:
-            await starting.plan_starts(self)
+            await self.starter.plan()
 
     def pass_gap(self) -> float:
         """The least time between two passes: a pass's work grows with the printers, and at a
@@ -241,79 +237,78 @@ class Dispatcher:
         return self._per_printer(FULL_READ_S_PER_PRINTER, FULL_READ_MAX_S)
 
     def _per_printer(self, seconds: float, most: float) -> float:
-        return min(most, len(self.rows) * seconds)
-
-    def _touch_changed_free(self, session: Session) -> None:
-        marks = dispatch_db.free_printer_marks(session=session, owner=self.config.owner)
-        for printer_id, mark in marks.items():
-            row = self.rows.get(printer_id)
-            if row is None or row.current_job_id is not None or dispatch_db.free_marks(row) != mark:
-                self._touched.add(printer_id)
+        return min(most, len(self.state.rows) * seconds)
 
     def touched(self, printer_id: int) -> None:
         """This dispatcher wrote the printer's row or job: the next pass reads them again."""
-        self._touched.add(printer_id)
+        self.state.touch(printer_id)
 
     def stale(self, printer_id: int) -> bool:
-        """The printer's row or job was written since this pass read them: decide nothing on
-        them until the next pass."""
-        return printer_id in self._touched
+        """The printer's row or job was written since this pass read them."""
+        return self.state.stale(printer_id)
 
-    def refresh(self, *, full: bool) -> None:
+    async def refresh(self, *, full: bool) -> None:
         """Read the leased printers and their jobs: all of them (``full``: a lost lease, a
         cancel asked for), or only those this dispatcher wrote since the last read and those
         without a job an operator changed (``farm clear``, ``printers load|enable|disable``:
         one narrow query tells which). At a thousand printers, full reads on every pass woken
         by an event were most of the dispatcher's cost."""
-        with unit_of_work(self.engine, read_only=True) as session:
-            if not full:
-                self._touch_changed_free(session)
-                if not self._touched:
-                    return
-            touched = self._touched
-            ids = None if full else touched
-            rows = dispatch_db.owned_printers(session=session, owner=self.config.owner, ids=ids)
-            active = dispatch_db.active_jobs(
-                session=session, owner=self.config.owner, printer_ids=ids
+        state, owner = self.state, self.config.owner
+        if not full:
+            marks = await self.db.read(
+                lambda session: dispatch_db.free_printer_marks(session=session, owner=owner)
             )
-        self._touched = set()  # only once read: a failed read leaves them to the next pass
+            for printer_id, mark in marks.items():
+                row = state.rows.get(printer_id)
+                if (
+                    row is None
+                    or row.current_job_id is not None
+                    or dispatch_db.free_marks(row) != mark
+                ):
+                    state.touch(printer_id)
+            if not state.touched:
+                return
+        touched = set(state.touched)
+        ids = None if full else touched
+        rows, active = await self.db.read(lambda session: _read(session, owner, ids))
+        state.touched -= touched  # only once read: a failed read leaves them to the next pass
         if full:
-            self.rows, self.active = {}, {}
+            state.rows, state.active = {}, {}
             self._read_at = self.clock()
         for printer_id in touched if not full else ():
-            self.rows.pop(printer_id, None)
-            self.active.pop(printer_id, None)
-        self.rows.update((row.id, row) for row in rows)
-        self.active.update((job.printer_id, job) for job in active)
+            state.rows.pop(printer_id, None)
+            state.active.pop(printer_id, None)
+        state.rows.update((row.id, row) for row in rows)
+        state.active.update((job.printer_id, job) for job in active)
 
     async def wait_for_starts(self) -> None:
         """Wait until every start launched so far is confirmed or requeued."""
-        while self.starts:
-            await asyncio.gather(*list(self.starts), return_exceptions=True)
+        await self.starter.wait()
 
     async def close(self) -> None:
         """Let starts under way finish (briefly), stop following printers, give up the leases."""
-        if self.starts:
-            await asyncio.wait(list(self.starts), timeout=self.config.confirm_s + 2)
-        for task in list(self.starts):
-            task.cancel()
-        await asyncio.gather(*list(self.starts), return_exceptions=True)
-        for tracked in list(self.tracked.values()):
-            await tracked.close()
-        self.tracked.clear()
+        await self.starter.close(self.config.confirm_s + 2)
+        # all at once: one by one, a thousand push sockets took most of a minute to close
+        await asyncio.gather(*(tracked.close() for tracked in self.state.tracked.values()))
+        self.state.tracked.clear()
         self._by_name.clear()
         try:
-            with unit_of_work(self.engine) as session:
-                claims.release_leases(session=session, owner=self.config.owner)
-        except FabcoordError as error:
+            await self.leases.release()
+        except Exception as error:  # the leases expire by themselves
             log.warning("could not release leases: %s", error)
+        await asyncio.to_thread(self._close_threads)
+
+    def _close_threads(self) -> None:  # waits for calls still running: not on the loop
+        self.leases.close()
+        self.db.close()
+        self.engine.dispose()
 
     def views(self) -> list[PrinterView]:
         """What each printer held by this dispatcher is doing (for the live view)."""
         result = []
-        for printer_id, row in sorted(self.rows.items(), key=lambda item: item[1].name):
-            tracked = self.tracked.get(printer_id)
-            job = self.active.get(printer_id)
+        for printer_id, row in sorted(self.state.rows.items(), key=lambda item: item[1].name):
+            tracked = self.state.tracked.get(printer_id)
+            job = self.state.active.get(printer_id)
             result.append(
                 PrinterView(
                     name=row.name,
@@ -332,7 +327,7 @@ class Dispatcher:
     async def _sync(self, rows: list[dispatch_db.PrinterRow]) -> None:
         wanted = {row.id: row for row in rows}
         for printer_id in set(self.tracked) - set(wanted):
-            tracked = self.tracked.pop(printer_id)
+            tracked = self.state.tracked.pop(printer_id)
             self._by_name.pop(tracked.name, None)
             await tracked.close()
         for printer_id, row in wanted.items():
@@ -398,7 +393,7 @@ class Dispatcher:
                 tracked.apply_job(status)
         tracked.last_poll = self.clock()
 
-    def _store(self) -> None:
+    async def _store(self) -> None:
         changed = []
         now = self.clock()
         for printer_id, tracked in self.tracked.items():
@@ -413,10 +408,30 @@ class Dispatcher:
             if tracked.notice != tracked.notice_stored
         }
         if changed or notices:
-            with unit_of_work(self.engine) as session:
-                dispatch_db.store_observations(session=session, observed=changed)
-                dispatch_db.replace_notices(session=session, notices=notices)
+            await self.db.write(lambda session: _store(session, changed, notices))
             for observed in changed:
-                self.tracked[observed.printer_id].stored(now)
+                if (done := self.tracked.get(observed.printer_id)) is not None:
+                    done.stored(now)
             for printer_id, (_, notice) in notices.items():
-                self.tracked[printer_id].notice_stored = notice
+                if (noted := self.tracked.get(printer_id)) is not None:
+                    noted.notice_stored = notice
+
+
+# --- database work (on the gateway's threads: plain values in, plain values out) ----------
+
+
+def _read(
+    session: Session, owner: str, ids: set[int] | None
+) -> tuple[list[dispatch_db.PrinterRow], list[dispatch_db.ActiveJob]]:
+    rows = dispatch_db.owned_printers(session=session, owner=owner, ids=ids)
+    active = dispatch_db.active_jobs(session=session, owner=owner, printer_ids=ids)
+    return rows, active
+
+
+def _store(
+    session: Session,
+    observed: list[dispatch_db.Observed],
+    notices: dict[int, tuple[str, str]],
+) -> None:
+    dispatch_db.store_observations(session=session, observed=observed)
+    dispatch_db.replace_notices(session=session, notices=notices)

@@ -98,6 +98,15 @@ def _message(response: httpx.Response) -> str:
     return " ".join(response.text.split())[:200] or response.reason_phrase
 
 
+UPLOAD_SLOWEST_BYTES_S = 50_000  # the slowest link an upload must survive: 400 kbit/s
+
+
+def upload_timeout(size: int, timeout: float) -> float:
+    """How long an upload of ``size`` bytes may take to be sent and answered: ``timeout`` plus
+    the time to send it at ``UPLOAD_SLOWEST_BYTES_S`` (a 60 MB file: 20 minutes, not 5 s)."""
+    return timeout + size / UPLOAD_SLOWEST_BYTES_S
+
+
 class OctoPrintClient:
     """One OctoPrint server. ``base_url`` may carry a path prefix (``http://host:port/p/7``)."""
 
@@ -117,6 +126,7 @@ class OctoPrintClient:
             transport=transport,
             verify=_ssl_context(),
         )
+        self._timeout = timeout
 
     async def __aenter__(self) -> OctoPrintClient:
         return self
@@ -255,9 +265,15 @@ class OctoPrintClient:
         """Upload a file; with ``print_after``, raise :class:`PrintDidNotStart` if nothing started."""
         data = {"select": str(select or print_after).lower(), "print": str(print_after).lower()}
         files = {"file": (name, content, "application/octet-stream")}
+        wait = upload_timeout(len(content), self._timeout)
         try:
             response = await self._call(
-                "POST", "/api/files/local", ok=(200, 201), data=data, files=files
+                "POST",
+                "/api/files/local",
+                ok=(200, 201),
+                data=data,
+                files=files,
+                timeout=httpx.Timeout(self._timeout, read=wait, write=wait),
             )
         except OctoPrintError as exc:
             if exc.status_code == 400:

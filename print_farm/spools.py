@@ -36,10 +36,11 @@ def grams_left(*, session: Session, printer: FarmPrinter) -> int:
     """Grams of the loaded lot still on the printer, from the ledger (0 when nothing is loaded)."""
     if not printer.loaded_material:
         return 0
-    item = catalogue.get_item(session=session, code=printer.loaded_material)
-    assert item.id is not None
-    return balances.quantity(
-        session=session, item_id=item.id, location_id=printer.location_id, lot=printer.loaded_lot
+    return balances.cached_quantity(  # a printer is a real location: its balances are cached
+        session=session,
+        item=printer.loaded_material,
+        location_id=printer.location_id,
+        lot=printer.loaded_lot,
     )
 
 

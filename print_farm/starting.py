@@ -3,7 +3,11 @@
 Steps: upload the design's file if the printer lacks it; select it (which resets the job's
 progress); record ``start_sent_at``; send ``start``; then watch the printer (push events and REST)
 until it shows our file printing, or finished. A start that does not show within ``confirm_s`` puts
-the job back in the queue (nothing posted: no filament was used).
+the job back in the queue (nothing posted: no filament was used). Nothing starts while the leases
+are not :meth:`fresh <print_farm.leases.LeaseKeeper.fresh>`.
+
+A :class:`Starter` needs the farm's state, the database gateway, the config, the clock, whether
+the leases are fresh and the event that wakes a pass: nothing else of the dispatcher.
 """
 
 from __future__ import annotations
@@ -12,43 +16,23 @@ import asyncio
 import logging
 import math
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from fabcoord.db import unit_of_work
+from sqlmodel import Session
+
 from fabcoord.errors import FabcoordError
 from fabcoord.ledger.posting import utc_now
 from print_farm import claims, dispatch_db, planning
+from print_farm.db_gateway import DbGateway
+from print_farm.dispatch_config import DispatcherConfig
 from print_farm.errors import FileMissing, OctoPrintError, PrinterBusy
+from print_farm.farm_state import FarmState
 from print_farm.tracker import Tracked
 from print_farm.tracking import is_active, is_down, is_idle
-
-if TYPE_CHECKING:
-    from print_farm.dispatcher import Dispatcher
 
 CONFIRM_POLL_S = 0.2
 REPLAN_S = 1.0
 log = logging.getLogger(__name__)
-
-
-def _resting(d: Dispatcher, printer_id: int, row: dispatch_db.PrinterRow, now: float) -> bool:
-    rest = d.resting.get(printer_id)
-    if rest is None:
-        return False
-    key, until = rest
-    if now < until and key == _plan_key(row):
-        return True
-    del d.resting[printer_id]
-    return False
-
-
-def _idle(d: Dispatcher, tracked: Tracked) -> bool:
-    return (
-        tracked.client is not None
-        and tracked.reachable
-        and is_idle(tracked.state)
-        and not tracked.starting
-        and d.clock() >= tracked.backoff_until
-    )
 
 
 def _plan_key(row: dispatch_db.PrinterRow) -> tuple[object, ...]:
@@ -56,163 +40,304 @@ def _plan_key(row: dispatch_db.PrinterRow) -> tuple[object, ...]:
     return (row.enabled, row.bed_clear, row.loaded_material, row.loaded_lot, row.current_job_id)
 
 
-async def plan_starts(d: Dispatcher) -> None:
-    """Plan the queued jobs onto idle printers, claim them and launch staggered starts.
+class Starter:
+    """Plans queued jobs onto idle printers and runs their starts (see the module docstring)."""
 
-    An idle printer that got no job is planned again after ``REPLAN_S`` or as soon as its row
-    changes (bed cleared, spool loaded): an idle farm costs the database little.
-    """
-    now = d.clock()
-    candidates = [
-        row
-        for printer_id, row in d.rows.items()
-        if row.enabled
-        and row.current_job_id is None
-        and printer_id not in d.active
-        and printer_id in d.tracked
-        and not d.stale(printer_id)
-        and _idle(d, d.tracked[printer_id])
-        and not _resting(d, printer_id, row, now)
-    ]
-    if not candidates:
-        return
-    with unit_of_work(d.engine, read_only=True) as session:
-        grams = dispatch_db.lot_balances(session=session, printers=candidates)
-        slots = [
-            dispatch_db.printer_slot(
-                row, grams_left=grams.get(row.id or 0, 0), reachable=True, idle=True
-            )
-            for row in candidates
-        ]
-        loaded = [slot for slot in slots if slot.material]
-        jobs = (
-            dispatch_db.queued_jobs(
-                session=session,
-                limit=20 + 10 * len(loaded),
-                materials={slot.material for slot in loaded},
-                fablab_ids={slot.fablab_id for slot in loaded},
-                max_grams=max(slot.grams_left for slot in loaded),
-            )
-            if loaded
-            else []
-        )
-        plan = planning.plan_dispatch(jobs, slots)
-        unassigned = {slot.id for slot in slots} - {a.printer_id for a in plan}
-        # what the operator should do: read from the whole queue, only for printers left idle
-        waiting = dispatch_db.queued_jobs(session=session, limit=200) if unassigned else []
-    notices = planning.explain_idle(waiting, slots, plan)
-    updates = {
-        slot.id: notices.get(slot.id, "" if slot.bed_clear else d.rows[slot.id].notice)
-        for slot in slots
-    }
-    updates = {pid: text for pid, text in updates.items() if text != d.rows[pid].notice}
-    for printer_id in unassigned:
-        d.resting[printer_id] = (_plan_key(d.rows[printer_id]), now + REPLAN_S)
-    if not plan and not updates:
-        return
-    with unit_of_work(d.engine) as session:
-        dispatch_db.store_notices(session=session, notices=updates)
-        claimed = []
-        for assignment in plan:
-            d.touched(assignment.printer_id)
-            job = claims.claim_job(
-                session=session,
-                job_id=assignment.job_id,
-                printer_id=assignment.printer_id,
-                owner=d.config.owner,
-            )
-            if job is not None:
-                name = dispatch_db.job_file_name(session=session, job_id=job.id or 0)
-                claimed.append((assignment.printer_id, job.id or 0, job.attempts, name))
-    for printer_id, notice in updates.items():
-        d.rows[printer_id].notice = notice
-    for printer_id, job_id, attempt, name in claimed:
-        tracked = d.tracked[printer_id]
-        tracked.starting = True
-        task = asyncio.create_task(_start(d, tracked, job_id, attempt, name))
-        d.starts.add(task)
-        task.add_done_callback(d.starts.discard)
+    def __init__(
+        self,
+        state: FarmState,
+        db: DbGateway,
+        config: DispatcherConfig,
+        *,
+        clock: Callable[[], float],
+        may_start: Callable[[], bool],
+        wake: asyncio.Event,
+    ) -> None:
+        self.state, self.db, self.config, self.clock = state, db, config, clock
+        self.may_start, self.wake = may_start, wake
+        self.last_start = -math.inf  # when the last start's staggered slot came
+        self.stagger_lock = asyncio.Lock()
+        self.starts: set[asyncio.Task[None]] = set()
 
+    async def wait(self) -> None:
+        """Wait until every start launched so far is confirmed or requeued."""
+        while self.starts:
+            await asyncio.gather(*list(self.starts), return_exceptions=True)
 
-async def _start(d: Dispatcher, tracked: Tracked, job_id: int, attempt: int, name: str) -> None:
-    started = False
-    try:
-        started = await start_job(d, tracked, job_id, attempt, name)
-        d.stats["started" if started else "not_started"] += 1
-    except FabcoordError as error:
-        log.warning("start of job %s on %s failed: %s", job_id, tracked.name, error)
-    except Exception:  # the job stays starting: tracking judges it on a later pass
-        log.exception("start of job %s on %s failed", job_id, tracked.name)
-    finally:
-        tracked.starting = False
-        d.touched(tracked.id)
-        if not started:  # a confirmed start has just read the printer; anything else reads it now
-            tracked.last_poll = -math.inf
-        d.wake.set()
+    async def close(self, timeout: float) -> None:
+        """Let starts under way finish (at most ``timeout`` seconds), then cancel the rest."""
+        if self.starts:
+            await asyncio.wait(list(self.starts), timeout=timeout)
+        for task in list(self.starts):
+            task.cancel()
+        await asyncio.gather(*list(self.starts), return_exceptions=True)
 
+    # --- planning -------------------------------------------------------------------------
 
-async def start_job(
-    dispatcher: Dispatcher, tracked: Tracked, job_id: int, attempt: int, name: str
-) -> bool:
-    """Start the job (whose design's file is ``name``); True when the printer confirmed it (the
-    job is then ``printing``)."""
-    client = tracked.client
-    assert client is not None
-    engine = dispatcher.engine
-    try:
-        if tracked.files is None:
-            tracked.files = await client.list_files()
-        if name not in tracked.files:
-            with unit_of_work(engine, read_only=True) as session:
-                _, content = dispatch_db.job_file(session=session, job_id=job_id)
-            await client.upload(name, content)
-            tracked.files.add(name)
-        await client.select(name)
-    except OctoPrintError as error:
-        if isinstance(error, FileMissing):
-            tracked.files = None
-        # busy: still finishing the last print, try again soon; anything else: leave it a while
-        pause = 1.0 if isinstance(error, PrinterBusy) else dispatcher.config.retry_s
-        return _requeue(dispatcher, tracked, job_id, attempt, f"could not start: {error}", pause)
-    async with dispatcher.stagger_lock:  # uploads run in parallel; the heating starts are spaced
-        await _stagger(dispatcher)
-        slot = utc_now()  # the slot's time, not the one after a wait for the row lock
-        with unit_of_work(engine) as session:
-            sent = claims.mark_start_sent(session=session, job_id=job_id, attempt=attempt, at=slot)
-        dispatcher.last_start = dispatcher.clock()  # the next start counts from this one
-    if not sent:  # cancelled by an operator meanwhile (or the attempt is no longer ours)
-        why = f"job {job_id} cancelled before it started"
-        return _requeue(dispatcher, tracked, job_id, attempt, why, 0.0)
-    tracked.begin_start(time.time())
-    problem = ""
-    try:
-        await client.start(verify=False)  # the watch below decides whether it started
-    except OctoPrintError as error:
-        problem = str(error)
-    confirmed = await _confirm(dispatcher, tracked, name)
-    if confirmed:
-        with unit_of_work(engine) as session:
-            ours = claims.mark_printing(session=session, job_id=job_id, attempt=attempt)
-        if not ours:  # requeued by another dispatcher meanwhile: nothing would record this print
-            await _cancel_unowned(tracked, job_id, attempt)
-        return ours
-    if confirmed is None:
-        # ``start`` went out but the printer has not answered since: it may be printing. The job
-        # stays ``starting`` with its start recorded; tracking judges it once the printer answers.
-        tracked.notice = f"start of job {job_id} not confirmed: {tracked.name} is not answering"
-        log.warning("job %s on %s: %s", job_id, tracked.name, tracked.notice)
+    def _resting(self, printer_id: int, row: dispatch_db.PrinterRow, now: float) -> bool:
+        rest = self.state.resting.get(printer_id)
+        if rest is None:
+            return False
+        key, until = rest
+        if now < until and key == _plan_key(row):
+            return True
+        del self.state.resting[printer_id]
         return False
-    why = problem or f"the print did not start on {tracked.name} ({tracked.state})"
-    return _requeue(dispatcher, tracked, job_id, attempt, why, dispatcher.config.retry_s)
+
+    def _idle(self, tracked: Tracked) -> bool:
+        return (
+            tracked.client is not None
+            and tracked.reachable
+            and is_idle(tracked.state)
+            and not tracked.starting
+            and self.clock() >= tracked.backoff_until
+        )
+
+    async def plan(self) -> None:
+        """Plan the queued jobs onto idle printers, claim them and launch staggered starts.
+
+        An idle printer that got no job is planned again after ``REPLAN_S`` or as soon as its
+        row changes (bed cleared, spool loaded): an idle farm costs the database little.
+        Nothing is planned while the leases are not fresh.
+        """
+        if not self.may_start():
+            return
+        state, now = self.state, self.clock()
+        candidates = [
+            row
+            for printer_id, row in state.rows.items()
+            if row.enabled
+            and row.current_job_id is None
+            and printer_id not in state.active
+            and printer_id in state.tracked
+            and not state.stale(printer_id)
+            and self._idle(state.tracked[printer_id])
+            and not self._resting(printer_id, row, now)
+        ]
+        if not candidates:
+            return
+        slots, plan, waiting = await self.db.read(lambda session: _plan(session, candidates))
+        unassigned = {slot.id for slot in slots} - {a.printer_id for a in plan}
+        notices = planning.explain_idle(waiting, slots, plan)
+        updates = {
+            slot.id: notices.get(slot.id, "" if slot.bed_clear else state.rows[slot.id].notice)
+            for slot in slots
+        }
+        updates = {pid: text for pid, text in updates.items() if text != state.rows[pid].notice}
+        for printer_id in unassigned:
+            state.resting[printer_id] = (_plan_key(state.rows[printer_id]), now + REPLAN_S)
+        if not plan and not updates:
+            return
+        if plan and not self.may_start():  # the leases went stale while the plan was read
+            plan = []
+        for assignment in plan:
+            state.touch(assignment.printer_id)
+        owner = self.config.owner
+        claimed = await self.db.write(lambda session: _claim(session, updates, plan, owner))
+        for printer_id, notice in updates.items():
+            if printer_id in state.rows:
+                state.rows[printer_id].notice = notice
+        for printer_id, job_id, attempt, name in claimed:
+            tracked = state.tracked.get(printer_id)
+            if tracked is None:  # no longer followed: tracking requeues the job it left
+                continue
+            tracked.starting = True
+            task = asyncio.create_task(self._start(tracked, job_id, attempt, name))
+            self.starts.add(task)
+            task.add_done_callback(self.starts.discard)
+
+    # --- one start ------------------------------------------------------------------------
+
+    async def _start(self, tracked: Tracked, job_id: int, attempt: int, name: str) -> None:
+        started = False
+        try:
+            started = await self.start_job(tracked, job_id, attempt, name)
+            self.state.stats["started" if started else "not_started"] += 1
+        except FabcoordError as error:
+            log.warning("start of job %s on %s failed: %s", job_id, tracked.name, error)
+        except Exception:  # the job stays starting: tracking judges it on a later pass
+            log.exception("start of job %s on %s failed", job_id, tracked.name)
+        finally:
+            tracked.starting = False
+            self.state.touch(tracked.id)
+            if not started:  # a confirmed start has just read the printer; else read it now
+                tracked.last_poll = -math.inf
+            self.wake.set()
+
+    async def start_job(self, tracked: Tracked, job_id: int, attempt: int, name: str) -> bool:
+        """Start the job (whose design's file is ``name``); True when the printer confirmed it
+        (the job is then ``printing``)."""
+        client = tracked.client
+        assert client is not None
+        try:
+            if tracked.files is None:
+                tracked.files = await client.list_files()
+            if name not in tracked.files:
+                _, content = await self.db.read(
+                    lambda session: dispatch_db.job_file(session=session, job_id=job_id)
+                )
+                await client.upload(name, content)
+                tracked.files.add(name)
+            await client.select(name)
+        except OctoPrintError as error:
+            if isinstance(error, FileMissing):
+                tracked.files = None
+            # busy: still finishing the last print, try again soon; else leave it a while
+            pause = 1.0 if isinstance(error, PrinterBusy) else self.config.retry_s
+            return await self._requeue(tracked, job_id, attempt, f"could not start: {error}", pause)
+        async with self.stagger_lock:  # uploads run in parallel; the heating starts are spaced
+            await self._stagger()
+            if not self.may_start():  # leases not renewed in time: the printer may not be ours
+                why = "leases could not be renewed in time: not started"
+                sent = None
+            else:
+                slot = utc_now()  # the slot's time, not the one after a wait for the row lock
+                sent = await self.db.write(
+                    lambda session: claims.mark_start_sent(
+                        session=session, job_id=job_id, attempt=attempt, at=slot
+                    )
+                )
+                self.last_start = self.clock()  # the next start counts from this one
+        if sent is None:
+            return await self._requeue(tracked, job_id, attempt, why, self.config.retry_s)
+        if not sent:  # cancelled by an operator meanwhile (or the attempt is no longer ours)
+            why = f"job {job_id} cancelled before it started"
+            return await self._requeue(tracked, job_id, attempt, why, 0.0)
+        tracked.begin_start(time.time())
+        problem = ""
+        try:
+            await client.start(verify=False)  # the watch below decides whether it started
+        except OctoPrintError as error:
+            problem = str(error)
+        confirmed = await self._confirm(tracked, name)
+        if confirmed:
+            ours = await self.db.write(
+                lambda session: claims.mark_printing(
+                    session=session, job_id=job_id, attempt=attempt
+                )
+            )
+            if not ours:  # requeued by another dispatcher meanwhile: nothing would record it
+                await _cancel_unowned(tracked, job_id, attempt)
+            return ours
+        if confirmed is None:
+            # ``start`` went out but the printer has not answered since: it may be printing. The
+            # job stays ``starting`` with its start recorded; tracking judges it once it answers.
+            tracked.notice = f"start of job {job_id} not confirmed: {tracked.name} is not answering"
+            log.warning("job %s on %s: %s", job_id, tracked.name, tracked.notice)
+            return False
+        why = problem or f"the print did not start on {tracked.name} ({tracked.state})"
+        return await self._requeue(tracked, job_id, attempt, why, self.config.retry_s)
+
+    async def _stagger(self) -> None:
+        """Wait (holding ``stagger_lock``) until ``stagger_s`` after the last start really went
+        out: a sleep can end late, or the database make a start wait; the next start then
+        counts from that late one, never from its plan."""
+        delay = self.last_start + self.config.stagger_s - self.clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _confirm(self, tracked: Tracked, name: str) -> bool | None:
+        """Watch until our file prints (or already finished), the printer goes down, or time is
+        up.
+
+        Push events answer first; a REST reading is taken every 0.2 s without push, every 1 s
+        with it. Returns None when time is up and the printer never answered since ``start``:
+        not knowing is not the same as "it did not start", and must not requeue a print that
+        may be running.
+        """
+        answered = False
+        client = tracked.client
+        assert client is not None
+        pushed = tracked.subscription is not None
+        rest_every = 1.0 if pushed else CONFIRM_POLL_S
+        deadline = time.monotonic() + self.config.confirm_s
+        last_rest = time.monotonic() if pushed else -math.inf
+        while True:
+            if tracked.done_file == name or (is_active(tracked.state) and tracked.file == name):
+                return True
+            if time.monotonic() - last_rest >= rest_every:
+                last_rest = time.monotonic()
+                try:
+                    status = await client.job()
+                except OctoPrintError:
+                    status = None
+                if status is not None:
+                    answered = True
+                    tracked.apply_job(status)
+                    if status.file_name == name and (
+                        status.is_printing or (status.finished and tracked.done_file is None)
+                    ):
+                        return True
+                    if is_down(status.state):
+                        return False
+            if time.monotonic() >= deadline:
+                return False if answered else None
+            await tracked.wait_change(CONFIRM_POLL_S)
+
+    async def _requeue(
+        self, tracked: Tracked, job_id: int, attempt: int, why: str, pause: float
+    ) -> bool:
+        tracked.backoff_until = self.clock() + pause
+        log.info("job %s attempt %s on %s requeued: %s", job_id, attempt, tracked.name, why)
+        most = self.config.max_attempts
+        requeued = await self.db.write(
+            lambda session: claims.requeue_not_started(
+                session=session, job_id=job_id, attempt=attempt, why=why, max_attempts=most
+            )
+        )
+        if requeued:
+            tracked.notice = why[:300]
+        return False
 
 
-async def _stagger(dispatcher: Dispatcher) -> None:
-    """Wait (holding ``stagger_lock``) until ``stagger_s`` after the last start really went out:
-    a pass blocking the loop can make a sleep end late, or the database make a start wait; the
-    next start then counts from that late one, never from its plan."""
-    delay = dispatcher.last_start + dispatcher.config.stagger_s - dispatcher.clock()
-    if delay > 0:
-        await asyncio.sleep(delay)
+# --- database work (on the gateway's threads: plain values in, plain values out) ----------
+
+
+def _plan(
+    session: Session, candidates: list[dispatch_db.PrinterRow]
+) -> tuple[list[planning.PrinterSlot], list[planning.Assignment], list[planning.QueuedJob]]:
+    grams = dispatch_db.lot_balances(session=session, printers=candidates)
+    slots = [
+        dispatch_db.printer_slot(
+            row, grams_left=grams.get(row.id or 0, 0), reachable=True, idle=True
+        )
+        for row in candidates
+    ]
+    loaded = [slot for slot in slots if slot.material]
+    jobs = (
+        dispatch_db.queued_jobs(
+            session=session,
+            limit=20 + 10 * len(loaded),
+            materials={slot.material for slot in loaded},
+            fablab_ids={slot.fablab_id for slot in loaded},
+            max_grams=max(slot.grams_left for slot in loaded),
+        )
+        if loaded
+        else []
+    )
+    plan = planning.plan_dispatch(jobs, slots)
+    unassigned = {slot.id for slot in slots} - {a.printer_id for a in plan}
+    # what the operator should do: read from the whole queue, only for printers left idle
+    waiting = dispatch_db.queued_jobs(session=session, limit=200) if unassigned else []
+    return slots, plan, waiting
+
+
+def _claim(
+    session: Session,
+    notices: dict[int, str],
+    plan: list[planning.Assignment],
+    owner: str,
+) -> list[tuple[int, int, int, str]]:
+    dispatch_db.store_notices(session=session, notices=notices)
+    claimed = []
+    for assignment in plan:
+        job = claims.claim_job(
+            session=session, job_id=assignment.job_id, printer_id=assignment.printer_id, owner=owner
+        )
+        if job is not None:
+            name = dispatch_db.job_file_name(session=session, job_id=job.id or 0)
+            claimed.append((assignment.printer_id, job.id or 0, job.attempts, name))
+    return claimed
 
 
 async def _cancel_unowned(tracked: Tracked, job_id: int, attempt: int) -> None:
@@ -222,58 +347,3 @@ async def _cancel_unowned(tracked: Tracked, job_id: int, attempt: int) -> None:
         await tracked.client.cancel()
     except OctoPrintError as error:
         tracked.notice = f"cancel the print of job {job_id} (no longer tracked): {error}"[:300]
-
-
-async def _confirm(dispatcher: Dispatcher, tracked: Tracked, name: str) -> bool | None:
-    """Watch until our file prints (or already finished), the printer goes down, or time is up.
-
-    Push events answer first; a REST reading is taken every 0.2 s without push, every 1 s with it.
-    Returns None when time is up and the printer never answered since ``start``: not knowing is
-    not the same as "it did not start", and must not requeue a print that may be running.
-    """
-    answered = False
-    client = tracked.client
-    assert client is not None
-    pushed = tracked.subscription is not None
-    rest_every = 1.0 if pushed else CONFIRM_POLL_S
-    deadline = time.monotonic() + dispatcher.config.confirm_s
-    last_rest = time.monotonic() if pushed else -math.inf
-    while True:
-        if tracked.done_file == name or (is_active(tracked.state) and tracked.file == name):
-            return True
-        if time.monotonic() - last_rest >= rest_every:
-            last_rest = time.monotonic()
-            try:
-                status = await client.job()
-            except OctoPrintError:
-                status = None
-            if status is not None:
-                answered = True
-                tracked.apply_job(status)
-                if status.file_name == name and (
-                    status.is_printing or (status.finished and tracked.done_file is None)
-                ):
-                    return True
-                if is_down(status.state):
-                    return False
-        if time.monotonic() >= deadline:
-            return False if answered else None
-        await tracked.wait_change(CONFIRM_POLL_S)
-
-
-def _requeue(
-    dispatcher: Dispatcher, tracked: Tracked, job_id: int, attempt: int, why: str, pause: float
-) -> bool:
-    tracked.backoff_until = dispatcher.clock() + pause
-    log.info("job %s attempt %s on %s requeued: %s", job_id, attempt, tracked.name, why)
-    with unit_of_work(dispatcher.engine) as session:
-        requeued = claims.requeue_not_started(
-            session=session,
-            job_id=job_id,
-            attempt=attempt,
-            why=why,
-            max_attempts=dispatcher.config.max_attempts,
-        )
-    if requeued:
-        tracked.notice = why[:300]
-    return False

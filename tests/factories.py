@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 
 from fabcoord.db import unit_of_work
 from fabcoord.ledger import catalogue
@@ -70,4 +70,18 @@ def ledger_snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
                 tuple(row) for row in connection.execute(text(f"SELECT * FROM {table} ORDER BY id"))
             ]
             for table in LEDGER_TABLES
+        }
+
+
+def database_snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of the schema, to prove that a refused operation changed nothing
+    at all (not only the ledger: no half-written job, printer, order or event row either)."""
+    with engine.connect() as connection:
+        tables = inspect(connection).get_table_names()
+        return {
+            table: sorted(
+                (tuple(row) for row in connection.execute(text(f'SELECT * FROM "{table}"'))),
+                key=lambda row: [(value is None, str(value)) for value in row],
+            )
+            for table in tables
         }

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 import cli
-from tests.factories import ledger_snapshot
+from tests.factories import database_snapshot
 
 FABLAB = "fablab/fablab-des-usines"
 
@@ -212,22 +212,22 @@ BAD_INPUTS = [
 def test_bad_input_is_one_clear_line_and_changes_nothing(
     fabcoord: Runner, engine: Engine, args: tuple[str, ...], message: str
 ) -> None:
-    before = ledger_snapshot(engine)
+    before = database_snapshot(engine)
     code, out, err = fabcoord(*args)
     assert code != 0
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert message in err
     assert "Traceback" not in out + err
-    assert ledger_snapshot(engine) == before
+    assert database_snapshot(engine) == before
 
 
 def test_reversing_a_reversal_is_refused(fabcoord: Runner, engine: Engine) -> None:
     fabcoord.ok("stock", "receive", "petg", "5", "--to", FABLAB, "--ref", "B")
     fabcoord.ok("ledger", "reverse", "1", "--reason", "typo")
-    before = ledger_snapshot(engine)
+    before = database_snapshot(engine)
     code, _, err = fabcoord("ledger", "reverse", "2", "--reason", "again")
     assert code == 1 and "itself the reversal of move 1" in err
-    assert ledger_snapshot(engine) == before
+    assert database_snapshot(engine) == before
 
 
 def test_a_schema_newer_than_the_code_is_refused(fabcoord: Runner, engine: Engine) -> None:

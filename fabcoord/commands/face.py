@@ -1,8 +1,8 @@
 """What every command module shares: the context, the unit of work, and the way results look.
 
 A command parses its input, opens one unit of work, calls one service and renders with the helpers
-here, so every group looks and behaves alike. Nothing here imports the database layer at import
-time: ``fabcoord --help`` stays fast however many command modules are mounted.
+here, so every group looks and behaves alike. Nothing here imports the database layer or rich at
+import time: ``fabcoord --help`` stays fast however many command modules are mounted.
 
 The helpers:
 
@@ -29,13 +29,12 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from fabcoord.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
     from sqlalchemy import Engine
     from sqlmodel import Session
 
@@ -109,12 +108,16 @@ def work(*, read_only: bool = False) -> Iterator[Session]:
 
 def out() -> Console:
     """The console for results: whole lines when piped."""
+    from rich.console import Console
+
     wide = None if sys.stdout.isatty() else 200  # pipes and logs get whole lines
     return Console(highlight=False, soft_wrap=True, width=wide)
 
 
 def say(message: str) -> None:
     """Print one line; user data in it is never read as rich markup."""
+    from rich.text import Text
+
     out().print(Text(message))
 
 
@@ -145,6 +148,9 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
 
 def build_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
     """The table ``table`` prints (for live views that redraw it)."""
+    from rich.table import Table
+    from rich.text import Text
+
     result = Table(title=title, title_justify="left")
     for column in columns:
         result.add_column(column, justify="right" if column in {"qty", "move", "#"} else "left")

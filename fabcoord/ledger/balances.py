@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, text, union_all
+from sqlalchemy import bindparam, delete, func, insert, literal, text, union_all
 from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
 from fabcoord.clock import as_utc
+from fabcoord.ledger import lookups
 from fabcoord.ledger.models import Item, Location, LocationKind, StockBalance, StockMove
 
 Key = tuple[int, int, str]
@@ -135,6 +136,31 @@ def quantity(
         if lot is not None:
             query = query.where(StockMove.lot == lot)
     return int(session.exec(query).one())
+
+
+_CACHE = StockBalance.__table__  # type: ignore[attr-defined]
+_CACHED_QUANTITY = core_select(func.coalesce(func.sum(_CACHE.c.qty), 0)).where(
+    _CACHE.c.item_id == bindparam("item_id"), _CACHE.c.location_id == bindparam("location_id")
+)
+_CACHED_LOT_QUANTITY = _CACHED_QUANTITY.where(_CACHE.c.lot == bindparam("lot"))
+
+
+def cached_quantity(
+    *, session: Session, item: str, location_id: int, lot: str | None = None
+) -> int:
+    """The quantity of an item (by code) at a real location as of now: one read of the balance
+    cache, the item's id from the process's catalogue cache. Only for real locations (virtual ones
+    have no cached balance: use :func:`quantity`).
+
+    Raises:
+        UnknownItem.
+    """
+    connection = session.connection()
+    items, _ = lookups.resolve(session, connection, [item], [])
+    parameters: dict[str, Any] = {"item_id": items[item].id, "location_id": location_id}
+    if lot is None:
+        return int(connection.execute(_CACHED_QUANTITY, parameters).scalar_one())
+    return int(connection.execute(_CACHED_LOT_QUANTITY, {**parameters, "lot": lot}).scalar_one())
 
 
 def _real_moves() -> Any:

@@ -1,15 +1,19 @@
 """Posting to the ledger: the only code that writes stock moves.
 
-A posting is atomic: its legs, the balance cache and the negative-stock check happen inside one
-savepoint, so a refused posting leaves the caller's transaction exactly as it was. The caller owns
-the transaction and commits.
+A posting is atomic: its legs, the balance cache and the negative-stock check take effect together
+or not at all, and a refused posting leaves the caller's transaction exactly as it was (see
+:mod:`fabcoord.ledger.atomic`: a savepoint only when the caller has other work in the transaction).
+The caller owns the transaction and commits.
 
-Only real locations are cached: the virtual counterparts (supplier, production, …) take a leg of
-almost every posting, so caching them would make one row that every concurrent writer must lock.
+The idempotency key is checked by the header's unique constraint, not by a read before: a header
+whose key is taken is not inserted (``ON CONFLICT DO NOTHING``), and only then is the earlier
+posting read, to answer with it (same content) or refuse (IdempotencyConflict).
 
 Negative stock is refused without a read-then-write race: each balance is changed by one atomic
 ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` whose row lock (PostgreSQL) or the ``BEGIN IMMEDIATE``
 write lock (SQLite) orders concurrent writers; the returned balance is the one after this posting.
+Only real locations have cached balances: the virtual counterparts (supplier, production, …) take
+a leg of almost every posting, so caching them would make one row that every writer must lock.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import Connection, bindparam
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -33,10 +39,16 @@ from fabcoord.errors import (
     UnbalancedPosting,
     UnknownMove,
 )
-from fabcoord.ledger import writer
+from fabcoord.ledger import lookups, writer
+from fabcoord.ledger.atomic import atomic
 from fabcoord.ledger.models import Item, Location, MoveReason, Posting, StockMove
 from fabcoord.ledger.units import MAX_QUANTITY
 from fabcoord.ledger.writer import Posted
+
+_POSTING = Posting.__table__  # type: ignore[attr-defined]
+_SELECT_BY_KEYS = core_select(_POSTING).where(
+    _POSTING.c.idempotency_key.in_(bindparam("keys", expanding=True))
+)
 
 
 @dataclass(frozen=True)
@@ -98,36 +110,20 @@ def post_many(*, session: Session, requests: Sequence[PostingRequest]) -> list[P
         return []
     for request in requests:
         _validate(request)
-    try:
-        return _post_valid(session, requests)
-    except IntegrityError:
-        # a concurrent writer posted one of our idempotency keys first: answer from its posting
-        if not _earlier_postings(session, requests, [_fingerprint(r) for r in requests]):
-            raise
-        return _post_valid(session, requests)
-
-
-def _post_valid(session: Session, requests: Sequence[PostingRequest]) -> list[Posted]:
-    items, locations = writer.resolve(
-        session,
-        (leg.item for r in requests for leg in r.legs),
-        (leg.location for r in requests for leg in r.legs),
-    )
-    fingerprints = [_fingerprint(request) for request in requests]
-    earlier = _earlier_postings(session, requests, fingerprints)
-    fresh = [
-        (request, fp)
-        for request, fp in zip(requests, fingerprints, strict=True)
-        if request.idempotency_key is None or request.idempotency_key not in earlier
-    ]
-    fresh = _first_per_key(fresh)
-    posted: dict[int, Posted] = {}
-    if fresh:
-        with session.begin_nested():
-            written = writer.write(session, [_new(r, fp) for r, fp in fresh], items, locations)
-        posted = {id(r): p for (r, _), p in zip(fresh, written, strict=True)}
-    by_key = {r.idempotency_key: posted[id(r)] for r, _ in fresh if r.idempotency_key is not None}
-    by_key.update({key: p for key, p in earlier.items()})
+    fresh = _first_per_key([(request, _fingerprint(request)) for request in requests])
+    with atomic(session) as connection:
+        items, locations = lookups.resolve(
+            session,
+            connection,
+            (leg.item for r, _ in fresh for leg in r.legs),
+            (leg.location for r, _ in fresh for leg in r.legs),
+        )
+        written = writer.write(connection, [_new(r, fp) for r, fp in fresh], items, locations)
+        taken = [(r, fp) for (r, fp), w in zip(fresh, written, strict=True) if w is None]
+        earlier = _earlier_postings(connection, taken)
+    posted = {id(r): w for (r, _), w in zip(fresh, written, strict=True) if w is not None}
+    by_key = {r.idempotency_key: posted[id(r)] for r, _ in fresh if id(r) in posted}
+    by_key.update(earlier)
     return [
         posted[id(r)] if r.idempotency_key is None else by_key[r.idempotency_key] for r in requests
     ]
@@ -170,15 +166,19 @@ def reverse(*, session: Session, posting_id: int, reason: str, actor: str) -> Po
         note=reason,
     )
     _validate(request)
-    items, locations = writer.resolve(
-        session, (leg.item for leg in request.legs), (leg.location for leg in request.legs)
-    )
     new = _new(request, _fingerprint(request), reverses_id=posting_id)
     try:
-        with session.begin_nested():
-            posting = writer.write(session, [new], items, locations)[0]
+        with atomic(session) as connection:
+            items, locations = lookups.resolve(
+                session,
+                connection,
+                (leg.item for leg in request.legs),
+                (leg.location for leg in request.legs),
+            )
+            posting = writer.write(connection, [new], items, locations)[0]
     except IntegrityError:
         raise AlreadyReversed(f"move {posting_id} was already reversed") from None
+    assert posting is not None  # a reversal has no idempotency key
     return posting
 
 
@@ -228,19 +228,21 @@ def _fingerprint(request: PostingRequest) -> str:
 
 
 def _earlier_postings(
-    session: Session, requests: Sequence[PostingRequest], fingerprints: Sequence[str]
+    connection: Connection, taken: Sequence[tuple[PostingRequest, str]]
 ) -> dict[str, Posted]:
-    keys = {r.idempotency_key for r in requests if r.idempotency_key is not None}
-    if not keys:
+    """The postings that hold the keys found taken; IdempotencyConflict if one differs."""
+    if not taken:
         return {}
+    keys = sorted({r.idempotency_key for r, _ in taken if r.idempotency_key is not None})
     found = {
-        p.idempotency_key: Posted.of(p)
-        for p in session.exec(select(Posting).where(col(Posting.idempotency_key).in_(keys)))
-        if p.idempotency_key is not None
+        row.idempotency_key: Posted.of(row)
+        for row in connection.execute(_SELECT_BY_KEYS, {"keys": keys})
     }
-    for request, fingerprint in zip(requests, fingerprints, strict=True):
+    for request, fingerprint in taken:
         key = request.idempotency_key
-        if key is not None and key in found and found[key].fingerprint != fingerprint:
+        if key is None or key not in found:  # never expected: the key's row was just seen
+            raise RuntimeError(f"idempotency key {key!r} reported taken but not found")
+        if found[key].fingerprint != fingerprint:
             raise IdempotencyConflict(
                 f"idempotency key {key!r} was already used for move {found[key].id} "
                 "with different content"

@@ -1,99 +1,71 @@
-"""The write path of a posting, in SQLAlchemy Core with statements built once.
+"""The write path of a posting: a fixed, small number of statements, whatever the batch size.
 
-Kept apart from :mod:`fabcoord.ledger.posting` (rules and public API) because it is the hot path:
-an ORM flush per posting costs several times the SQL it sends. Nothing else inserts stock moves.
+Kept apart from :mod:`fabcoord.ledger.posting` (rules and public API) because it is the hot path.
+Nothing else inserts stock moves. The statements go straight to the driver's cursor (the
+SQLAlchemy layer costs more than the statements themselves); driver errors are raised as the
+usual SQLAlchemy exceptions.
+
+PostgreSQL: **one statement** writes a batch (data-modifying CTEs): the headers with their ids from
+the sequence (``ON CONFLICT (idempotency_key) DO NOTHING``), the legs of the headers actually
+inserted, and every balance change in one upsert ``RETURNING`` the new balances.
+SQLite (no data-modifying CTEs): the header insert with the same ``ON CONFLICT … DO NOTHING
+RETURNING id`` (for a batch, one multi-row insert after reading the largest posting id: ids follow
+it, as SQLite's own would, safe under the ``BEGIN IMMEDIATE`` write lock), one multi-row insert of
+the legs, one balance upsert.
+
+A header whose idempotency key is already taken is not inserted, and neither are its legs nor its
+balance changes; :func:`write` reports it as None and the caller answers from the earlier posting.
+Balance upserts run in (item, location, lot) order: one lock order for every writer. Very large
+batches are split into several statements of each kind, keeping that order.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
-from sqlmodel import Session
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
-from fabcoord.errors import InsufficientStock, UnknownItem, UnknownLocation
-from fabcoord.ledger.models import (
-    Item,
-    Location,
-    LocationKind,
-    MoveReason,
-    Posting,
-    StockBalance,
-    StockMove,
-    Unit,
+from fabcoord.errors import InsufficientStock
+from fabcoord.ledger.lookups import ItemRef, LocationRef
+from fabcoord.ledger.models import MoveReason, Posting, StockMove
+
+__all__ = ["ItemRef", "LocationRef", "NewPosting", "Posted", "write"]
+
+_HEADER = (
+    "reason",
+    "doc_type",
+    "doc_id",
+    "actor",
+    "posted_at",
+    "idempotency_key",
+    "fingerprint",
+    "reverses_id",
+    "note",
 )
-
-_ITEM = Item.__table__  # type: ignore[attr-defined]
-_LOCATION = Location.__table__  # type: ignore[attr-defined]
-_POSTING = Posting.__table__  # type: ignore[attr-defined]
-_MOVE = StockMove.__table__  # type: ignore[attr-defined]
-_BALANCE = StockBalance.__table__  # type: ignore[attr-defined]
-
-_SELECT_ITEMS = select(_ITEM.c.id, _ITEM.c.code, _ITEM.c.unit, _ITEM.c.allow_negative).where(
-    _ITEM.c.code.in_(bindparam("codes", expanding=True))
+_MOVE = (
+    "posting_id",
+    "item_id",
+    "location_id",
+    "lot",
+    "qty",
+    "unit",
+    "reason",
+    "doc_type",
+    "doc_id",
+    "posted_at",
 )
-_SELECT_LOCATIONS = select(_LOCATION.c.id, _LOCATION.c.code, _LOCATION.c.kind).where(
-    _LOCATION.c.code.in_(bindparam("codes", expanding=True))
+_PARAMETERS_PER_STATEMENT = 30_000  # under SQLite's 32,766 and PostgreSQL's 65,535
+_LOTS_HELD = (
+    "SELECT lot FROM stock_balance WHERE item_id = {p} AND location_id = {p} AND lot <> {p} "
+    "AND qty > 0"
 )
-_INSERT_POSTING = insert(_POSTING)
-_NEXT_POSTING_IDS = text(
-    "SELECT nextval(pg_get_serial_sequence('posting', 'id')) FROM generate_series(1, :count)"
-)
-_MAX_POSTING_ID = text("SELECT COALESCE(MAX(id), 0) FROM posting")
-_INSERT_MOVE = insert(_MOVE)
-_LOTS_HELD = select(_BALANCE.c.lot).where(
-    _BALANCE.c.item_id == bindparam("item_id"),
-    _BALANCE.c.location_id == bindparam("location_id"),
-    _BALANCE.c.lot != bindparam("lot"),
-    _BALANCE.c.qty > 0,
-)
-
-
-@lru_cache(maxsize=128)
-def _upsert_sql(dialect: Dialect, count: int) -> tuple[str, tuple[str, ...] | None]:
-    """``INSERT … VALUES (…) × count ON CONFLICT DO UPDATE … RETURNING``, compiled once per size.
-
-    One statement changes every balance of a posting (or batch); ``RETURNING`` gives each new
-    value. SQLAlchemy does not cache multi-row VALUES, so the SQL text is kept here.
-    """
-    compiled = _upsert(dialect.name, count).compile(dialect=dialect)
-    return str(compiled), compiled.positiontup
-
-
-def _upsert(dialect: str, count: int) -> Any:
-    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = make(_BALANCE).values(
-        [
-            {name: bindparam(f"{name}_{n}") for name in ("item_id", "location_id", "lot", "qty")}
-            for n in range(count)
-        ]
-    )
-    return statement.on_conflict_do_update(
-        index_elements=["item_id", "location_id", "lot"],
-        set_={"qty": _BALANCE.c.qty + statement.excluded.qty},
-    ).returning(_BALANCE.c.item_id, _BALANCE.c.location_id, _BALANCE.c.lot, _BALANCE.c.qty)
-
-
-@dataclass(frozen=True)
-class ItemRef:
-    id: int
-    code: str
-    unit: Unit
-    allow_negative: bool
-
-
-@dataclass(frozen=True)
-class LocationRef:
-    id: int
-    code: str
-    kind: LocationKind
+Delta = tuple[int, int, str]  # item id, location id, lot
 
 
 @dataclass(frozen=True)
@@ -112,11 +84,11 @@ class Posted:
     note: str
 
     @classmethod
-    def of(cls, row: Posting | NewPosting, posting_id: int | None = None) -> Posted:
-        """From a stored posting, or from a new one and the id it was written with."""
+    def of(cls, row: Posting | NewPosting | Any, posting_id: int | None = None) -> Posted:
+        """From a stored posting (ORM object or row), or from a new one and its id."""
         return cls(
             id=posting_id if posting_id is not None else getattr(row, "id", None) or 0,
-            reason=row.reason,
+            reason=MoveReason(row.reason),
             doc_type=row.doc_type,
             doc_id=row.doc_id,
             actor=row.actor,
@@ -144,127 +116,346 @@ class NewPosting:
     legs: tuple[tuple[str, str, int, str], ...]  # item code, location code, qty, lot
 
 
-def resolve(
-    session: Session, item_codes: Iterable[str], location_codes: Iterable[str]
-) -> tuple[dict[str, ItemRef], dict[str, LocationRef]]:
-    """Look up items and locations by code in two queries. Raises UnknownItem/UnknownLocation."""
-    connection = session.connection()
-    wanted_items, wanted_locations = sorted(set(item_codes)), sorted(set(location_codes))
-    items = {
-        row.code: ItemRef(row.id, row.code, Unit(row.unit), row.allow_negative)
-        for row in connection.execute(_SELECT_ITEMS, {"codes": wanted_items})
-    }
-    for code in wanted_items:
-        if code not in items:
-            raise UnknownItem(f"unknown item {code!r} (see 'fabcoord item list')")
-    locations = {
-        row.code: LocationRef(row.id, row.code, LocationKind(row.kind))
-        for row in connection.execute(_SELECT_LOCATIONS, {"codes": wanted_locations})
-    }
-    for code in wanted_locations:
-        if code not in locations:
-            raise UnknownLocation(f"unknown location {code!r} (see 'fabcoord location list')")
-    return items, locations
-
-
 def write(
-    session: Session,
+    connection: Connection,
     postings: Sequence[NewPosting],
     items: dict[str, ItemRef],
     locations: dict[str, LocationRef],
-) -> list[Posted]:
-    """Insert headers, legs and cached balances; raise InsufficientStock (caller rolls back)."""
-    connection = session.connection()
-    headers = [
-        {
-            "reason": p.reason.value,
-            "doc_type": p.doc_type,
-            "doc_id": p.doc_id,
-            "actor": p.actor,
-            "posted_at": p.posted_at,
-            "idempotency_key": p.idempotency_key,
-            "fingerprint": p.fingerprint,
-            "reverses_id": p.reverses_id,
-            "note": p.note,
-        }
-        for p in postings
-    ]
-    ids = _allocate_posting_ids(connection, len(headers))
-    connection.execute(
-        _INSERT_POSTING, [{"id": i, **header} for i, header in zip(ids, headers, strict=True)]
+) -> list[Posted | None]:
+    """Insert headers, legs and balance changes; None for a posting whose key was already taken.
+
+    Raises:
+        InsufficientStock: a balance that may not go negative would (the caller undoes the writes).
+    """
+    dbapi_error = connection.dialect.loaded_dbapi.Error
+    driver: Any = connection.connection.driver_connection
+    cursor = driver.cursor()
+    stamp = _stamp(connection.dialect)
+    try:
+        if connection.dialect.name == "postgresql":
+            ids, balances, deltas = _write_postgresql(cursor, postings, items, locations, stamp)
+            _refuse_negative(cursor, "%s", balances, deltas, items, locations)
+        else:
+            ids, balances, deltas = _write_sqlite(cursor, postings, items, locations, stamp)
+            _refuse_negative(cursor, "?", balances, deltas, items, locations)
+    except dbapi_error as error:
+        raise DBAPIError.instance("ledger posting", None, error, dbapi_error) from None
+    finally:
+        cursor.close()
+    return [None if i is None else Posted.of(p, i) for i, p in zip(ids, postings, strict=True)]
+
+
+# --- PostgreSQL: one statement --------------------------------------------------------------
+
+
+def _write_postgresql(
+    cursor: Any,
+    postings: Sequence[NewPosting],
+    items: dict[str, ItemRef],
+    locations: dict[str, LocationRef],
+    stamp: Callable[[datetime], Any],
+) -> tuple[list[int | None], list[tuple[int, int, str, int]], dict[Delta, int]]:
+    chunks = list(_chunks(postings, items, locations))
+    if len(chunks) == 1:  # the usual case: headers, legs and balances in one statement
+        sql = _postgresql_sql(*chunks[0].shape, with_balances=True)
+        one_ids, balances = _run_postgresql(
+            cursor, sql, chunks[0].parameters(stamp, with_deltas=True)
+        )
+        return one_ids, balances, _deltas(chunks[0], one_ids)
+    ids: list[int | None] = []
+    deltas: dict[Delta, int] = defaultdict(int)
+    for chunk in chunks:  # headers and legs per chunk, then the balances in key order
+        sql = _postgresql_sql(*chunk.shape, with_balances=False)
+        chunk_ids, _ = _run_postgresql(cursor, sql, chunk.parameters(stamp, with_deltas=False))
+        for key, delta in _deltas(chunk, chunk_ids).items():
+            deltas[key] += delta
+        ids += chunk_ids
+    return ids, _upsert_balances(cursor, "%s", deltas), deltas
+
+
+def _run_postgresql(
+    cursor: Any, sql: str, parameters: list[Any]
+) -> tuple[list[int | None], list[tuple[int, int, str, int]]]:
+    cursor.execute(sql, parameters)
+    by_n: dict[int, int | None] = {}
+    balances = []
+    for kind, a, b, lot, qty in cursor.fetchall():
+        if kind == 0:
+            by_n[a] = b if qty else None
+        else:
+            balances.append((a, b, lot, qty))
+    return [by_n[n] for n in sorted(by_n)], balances
+
+
+@lru_cache(maxsize=256)
+def _postgresql_sql(postings: int, legs: int, deltas: int, *, with_balances: bool) -> str:
+    header_types = ("text", "text", "text", "text", "timestamptz", "text", "text", "int", "text")
+    v = _values(postings, ("int", *header_types))
+    legs_values = _values(legs, ("int", "int", "int", "int", "text", "bigint", "text"))
+    sql = (
+        f"WITH v (n, {', '.join(_HEADER)}) AS ({v}), "
+        "ids AS MATERIALIZED (SELECT n, nextval(pg_get_serial_sequence('posting', 'id')) AS id "
+        "FROM v ORDER BY n), "
+        f"h AS (INSERT INTO posting (id, {', '.join(_HEADER)}) "
+        f"SELECT ids.id, {', '.join('v.' + c for c in _HEADER)} FROM v JOIN ids USING (n) "
+        "ORDER BY n ON CONFLICT (idempotency_key) DO NOTHING RETURNING id), "
+        f"l (k, n, item_id, location_id, lot, qty, unit) AS ({legs_values}), "
+        f"m AS (INSERT INTO stock_move ({', '.join(_MOVE)}) "
+        "SELECT h.id, l.item_id, l.location_id, l.lot, l.qty, l.unit, v.reason, v.doc_type, "
+        "v.doc_id, v.posted_at FROM l JOIN v USING (n) JOIN ids USING (n) JOIN h ON h.id = ids.id "
+        "ORDER BY l.k)"
     )
+    result = "SELECT 0, ids.n::bigint, ids.id, NULL::text, (h.id IS NOT NULL)::int::bigint FROM ids LEFT JOIN h ON h.id = ids.id"
+    if with_balances and deltas:
+        d = _values(deltas, ("int", "int", "int", "text", "bigint"))
+        sql += (
+            f", d (n, item_id, location_id, lot, qty) AS ({d}), "
+            "b AS (INSERT INTO stock_balance (item_id, location_id, lot, qty) "
+            "SELECT d.item_id, d.location_id, d.lot, SUM(d.qty) FROM d JOIN ids USING (n) "
+            "JOIN h ON h.id = ids.id GROUP BY 1, 2, 3 HAVING SUM(d.qty) <> 0 ORDER BY 1, 2, 3 "
+            "ON CONFLICT (item_id, location_id, lot) DO UPDATE "
+            "SET qty = stock_balance.qty + excluded.qty "
+            "RETURNING item_id, location_id, lot, qty)"
+        )
+        result += " UNION ALL SELECT 1, item_id::bigint, location_id::bigint, lot, qty FROM b"
+    return f"{sql} {result}"
+
+
+def _values(rows: int, types: tuple[str, ...]) -> str:
+    """``VALUES (%s::t1, …), (%s, …)``: the first row's casts type every column."""
+    first = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
+    other = "(" + ", ".join("%s" for _ in types) + ")"
+    return "VALUES " + ", ".join([first] + [other] * (rows - 1))
+
+
+# --- SQLite: three statements (four for a batch) --------------------------------------------
+
+
+def _write_sqlite(
+    cursor: Any,
+    postings: Sequence[NewPosting],
+    items: dict[str, ItemRef],
+    locations: dict[str, LocationRef],
+    stamp: Callable[[datetime], Any],
+) -> tuple[list[int | None], list[tuple[int, int, str, int]], dict[Delta, int]]:
+    stamped = [stamp(p.posted_at) for p in postings]
+    if len(postings) == 1:  # the id SQLite gives, returned
+        cursor.execute(_sqlite_headers_sql(1, with_ids=False), _header(postings[0], stamped[0]))
+        ids: list[int | None] = [row[0] for row in cursor.fetchall()] or [None]
+    else:  # ids chosen here, to tell which headers were inserted (RETURNING has no order)
+        ids = _sqlite_headers(cursor, postings, stamped)
     moves = []
-    deltas: dict[tuple[int, int, str], int] = defaultdict(int)
-    for posting_id, p in zip(ids, postings, strict=True):
+    deltas: dict[Delta, int] = defaultdict(int)
+    for posting_id, p, posted_at in zip(ids, postings, stamped, strict=True):
+        if posting_id is None:
+            continue
+        reason = p.reason.value
         for item_code, location_code, qty, lot in p.legs:
             item, location = items[item_code], locations[location_code]
             moves.append(
-                {
-                    "posting_id": posting_id,
-                    "item_id": item.id,
-                    "location_id": location.id,
-                    "lot": lot,
-                    "qty": qty,
-                    "unit": item.unit.value,
-                    "reason": p.reason.value,
-                    "doc_type": p.doc_type,
-                    "doc_id": p.doc_id,
-                    "posted_at": p.posted_at,
-                }
+                (
+                    posting_id,
+                    item.id,
+                    location.id,
+                    lot,
+                    qty,
+                    item.unit_value,
+                    reason,
+                    p.doc_type,
+                    p.doc_id,
+                    posted_at,
+                )
             )
-            if not location.kind.is_virtual:  # virtual counterparts are never cached
+            if not location.virtual:  # virtual counterparts are never cached
                 deltas[(item.id, location.id, lot)] += qty
-    connection.execute(_INSERT_MOVE, moves)
-    _apply_to_balances(connection, deltas, items, locations)
-    return [Posted.of(p, posting_id) for posting_id, p in zip(ids, postings, strict=True)]
+    per_statement = _PARAMETERS_PER_STATEMENT // len(_MOVE)
+    for first in range(0, len(moves), per_statement):
+        chunk = moves[first : first + per_statement]
+        cursor.execute(_sqlite_moves_sql(len(chunk)), [value for row in chunk for value in row])
+    return ids, _upsert_balances(cursor, "?", deltas), deltas
 
 
-def _allocate_posting_ids(connection: Connection, count: int) -> list[int]:
-    """Ids for new postings, taken before the insert so that one statement inserts them all.
+def _sqlite_headers(
+    cursor: Any, postings: Sequence[NewPosting], stamped: list[Any]
+) -> list[int | None]:
+    start = int(cursor.execute("SELECT COALESCE(MAX(id), 0) FROM posting").fetchone()[0])
+    wanted = list(range(start + 1, start + 1 + len(postings)))
+    inserted: set[int] = set()
+    per_statement = _PARAMETERS_PER_STATEMENT // (len(_HEADER) + 1)
+    for first in range(0, len(postings), per_statement):
+        rows = [
+            (posting_id, *_header(p, posted_at))
+            for posting_id, p, posted_at in zip(
+                wanted[first : first + per_statement],
+                postings[first : first + per_statement],
+                stamped[first : first + per_statement],
+                strict=True,
+            )
+        ]
+        cursor.execute(
+            _sqlite_headers_sql(len(rows), with_ids=True), [value for row in rows for value in row]
+        )
+        inserted.update(row[0] for row in cursor.fetchall())
+    return [i if i in inserted else None for i in wanted]
 
-    PostgreSQL: from the table's sequence (safe with concurrent writers). SQLite: after the largest
-    id, which is what SQLite itself does; safe because write transactions start with
-    ``BEGIN IMMEDIATE`` and so hold the database's only write lock.
-    """
-    if connection.dialect.name == "postgresql":
-        return [row[0] for row in connection.execute(_NEXT_POSTING_IDS, {"count": count})]
-    start = int(connection.execute(_MAX_POSTING_ID).scalar_one())
-    return list(range(start + 1, start + count + 1))
+
+@lru_cache(maxsize=256)
+def _sqlite_headers_sql(rows: int, *, with_ids: bool) -> str:
+    columns = ("id", *_HEADER) if with_ids else _HEADER
+    row = "(" + ", ".join("?" for _ in columns) + ")"
+    return (
+        f"INSERT INTO posting ({', '.join(columns)}) VALUES {', '.join([row] * rows)} "
+        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+    )
 
 
-def _apply_to_balances(
-    connection: Connection,
-    deltas: dict[tuple[int, int, str], int],
+@lru_cache(maxsize=256)
+def _sqlite_moves_sql(rows: int) -> str:
+    row = "(" + ", ".join("?" for _ in _MOVE) + ")"
+    return f"INSERT INTO stock_move ({', '.join(_MOVE)}) VALUES {', '.join([row] * rows)}"
+
+
+# --- balances -------------------------------------------------------------------------------
+
+
+def _upsert_balances(
+    cursor: Any, p: str, deltas: dict[Delta, int]
+) -> list[tuple[int, int, str, int]]:
+    """The balance changes in key order, ``RETURNING`` the new balances (one statement unless huge)."""
+    keys = [key for key in sorted(deltas) if deltas[key] != 0]
+    balances = []
+    per_statement = _PARAMETERS_PER_STATEMENT // 4
+    for first in range(0, len(keys), per_statement):
+        chunk = keys[first : first + per_statement]
+        cursor.execute(
+            _upsert_sql(p, len(chunk)),
+            [value for key in chunk for value in (*key, deltas[key])],
+        )
+        balances += [tuple(row) for row in cursor.fetchall()]
+    return balances
+
+
+@lru_cache(maxsize=256)
+def _upsert_sql(p: str, rows: int) -> str:
+    row = f"({p}, {p}, {p}, {p})"
+    return (
+        f"INSERT INTO stock_balance (item_id, location_id, lot, qty) VALUES "
+        f"{', '.join([row] * rows)} ON CONFLICT (item_id, location_id, lot) DO UPDATE "
+        "SET qty = stock_balance.qty + excluded.qty RETURNING item_id, location_id, lot, qty"
+    )
+
+
+def _refuse_negative(
+    cursor: Any,
+    p: str,
+    balances: list[tuple[int, int, str, int]],
+    deltas: dict[Delta, int],
     items: dict[str, ItemRef],
     locations: dict[str, LocationRef],
 ) -> None:
-    """One upsert statement for every key (sorted: one lock order for all writers, no deadlock)."""
-    keys = [key for key in sorted(deltas) if deltas[key] != 0]
-    if not keys:
-        return
-    parameters: dict[str, Any] = {}
-    for n, (item_id, location_id, lot) in enumerate(keys):
-        parameters[f"item_id_{n}"], parameters[f"location_id_{n}"] = item_id, location_id
-        parameters[f"lot_{n}"], parameters[f"qty_{n}"] = lot, deltas[(item_id, location_id, lot)]
-    sql, positions = _upsert_sql(connection.dialect, len(keys))
-    arguments = tuple(parameters[name] for name in positions) if positions else parameters
-    rows = connection.exec_driver_sql(sql, arguments).all()
-    if len(rows) != len(keys):  # never expected: the check below must see every balance
-        raise RuntimeError(f"balance upsert returned {len(rows)} rows for {len(keys)} keys")
+    keys = {key for key, delta in deltas.items() if delta != 0}
+    if len(balances) != len(keys):  # never expected: the check below must see every balance
+        raise RuntimeError(f"balance upsert returned {len(balances)} rows for {len(keys)} keys")
     items_by_id = {item.id: item for item in items.values()}
-    for item_id, location_id, lot, balance in sorted(rows):
+    for item_id, location_id, lot, balance in sorted(balances):
         delta, item = deltas[(item_id, location_id, lot)], items_by_id[item_id]
         if balance < 0 and delta < 0 and not item.allow_negative:
             location = next(loc for loc in locations.values() if loc.id == location_id)
-            other_lots = connection.execute(
-                _LOTS_HELD, {"item_id": item_id, "location_id": location_id, "lot": lot}
-            ).scalars()
+            cursor.execute(_LOTS_HELD.format(p=p), (item_id, location_id, lot))
+            other_lots = [row[0] for row in cursor.fetchall()]
             raise InsufficientStock(
                 item=item.code,
                 location=location.code,
                 lot=lot,
                 available=balance - delta,
                 requested=-delta,
-                unit=item.unit.value,
+                unit=item.unit_value,
                 other_lots=tuple(sorted(other_lots))[:10],
             )
+
+
+# --- rows and parameters --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Postings sent in one PostgreSQL statement, with their legs and per-posting balance changes."""
+
+    postings: Sequence[NewPosting]
+    legs: list[
+        tuple[int, int, int, str, int, str]
+    ]  # n (posting index), item, location, lot, qty, unit
+    deltas: list[tuple[int, int, int, str, int]]  # n, item, location, lot, qty
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return len(self.postings), len(self.legs), len(self.deltas)
+
+    def parameters(self, stamp: Callable[[datetime], Any], *, with_deltas: bool) -> list[Any]:
+        values: list[Any] = []
+        for n, p in enumerate(self.postings):
+            values += (n, *_header(p, stamp(p.posted_at)))
+        for k, leg in enumerate(self.legs):
+            values += (k, *leg)
+        for delta in self.deltas if with_deltas else ():
+            values += delta
+        return values
+
+
+def _chunks(
+    postings: Sequence[NewPosting],
+    items: dict[str, ItemRef],
+    locations: dict[str, LocationRef],
+) -> Iterator[_Chunk]:
+    chunk: list[NewPosting] = []
+    legs: list[tuple[int, int, int, str, int, str]] = []
+    deltas: list[tuple[int, int, int, str, int]] = []
+    size = 0
+    for p in postings:
+        cost = 10 + 7 * len(p.legs) + 5 * len(p.legs)
+        if chunk and size + cost > _PARAMETERS_PER_STATEMENT:
+            yield _Chunk(chunk, legs, deltas)
+            chunk, legs, deltas, size = [], [], [], 0
+        n = len(chunk)
+        chunk.append(p)
+        size += cost
+        mine: dict[Delta, int] = defaultdict(int)
+        for item_code, location_code, qty, lot in p.legs:
+            item, location = items[item_code], locations[location_code]
+            legs.append((n, item.id, location.id, lot, qty, item.unit_value))
+            if not location.virtual:
+                mine[(item.id, location.id, lot)] += qty
+        deltas += [(n, *key, qty) for key, qty in mine.items() if qty != 0]
+    if chunk:
+        yield _Chunk(chunk, legs, deltas)
+
+
+def _deltas(chunk: _Chunk, ids: list[int | None]) -> dict[Delta, int]:
+    """The net balance changes of the chunk's postings that were inserted."""
+    totals: dict[Delta, int] = defaultdict(int)
+    for n, item_id, location_id, lot, qty in chunk.deltas:
+        if ids[n] is not None:
+            totals[(item_id, location_id, lot)] += qty
+    return totals
+
+
+def _header(p: NewPosting, posted_at: Any) -> tuple[Any, ...]:
+    return (
+        p.reason.value,
+        p.doc_type,
+        p.doc_id,
+        p.actor,
+        posted_at,
+        p.idempotency_key,
+        p.fingerprint,
+        p.reverses_id,
+        p.note,
+    )
+
+
+@lru_cache(maxsize=8)
+def _stamp(dialect: Any) -> Callable[[datetime], Any]:
+    """How the dialect stores ``posted_at`` (SQLite: text in SQLAlchemy's own format)."""
+    column_type = StockMove.__table__.c.posted_at.type  # type: ignore[attr-defined]
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    return process if process is not None else (lambda value: value)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from sqlalchemy import text
 
 from fabcoord.config import load_settings
+from fabcoord.db import make_engine
 from fabcoord.errors import ConfigError
 
 
@@ -32,3 +36,20 @@ def test_environment_then_explicit_values(monkeypatch: pytest.MonkeyPatch) -> No
 def test_invalid_settings_name_the_setting(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(**overrides)
+
+
+def test_sqlite_commits_durably_unless_a_setting_lowers_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("FABCOORD_SQLITE_SYNCHRONOUS", raising=False)
+    assert load_settings().sqlite_synchronous == "FULL"
+    monkeypatch.setenv("FABCOORD_SQLITE_SYNCHRONOUS", "normal")
+    assert load_settings().sqlite_synchronous == "NORMAL"
+    with pytest.raises(ConfigError, match="sqlite_synchronous"):
+        load_settings(sqlite_synchronous="OFF")
+    for value, level in (("FULL", 2), ("NORMAL", 1)):  # SQLite's numbers for the two levels
+        url = f"sqlite:///{tmp_path}/{value}.db"
+        engine = make_engine(load_settings(database_url=url, sqlite_synchronous=value))
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA synchronous")).scalar_one() == level
+        engine.dispose()

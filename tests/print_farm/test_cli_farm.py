@@ -19,7 +19,7 @@ from print_farm import commands as farm_commands
 from print_farm import dispatch_db, registry
 from print_farm.dispatcher import Dispatcher, DispatcherConfig
 from print_farm.models import JobState, PrintJob
-from tests.factories import ledger_snapshot
+from tests.factories import database_snapshot
 from tests.print_farm import farm_factories as ff
 
 
@@ -161,11 +161,11 @@ def test_a_fablab_manager_sets_up_a_printer_a_design_and_a_queue(
 def test_bad_input_is_one_line_and_changes_nothing(
     database_url: str, engine: Engine, args: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = ledger_snapshot(engine)
+    before = database_snapshot(engine)
     assert run(database_url, *args) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
-    assert ledger_snapshot(engine) == before
+    assert database_snapshot(engine) == before
 
 
 def test_the_live_view_shows_each_printer(engine: Engine) -> None:
@@ -176,7 +176,9 @@ def test_the_live_view_shows_each_printer(engine: Engine) -> None:
     assert with_rows == []
 
     with unit_of_work(engine, read_only=True) as session:
-        worker.rows = {p.id or 0: p for p in dispatch_db.owned_printers(session=session, ids=[1])}
+        worker.state.rows = {
+            p.id or 0: p for p in dispatch_db.owned_printers(session=session, ids=[1])
+        }
     console = Console(record=True, width=120)
     console.print(farm_commands.live_table(worker))
     text = console.export_text()
@@ -288,13 +290,13 @@ def test_a_held_job_shows_in_the_queue_and_farm_retry_requeues_it(
     assert run(database_url, "farm", "retry", str(job_id)) == 0
     assert f"job {job_id} back in the queue" in capsys.readouterr().out
     assert ff.job(engine, job_id).status is JobState.QUEUED
-    before = ledger_snapshot(engine)
+    before = database_snapshot(engine)
     assert run(database_url, "farm", "retry", str(job_id)) == 1
     err = capsys.readouterr().err
     assert err == f"error: print job {job_id} is queued, not held: only held jobs are retried\n"
     assert run(database_url, "farm", "retry", "999") == 1
     assert capsys.readouterr().err.count("\n") == 1
-    assert ledger_snapshot(engine) == before
+    assert database_snapshot(engine) == before
 
 
 def test_farm_run_takes_an_attempt_limit(

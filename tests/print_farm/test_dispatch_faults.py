@@ -240,10 +240,10 @@ def test_two_dispatchers_share_the_farm_and_start_each_job_once(
 
     async def both() -> None:
         stop_first, stop_second = asyncio.Event(), asyncio.Event()
-        tasks = [
-            asyncio.create_task(first.run(stop=stop_first)),
-            asyncio.create_task(second.run(stop=stop_second)),
-        ]
+        tasks = [asyncio.create_task(first.run(stop=stop_first))]
+        while len(first.leases.owned) < 2:  # A leases first (its renewals run on a thread)
+            await asyncio.sleep(0.02)
+        tasks.append(asyncio.create_task(second.run(stop=stop_second)))
         deadline = time.monotonic() + 90
         handed_over = False
         while not fr.all_jobs(engine, JobState.DONE)():

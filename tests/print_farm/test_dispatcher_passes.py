@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 from sqlalchemy import Engine, update
@@ -29,16 +30,16 @@ def test_passes_between_full_reads_read_again_only_the_printers_the_dispatcher_w
     ours, other = ff.add_printer(engine, farm), ff.add_printer(engine, farm)
     dispatcher = Dispatcher(engine, fr.fast_config("passes"))
     dispatcher.renew_leases()
-    dispatcher.refresh(full=True)
+    asyncio.run(dispatcher.refresh(full=True))
     by_name = {row.name: row.id for row in dispatcher.rows.values()}
     assert set(by_name) == {ours, other}
     set_notice(engine, ours, "written by this dispatcher")
     set_notice(engine, other, "written by an operator")
     dispatcher.touched(by_name[ours])
-    dispatcher.refresh(full=False)
+    asyncio.run(dispatcher.refresh(full=False))
     notices = {row.name: row.notice for row in dispatcher.rows.values()}
     assert notices == {ours: "written by this dispatcher", other: ""}
-    dispatcher.refresh(full=True)  # every tick_s: what others wrote shows too
+    asyncio.run(dispatcher.refresh(full=True))  # every tick_s: what others wrote shows too
     notices = {row.name: row.notice for row in dispatcher.rows.values()}
     assert notices == {ours: "written by this dispatcher", other: "written by an operator"}
 
@@ -48,12 +49,12 @@ def test_a_printer_lost_to_another_dispatcher_leaves_the_next_full_read(engine: 
     printer = ff.add_printer(engine, farm)
     dispatcher = Dispatcher(engine, fr.fast_config("first", lease_s=4.0))
     dispatcher.renew_leases()
-    dispatcher.refresh(full=True)
+    asyncio.run(dispatcher.refresh(full=True))
     assert [row.name for row in dispatcher.rows.values()] == [printer]
     with unit_of_work(engine) as session:
         claims.release_leases(session=session, owner="first")
         claims.acquire_leases(session=session, owner="second", lease_s=30)
-    dispatcher.refresh(full=True)
+    asyncio.run(dispatcher.refresh(full=True))
     assert dispatcher.rows == {}
 
 
@@ -85,7 +86,7 @@ def test_each_printer_keeps_its_own_share_of_the_poll_period(engine: Engine) -> 
 
 def of_size(dispatcher: Dispatcher, printers: int) -> Dispatcher:
     """The dispatcher as if it held ``printers`` printers (only their count matters here)."""
-    dispatcher.rows = dict.fromkeys(range(printers))  # type: ignore[arg-type]
+    dispatcher.state.rows = dict.fromkeys(range(printers))  # type: ignore[arg-type]
     return dispatcher
 
 
@@ -106,11 +107,11 @@ def test_an_operator_change_to_a_printer_without_a_job_is_read_on_the_next_pass(
     ff.stock_filament(engine, farm, lot="L1", grams=100)
     dispatcher = Dispatcher(engine, fr.fast_config("passes"))
     dispatcher.renew_leases()
-    dispatcher.refresh(full=True)
+    asyncio.run(dispatcher.refresh(full=True))
     [row] = dispatcher.rows.values()
     assert row.loaded_lot == ""
     ff.load(engine, printer, lot="L1", grams=100)  # printers load, between two full reads
-    dispatcher.refresh(full=False)
+    asyncio.run(dispatcher.refresh(full=False))
     [row] = dispatcher.rows.values()
     assert row.loaded_lot == "L1" and row.loaded_material == "petg"
 

@@ -12,7 +12,7 @@ from fabcoord.db import unit_of_work
 from fabcoord.errors import AlreadyExists, InsufficientStock, InvalidInput
 from print_farm import registry, spools
 from print_farm.errors import ApiKeyUnavailable, PrinterInUse, UnknownPrinter
-from tests.factories import ledger_snapshot
+from tests.factories import database_snapshot
 from tests.print_farm import farm_factories as ff
 
 
@@ -43,10 +43,10 @@ def test_loading_more_than_the_lot_holds_changes_nothing(engine: Engine) -> None
     farm = ff.make_fablab(engine)
     ff.stock_filament(engine, farm, lot="L1", grams=100)
     name = ff.add_printer(engine, farm)
-    before = ledger_snapshot(engine)
+    before = database_snapshot(engine)
     with pytest.raises(InsufficientStock):
         ff.load(engine, name, lot="L1", grams=500)
-    assert ledger_snapshot(engine) == before
+    assert database_snapshot(engine) == before
     assert ff.printer(engine, name).loaded_lot == ""
 
 

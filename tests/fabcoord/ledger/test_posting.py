@@ -24,7 +24,7 @@ from fabcoord.errors import (
 from fabcoord.ledger import balances, catalogue
 from fabcoord.ledger.models import ItemKind, MoveReason, Unit
 from fabcoord.ledger.posting import Leg, PostingRequest, post, reverse, utc_now
-from tests.factories import add_stock_location, ledger_snapshot, legs, move_request, receive
+from tests.factories import add_stock_location, database_snapshot, legs, move_request, receive
 
 
 def qty_at(engine: Engine, item: str, location: str, **kwargs: object) -> int:
@@ -60,7 +60,7 @@ def test_every_move_names_its_reason_and_document(engine: Engine) -> None:
 def test_moving_more_than_available_is_refused_and_changes_nothing(engine: Engine) -> None:
     shelf, other = add_stock_location(engine), add_stock_location(engine)
     receive(engine, item="visor-frame", qty=5, to=shelf)
-    before = ledger_snapshot(engine)
+    before = database_snapshot(engine)
     with (
         pytest.raises(InsufficientStock, match="5 pcs available, 6 pcs requested"),
         unit_of_work(engine) as session,
@@ -69,7 +69,7 @@ def test_moving_more_than_available_is_refused_and_changes_nothing(engine: Engin
             session=session,
             request=move_request(item="visor-frame", qty=6, source=shelf, destination=other),
         )
-    assert ledger_snapshot(engine) == before
+    assert database_snapshot(engine) == before
 
 
 def test_failed_posting_leaves_the_callers_transaction_usable(engine: Engine) -> None:
@@ -127,7 +127,7 @@ def test_bad_postings_are_refused_without_a_trace(
         Leg(leg.item, shelf if leg.location == "SHELF" else leg.location, leg.qty, leg.lot)
         for leg in request_legs
     )
-    before = ledger_snapshot(engine)
+    before = database_snapshot(engine)
     with pytest.raises(error), unit_of_work(engine) as session:
         post(
             session=session,
@@ -139,7 +139,7 @@ def test_bad_postings_are_refused_without_a_trace(
                 actor="tester",
             ),
         )
-    assert ledger_snapshot(engine) == before
+    assert database_snapshot(engine) == before
 
 
 def test_a_posting_must_name_its_document(engine: Engine) -> None:
@@ -179,7 +179,7 @@ def test_reversing_twice_or_a_reversal_or_nothing_is_refused(engine: Engine) -> 
     original = receive(engine, item="petg", qty=40, to=shelf)
     with unit_of_work(engine) as session:
         reversal = reverse(session=session, posting_id=original.id or 0, reason="x", actor="t")
-    before = ledger_snapshot(engine)
+    before = database_snapshot(engine)
     cases: list[tuple[int, type[Exception]]] = [
         (original.id or 0, AlreadyReversed),
         (reversal.id or 0, ReversalOfReversal),
@@ -190,7 +190,7 @@ def test_reversing_twice_or_a_reversal_or_nothing_is_refused(engine: Engine) -> 
             reverse(session=session, posting_id=posting_id, reason="again", actor="t")
     with pytest.raises(InvalidInput), unit_of_work(engine) as session:
         reverse(session=session, posting_id=original.id or 0, reason="  ", actor="t")
-    assert ledger_snapshot(engine) == before
+    assert database_snapshot(engine) == before
 
 
 def test_reversal_of_a_receipt_already_used_is_refused(engine: Engine) -> None:
@@ -216,13 +216,13 @@ def test_idempotency_key_posts_once_and_refuses_other_content(engine: Engine) ->
         again = post(session=session, request=request)
     assert again.id == first.id
     assert qty_at(engine, "petg", shelf) == 10
-    before = ledger_snapshot(engine)
+    before = database_snapshot(engine)
     other = move_request(
         item="petg", qty=11, source=catalogue.SUPPLIERS, destination=shelf, key="K-1"
     )
     with pytest.raises(IdempotencyConflict), unit_of_work(engine) as session:
         post(session=session, request=other)
-    assert ledger_snapshot(engine) == before
+    assert database_snapshot(engine) == before
 
 
 def test_balance_as_of_a_past_time_sums_only_earlier_moves(engine: Engine) -> None:

@@ -2,7 +2,9 @@
 
 For any sequence of posts, reversals and replays: balances equal the sum of the moves, the cache
 equals the moves, a reversal restores the balances it changed, an idempotency key posts at most
-once, and no balance of an item that forbids it goes below zero at a real location.
+once, and no balance of an item that forbids it goes below zero at a real location. Every refusal
+for stock is checked against a model of the balances: a move or reversal is refused for stock if
+and only if it would take such a balance below zero.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def test_ledger_invariants_hold_for_any_sequence(engine: Engine, ops: list[objec
                 destination=sites[op.destination],
                 key=None if op.key is None else f"{run}-{op.key}",
             )
-            _apply_post(engine, request, expected, accepted)
+            _apply_post(engine, request, expected, accepted, sites)
         elif isinstance(op, Replay) and accepted:
             posting_id, request = accepted[op.which % len(accepted)]
             if request.idempotency_key is not None:
@@ -113,8 +115,24 @@ def test_ledger_invariants_hold_for_any_sequence(engine: Engine, ops: list[objec
                 assert _balances(engine) == before
         elif isinstance(op, Reverse) and accepted:
             posting_id, request = accepted[op.which % len(accepted)]
-            _apply_reverse(engine, posting_id, request, expected, reversed_ids)
+            _apply_reverse(engine, posting_id, request, expected, reversed_ids, sites)
         _check(engine, expected, sites)
+
+
+def _goes_below_zero(
+    expected: dict[tuple[str, str], int],
+    legs: list[tuple[str, str, int]],
+    sites: list[str],
+) -> bool:
+    """Whether moving ``legs`` (item, location, signed qty) would take a balance that must not be
+    negative (petg, at a real location) below zero, by the model's balances."""
+    after: dict[tuple[str, str], int] = defaultdict(int)
+    for item, location, qty in legs:
+        after[(item, location)] += qty
+    return any(
+        item == "petg" and location in sites and expected[(item, location)] + delta < 0
+        for (item, location), delta in after.items()
+    )
 
 
 def _apply_post(
@@ -122,12 +140,16 @@ def _apply_post(
     request: PostingRequest,
     expected: dict[tuple[str, str], int],
     accepted: list[tuple[int, PostingRequest]],
+    sites: list[str],
 ) -> None:
     known = {r.idempotency_key: pid for pid, r in accepted if r.idempotency_key}
+    short = _goes_below_zero(expected, [(g.item, g.location, g.qty) for g in request.legs], sites)
     try:
         with unit_of_work(engine) as session:
             posting = post(session=session, request=request)
     except InsufficientStock:
+        # refused for stock: only a new move, and only one that would go below zero
+        assert request.idempotency_key not in known and short, request
         return
     except Exception as error:  # same key, other content: must be refused, and was
         assert request.idempotency_key in known, error
@@ -135,6 +157,7 @@ def _apply_post(
     if request.idempotency_key in known:
         assert posting.id == known[request.idempotency_key]
         return
+    assert not short, request  # accepted: it must not have taken stock it did not have
     accepted.append((posting.id or 0, request))
     for leg in request.legs:
         expected[(leg.item, leg.location)] += leg.qty
@@ -146,17 +169,22 @@ def _apply_reverse(
     request: PostingRequest,
     expected: dict[tuple[str, str], int],
     reversed_ids: set[int],
+    sites: list[str],
 ) -> None:
     before = _balances(engine)
+    undo = [(g.item, g.location, -g.qty) for g in request.legs]
+    short = _goes_below_zero(expected, undo, sites)
     try:
         with unit_of_work(engine) as session:
             reverse(session=session, posting_id=posting_id, reason="property", actor="hypothesis")
     except AlreadyReversed:
         assert posting_id in reversed_ids
         return
-    except InsufficientStock:
+    except InsufficientStock:  # only a reversal that would take stock below zero is refused
+        assert posting_id not in reversed_ids and short, request
         return
     assert posting_id not in reversed_ids
+    assert not short, request
     reversed_ids.add(posting_id)
     for leg in request.legs:
         expected[(leg.item, leg.location)] -= leg.qty
