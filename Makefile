@@ -45,6 +45,7 @@ bench: $(INSTALLED)
 	$(PY) -m bench.farm_dispatch_load
 	$(PY) -m bench.farm_dispatch_scale
 	$(PY) -m bench.farm_db_lock
+	$(PY) -m bench.plan_bench
 
 clean:
 	rm -rf $(VENV) build demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -24,7 +24,7 @@ import print_farm.commands
 import suppliers.commands
 import suppliers.handoff.commands
 from fabcoord import __version__
-from fabcoord.commands import core, face
+from fabcoord.commands import core, face, planning
 from fabcoord.commands import report as report_commands
 from fabcoord.errors import FabcoordError
 from fabcoord.reports.providers import providers as report_providers
@@ -42,6 +42,7 @@ app.add_typer(print_farm.commands.app)
 app.add_typer(suppliers.handoff.commands.app)
 app.add_typer(suppliers.commands.app)
 app.add_typer(report_commands.app)
+app.add_typer(planning.app)
 # --- what each package adds to the reports (imported only when a report is made) -----------
 report_providers.register("orders", "orders.report:figures")
 report_providers.register("print_farm", "print_farm.report:figures")
@@ -81,6 +82,17 @@ def _options(
         level=context.settings.log_level, format="%(levelname)s %(name)s: %(message)s"
     )
     ctx.call_on_close(context.close)
+    _compose()
+
+
+def _compose() -> None:
+    """Subscribe each package's event handlers and the planner's providers (idempotent)."""
+    import print_farm.handlers
+    from fabcoord import events
+    from fabcoord.planning import capacity
+
+    print_farm.handlers.subscribe(events.subscribers)
+    print_farm.handlers.provide(capacity.providers)
 
 
 # --- entry point ---------------------------------------------------------------------------

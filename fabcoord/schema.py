@@ -55,6 +55,7 @@ def target_metadata() -> MetaData:
 
     import fabcoord.demand
     import fabcoord.ledger.models
+    import fabcoord.planning.models
     import fabcoord.records  # noqa: F401
 
     return SQLModel.metadata

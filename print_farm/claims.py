@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
 
+from fabcoord import events
 from fabcoord.ledger.posting import utc_now
 from print_farm.attempts import requeue_state
 from print_farm.db_clock import database_now
@@ -200,7 +201,28 @@ def mark_printing(*, session: Session, job_id: int, attempt: int) -> bool:
     if job.status is not JobState.PRINTING:
         job.status, job.started_at = JobState.PRINTING, utc_now()
         session.add(job)
+        if job.order_ref and _first_start(session, job):
+            events.publish(
+                session=session,
+                event=events.Event(
+                    "production_started",
+                    "print_farm",
+                    {"reference": job.order_ref, "doc_type": "print_job", "doc_id": str(job.id)},
+                ),
+            )
     return True
+
+
+def _first_start(session: Session, job: PrintJob) -> bool:
+    """No other job of the same order has started (or finished) before this one."""
+    other = session.exec(
+        select(PrintJob.id).where(
+            PrintJob.order_ref == job.order_ref,
+            PrintJob.id != job.id,
+            col(PrintJob.started_at).is_not(None) | (PrintJob.status == JobState.DONE),
+        )
+    ).first()
+    return other is None
 
 
 def requeue_not_started(

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from fabcoord import fablabs
+from fabcoord import demand, fablabs
 from fabcoord.errors import InvalidInput
 from fabcoord.ledger.posting import utc_now
 from fabcoord.records import Fablab
@@ -24,6 +24,7 @@ from print_farm.models import Design, FarmPrinter, JobState, PrintJob
 
 MAX_FRAMES = 1_000_000
 MAX_PRIORITY = 1000
+JOB_DOCUMENT = "print_job"
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,17 @@ def enqueue(
     fablab: str | None = None,
     priority: int = 0,
     needed_by: datetime | None = None,
+    line: int | None = None,
 ) -> EnqueueReport:
     """Queue enough prints of ``design`` for ``count`` frames.
 
+    With ``order_ref`` (a hospital order's ``CMD-…`` reference), each job is linked to that order's
+    line (``line``, or its first) through the core's demand documents (``print_job``/id), so the
+    frames it posts count as produced for the order.
+
     Raises:
-        InvalidInput (count < 1, priority out of range), UnknownDesign, UnknownFablab.
+        InvalidInput (count < 1, priority out of range), UnknownDesign, UnknownFablab,
+        UnknownDemand, DemandClosed (the order takes no new work).
     """
     if count < 1 or count > MAX_FRAMES:
         raise InvalidInput(
@@ -78,6 +85,9 @@ def enqueue(
     order_ref = order_ref.strip()
     if len(order_ref) > 120:
         raise InvalidInput("--order must be at most 120 characters")
+    served = (
+        demand.require_open(session=session, reference=order_ref, line=line) if order_ref else None
+    )
     design_row = get_design(session=session, name=design)
     assert design_row.id is not None
     fablab_id = fablabs.get_fablab(session=session, name=fablab).id if fablab else None
@@ -96,6 +106,16 @@ def enqueue(
     ]
     session.add_all(jobs)
     session.flush()
+    if served is not None:
+        for job in jobs:
+            demand.link(
+                session=session,
+                doc_type=JOB_DOCUMENT,
+                doc_id=str(job.id),
+                reference=served.reference,
+                line=served.line,
+                quantity=design_row.units_per_print,
+            )
     return EnqueueReport(
         design=design_row.name,
         frames_asked=count,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from fabcoord import fablabs
+from fabcoord import demand, fablabs
+from fabcoord.config import PROJECT_DATA_DIR
 from fabcoord.db import unit_of_work
 from fabcoord.ledger import balances, catalogue
-from fabcoord.records import Region
+from fabcoord.records import Hospital, Region
+from fabcoord.reference import load_reference_data
 from print_farm import designs, queue, registry, spools
 from print_farm.models import FarmPrinter, JobState, PrintJob
 from tests.factories import receive, unique
@@ -124,3 +127,34 @@ def jobs_by_status(engine: Engine) -> dict[JobState, int]:
 def printer(engine: Engine, name: str) -> FarmPrinter:
     with unit_of_work(engine, read_only=True) as session:
         return registry.get_printer(session=session, name=name)
+
+
+def open_order(
+    engine: Engine,
+    reference: str = "CMD-2026-000001",
+    *,
+    quantity: int = 100,
+    item: str = "visor-frame",
+    state: demand.DemandState = demand.DemandState.OPEN,
+    hospital: str = "chu-de-nantes",
+    needed_by: date = date(2026, 12, 20),
+    priority: int = 1,
+) -> str:
+    """An order as the orders package would publish it to the core (one line)."""
+    with unit_of_work(engine) as session:
+        if session.exec(select(Hospital)).first() is None:
+            load_reference_data(session=session, data_dir=PROJECT_DATA_DIR)
+        row = session.exec(select(Hospital).where(Hospital.slug == hospital)).one()
+        assert row.id is not None
+        demand.publish(
+            session=session,
+            reference=reference,
+            hospital_id=row.id,
+            lines=[demand.LineSpec(1, item, quantity)],
+            needed_by=needed_by,
+            state=state,
+            status="accepted" if state is demand.DemandState.OPEN else state.value,
+            priority=priority,
+            site=row.name,
+        )
+    return reference

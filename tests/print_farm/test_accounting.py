@@ -25,7 +25,7 @@ def claimed_job(engine: Engine, *, grams: int = 30, units: int = 2) -> tuple[ff.
     printer = ff.add_printer(engine, farm)
     ff.load(engine, printer, lot="L1", grams=500)
     design = ff.add_design(engine, grams=grams, units=units)
-    [job_id] = ff.enqueue(engine, design, units, order_ref="CHU-1")
+    [job_id] = ff.enqueue(engine, design, units, order_ref=ff.open_order(engine))
     with unit_of_work(engine) as session:
         claims.acquire_leases(session=session, owner="d1", lease_s=30)
         printer_id = ff.printer(engine, printer).id or 0

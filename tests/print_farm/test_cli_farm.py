@@ -102,7 +102,7 @@ def test_a_fablab_manager_sets_up_a_printer_a_design_and_a_queue(
             "--count",
             "10",
             "--order",
-            "CHU-1",
+            ff.open_order(engine),
             "--priority",
             "3",
             "--needed-by",

@@ -102,13 +102,14 @@ def test_cli_refuses_an_empty_gcode_file_in_one_line(
 
 def test_count_is_frames_rounded_up_to_whole_prints(engine: Engine) -> None:
     design = ff.add_design(engine, units=4)
+    order = ff.open_order(engine)
     with unit_of_work(engine) as session:
-        report = queue.enqueue(session=session, design=design, count=10, order_ref="CHU-7")
+        report = queue.enqueue(session=session, design=design, count=10, order_ref=order)
     assert len(report.job_ids) == 3
     assert report.frames_planned == 12
     with unit_of_work(engine, read_only=True) as session:
         rows = queue.list_jobs(session=session)
-    assert {(j.order_ref, j.frames, j.status) for j in rows} == {("CHU-7", 4, "queued")}
+    assert {(j.order_ref, j.frames, j.status) for j in rows} == {(order, 4, "queued")}
 
 
 @pytest.mark.parametrize("count", [0, -3])

@@ -34,7 +34,7 @@ def test_a_queue_is_printed_across_three_printers_and_counted_once(
         ff.stock_filament(engine, farm, lot=f"L{index}", grams=200)
         ff.load(engine, line.name, lot=f"L{index}", grams=200)
     design = fr.dwell_design(engine, ms=800, units=2, grams=10)
-    job_ids = ff.enqueue(engine, design, 12, order_ref="CHU-NANTES-1")
+    job_ids = ff.enqueue(engine, design, 12, order_ref=ff.open_order(engine))
     assert len(job_ids) == 6
     config = fr.fast_config(stagger_s=0.3)
     fr.drive(engine, fr.all_jobs(engine, JobState.DONE), what="6 jobs done", config=config)

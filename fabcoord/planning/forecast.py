@@ -1,0 +1,239 @@
+"""From an allocation to dates: who makes what when, per order its expected completion and
+delivery, per fablab its backlog in days, per region when its demand is met, and whether (and how
+much) to hand off to an industrial partner.
+
+Each site works through what it was given most urgent first (needed-by date, then priority): frames
+in stock first, then its rate per day. A visor is assembled where its frame arrives, the same day;
+transport takes :func:`~fabcoord.planning.network.transit_days`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from fabcoord.geo import distance_km
+from fabcoord.planning.network import transit_days
+from fabcoord.planning.problem import Problem, Solution
+
+
+@dataclass
+class Part:
+    """``quantity`` of a need made by one site (``from_stock`` of it already made)."""
+
+    need: int
+    site: str
+    fablab: str
+    item: str
+    quantity: int
+    from_stock: int = 0
+    finish_day: float = 0.0
+    completion: str = ""
+    delivery: str = ""
+    distance_km: int = 0
+
+
+@dataclass
+class LineForecast:
+    reference: str
+    line: int
+    item: str
+    hospital: str
+    region: str
+    quantity: int
+    needed_by: str
+    priority: int
+    unmet: int
+    completion: str | None
+    delivery: str | None
+    late_days: int
+    parts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Forecast:
+    lines: list[LineForecast]
+    fablab_backlog_days: dict[str, float]
+    region_met_on: dict[str, str | None]
+    handoff: dict[str, Any] | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def split_parts(problem: Problem, solution: Solution) -> list[Part]:
+    """Per need, which site makes how much: visors at an assembly are shared out among the sites
+    that feed it (printers before makers), most urgent visor first."""
+    sites = {s.key: s for s in problem.sites}
+    parts: list[Part] = []
+    by_assembly: dict[str, list[tuple[int, int]]] = {}
+    for flow in solution.flows:
+        served = problem.needs[flow.need]
+        if flow.source.startswith("assembly/"):
+            by_assembly.setdefault(flow.source.removeprefix("assembly/"), []).append(
+                (flow.need, flow.quantity)
+            )
+        else:
+            site = sites[flow.source]
+            parts.append(Part(flow.need, site.key, site.fablab, served.item, flow.quantity))
+    assemblies = {a.fablab: a for a in problem.assemblies}
+    for fablab, wanted in by_assembly.items():
+        wanted.sort(key=lambda nq: _urgency(problem, nq[0]))
+        stock = assemblies[fablab].on_hand
+        feeders = sorted(
+            ((key, qty) for (key, lab), qty in solution.feeds.items() if lab == fablab and qty > 0),
+            key=lambda kq: (not sites[kq[0]].printers, kq[0]),
+        )
+        left_keys = [key for key, _ in feeders]
+        left_qty = [qty for _, qty in feeders]
+        for index, qty in wanted:
+            from_visors = min(stock, qty)
+            stock -= from_visors
+            if from_visors:
+                parts.append(
+                    Part(index, f"assembly/{fablab}", fablab, "visor", from_visors, from_visors)
+                )
+            qty -= from_visors
+            for slot, key in enumerate(left_keys):
+                if qty == 0:
+                    break
+                take = min(qty, left_qty[slot])
+                if take:
+                    left_qty[slot] -= take
+                    qty -= take
+                    parts.append(Part(index, key, fablab, "visor", take))
+    return parts
+
+
+def _urgency(problem: Problem, need: int) -> tuple[date, int, int]:
+    n = problem.needs[need]
+    return (n.needed_by, -n.priority, need)
+
+
+def forecast(
+    problem: Problem, solution: Solution, *, handoff_after_days: int, excluded: dict[str, str]
+) -> tuple[Forecast, list[Part]]:
+    """Dates for every part, line, fablab and region, and the hand-off recommendation."""
+    parts = split_parts(problem, solution)
+    sites = {s.key: s for s in problem.sites}
+    today = problem.today
+    load: dict[str, float] = {}
+    used_stock: dict[str, int] = {}
+    for part in sorted(parts, key=lambda p: (_urgency(problem, p.need), p.site)):
+        need = problem.needs[part.need]
+        if part.site.startswith("assembly/"):
+            part.finish_day = 0.0
+            point = next(a.point for a in problem.assemblies if a.fablab == part.fablab)
+        else:
+            site = sites[part.site]
+            stock_left = site.on_hand - used_stock.get(part.site, 0)
+            part.from_stock = max(0, min(part.quantity, stock_left))
+            used_stock[part.site] = used_stock.get(part.site, 0) + part.from_stock
+            made = part.quantity - part.from_stock
+            load[part.site] = load.get(part.site, 0.0) + made
+            rate = site.frames_per_day
+            part.finish_day = (load[part.site] / rate) if made and rate > 0 else 0.0
+            point = site.point
+        distance = distance_km(point, need.point)
+        part.distance_km = round(distance)
+        done = today + timedelta(days=math.ceil(part.finish_day))
+        part.completion = done.isoformat()
+        part.delivery = (done + timedelta(days=transit_days(distance))).isoformat()
+    by_need: dict[int, list[Part]] = {}
+    for part in parts:
+        by_need.setdefault(part.need, []).append(part)
+    lines: list[LineForecast] = []
+    region_dates: dict[str, list[str | None]] = {}
+    for index, need in enumerate(problem.needs):
+        own = by_need.get(index, [])
+        unmet = solution.unmet[index]
+        completion = max((p.completion for p in own), default=None)
+        delivery = max((p.delivery for p in own), default=None)
+        late = 0
+        if delivery is not None:
+            late = max(0, (date.fromisoformat(delivery) - need.needed_by).days)
+        lines.append(
+            LineForecast(
+                reference=need.reference,
+                line=need.line,
+                item=need.item,
+                hospital=need.hospital,
+                region=need.region,
+                quantity=need.quantity,
+                needed_by=need.needed_by.isoformat(),
+                priority=need.priority,
+                unmet=unmet,
+                completion=completion,
+                delivery=delivery,
+                late_days=late,
+                parts=[asdict(p) for p in own],
+            )
+        )
+        region_dates.setdefault(need.region, []).append(None if unmet else delivery)
+    rates: dict[str, float] = {}
+    for s in problem.sites:
+        rates[s.fablab] = rates.get(s.fablab, 0.0) + s.frames_per_day
+    backlog: dict[str, float] = {}
+    for s in problem.sites:
+        backlog[s.fablab] = backlog.get(s.fablab, 0.0) + load.get(s.key, 0.0)
+    backlog_days = {
+        lab: round(work / rates[lab], 1) if rates.get(lab) else 0.0 for lab, work in backlog.items()
+    }
+    region_met = {
+        region: (None if any(d is None for d in dates) else max(d for d in dates if d))
+        for region, dates in sorted(region_dates.items())
+    }
+    result = Forecast(
+        lines=lines,
+        fablab_backlog_days=dict(sorted(backlog_days.items())),
+        region_met_on=region_met,
+        handoff=_handoff(problem, lines, parts, backlog_days, handoff_after_days, excluded),
+    )
+    return result, parts
+
+
+def _handoff(
+    problem: Problem,
+    lines: list[LineForecast],
+    parts: list[Part],
+    backlog_days: dict[str, float],
+    after_days: int,
+    excluded: dict[str, str],
+) -> dict[str, Any] | None:
+    """Recommend a hand-off when demand is unmet, late, or waits beyond ``after_days``."""
+    binding: list[tuple[str, str, int, str]] = []
+    volume = 0
+    for line in lines:
+        slow = sum(
+            p["quantity"] - p["from_stock"]
+            for p in line.parts
+            if p["finish_day"] > after_days or (line.late_days and p["delivery"] > line.needed_by)
+        )
+        if line.unmet or slow:
+            volume += line.unmet + slow
+            why = []
+            if line.unmet:
+                why.append(f"{line.unmet} cannot be made within {problem.horizon_days} days")
+            if slow:
+                why.append(f"{slow} would arrive late or after {after_days} days")
+            binding.append(
+                (line.needed_by, f"{line.reference}/{line.line}", line.unmet + slow, "; ".join(why))
+            )
+    overloaded = {lab: days for lab, days in backlog_days.items() if days > after_days}
+    if not binding and not overloaded and not excluded:
+        return None
+    binding.sort()
+    by_when = binding[0][0] if binding else (problem.today + timedelta(days=after_days)).isoformat()
+    reasons = [f"{key} (needed by {needed_by}): {why}" for needed_by, key, _, why in binding[:10]]
+    reasons += [
+        f"{lab} has {days} days of work (more than {after_days})"
+        for lab, days in overloaded.items()
+    ]
+    return {
+        "visors": volume,
+        "by": by_when,
+        "orders": [key for _, key, _, _ in binding],
+        "why": reasons,
+    }

@@ -1,0 +1,304 @@
+"""Reading a plan's inputs from the database: open demand, capacity, makers, materials, places.
+
+Everything the plan depends on is also summarised in :class:`Inputs` (plain JSON-able values), so
+accepting a plan can tell whether the orders or the capacity it used have changed since.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from fabcoord import demand, fablabs
+from fabcoord.geo import CityTable, Point, UnknownCity
+from fabcoord.ledger.models import Item, Location, StockBalance
+from fabcoord.makers import describe as describe_makers
+from fabcoord.planning.capacity import Providers
+from fabcoord.planning.models import Maker
+from fabcoord.planning.problem import (
+    FRAME,
+    PLANNED_ITEMS,
+    VISOR,
+    Assembly,
+    Need,
+    Problem,
+    Site,
+    Weights,
+)
+from fabcoord.records import Fablab, Hospital, Region
+
+PETG = "petg"
+SHEET = "pet-sheet-a4"
+ELASTIC = "elastic"
+# Not sourced: the elastic length a visor takes depends on the strap each fablab cuts; set it with
+# ``--elastic-mm`` (data/visor_facts.md gives no length).
+DEFAULT_ELASTIC_MM = 300
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    horizon_days: int = 14
+    handoff_after_days: int = 7
+    elastic_mm_per_visor: int = DEFAULT_ELASTIC_MM
+    weights: Weights = field(default_factory=Weights)
+
+
+@dataclass
+class Inputs:
+    """What a plan read, as plain values: compared again when it is accepted."""
+
+    needs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sites: dict[str, dict[str, Any]] = field(default_factory=dict)
+    assemblies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    # per need key: why part of it cannot be planned at all (unknown city…)
+    excluded: dict[str, str] = field(default_factory=dict)
+
+
+def need_key(reference: str, line: int) -> str:
+    return f"{reference}/{line}"
+
+
+def gather(
+    *,
+    session: Session,
+    settings: PlanSettings,
+    data_dir: Path,
+    providers: Providers,
+    today: date,
+    now: datetime,
+) -> tuple[Problem, Inputs]:
+    """The problem to solve now, and the inputs it was built from."""
+    cities = CityTable.load(data_dir)
+    inputs = Inputs()
+    horizon = settings.horizon_days
+    regions = {r.id: r.name for r in session.exec(select(Region))}
+    labs = {lab.slug: lab for lab in session.exec(select(Fablab).order_by(col(Fablab.slug)))}
+    places: dict[str, tuple[Point, str]] = {}
+    for slug, lab in labs.items():
+        region = regions.get(lab.region_id, "")
+        try:
+            places[slug] = (cities.locate(lab.city, region), region)
+        except UnknownCity as error:
+            inputs.notes.append(f"fablab {lab.name} is left out of the plan: {error}")
+    stock = _stock_by_fablab(session)
+    capacity = providers.fablab_capacity(session=session, now=now)
+    sites: list[Site] = []
+    for slug, cap in sorted(capacity.items()):
+        if slug not in places:
+            continue
+        point, region = places[slug]
+        held = stock.get(slug, {})
+        on_hand = held.get(FRAME, 0)
+        can_print = math.floor(cap.frames_per_day * horizon)
+        binding: list[str] = []
+        grams = held.get(cap.material, 0)
+        by_material = math.floor(grams / cap.grams_per_frame) if cap.grams_per_frame > 0 else 0
+        if by_material < can_print:
+            day = by_material / cap.frames_per_day if cap.frames_per_day > 0 else 0
+            binding.append(
+                f"{cap.material.upper()} binds at {labs[slug].name} from day {math.floor(day) + 1}: "
+                f"{grams} g is enough for {by_material} frames, not the {can_print} its "
+                f"printers could make in {horizon} days"
+            )
+        sites.append(
+            Site(
+                key=f"fablab/{slug}",
+                name=labs[slug].name,
+                fablab=slug,
+                point=point,
+                region=region,
+                frames_per_day=cap.frames_per_day,
+                frames_limit=min(can_print, by_material) + on_hand,
+                on_hand=on_hand,
+                printers=True,
+                notes=cap.notes,
+                binding=tuple(binding),
+            )
+        )
+    for slug in sorted(set(places) - set(capacity)):
+        on_hand = stock.get(slug, {}).get(FRAME, 0)
+        if on_hand:
+            point, region = places[slug]
+            sites.append(
+                Site(
+                    key=f"fablab/{slug}",
+                    name=labs[slug].name,
+                    fablab=slug,
+                    point=point,
+                    region=region,
+                    frames_per_day=0.0,
+                    frames_limit=on_hand,
+                    on_hand=on_hand,
+                    notes=(f"no printers: {on_hand} frames in stock",),
+                )
+            )
+    makers = list(session.exec(select(Maker).order_by(col(Maker.name))))
+    lab_by_id = {lab.id: lab for lab in labs.values()}
+    for maker, public in zip(
+        makers, describe_makers(session=session, makers=makers, now=now), strict=True
+    ):
+        lab = lab_by_id[maker.fablab_id]
+        if lab.slug not in places:
+            continue
+        point, region = places[lab.slug]
+        measured = (
+            "not measured yet (joined less than a day ago)"
+            if public.reliability is None
+            else f"reliability {public.reliability:.0%} (delivered {public.delivered_7d} over the last 7 days)"
+        )
+        sites.append(
+            Site(
+                key=f"maker/{maker.id}",
+                name=f"maker {maker.name}",
+                fablab=lab.slug,
+                point=point,
+                region=region,
+                frames_per_day=public.effective_per_day,
+                frames_limit=math.floor(public.effective_per_day * horizon),
+                notes=(f"declared {maker.declared_per_day} frames a day, {measured}",),
+            )
+        )
+    needs = _needs(session, cities, providers, inputs, regions)
+    visors_wanted = any(n.item == VISOR for n in needs)
+    assemblies: list[Assembly] = []
+    feeding = {s.fablab for s in sites}
+    for slug in sorted(places):
+        held = stock.get(slug, {})
+        visors = held.get(VISOR, 0)
+        if slug not in feeding and not visors:
+            continue
+        sheets, elastic = held.get(SHEET, 0), held.get(ELASTIC, 0)
+        by_elastic = elastic // max(1, settings.elastic_mm_per_visor)
+        binding = []
+        if sheets <= by_elastic:
+            binding.append(
+                f"PET sheets bind at {labs[slug].name}: {sheets} sheets for {sheets} visors"
+            )
+        else:
+            binding.append(
+                f"elastic binds at {labs[slug].name}: {elastic} mm for {by_elastic} visors "
+                f"({settings.elastic_mm_per_visor} mm each)"
+            )
+        point, region = places[slug]
+        assemblies.append(
+            Assembly(
+                fablab=slug,
+                name=labs[slug].name,
+                point=point,
+                region=region,
+                visors_limit=visors + min(sheets, by_elastic),
+                on_hand=visors,
+                binding=tuple(binding) if visors_wanted else (),
+            )
+        )
+    for s in sites:
+        inputs.sites[s.key] = {
+            "name": s.name,
+            "frames_per_day": round(s.frames_per_day, 1),
+            "frames_limit": s.frames_limit,
+        }
+    for a in assemblies:
+        inputs.assemblies[a.fablab] = {"name": a.name, "visors_limit": a.visors_limit}
+    problem = Problem(
+        today=today,
+        horizon_days=horizon,
+        sites=tuple(sites),
+        assemblies=tuple(assemblies),
+        needs=tuple(needs),
+        weights=settings.weights,
+    )
+    return problem, inputs
+
+
+def _needs(
+    session: Session,
+    cities: CityTable,
+    providers: Providers,
+    inputs: Inputs,
+    regions: dict[int | None, str],
+) -> list[Need]:
+    committed = providers.committed_frames(session=session)
+    for (ref, line), frames in _delivered_by_makers(session).items():
+        committed[(ref, line)] = committed.get((ref, line), 0) + frames
+    hospitals = {h.id: h for h in session.exec(select(Hospital))}
+    needs = []
+    for row in demand.open_lines(session=session):
+        key = need_key(row.reference, row.line)
+        done = committed.get((row.reference, row.line), 0)
+        open_qty = max(0, row.quantity - done)
+        hospital = hospitals[row.hospital_id]
+        region = regions.get(hospital.region_id, "")
+        inputs.needs[key] = {
+            "item": row.item_code,
+            "quantity": row.quantity,
+            "open": open_qty,
+            "needed_by": row.needed_by.isoformat(),
+            "priority": row.priority,
+            "hospital": hospital.name,
+        }
+        if open_qty == 0:
+            continue
+        if row.item_code not in PLANNED_ITEMS:
+            inputs.excluded[key] = (
+                f"{row.item_code} is not made by fablabs (only visors and frames are planned)"
+            )
+            continue
+        try:
+            point = cities.locate(hospital.city, region)
+        except UnknownCity as error:
+            inputs.excluded[key] = str(error)
+            continue
+        needs.append(
+            Need(
+                reference=row.reference,
+                line=row.line,
+                item=row.item_code,
+                quantity=open_qty,
+                needed_by=row.needed_by,
+                priority=row.priority,
+                hospital=hospital.name,
+                point=point,
+                region=region,
+            )
+        )
+    return needs
+
+
+def _stock_by_fablab(session: Session) -> dict[str, dict[str, int]]:
+    """Per fablab slug, the quantity of each item at its locations (stock and printers)."""
+    rows = session.exec(
+        select(Fablab.slug, Item.code, func.sum(StockBalance.qty))
+        .join(Location, col(Location.id) == StockBalance.location_id)
+        .join(Fablab, col(Fablab.id) == Location.fablab_id)
+        .join(Item, col(Item.id) == StockBalance.item_id)
+        .group_by(col(Fablab.slug), col(Item.code))
+    ).all()
+    result: dict[str, dict[str, int]] = {}
+    for slug, code, qty in rows:
+        result.setdefault(slug, {})[code] = int(qty or 0)
+    return result
+
+
+def _delivered_by_makers(session: Session) -> dict[tuple[str, int], int]:
+    from fabcoord.makers import DELIVERY_DOCUMENT
+
+    docs = session.exec(
+        select(demand.DemandDocument).where(demand.DemandDocument.doc_type == DELIVERY_DOCUMENT)
+    )
+    result: dict[tuple[str, int], int] = {}
+    for doc in docs:
+        result[(doc.reference, doc.line)] = result.get((doc.reference, doc.line), 0) + (
+            doc.quantity or 0
+        )
+    return result
+
+
+def stock_location(slug: str) -> str:
+    return fablabs.stock_location_code(slug)

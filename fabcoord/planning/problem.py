@@ -1,0 +1,116 @@
+"""The allocation problem as plain data, and its answer: no database, no solver library.
+
+Units are items: ``visor-frame`` (a printed headband) and ``visor`` (a frame, a PET sheet and an
+elastic, assembled at a fablab). A *site* prints frames (a fablab's printers, or a maker at home);
+an *assembly* is a fablab where frames become visors, bounded by its sheets and elastic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from fabcoord.geo import Point
+
+FRAME = "visor-frame"
+VISOR = "visor"
+PLANNED_ITEMS = (FRAME, VISOR)
+
+
+@dataclass(frozen=True)
+class Site:
+    """Something that makes frames, with what it can make within the horizon.
+
+    Attributes:
+        key: ``fablab/<slug>`` for a fablab's printers, ``maker/<id>`` for a maker.
+        fablab: the slug of the fablab whose stock receives the frames (and assembles visors).
+        frames_per_day: effective rate (capacity × utilisation, or declared × reliability).
+        frames_limit: the most frames it can make in the horizon (rate, material and stock).
+        on_hand: finished frames already in stock (part of ``frames_limit``, take no time).
+        printers: whether its work becomes print jobs (a fablab with OctoPrint printers).
+    """
+
+    key: str
+    name: str
+    fablab: str
+    point: Point
+    region: str
+    frames_per_day: float
+    frames_limit: int
+    on_hand: int = 0
+    printers: bool = False
+    notes: tuple[str, ...] = ()
+    binding: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """A fablab that assembles visors: at most ``visors_limit`` (sheets, elastic, visors on hand)."""
+
+    fablab: str
+    name: str
+    point: Point
+    region: str
+    visors_limit: int
+    on_hand: int = 0
+    binding: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Need:
+    """The open quantity of one order line."""
+
+    reference: str
+    line: int
+    item: str
+    quantity: int
+    needed_by: date
+    priority: int
+    hospital: str
+    point: Point
+    region: str
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How the cost is counted, per unit: ``distance`` per km, ``lateness`` per priority-day late.
+    A unit left unmet costs its priority × (more than the dearest possible choice: half the
+    Earth's circumference plus the longest lateness counted): the plan leaves nothing unmet that
+    it could make, and when it must choose, leaves the less urgent unmet.
+    ``nearest``: each order is linked to that many nearest sources (0: all)."""
+
+    distance: int = 1
+    lateness: int = 100
+    nearest: int = 20
+
+
+@dataclass(frozen=True)
+class Problem:
+    today: date
+    horizon_days: int
+    sites: tuple[Site, ...]
+    assemblies: tuple[Assembly, ...]
+    needs: tuple[Need, ...]
+    weights: Weights = field(default_factory=Weights)
+
+
+@dataclass(frozen=True)
+class Flow:
+    """``quantity`` of a need served from ``source`` (a site key, or ``assembly/<slug>``)."""
+
+    need: int
+    source: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Solution:
+    """Flows per need and source, what is unmet per need, the total cost and the solver used."""
+
+    flows: tuple[Flow, ...]
+    unmet: tuple[int, ...]
+    cost: int
+    solver: str
+    unmet_cost: int = 0  # the part of ``cost`` that is unmet penalty
+    # frames each site sends into each assembly: (site key, fablab slug) -> frames
+    feeds: dict[tuple[str, str], int] = field(default_factory=dict)

@@ -1,0 +1,261 @@
+"""Solving the allocation network: OR-Tools' min-cost flow (chosen by benchmark, see
+``bench/plan_bench.py``), and a greedy nearest-first baseline to compare against.
+
+OR-Tools is used here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from ortools.graph.python import min_cost_flow  # type: ignore[import-untyped]
+
+from fabcoord.errors import FabcoordError
+from fabcoord.planning.network import (
+    ARC_FEED,
+    ARC_FRAME,
+    ARC_UNMET,
+    ARC_VISOR,
+    HALF_EARTH_KM,
+    Costing,
+    IntArray,
+    Network,
+    Pairs,
+    build,
+    distances,
+)
+from fabcoord.planning.problem import Flow, Problem, Solution
+
+SOLVER = "or-tools min-cost flow"
+
+
+class SolverFailed(FabcoordError):
+    """The solver did not reach an optimum (it always should: unmet demand has a way out)."""
+
+
+ROUNDS = 6
+SETTLED = 1e-4  # stop when a round lowers the cost by less than this fraction (0.01 %)
+PRICED_PER_NEED = 8
+BELLMAN_FORD_PASSES = 2000
+
+
+def solve(problem: Problem, *, nearest_k: int | None = None, rounds: int = ROUNDS) -> Solution:
+    """The least-cost allocation of the problem's needs.
+
+    Each need is first linked to its ``nearest_k`` nearest sources only (a thousand sources ×
+    ten thousand needs is ten million arcs otherwise): regions short of capacity could then not
+    reach idle ones. So, column generation: node potentials are read from the solved network's
+    residual graph, every arc left out is priced, and those that could lower the cost (negative
+    reduced cost) are added and the network solved again, until none is new (the allocation is
+    then optimal over *all* arcs), a round gains less than 0.01 %, or after ``rounds`` rounds.
+    """
+    k = problem.weights.nearest if nearest_k is None else nearest_k
+    net = build(problem, nearest_k=k)
+    flows = solve_network(net)
+    if not k:
+        return read_solution(problem, net, flows)
+    costs = Costing.of(problem)
+    extra: Pairs = {}
+    cost = int((flows * net.cost).sum())
+    for _ in range(rounds):
+        potential = potentials(net, flows)
+        if potential is None:
+            break
+        priced = price(costs, net, potential)
+        for kind, (need, src) in priced.items():
+            old_need, old_src = extra.get(kind, (np.zeros(0, np.int64), np.zeros(0, np.int64)))
+            extra[kind] = (np.concatenate([old_need, need]), np.concatenate([old_src, src]))
+        bigger = build(problem, nearest_k=k, extra=extra)
+        if len(bigger.tail) == len(net.tail):
+            break  # every arc that could lower the cost is in: optimal over all arcs
+        net, flows = bigger, solve_network(bigger)
+        before, cost = cost, int((flows * net.cost).sum())
+        if before - cost <= before * SETTLED:
+            break
+    return read_solution(problem, net, flows)
+
+
+def potentials(net: Network, flows: IntArray) -> npt.NDArray[np.float64] | None:
+    """Node potentials under which every residual arc has a non-negative reduced cost
+    (Bellman-Ford from a virtual source linked to every node); None if it does not settle."""
+    forward, backward = flows < net.capacity, flows > 0
+    tails = np.concatenate([net.tail[forward], net.head[backward]])
+    heads = np.concatenate([net.head[forward], net.tail[backward]])
+    cost = np.concatenate([net.cost[forward], -net.cost[backward]]).astype(np.float64)
+    order = np.argsort(heads, kind="stable")
+    tails, heads, cost = tails[order], heads[order], cost[order]
+    targets, starts = np.unique(heads, return_index=True)
+    dist = np.zeros(net.nodes, dtype=np.float64)
+    for _ in range(BELLMAN_FORD_PASSES):
+        best = np.minimum.reduceat(dist[tails] + cost, starts)
+        improved = best < dist[targets]
+        if not improved.any():
+            return dist
+        dist[targets[improved]] = best[improved]
+    return None
+
+
+def price(costs: Costing, net: Network, potential: npt.NDArray[np.float64]) -> Pairs:
+    """Arcs left out of ``net`` whose reduced cost is negative: per need, its most negative few."""
+    found: Pairs = {}
+    need_pot = potential[net.need0 : net.need0 + len(costs.qty)]
+    for kind in (ARC_FRAME, ARC_VISOR):
+        if kind not in net.first_node:
+            continue
+        s_lat, _ = costs.source_points(kind)
+        if not len(s_lat):
+            continue
+        first = net.first_node[kind]
+        src_pot = potential[first : first + len(s_lat)]
+        wanted = costs.is_frame if kind == ARC_FRAME else ~costs.is_frame
+        # a cost is never negative: only needs whose potential exceeds a source's can gain
+        gaining = np.nonzero(wanted & (need_pot > src_pot.min()))[0]
+        step = max(1, 400_000 // len(s_lat))
+        picked_need, picked_src = [], []
+        for begin in range(0, len(gaining), step):
+            block = gaining[begin : begin + step]
+            need = np.repeat(block, len(s_lat))
+            src = np.tile(np.arange(len(s_lat), dtype=np.int64), len(block))
+            reduced = (costs.pairs(kind, need, src) + src_pot[src] - need_pot[need]).reshape(
+                len(block), len(s_lat)
+            )
+            m = min(PRICED_PER_NEED, len(s_lat))
+            best = np.argpartition(reduced, m - 1, axis=1)[:, :m]
+            values = np.take_along_axis(reduced, best, axis=1)
+            rows, cols = np.nonzero(values < -1e-9)
+            picked_need.append(block[rows])
+            picked_src.append(best[rows, cols])
+        if picked_need and sum(len(x) for x in picked_need):
+            found[kind] = (np.concatenate(picked_need), np.concatenate(picked_src))
+    return found
+
+
+def solve_network(net: Network) -> IntArray:
+    """The flow on every arc of an optimal solution."""
+    smcf = min_cost_flow.SimpleMinCostFlow()
+    arcs = smcf.add_arcs_with_capacity_and_unit_cost(net.tail, net.head, net.capacity, net.cost)
+    supplies = np.zeros(net.nodes, dtype=np.int64)
+    supplies[0], supplies[1] = net.supply, -net.supply
+    smcf.set_nodes_supplies(np.arange(net.nodes, dtype=np.int64), supplies)
+    status = smcf.solve()
+    if status != smcf.OPTIMAL:
+        raise SolverFailed(f"the min-cost flow solver stopped with status {status}")
+    result: IntArray = np.asarray(smcf.flows(arcs), dtype=np.int64)
+    return result
+
+
+def read_solution(problem: Problem, net: Network, flows: IntArray) -> Solution:
+    """Flows per need and source, unmet quantities, and the cost."""
+    cost = int((flows * net.cost).sum())
+    unmet = np.zeros(len(problem.needs), dtype=np.int64)
+    mask = net.kind == ARC_UNMET
+    np.add.at(unmet, net.need[mask], flows[mask])
+    unmet_cost = int((flows[mask] * net.cost[mask]).sum())
+    served: list[Flow] = []
+    used = (flows > 0) & ((net.kind == ARC_FRAME) | (net.kind == ARC_VISOR))
+    for arc in np.nonzero(used)[0]:
+        need, source = int(net.need[arc]), int(net.source[arc])
+        key = (
+            problem.sites[source].key
+            if net.kind[arc] == ARC_FRAME
+            else "assembly/" + problem.assemblies[source].fablab
+        )
+        served.append(Flow(need=need, source=key, quantity=int(flows[arc])))
+    feeds: dict[tuple[str, str], int] = {}
+    fed = (flows > 0) & (net.kind == ARC_FEED)
+    for arc in np.nonzero(fed)[0]:
+        site = problem.sites[int(net.source[arc])]
+        feeds[(site.key, site.fablab)] = int(flows[arc])
+    served.sort(key=lambda f: (f.need, f.source))
+    return Solution(
+        flows=tuple(served),
+        unmet=tuple(int(x) for x in unmet),
+        cost=cost,
+        solver=SOLVER,
+        unmet_cost=unmet_cost,
+        feeds=feeds,
+    )
+
+
+def greedy(problem: Problem) -> Solution:
+    """Baseline: most urgent first, each need takes the nearest sources with room left."""
+    costs = Costing.of(problem)
+    unit = problem.weights.distance * HALF_EARTH_KM + problem.weights.lateness * costs.late_cap + 1
+    room_site = [s.frames_limit for s in problem.sites]
+    room_asm = [max(0, a.visors_limit - a.on_hand) for a in problem.assemblies]
+    stock_asm = [a.on_hand for a in problem.assemblies]
+    feeders: dict[str, list[int]] = {}
+    for i, s in enumerate(problem.sites):
+        feeders.setdefault(s.fablab, []).append(i)
+    ranked: dict[int, IntArray] = {}
+    for kind in (ARC_FRAME, ARC_VISOR):
+        s_lat, s_lon = costs.source_points(kind)
+        wanted = np.nonzero(costs.is_frame if kind == ARC_FRAME else ~costs.is_frame)[0]
+        if not len(s_lat) or not len(wanted):
+            continue
+        step = max(1, 2_000_000 // len(s_lat))
+        for begin in range(0, len(wanted), step):
+            block = wanted[begin : begin + step]
+            order = np.argsort(distances(costs.lat[block], costs.lon[block], s_lat, s_lon), axis=1)
+            for row, need in enumerate(block):
+                ranked[int(need)] = order[row]
+    taken: list[tuple[int, int, int, int]] = []  # need, kind, source, quantity
+    unmet = [n.quantity for n in problem.needs]
+    feeds: dict[tuple[str, str], int] = {}
+    urgency = sorted(
+        range(len(problem.needs)),
+        key=lambda i: (-problem.needs[i].priority, problem.needs[i].needed_by, i),
+    )
+    for i in urgency:
+        kind = ARC_FRAME if costs.is_frame[i] else ARC_VISOR
+        for src in ranked.get(i, np.zeros(0, np.int64)):
+            if unmet[i] == 0:
+                break
+            src = int(src)
+            if kind == ARC_FRAME:
+                take = min(unmet[i], room_site[src])
+                room_site[src] -= take
+            else:
+                fablab = problem.assemblies[src].fablab
+                from_stock = min(unmet[i], stock_asm[src])
+                stock_asm[src] -= from_stock
+                room = min(unmet[i] - from_stock, room_asm[src])
+                made = 0
+                for feeder in feeders.get(fablab, []):
+                    part = min(room - made, room_site[feeder])
+                    if part:
+                        room_site[feeder] -= part
+                        made += part
+                        key = (problem.sites[feeder].key, fablab)
+                        feeds[key] = feeds.get(key, 0) + part
+                room_asm[src] -= made
+                take = from_stock + made
+            if take:
+                taken.append((i, kind, src, take))
+                unmet[i] -= take
+    total = 0
+    flows = []
+    for kind in (ARC_FRAME, ARC_VISOR):
+        mine = [t for t in taken if t[1] == kind]
+        if not mine:
+            continue
+        need = np.array([t[0] for t in mine], dtype=np.int64)
+        src = np.array([t[2] for t in mine], dtype=np.int64)
+        qty = np.array([t[3] for t in mine], dtype=np.int64)
+        total += int((costs.pairs(kind, need, src) * qty).sum())
+        for n, s_, q in zip(need, src, qty, strict=True):
+            source = (
+                problem.sites[int(s_)].key
+                if kind == ARC_FRAME
+                else "assembly/" + problem.assemblies[int(s_)].fablab
+            )
+            flows.append(Flow(need=int(n), source=source, quantity=int(q)))
+    penalty = sum(u * unit * max(1, n.priority) for u, n in zip(unmet, problem.needs, strict=True))
+    return Solution(
+        flows=tuple(sorted(flows, key=lambda f: (f.need, f.source))),
+        unmet=tuple(unmet),
+        cost=total + penalty,
+        solver="greedy nearest-first",
+        unmet_cost=penalty,
+        feeds=feeds,
+    )

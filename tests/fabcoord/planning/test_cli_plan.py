@@ -1,0 +1,96 @@
+"""The plan and makers commands end to end through ``cli.run``."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import select
+
+import cli
+from fabcoord import events
+from fabcoord.clock import utc_now
+from fabcoord.db import unit_of_work
+from print_farm.models import PrintJob
+from tests.print_farm import farm_factories as ff
+
+
+def run(database_url: str, *args: str) -> int:
+    return cli.run(["--db", database_url, *args])
+
+
+@pytest.fixture(autouse=True)
+def clean_subscribers() -> object:
+    yield None
+    events.subscribers.clear()
+
+
+def test_a_coordinator_plans_explains_and_accepts(
+    database_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    farm = ff.make_fablab(engine)
+    ff.stock_filament(engine, farm, lot="L1", grams=5000)
+    printer = ff.add_printer(engine, farm, auto_clear=True)
+    ff.load(engine, printer, lot="L1", grams=1000)
+    ff.add_design(engine, units=2, grams=30)
+    needed = (utc_now() + timedelta(days=6)).date()
+    ref = ff.open_order(engine, quantity=30, needed_by=needed, priority=2)
+    big = ff.open_order(engine, "CMD-2026-000002", quantity=900, needed_by=needed)
+    assert (
+        run(
+            database_url, "makers", "add", "Ann", "--fablab", farm.fablab, "--declared-per-day", "5"
+        )
+        == 0
+    )
+    assert run(database_url, "makers", "deliver", "Ann", "--frames", "4", "--order", ref) == 0
+    assert "4 frames from Ann into fablab/" in capsys.readouterr().out
+    assert run(database_url, "makers", "list", "--json") == 0
+    [ann] = json.loads(capsys.readouterr().out)
+    assert (ann["delivered_7d"], ann["reliability"]) == (4, None)
+    assert run(database_url, "plan", "hours", farm.fablab, "--per-day", "8") == 0
+    capsys.readouterr()
+
+    assert run(database_url, "plan") == 0
+    out = capsys.readouterr().out
+    assert "plan 1 of" in out and "hand-off recommended" in out and big in out
+    assert run(database_url, "plan", "show", "--json") == 0
+    shown = json.loads(capsys.readouterr().out)
+    lines = {line["reference"]: line for line in shown["lines"]}
+    assert lines[ref]["quantity"] == 26  # 4 delivered by Ann already
+    assert lines[ref]["unmet"] == 0
+    assert run(database_url, "plan", "explain", ref) == 0
+    text = capsys.readouterr().out
+    assert f"Order {ref}, line 1: 26 frames" in text
+    assert "8 h a day" in text or "declared 5 frames a day" in text
+
+    assert run(database_url, "plan", "accept") == 0
+    assert "plan 1 accepted" in capsys.readouterr().out
+    with unit_of_work(engine, read_only=True) as session:
+        jobs = list(session.exec(select(PrintJob)))
+    assert jobs and {j.order_ref for j in jobs} <= {ref, big}
+    assert run(database_url, "plan", "accept", "1") == 1
+    assert capsys.readouterr().err.strip().startswith("error: plan 1 was accepted already")
+    assert run(database_url, "plan") == 0
+    capsys.readouterr()
+    assert run(database_url, "plan", "diff") == 0
+    assert capsys.readouterr().out.strip()
+
+
+def test_bad_plan_input_is_one_line_and_changes_nothing(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(database_url, "plan", "--horizon-days", "0") == 1
+    assert capsys.readouterr().err.strip() == "error: --horizon-days must be 1 to 365, got 0"
+    assert run(database_url, "plan", "show") == 1
+    assert capsys.readouterr().err.strip() == "error: no plan yet: run 'fabcoord plan'"
+    assert run(database_url, "plan") == 0
+    capsys.readouterr()
+    assert run(database_url, "plan", "explain", "CMD-404") == 1
+    assert "is not in plan 1" in capsys.readouterr().err
+    assert run(database_url, "makers", "deliver", "Nobody", "--frames", "3") == 1
+    assert (
+        capsys.readouterr().err.strip()
+        == "error: unknown maker 'Nobody' (see 'fabcoord makers list')"
+    )

@@ -1,0 +1,156 @@
+"""The allocation on plain problems: nearest and urgent first within capacity, unmet made explicit,
+materials and assembly bounding visors, never worse than greedy."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fabcoord.geo import Point
+from fabcoord.planning import solver
+from fabcoord.planning.forecast import forecast
+from fabcoord.planning.problem import FRAME, VISOR, Assembly, Need, Problem, Site
+
+TODAY = date(2026, 12, 1)
+NANTES, RENNES, LYON = Point(47.2181, -1.5528), Point(48.1147, -1.6794), Point(45.76, 4.84)
+
+
+def site(key: str, point: Point, per_day: float, limit: int | None = None, **kw: object) -> Site:
+    return Site(
+        key=key,
+        name=key,
+        fablab=key.split("/")[-1],
+        point=point,
+        region="r",
+        frames_per_day=per_day,
+        frames_limit=int(per_day * 14) if limit is None else limit,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def need(
+    ref: str, qty: int, point: Point, *, days: int = 10, priority: int = 1, item: str = FRAME
+) -> Need:
+    return Need(ref, 1, item, qty, TODAY + timedelta(days=days), priority, "CHU", point, "r")
+
+
+def test_each_order_goes_to_its_nearest_site_with_room() -> None:
+    problem = Problem(
+        TODAY,
+        14,
+        (site("fablab/nantes", NANTES, 10), site("fablab/lyon", LYON, 10)),
+        (),
+        (need("A", 50, NANTES), need("B", 50, LYON)),
+    )
+    result = solver.solve(problem)
+    assert {(f.need, f.source, f.quantity) for f in result.flows} == {
+        (0, "fablab/nantes", 50),
+        (1, "fablab/lyon", 50),
+    }
+    assert result.unmet == (0, 0)
+
+
+def test_what_no_site_can_make_is_unmet_and_the_urgent_order_is_served_first() -> None:
+    problem = Problem(
+        TODAY,
+        14,
+        (site("fablab/nantes", NANTES, 5),),
+        (),
+        (need("small", 60, NANTES, priority=1), need("urgent", 60, NANTES, priority=5)),
+    )
+    result = solver.solve(problem)
+    assert result.unmet == (50, 0)
+
+
+def test_no_capacity_at_all_still_answers_with_everything_unmet() -> None:
+    problem = Problem(TODAY, 14, (), (), (need("A", 30, NANTES, days=-3),))
+    result = solver.solve(problem)
+    assert result.flows == () and result.unmet == (30,)
+    outlook, _ = forecast(problem, result, handoff_after_days=7, excluded={})
+    assert outlook.handoff is not None and outlook.handoff["visors"] == 30
+    assert outlook.region_met_on == {"r": None}
+
+
+def test_visors_are_bounded_by_the_fablab_sheets_and_fed_by_its_printers_and_makers() -> None:
+    problem = Problem(
+        TODAY,
+        14,
+        (
+            site("fablab/nantes", NANTES, 10, printers=True),
+            Site("maker/1", "maker Ann", "nantes", NANTES, "r", 5, 70),
+        ),
+        (Assembly("nantes", "Nantes", NANTES, "r", visors_limit=100),),
+        (need("V", 150, RENNES, item=VISOR),),
+    )
+    result = solver.solve(problem)
+    assert result.unmet == (50,)
+    assert sum(result.feeds.values()) == 100
+    outlook, parts = forecast(problem, result, handoff_after_days=7, excluded={})
+    assert sum(p.quantity for p in parts) == 100
+    assert outlook.lines[0].delivery is not None
+
+
+def test_lateness_pushes_an_urgent_order_to_a_bigger_farther_site() -> None:
+    small_near = site("fablab/rennes", RENNES, 2)
+    big_far = site("fablab/lyon", LYON, 200)
+    problem = Problem(
+        TODAY, 14, (small_near, big_far), (), (need("A", 20, NANTES, days=3, priority=3),)
+    )
+    result = solver.solve(problem)
+    assert [(f.source, f.quantity) for f in result.flows] == [("fablab/lyon", 20)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_the_optimum_is_never_worse_than_greedy_and_conserves_quantities(seed: int) -> None:
+    rng = random.Random(seed)
+
+    def point() -> Point:
+        return Point(rng.uniform(43, 50), rng.uniform(-4, 7))
+
+    sites = tuple(site(f"fablab/s{i}", point(), rng.randint(0, 30)) for i in range(6))
+    needs = tuple(
+        need(
+            f"N{i}",
+            rng.randint(1, 200),
+            point(),
+            days=rng.randint(-2, 20),
+            priority=rng.randint(1, 4),
+        )
+        for i in range(10)
+    )
+    problem = Problem(TODAY, 14, sites, (), needs)
+    best, base = solver.solve(problem, nearest_k=0), solver.greedy(problem)
+    assert best.cost <= base.cost
+    for index, n in enumerate(needs):
+        served = sum(f.quantity for f in best.flows if f.need == index)
+        assert served + best.unmet[index] == n.quantity
+    for s in sites:
+        assert sum(f.quantity for f in best.flows if f.source == s.key) <= s.frames_limit
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_pricing_the_arcs_left_out_reaches_the_optimum_over_all_arcs(seed: int) -> None:
+    rng = random.Random(seed)
+
+    def point() -> Point:
+        return Point(rng.uniform(43, 50), rng.uniform(-4, 7))
+
+    sites = tuple(site(f"fablab/s{i}", point(), rng.randint(0, 30)) for i in range(8))
+    needs = tuple(
+        need(
+            f"N{i}",
+            rng.randint(1, 200),
+            point(),
+            days=rng.randint(-2, 20),
+            priority=rng.randint(1, 4),
+        )
+        for i in range(12)
+    )
+    problem = Problem(TODAY, 14, sites, (), needs)
+    restricted = solver.solve(problem, nearest_k=2, rounds=20)
+    assert restricted.cost == solver.solve(problem, nearest_k=0).cost
