@@ -162,7 +162,7 @@ def lines_of(*, session: Session, reference: str) -> list[DemandLine]:
 
 
 def require_open(*, session: Session, reference: str, line: int | None = None) -> DemandLine:
-    """The order line new work may serve (the first line of that item when ``line`` is None).
+    """The order line new work may serve (its first line when ``line`` is None).
 
     Raises:
         UnknownDemand, DemandClosed (with the order's status in the message).
@@ -172,7 +172,7 @@ def require_open(*, session: Session, reference: str, line: int | None = None) -
         rows = [r for r in rows if r.line == line]
         if not rows:
             raise UnknownDemand(f"order {reference} has no line {line}")
-    row = rows[0]
+    row = rows[0]  # no line named: the order's first line
     if row.state is not DemandState.OPEN:
         raise DemandClosed(
             f"order {row.reference} is {row.status or row.state.value}: "

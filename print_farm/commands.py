@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fabcoord.commands import face
-from fabcoord.commands.face import JsonOption
+from fabcoord.commands.face import MAX_ID, JsonOption
 from fabcoord.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ app.add_typer(printers_app, name="printers")
 app.add_typer(designs_app, name="designs")
 app.add_typer(farm_app, name="farm")
 PrinterArg = Annotated[str, typer.Argument(metavar="PRINTER", help="Printer name.")]
-JobArg = Annotated[int, typer.Argument(metavar="JOB")]
+JobArg = Annotated[int, typer.Argument(metavar="JOB", min=1, max=MAX_ID)]
 DEFAULT_MAX_ATTEMPTS = 5  # print_farm.attempts.DEFAULT_MAX_ATTEMPTS, without importing the models
 
 

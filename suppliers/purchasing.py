@@ -19,7 +19,7 @@ from fabcoord.clock import utc_now
 from fabcoord.errors import InvalidInput, InvalidQuantity
 from fabcoord.fablabs import get_fablab, stock_location_code
 from fabcoord.ledger import catalogue
-from fabcoord.ledger.models import MoveReason
+from fabcoord.ledger.models import MoveReason, Posting
 from fabcoord.ledger.posting import PostingRequest, post, transfer
 from fabcoord.ledger.units import parse_quantity
 from fabcoord.records import Fablab
@@ -141,15 +141,22 @@ def receive(
         without ``over``); the ledger is then unchanged.
     """
     order = get_order(session=session, order_id=order_id, lock=True)
-    if order.state not in RECEIVABLE:
-        raise PurchaseStateError(
-            f"purchase order {order.id} is {order.state.value}: only a sent or confirmed order is received"
-        )
     lot = lot.strip()
     if not lot or len(lot) > 80:
         raise InvalidInput("a receipt needs the supplier's lot number (1 to 80 characters)")
     item = catalogue.get_item(session=session, code=order.item_code)
     qty = parse_quantity(quantity, unit=unit, base=item.unit)
+    replay = _replayed_receipt(session=session, key=key)
+    if replay is not None and (replay.order_id, replay.lot, replay.quantity) == (
+        order.id,
+        lot,
+        qty,
+    ):
+        return replay  # the same --key and content again: already counted
+    if order.state not in RECEIVABLE:
+        raise PurchaseStateError(
+            f"purchase order {order.id} is {order.state.value}: only a sent or confirmed order is received"
+        )
     if order.received + qty > order.quantity and not over:
         raise OverReceipt(
             f"purchase order {order.id}: receiving {qty} {item.unit.value} would make "
@@ -175,6 +182,11 @@ def receive(
             note=f"lot {lot}",
         ),
     )
+    replayed = session.exec(
+        select(PurchaseReceipt).where(PurchaseReceipt.posting_id == posted.id)
+    ).first()
+    if replayed is not None:  # the same --key again: the receipt is already counted
+        return replayed
     receipt = PurchaseReceipt(
         order_id=order.id or 0,
         lot=lot,
@@ -193,6 +205,17 @@ def receive(
     session.add_all([receipt, order])
     session.flush()
     return receipt
+
+
+def _replayed_receipt(*, session: Session, key: str | None) -> PurchaseReceipt | None:
+    """The receipt an earlier call with this idempotency key recorded (None: a new receipt)."""
+    if key is None:
+        return None
+    return session.exec(
+        select(PurchaseReceipt)
+        .join(Posting, col(Posting.id) == PurchaseReceipt.posting_id)
+        .where(Posting.idempotency_key == key)
+    ).first()
 
 
 def list_orders(

@@ -269,10 +269,16 @@ def handoff_create(
 @handoff_app.command("send")
 def handoff_send(handoff_id: HandoffArg) -> None:
     """Queue the hand-off for sending and try once now (the worker retries if the partner is down)."""
-    from suppliers.handoff import outbox, service
+    from suppliers.handoff import outbox, partners, service
     from suppliers.handoff.errors import PartnerRefused
+    from suppliers.handoff.models import Partner
 
     with _work() as session:
+        # a key missing here is our set-up, not the partner's refusal: say so, queue nothing
+        handoff = service.get_handoff(session=session, handoff_id=handoff_id)
+        partner = session.get(Partner, handoff.partner_id)
+        if partner is not None:
+            partners.endpoint_of(partner, os.environ)
         service.queue_send(session=session, handoff_id=handoff_id)
     worker = outbox.Worker(_engine(), environ=os.environ)
     try:
@@ -313,7 +319,9 @@ def handoff_worker(
 
 @handoff_app.command("sync")
 def handoff_sync(
-    handoff_id: Annotated[int | None, typer.Argument(metavar="[ID]", min=1)] = None,
+    handoff_id: Annotated[
+        int | None, typer.Argument(metavar="[ID]", min=1, max=face.MAX_ID)
+    ] = None,
     partner: Annotated[str | None, typer.Option("--partner")] = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -146,7 +146,10 @@ def create_handoff(
     references = _clean_references(orders)
     for reference in references:
         lines = demand.lines_of(session=session, reference=reference)
-        demand.require_open(session=session, reference=reference, line=_line_for(lines, item.code))
+        line = _line_for(lines, item.code)
+        if line is None:
+            raise demand.UnknownDemand(f"order {reference} has no line for {item.code}")
+        demand.require_open(session=session, reference=reference, line=line)
     now = utc_now()
     handoff = Handoff(
         partner_id=found.id or 0,

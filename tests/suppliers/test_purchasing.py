@@ -164,3 +164,15 @@ def test_the_pdf_is_a_french_request_for_quote_then_a_purchase_order(
         order = purchasing.get_order(session=session, order_id=order_id)
         sent = pdf.render(session=session, order=order, today=date(2020, 4, 2), compress=False)
     assert f"Bon de commande n\\260 {order_id}".encode() in sent
+
+
+def test_a_receipt_retried_with_its_key_is_counted_once(
+    reference_loaded: Engine, order_id: int
+) -> None:
+    do(reference_loaded, "send", order_id)
+    for _ in range(3):
+        receive(reference_loaded, order_id, "20", "LOT-A", key="BL-77")
+    assert state(reference_loaded, order_id) is PurchaseState.RECEIVED
+    assert petg_at_fablab(reference_loaded) == 20_000
+    with unit_of_work(reference_loaded, read_only=True) as session:
+        assert purchasing.get_order(session=session, order_id=order_id).received == 20_000
