@@ -38,14 +38,26 @@ REPLAY: dict[int | str, dict[str, Any]] = {
 }
 
 
+_GROUPING = str.maketrans("", "", " \u00a0\u202f\u2009")
+
+
+def quantity(text: str) -> int | None:
+    """A whole number as people write it ("2000", "2 000", "2\u202f000", "2.000"), else None."""
+    digits = text.strip().translate(_GROUPING)
+    return int(digits) if re.fullmatch(r"[0-9]{1,12}", digits) else None
+
+
 def form_data(values: dict[str, str]) -> dict[str, Any]:
-    """The order fields of a submitted form; quantities that are plain digits become numbers."""
+    """The order fields of a submitted form; quantities written as whole numbers (with spaces or
+    narrow no-break spaces between thousands) become numbers."""
     names = OrderCreate.model_fields
-    data: dict[str, Any] = {k: v for k, v in values.items() if k in names and v.strip() != ""}
+    data: dict[str, Any] = {
+        k: v for k, v in values.items() if k in names and k != "lines" and v.strip() != ""
+    }
     data.setdefault("item", "visor")
-    quantity = data.get("quantity", "").strip() if isinstance(data.get("quantity"), str) else ""
-    if re.fullmatch(r"[0-9]{1,12}", quantity):
-        data["quantity"] = int(quantity)
+    raw = data.get("quantity")
+    if isinstance(raw, str) and (number := quantity(raw)) is not None:
+        data["quantity"] = number
     for optional in ("urgency_reason", "notes"):
         data.setdefault(optional, "")
     return data

@@ -14,24 +14,34 @@ import anyio.to_thread
 import jinja2
 from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from fabcoord.config import Settings
 from fabcoord.db import make_engine, unit_of_work
 from fabcoord.errors import DatabaseProblem, FabcoordError
-from fabcoord.ledger.models import Item, ItemKind
-from orders import forms, service
+from orders import forms, service, sites
 from orders.errors import IdempotencyKeyReused, InvalidOrder, LinkNotFound, Unauthenticated
 from orders.guard import Guard
 from orders.limits import RateLimiter, csrf_token, csrf_valid, signing_key
 from orders.links import Access, authenticate
 from orders.models import OrderStatus
-from orders.schemas import ErrorBody, OrderCreate, OrderList, OrderPublic, field_errors, today
+from orders.schemas import (
+    Catalogue,
+    CatalogueModel,
+    ErrorBody,
+    OrderCreate,
+    OrderList,
+    OrderPublic,
+    SiteList,
+    field_errors,
+    today,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -122,14 +132,16 @@ def create_app(settings: Settings) -> FastAPI:
 
     def form_page(access: Access, token: str, values: dict[str, Any], **extra: Any) -> HTMLResponse:
         with unit_of_work(engine, read_only=True) as session:
-            codes = session.exec(select(Item.code).where(Item.kind == ItemKind.FINISHED)).all()
+            codes = service.catalogue(session=session)
+            places = sites.sites_of(session=session, hospital_id=access.hospital_id)
         return page(
             "form.html",
             extra.pop("status", 200),
             hospital=access.hospital_name,
             base=f"/h/{token}",
             csrf_token=csrf_token(secret, access.token_hash),
-            items=[(code, forms.ITEM_FR.get(code, code)) for code in sorted(codes)],
+            items=[(code, forms.ITEM_FR.get(code, code)) for code in codes],
+            sites=[(str(site.id), sites.label(site)) for site in places],
             priorities=list(forms.PRIORITY_FR.items()),
             today=today().isoformat(),
             values=values,
@@ -140,7 +152,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/h/{token}", include_in_schema=False)
     def order_form(token: str) -> Response:
         access = access_for(token)
-        values = {"priority": "normal", "delivery_address": access.hospital_address}
+        values = {"priority": "normal"}
         return form_page(access, token, values, form_token=str(uuid.uuid4()))
 
     @app.post("/h/{token}/commandes", include_in_schema=False)
@@ -253,8 +265,47 @@ def create_app(settings: Settings) -> FastAPI:
                 created=created,
                 hospital=access.hospital_name,
                 actor=actor,
+                link_id=access.link_id,
             )
         return json(public, 201 if created else 200)
+
+    @app.get("/api/v1/models", response_model=Catalogue, responses=forms.ERRORS)
+    def api_models(token: Token) -> Response:
+        """Les modèles que l'on peut commander (``item`` d'une ligne de commande)."""
+        with unit_of_work(engine, read_only=True) as session:
+            api_auth(session, token)
+            found = service.catalogue(session=session)
+        models = [CatalogueModel(code=c, label=forms.ITEM_FR.get(c, n)) for c, n in found.items()]
+        return json(Catalogue(models=models))
+
+    @app.get("/api/v1/sites", response_model=SiteList, responses=forms.ERRORS)
+    def api_sites(token: Token) -> Response:
+        """Les sites de livraison de l'hôpital (``site`` d'une commande)."""
+        with unit_of_work(engine, read_only=True) as session:
+            access = api_auth(session, token)
+            places = sites.sites_of(session=session, hospital_id=access.hospital_id)
+            return json(SiteList(sites=[sites.public(site) for site in places]))
+
+    def openapi() -> dict[str, Any]:
+        """The OpenAPI document, with the catalogue's models as the enum of ``item``."""
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            with unit_of_work(engine, read_only=True) as session:
+                codes = list(service.catalogue(session=session))
+            for name in ("OrderCreate", "OrderLineIn"):
+                item = schema["components"]["schemas"][name]["properties"]["item"]
+                if codes:
+                    item["enum"] = codes
+                item["examples"] = codes[:1] or ["visor"]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/api/v1/orders", response_model=OrderList, responses=forms.ERRORS)
     def api_list(token: Token, status: OrderStatus | None = None) -> Response:

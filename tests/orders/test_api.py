@@ -197,8 +197,53 @@ def test_a_burst_from_one_address_gets_429_whatever_the_token(
 
 def test_the_openapi_document_describes_the_api(client: TestClient) -> None:
     document = client.get("/api/v1/openapi.json").json()
-    assert set(document["paths"]) == {"/api/v1/orders", "/api/v1/orders/{reference}"}
+    assert set(document["paths"]) == {
+        "/api/v1/orders",
+        "/api/v1/orders/{reference}",
+        "/api/v1/models",
+        "/api/v1/sites",
+    }
     create = document["paths"]["/api/v1/orders"]["post"]
     assert {"201", "200", "401", "409", "413", "422", "429"} <= set(create["responses"])
     quantity = document["components"]["schemas"]["OrderCreate"]["properties"]["quantity"]
+    quantity = next(t for t in quantity["anyOf"] if t.get("type") == "integer")
     assert (quantity["minimum"], quantity["maximum"]) == (1, 100_000)
+    line = document["components"]["schemas"]["OrderLineIn"]["properties"]["item"]
+    assert line["enum"] == ["visor"] and line["examples"] == ["visor"]
+    assert document["components"]["schemas"]["OrderCreate"]["examples"][0]["lines"]
+
+
+def test_the_catalogue_lists_the_models_that_can_be_ordered(client: TestClient, token: str) -> None:
+    answer = client.get("/api/v1/models", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "models": [{"code": "visor", "label": "Visière de protection, adulte"}]
+    }
+    assert client.get("/api/v1/models").status_code == 401
+
+
+def test_an_order_with_lines_a_site_and_a_purchase_order_number(
+    client: TestClient, token: str
+) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+    first = client.post(
+        "/api/v1/orders",
+        json=valid_order(
+            quantity=None,
+            lines=[{"item": "visor", "quantity": 10}, {"item": "visor", "quantity": 5}],
+            purchase_order="BC-77",
+        ),
+        headers=auth,
+    )
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert (body["quantity"], body["purchase_order"]) == (15, "BC-77")
+    assert [line["quantity"] for line in body["lines"]] == [10, 5]
+    (site,) = client.get("/api/v1/sites", headers=auth).json()["sites"]
+    assert site["id"] == body["site"]["id"]
+    again = client.post(
+        "/api/v1/orders", json=valid_order(site=site["id"], delivery_address=None), headers=auth
+    )
+    assert again.status_code == 201 and again.json()["site"]["id"] == site["id"]
+    unknown = client.post("/api/v1/orders", json=valid_order(site=99999), headers=auth)
+    assert unknown.status_code == 422 and "site" in unknown.json()["errors"]

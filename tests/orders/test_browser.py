@@ -74,6 +74,7 @@ def fill_order(page: Page, quantity: str) -> None:
     page.fill("#contact_email", "karim.benali@chu-poitiers.fr")
     page.fill("#quantity", quantity)
     page.fill("#needed_by", (today() + timedelta(days=10)).isoformat())
+    page.fill("#delivery_address", "Magasin central\n2 rue de la Milétrie, 86000 Poitiers")
     page.select_option("#priority", "urgent")
     page.fill("#urgency_reason", "Stock épuisé")
     page.fill("#notes", "Livraison quai B <avant 10h>")

@@ -35,14 +35,17 @@ def submit(client: TestClient, token: str, hidden: dict[str, str], **changes: An
     return client.post(f"/h/{token}/commandes", data={**hidden, **data}, follow_redirects=False)
 
 
-def test_the_form_is_in_french_and_prefilled_with_the_hospital_address(
+def test_the_form_is_in_french_and_does_not_guess_the_delivery_site(
     client: TestClient, token: str
 ) -> None:
     page = client.get(f"/h/{token}")
     assert page.status_code == 200
     assert 'lang="fr"' in page.text and "Nombre de visières" in page.text
     assert HOSPITAL in page.text
-    assert f"{HOSPITAL}, Poitiers</textarea>" in page.text
+    assert 'name="delivery_address" maxlength="300" autocomplete="street-address"></textarea>' in (
+        page.text
+    )
+    assert 'name="site"' not in page.text  # no site yet: the first address becomes one
     assert page.headers["referrer-policy"] == "no-referrer"
     assert 'name="viewport"' in page.text
 
