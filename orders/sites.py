@@ -24,9 +24,8 @@ class UnknownSite(NotFound):
 def label(site: HospitalSite) -> str:
     """The site as a person reads it on one line."""
     place = " ".join(part for part in (site.postal_code, site.city) if part)
-    parts = [site.name]
-    if site.address and site.address != site.name:
-        parts.append(site.address)
+    parts = [] if site.address.startswith(site.name) else [site.name]
+    parts.append(site.address)
     if place and place not in site.address:
         parts.append(place)
     return ", ".join(" ".join(p.split()) for p in parts)[:300]

@@ -65,7 +65,9 @@ def create_app(settings: Settings) -> FastAPI:
         autoescape=True,
         undefined=jinja2.ChainableUndefined,
     )
+    templates.filters["paris"] = forms.paris_time
     templates.globals.update(
+        field_labels=forms.FIELD_FR,
         statuses=forms.STATUS_FR,
         priority_labels=forms.PRIORITY_FR,
         item_label=lambda c: forms.ITEM_FR.get(c, c),
@@ -145,7 +147,8 @@ def create_app(settings: Settings) -> FastAPI:
             priorities=list(forms.PRIORITY_FR.items()),
             today=today().isoformat(),
             values=values,
-            errors=extra.pop("errors", {}),
+            errors=(errors := extra.pop("errors", {})),
+            first_error=next((name for name in forms.FIELD_FR if name in errors), None),
             **extra,
         )
 
@@ -174,8 +177,8 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             order = OrderCreate.model_validate(forms.form_data(values))
             errors = order.check_urgency()
-        except ValidationError as error:
-            errors = field_errors(error)
+        except ValidationError as error:  # every problem at once, the cross-field ones too
+            errors = forms.cross_field_errors(values) | field_errors(error)
         if errors:
             return form_page(access, token, values, status=422, errors=errors, **kept)
         try:
