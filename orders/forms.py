@@ -4,9 +4,8 @@ API documents, and turning posted form fields into an order."""
 from __future__ import annotations
 
 import re
-from typing import Any
-
 from datetime import UTC, datetime
+from typing import Any
 
 from orders import schemas
 from orders.schemas import PARIS, ErrorBody, OrderCreate, OrderPublic
