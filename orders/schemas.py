@@ -284,3 +284,22 @@ class ErrorBody(BaseModel):
 
     detail: str
     errors: dict[str, str] = {}
+
+
+class OrderAmend(BaseModel):
+    """What a hospital may change while its order is still ``received`` (only what is given)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    lines: list[OrderLineIn] | None = Field(default=None, min_length=1, max_length=MAX_LINES)
+    needed_by: Annotated[date, AfterValidator(_not_past)] | None = None
+    site: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    reason: Text = Field(default="", max_length=300)
+
+
+class OrderCancel(BaseModel):
+    """A hospital cancelling its order while it is still ``received``."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    reason: Text = Field(min_length=1, max_length=300)

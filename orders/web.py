@@ -25,8 +25,14 @@ from starlette.exceptions import HTTPException
 from fabcoord.config import Settings
 from fabcoord.db import make_engine, unit_of_work
 from fabcoord.errors import DatabaseProblem, FabcoordError
-from orders import forms, service, sites
-from orders.errors import IdempotencyKeyReused, InvalidOrder, LinkNotFound, Unauthenticated
+from orders import amend, forms, service, sites
+from orders.errors import (
+    IdempotencyKeyReused,
+    IllegalTransition,
+    InvalidOrder,
+    LinkNotFound,
+    Unauthenticated,
+)
 from orders.guard import Guard
 from orders.limits import RateLimiter, csrf_token, csrf_valid, signing_key
 from orders.links import Access, authenticate
@@ -35,6 +41,8 @@ from orders.schemas import (
     Catalogue,
     CatalogueModel,
     ErrorBody,
+    OrderAmend,
+    OrderCancel,
     OrderCreate,
     OrderList,
     OrderPublic,
@@ -210,7 +218,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/h/{token}/commandes/{reference}", include_in_schema=False)
     def order_detail(token: str, reference: str, nouvelle: str = "") -> Response:
-        access = access_for(token)
+        return detail_page(access_for(token), token, reference, created=nouvelle == "1")
+
+    def detail_page(
+        access: Access, token: str, reference: str, status: int = 200, **extra: Any
+    ) -> HTMLResponse:
         with unit_of_work(engine, read_only=True) as session:
             found = service.get_order(
                 session=session, reference=reference, hospital_id=access.hospital_id
@@ -218,11 +230,44 @@ def create_app(settings: Settings) -> FastAPI:
             (order,) = service.describe(session=session, orders=[found], with_events=True)
         return page(
             "order.html",
+            status,
             hospital=access.hospital_name,
             base=f"/h/{token}",
             order=order,
-            created=nouvelle == "1",
+            csrf_token=csrf_token(secret, access.token_hash),
+            **extra,
         )
+
+    @app.post("/h/{token}/commandes/{reference}/annulation", include_in_schema=False)
+    async def cancel_order_form(token: str, reference: str, request: Request) -> Response:
+        form = await request.form()
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        return await run_in_threadpool(cancel_from_page, token, reference, values)
+
+    def cancel_from_page(token: str, reference: str, values: dict[str, str]) -> Response:
+        access = access_for(token)
+        problem = ""
+        reason = " ".join(values.get("reason", "").split())
+        if not csrf_valid(secret, access.token_hash, values.get("csrf_token")):
+            problem = "Formulaire expiré : rechargez la page et recommencez."
+        elif not reason or len(reason) > 300:
+            problem = "Indiquez le motif de l'annulation (300 caractères au plus)."
+        else:
+            try:
+                with writing, unit_of_work(engine) as session:
+                    amend.cancel_by_hospital(
+                        session=session,
+                        reference=reference,
+                        hospital_id=access.hospital_id,
+                        reason=reason,
+                        actor=f"hospital-link:{access.link_id}",
+                        link_id=access.link_id,
+                    )
+            except IllegalTransition as error:
+                problem = str(error)
+        if problem:
+            return detail_page(access, token, reference, status=422, cancel_error=problem)
+        return RedirectResponse(f"/h/{token}/commandes/{reference}", status_code=303)
 
     # --- JSON API ----------------------------------------------------------------------------
 
@@ -271,6 +316,40 @@ def create_app(settings: Settings) -> FastAPI:
                 link_id=access.link_id,
             )
         return json(public, 201 if created else 200)
+
+    @app.patch("/api/v1/orders/{reference}", response_model=OrderPublic, responses=forms.ERRORS)
+    def api_amend(reference: str, body: OrderAmend, token: Token) -> Response:
+        """Modifier les lignes, la date ou le site d'une commande encore « reçue »."""
+        with writing, unit_of_work(engine) as session:
+            access = api_auth(session, token)
+            order = amend.amend_order(
+                session=session,
+                reference=reference,
+                hospital_id=access.hospital_id,
+                change=body,
+                actor=f"hospital-link:{access.link_id}",
+                link_id=access.link_id,
+            )
+            (public,) = service.describe(session=session, orders=[order], with_events=True)
+        return json(public)
+
+    @app.post(
+        "/api/v1/orders/{reference}/cancel", response_model=OrderPublic, responses=forms.ERRORS
+    )
+    def api_cancel(reference: str, body: OrderCancel, token: Token) -> Response:
+        """Annuler une commande encore « reçue » (avant son acceptation), avec le motif."""
+        with writing, unit_of_work(engine) as session:
+            access = api_auth(session, token)
+            order = amend.cancel_by_hospital(
+                session=session,
+                reference=reference,
+                hospital_id=access.hospital_id,
+                reason=body.reason,
+                actor=f"hospital-link:{access.link_id}",
+                link_id=access.link_id,
+            )
+            (public,) = service.describe(session=session, orders=[order], with_events=True)
+        return json(public)
 
     @app.get("/api/v1/models", response_model=Catalogue, responses=forms.ERRORS)
     def api_models(token: Token) -> Response:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from fabcoord import demand
 from fabcoord.config import Settings
 from fabcoord.db import unit_of_work
-from orders import links
+from orders import lifecycle, links
+from orders.schemas import today
 from orders.web import create_app
 from tests.orders.conftest import HOSPITAL, OTHER_HOSPITAL, invite, order_count, state, valid_order
 
@@ -200,6 +203,7 @@ def test_the_openapi_document_describes_the_api(client: TestClient) -> None:
     assert set(document["paths"]) == {
         "/api/v1/orders",
         "/api/v1/orders/{reference}",
+        "/api/v1/orders/{reference}/cancel",
         "/api/v1/models",
         "/api/v1/sites",
     }
@@ -247,3 +251,50 @@ def test_an_order_with_lines_a_site_and_a_purchase_order_number(
     assert again.status_code == 201 and again.json()["site"]["id"] == site["id"]
     unknown = client.post("/api/v1/orders", json=valid_order(site=99999), headers=auth)
     assert unknown.status_code == 422 and "site" in unknown.json()["errors"]
+
+
+def test_the_hospital_amends_then_cancels_a_received_order(
+    client: TestClient, token: str, reference_loaded: Engine
+) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+    ref = client.post("/api/v1/orders", json=valid_order(), headers=auth).json()["reference"]
+    later = (today() + timedelta(days=20)).isoformat()
+    amended = client.patch(
+        f"/api/v1/orders/{ref}",
+        json={
+            "lines": [{"item": "visor", "quantity": 40}, {"item": "visor", "quantity": 2}],
+            "needed_by": later,
+        },
+        headers=auth,
+    )
+    assert amended.status_code == 200, amended.text
+    body = amended.json()
+    assert (body["quantity"], body["needed_by"]) == (42, later)
+    assert body["events"][-1]["link_id"] is not None and "modifiée" in body["events"][-1]["reason"]
+    with unit_of_work(reference_loaded, read_only=True) as session:
+        assert [(x.line, x.quantity) for x in demand.lines_of(session=session, reference=ref)] == [
+            (1, 40),
+            (2, 2),
+        ]
+    refused = client.post(f"/api/v1/orders/{ref}/cancel", json={"reason": ""}, headers=auth)
+    assert refused.status_code == 422
+    cancelled = client.post(
+        f"/api/v1/orders/{ref}/cancel", json={"reason": "doublon"}, headers=auth
+    )
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert "doublon" in cancelled.json()["events"][-1]["reason"]
+
+
+def test_an_accepted_order_can_no_longer_be_amended_or_cancelled_by_the_hospital(
+    client: TestClient, token: str, reference_loaded: Engine
+) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+    ref = client.post("/api/v1/orders", json=valid_order(), headers=auth).json()["reference"]
+    with unit_of_work(reference_loaded) as session:
+        lifecycle.accept_order(session=session, reference=ref, actor="anne")
+    before = state(reference_loaded)
+    amended = client.patch(f"/api/v1/orders/{ref}", json={"site": 1}, headers=auth)
+    cancelled = client.post(f"/api/v1/orders/{ref}/cancel", json={"reason": "x"}, headers=auth)
+    assert (amended.status_code, cancelled.status_code) == (409, 409)
+    assert "acceptée" in amended.json()["detail"] or "accepted" in amended.json()["detail"]
+    assert state(reference_loaded) == before

@@ -292,3 +292,18 @@ def test_history_times_are_paris_times(client: TestClient, token: str) -> None:
     utc = datetime.fromisoformat(stamp.group(1))
     assert stamp.group(2) == utc.astimezone(ZoneInfo("Europe/Paris")).strftime("%d/%m/%Y %H:%M")
     assert "UTC" not in detail
+
+
+def test_the_hospital_cancels_a_received_order_from_its_page(
+    client: TestClient, token: str
+) -> None:
+    created = submit(client, token, open_form(client, token))
+    detail = client.get(created.headers["location"]).text
+    assert "Annuler la commande" in detail
+    url = created.headers["location"].split("?")[0]
+    fields = form_fields(detail)
+    refused = client.post(f"{url}/annulation", data={**fields, "reason": " "})
+    assert refused.status_code == 422 and 'aria-invalid="true"' in refused.text
+    done = client.post(f"{url}/annulation", data={**fields, "reason": "commande en double"})
+    assert done.status_code == 200 and "annulée" in done.text
+    assert "Annuler la commande" not in done.text
