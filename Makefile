@@ -32,6 +32,7 @@ test: $(INSTALLED)
 
 bench: $(INSTALLED)
 	bash scripts/ensure-services.sh
+	$(PY) -m bench.cli_startup
 	$(PY) -m bench.ledger_bench
 	$(PY) bench/orders_bench.py
 	bash scripts/ensure-octoprint.sh

@@ -15,10 +15,10 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-import cli
 from fabcoord.bootstrap import initialise_database
 from fabcoord.config import Settings
 from fabcoord.db import make_engine
+from fabcoord.schema import migration_locations
 
 DATABASES = ("sqlite", "postgresql")
 PG_ADMIN_URL = os.environ.get(
@@ -51,7 +51,7 @@ def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
     try:
         engine = make_engine(Settings(database_url=url))
         try:
-            initialise_database(engine, cli.MIGRATION_LOCATIONS)
+            initialise_database(engine, migration_locations())
         finally:
             engine.dispose()
         yield url

@@ -33,11 +33,11 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import cli  # noqa: E402  (the composition root knows every migration folder)
 from fabcoord.bootstrap import initialise_database  # noqa: E402
 from fabcoord.config import Settings  # noqa: E402
 from fabcoord.db import make_engine, unit_of_work  # noqa: E402
 from fabcoord.reference import load_reference_data  # noqa: E402
+from fabcoord.schema import migration_locations  # noqa: E402
 from orders import links  # noqa: E402
 
 BENCHMARKS = ROOT / "BENCHMARKS.md"
@@ -87,7 +87,7 @@ def database(kind: str) -> Iterator[str]:
 def prepare(url: str) -> str:
     settings = Settings(database_url=url, actor="bench")
     engine = make_engine(settings)
-    initialise_database(engine, cli.MIGRATION_LOCATIONS)
+    initialise_database(engine, migration_locations())
     with unit_of_work(engine) as session:
         load_reference_data(session=session, data_dir=settings.data_dir)
         token = links.invite(session=session, hospital="CHU de Poitiers", actor="bench").token

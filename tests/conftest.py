@@ -43,9 +43,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def migration_locations() -> list[Path]:
-    import cli
+    from fabcoord.schema import migration_locations as registered
 
-    return list(cli.MIGRATION_LOCATIONS)
+    return registered()
 
 
 def _admin_engine() -> Engine:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 import cli
 from fabcoord.config import Settings
 from fabcoord.db import make_engine, unit_of_work
+from print_farm import commands as farm_commands
 from print_farm import dispatch_db, registry
 from print_farm.dispatcher import Dispatcher, DispatcherConfig
 from print_farm.models import JobState, PrintJob
@@ -177,7 +178,7 @@ def test_the_live_view_shows_each_printer(engine: Engine) -> None:
     with unit_of_work(engine, read_only=True) as session:
         worker.rows = {p.id or 0: p for p in dispatch_db.owned_printers(session=session, ids=[1])}
     console = Console(record=True, width=120)
-    console.print(cli._live_table(worker))
+    console.print(farm_commands.live_table(worker))
     text = console.export_text()
     assert "p1" in text and "unknown" in text
 

@@ -1,0 +1,204 @@
+"""Order intake's commands: ``hospital`` (secret order links), ``orders`` and ``serve``.
+
+Mounted by ``cli.py`` with ``app.add_typer(orders.commands.app)``. Services are imported inside
+each command; the web stack only by ``serve``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fabcoord.commands import face
+from fabcoord.commands.face import JsonOption, ReasonOption
+
+app = typer.Typer()
+hospital_app = typer.Typer(help="Hospitals' secret order links.", no_args_is_help=True)
+orders_app = typer.Typer(help="Hospital orders and their lifecycle.", no_args_is_help=True)
+app.add_typer(hospital_app, name="hospital")
+app.add_typer(orders_app, name="orders")
+RefArgument = Annotated[str, typer.Argument(metavar="REF")]
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+) -> None:
+    """Run the web server: hospital order form, status pages and the JSON API (/api/v1)."""
+    from orders import web
+
+    face.require_schema()
+    web.serve(face.context().settings, host=host, port=port)
+
+
+@hospital_app.command("invite")
+def hospital_invite(hospital: str) -> None:
+    """Issue a secret order link for a hospital and print it (shown once, only its hash is kept)."""
+    from orders import links
+
+    with face.work() as session:
+        invitation = links.invite(session=session, hospital=hospital, actor=face.context().actor)
+    link = f"{face.context().settings.public_url.rstrip('/')}/h/{invitation.token}"
+    face.say(f"order link for {invitation.hospital} (shown once, keep it secret):")
+    face.say(link)
+
+
+@hospital_app.command("revoke")
+def hospital_revoke(hospital: str) -> None:
+    """End every working order link of a hospital."""
+    from orders import links
+
+    with face.work() as session:
+        count = links.revoke(session=session, hospital=hospital, actor=face.context().actor)
+    face.say(f"{count} link(s) revoked for {hospital}")
+
+
+@orders_app.command("list")
+def orders_list(
+    status: Annotated[str | None, typer.Option("--status", help="received, accepted…")] = None,
+    hospital: Annotated[
+        str | None, typer.Option("--hospital", help="Hospital name or slug.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10000)] = 200,
+    as_json: JsonOption = False,
+) -> None:
+    """List orders, newest first."""
+    from fabcoord import reference
+    from orders import service
+    from orders.models import OrderStatus
+
+    wanted = face.parse_enum(OrderStatus, status, "--status") if status else None
+    with face.work(read_only=True) as session:
+        hospital_id = (
+            reference.get_hospital(session=session, name=hospital).id if hospital else None
+        )
+        found = service.list_orders(
+            session=session, hospital_id=hospital_id, status=wanted, limit=limit
+        )
+        rows = service.describe(session=session, orders=found)
+    face.listing(
+        "orders",
+        ["reference", "hospital", "status", "qty", "needed by", "priority", "department"],
+        rows,
+        lambda r: [
+            r.reference,
+            r.hospital,
+            r.status.value,
+            r.quantity,
+            r.needed_by,
+            r.priority.value,
+            r.department,
+        ],
+        as_json=as_json,
+        data=[row.model_dump(mode="json", exclude={"events"}) for row in rows],
+    )
+
+
+@orders_app.command("show")
+def orders_show(reference_: RefArgument, as_json: JsonOption = False) -> None:
+    """Show one order with its progress and its history."""
+    from orders import service
+
+    with face.work(read_only=True) as session:
+        found = service.get_order(session=session, reference=reference_)
+        (order,) = service.describe(session=session, orders=[found], with_events=True)
+    if as_json:
+        face.print_json(order.model_dump(mode="json"))
+        return
+    fields = order.model_dump(exclude={"events"})
+    face.table("order", ["field", "value"], [[k, v] for k, v in fields.items()])
+    face.table(
+        "history",
+        ["time (UTC)", "from", "to", "actor", "reason"],
+        [
+            [
+                f"{e.at:%Y-%m-%d %H:%M:%S}",
+                e.from_status or "-",
+                e.to_status.value,
+                e.actor,
+                e.reason,
+            ]
+            for e in order.events
+        ],
+    )
+
+
+def _transition(reference_: str, to: str, reason: str) -> None:
+    from orders import lifecycle
+    from orders.models import OrderStatus
+
+    with face.work() as session:
+        order = lifecycle.transition(
+            session=session,
+            reference=reference_,
+            to=OrderStatus(to),
+            actor=face.context().actor,
+            reason=reason,
+        )
+    face.transition("order", order.reference, order.status.value)
+
+
+@orders_app.command("accept")
+def orders_accept(reference_: RefArgument, reason: ReasonOption = "") -> None:
+    """Accept a received order."""
+    _transition(reference_, "accepted", reason)
+
+
+@orders_app.command("reject")
+def orders_reject(reference_: RefArgument, reason: ReasonOption) -> None:
+    """Reject a received order (the reason is shown to the hospital)."""
+    _transition(reference_, "rejected", reason)
+
+
+@orders_app.command("cancel")
+def orders_cancel(reference_: RefArgument, reason: ReasonOption) -> None:
+    """Cancel an order that is not shipped yet."""
+    _transition(reference_, "cancelled", reason)
+
+
+@orders_app.command("start")
+def orders_start(reference_: RefArgument, reason: ReasonOption = "") -> None:
+    """Mark a planned order as in production."""
+    _transition(reference_, "in_production", reason)
+
+
+@orders_app.command("ship")
+def orders_ship(reference_: RefArgument, reason: ReasonOption = "") -> None:
+    """Mark an order in production as shipped to the hospital."""
+    _transition(reference_, "shipped", reason)
+
+
+@orders_app.command("deliver")
+def orders_deliver(reference_: RefArgument, reason: ReasonOption = "") -> None:
+    """Mark a shipped order as delivered (signed for by the hospital)."""
+    _transition(reference_, "delivered", reason)
+
+
+@orders_app.command("plan")
+def orders_plan(
+    reference_: RefArgument,
+    delivery: Annotated[
+        str, typer.Option("--delivery", help="Expected delivery date, YYYY-MM-DD.")
+    ],
+    allocated: Annotated[int | None, typer.Option("--allocated", min=1, max=100000)] = None,
+    reason: ReasonOption = "",
+) -> None:
+    """Plan an accepted order: visors allocated and the expected delivery date."""
+    from orders import lifecycle
+
+    moment = face.parse_time(delivery, "--delivery")
+    assert moment is not None
+    with face.work() as session:
+        order = lifecycle.plan_order(
+            session=session,
+            reference=reference_,
+            actor=face.context().actor,
+            expected_delivery=moment.date(),
+            allocated=allocated,
+            reason=reason,
+        )
+    face.say(
+        f"order {order.reference} planned: {order.allocated} visors by {order.expected_delivery}"
+    )
