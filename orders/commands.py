@@ -16,6 +16,8 @@ from fabcoord.commands.face import JsonOption, ReasonOption
 app = typer.Typer()
 hospital_app = typer.Typer(help="Hospitals' secret order links.", no_args_is_help=True)
 orders_app = typer.Typer(help="Hospital orders and their lifecycle.", no_args_is_help=True)
+site_app = typer.Typer(help="A hospital's delivery sites.", no_args_is_help=True)
+hospital_app.add_typer(site_app, name="site")
 app.add_typer(hospital_app, name="hospital")
 app.add_typer(orders_app, name="orders")
 RefArgument = Annotated[str, typer.Argument(metavar="REF")]
@@ -138,6 +140,15 @@ def _transition(reference_: str, to: str, reason: str) -> None:
             reason=reason,
         )
     face.transition("order", order.reference, order.status.value)
+    _shown(reason)
+
+
+def _shown(reason: str) -> None:
+    """Say that a reason is not an internal note: the hospital reads it word for word."""
+    if reason.strip():
+        face.say(
+            f"the reason is shown to the hospital on its order page: {' '.join(reason.split())!r}"
+        )
 
 
 @orders_app.command("accept")
@@ -182,10 +193,11 @@ def orders_plan(
     delivery: Annotated[
         str, typer.Option("--delivery", help="Expected delivery date, YYYY-MM-DD.")
     ],
-    allocated: Annotated[int | None, typer.Option("--allocated", min=1, max=100000)] = None,
+    allocated: Annotated[int | None, typer.Option("--allocated")] = None,
     reason: ReasonOption = "",
 ) -> None:
-    """Plan an accepted order: visors allocated and the expected delivery date."""
+    """Plan an accepted order: visors allocated and the expected delivery date (the reason, if
+    any, is shown to the hospital)."""
     from orders import lifecycle
 
     moment = face.parse_time(delivery, "--delivery")
@@ -202,3 +214,104 @@ def orders_plan(
     face.say(
         f"order {order.reference} planned: {order.allocated} visors by {order.expected_delivery}"
     )
+    _shown(reason)
+
+
+@orders_app.command("replan")
+def orders_replan(
+    reference_: RefArgument,
+    delivery: Annotated[
+        str, typer.Option("--delivery", help="New expected delivery date, YYYY-MM-DD.")
+    ],
+    reason: ReasonOption,
+    allocated: Annotated[int | None, typer.Option("--allocated")] = None,
+) -> None:
+    """Move a planned (or in production) order's delivery date; the reason is shown to the
+    hospital."""
+    from orders import lifecycle
+
+    moment = face.parse_time(delivery, "--delivery")
+    assert moment is not None
+    with face.work() as session:
+        order = lifecycle.replan_order(
+            session=session,
+            reference=reference_,
+            actor=face.context().actor,
+            expected_delivery=moment.date(),
+            reason=reason,
+            allocated=allocated,
+        )
+    face.say(f"order {order.reference} re-planned: delivery expected {order.expected_delivery}")
+    _shown(reason)
+
+
+@site_app.command("add")
+def site_add(
+    hospital: str,
+    name: str,
+    address: Annotated[str, typer.Option("--address", help="Street address.")],
+    postal_code: Annotated[str, typer.Option("--postal-code")] = "",
+    city: Annotated[str, typer.Option("--city")] = "",
+    contact: Annotated[str, typer.Option("--contact", help="Who receives, phone.")] = "",
+) -> None:
+    """Add a delivery site to a hospital (offered on its order form)."""
+    from orders import sites
+
+    with face.work() as session:
+        site = sites.add_site(
+            session=session,
+            hospital=hospital,
+            name=name,
+            address=address,
+            postal_code=postal_code,
+            city=city,
+            contact=contact,
+            actor=face.context().actor,
+        )
+        text = sites.label(site)
+    face.say(f"site {site.id} added: {text}")
+
+
+@site_app.command("list")
+def site_list(hospital: str, as_json: JsonOption = False) -> None:
+    """A hospital's delivery sites."""
+    from fabcoord import reference
+    from orders import sites
+
+    with face.work(read_only=True) as session:
+        record = reference.get_hospital(session=session, name=hospital)
+        rows = [
+            sites.public(s) for s in sites.sites_of(session=session, hospital_id=record.id or 0)
+        ]
+    face.listing(
+        f"sites of {record.name}",
+        ["id", "name", "address", "postal code", "city", "contact"],
+        rows,
+        lambda r: [r.id, r.name, r.address, r.postal_code, r.city, r.contact],
+        as_json=as_json,
+        data=[row.model_dump(mode="json") for row in rows],
+    )
+
+
+@site_app.command("remove")
+def site_remove(hospital: str, site: str) -> None:
+    """Stop offering a site (by number or name); orders already placed keep it."""
+    from orders import sites
+
+    with face.work() as session:
+        found = sites.remove_site(session=session, hospital=hospital, site=site)
+    face.say(f"site {found.id} ({found.name}) is no longer offered to {hospital}")
+
+
+@site_app.command("seed")
+def site_seed() -> None:
+    """Add the CHU sites of the reference data (data/chu_sites.csv, each with its source)."""
+    from orders import sites
+
+    with face.work() as session:
+        added = sites.seed_sites(
+            session=session,
+            data_dir=face.context().settings.data_dir,
+            actor=face.context().actor,
+        )
+    face.say(f"{added} site(s) added")

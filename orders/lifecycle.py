@@ -153,7 +153,9 @@ def plan_order(
     order = locked(session=session, reference=reference)
     count = order.quantity if allocated is None else allocated
     if not 0 < count <= order.quantity:
-        raise InvalidInput(f"allocated must be between 1 and {order.quantity}")
+        raise InvalidInput(
+            f"--allocated must be between 1 and {order.quantity} (the visors ordered)"
+        )
     order.allocated, order.expected_delivery = count, expected_delivery
     return transition(
         session=session, reference=reference, to=S.PLANNED, actor=actor, reason=reason
@@ -189,7 +191,9 @@ def replan_order(
         )
     if allocated is not None:
         if not 0 < allocated <= order.quantity:
-            raise InvalidInput(f"allocated must be between 1 and {order.quantity}")
+            raise InvalidInput(
+                f"--allocated must be between 1 and {order.quantity} (the visors ordered)"
+            )
         order.allocated = allocated
     order.expected_delivery = expected_delivery
     when = expected_delivery.strftime("%d/%m/%Y")

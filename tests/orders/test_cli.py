@@ -142,3 +142,67 @@ def test_bad_manager_input_is_one_line_and_changes_nothing(
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert state(reference_loaded) == before
+
+
+def test_an_allocation_beyond_the_order_exits_1_and_changes_nothing(
+    database_url: str,
+    token: str,
+    client: TestClient,
+    reference_loaded: Engine,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ref = place(client, token)
+    assert run(database_url, "orders", "accept", ref) == 0
+    before = state(reference_loaded)
+    capsys.readouterr()
+    args = ("orders", "plan", ref, "--delivery", "2099-01-01", "--allocated", "999999")
+    assert run(database_url, *args) == 1
+    assert "--allocated must be between 1 and 250" in capsys.readouterr().err
+    assert state(reference_loaded) == before
+
+
+def test_managers_are_told_the_hospital_reads_their_reasons_and_replan_with_one(
+    database_url: str, token: str, client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ref = place(client, token)
+    capsys.readouterr()
+    assert run(database_url, "orders", "accept", ref, "--reason", "stock disponible") == 0
+    assert "shown to the hospital" in capsys.readouterr().out
+    assert run(database_url, "orders", "plan", ref, "--delivery", "2099-01-01") == 0
+    capsys.readouterr()
+    assert run(database_url, "orders", "replan", ref, "--delivery", "2099-02-01") != 0
+    assert "--reason" in capsys.readouterr().err
+    replan = ("orders", "replan", ref, "--delivery", "2099-02-01", "--reason", "panne")
+    assert run(database_url, *replan) == 0
+    out = capsys.readouterr().out
+    assert "2099-02-01" in out and "shown to the hospital" in out
+    detail = client.get(f"/api/v1/orders/{ref}", headers={"Authorization": f"Bearer {token}"})
+    assert "panne" in detail.json()["events"][-1]["reason"]
+
+
+def test_sites_are_added_listed_and_removed(
+    database_url: str, token: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add = ("hospital", "site", "add", "CHU de Poitiers", "Châtellerault")
+    assert (
+        run(
+            database_url,
+            *add,
+            "--address",
+            "Rue du Dr Luc Montagnier",
+            "--postal-code",
+            "86100",
+            "--city",
+            "Châtellerault",
+        )
+        == 0
+    )
+    assert run(database_url, *add, "--address", "ailleurs") == 1
+    assert "already" in capsys.readouterr().err
+    assert run(database_url, "hospital", "site", "list", "CHU de Poitiers", "--json") == 0
+    (site,) = json.loads(capsys.readouterr().out)
+    assert (site["name"], site["postal_code"]) == ("Châtellerault", "86100")
+    assert run(database_url, "hospital", "site", "remove", "CHU de Poitiers", "châtellerault") == 0
+    assert run(database_url, "hospital", "site", "remove", "CHU de Poitiers", "nord") == 1
+    assert run(database_url, "hospital", "site", "seed") == 0
+    assert "3 site(s) added" in capsys.readouterr().out
