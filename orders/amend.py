@@ -7,7 +7,7 @@ from sqlalchemy import delete
 from sqlmodel import Session, col
 
 from fabcoord.ledger.posting import utc_now
-from orders import lifecycle, service, sites
+from orders import lifecycle, links, service, sites
 from orders.errors import IllegalTransition, InvalidOrder
 from orders.forms import STATUS_FR
 from orders.models import Order, OrderLine, OrderStatus
@@ -72,6 +72,8 @@ def amend_order(
         order.site_id, order.delivery_address = site.id, sites.label(site)
         said.append(f"livraison à {site.name}")
     order.updated_at = utc_now()
+    if link_id is not None:
+        links.mark_used(session=session, link_id=link_id)
     session.flush()
     text = "modifiée : " + ", ".join(said) + (f" ({change.reason})" if change.reason else "")
     return lifecycle.record(
@@ -100,6 +102,8 @@ def cancel_by_hospital(
     """
     order = lifecycle.locked(session=session, reference=reference, hospital_id=hospital_id)
     _received(order, "annulée par l'hôpital")
+    if link_id is not None:
+        links.mark_used(session=session, link_id=link_id)
     return lifecycle.transition(
         session=session,
         reference=order.reference,

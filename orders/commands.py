@@ -36,23 +36,101 @@ def serve(
 
 
 @hospital_app.command("invite")
-def hospital_invite(hospital: str) -> None:
-    """Issue a secret order link for a hospital and print it (shown once, only its hash is kept)."""
+def hospital_invite(
+    hospital: str,
+    for_: Annotated[
+        str,
+        typer.Option("--for", help='Whom the link is for: "Camille Martin <camille@chu.fr>".'),
+    ] = "",
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="How long it works: 90d, 12w, 48h.")
+    ] = None,
+) -> None:
+    """Issue a secret order link for one person at a hospital and print it (shown once, only its
+    hash is kept); everything done through it is recorded as theirs."""
     from orders import links
 
+    lifetime = links.parse_expiry(expires) if expires is not None else None
+    settings = face.context().settings
     with face.work() as session:
-        invitation = links.invite(session=session, hospital=hospital, actor=face.context().actor)
-    link = f"{face.context().settings.public_url.rstrip('/')}/h/{invitation.token}"
-    face.say(f"order link for {invitation.hospital} (shown once, keep it secret):")
+        invitation = links.invite(
+            session=session,
+            hospital=hospital,
+            actor=face.context().actor,
+            person=for_,
+            expires_in=lifetime,
+        )
+    link = f"{settings.public_url.rstrip('/')}/h/{invitation.token}"
+    whom = f" for {invitation.person}" if invitation.person else ""
+    face.say(f"order link for {invitation.hospital}{whom} (shown once, keep it secret):")
     face.say(link)
+    until = f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC" if invitation.expires_at else "revoked"
+    face.say(f"hint {invitation.hint}; works until {until}")
+    if warning := links.plain_http_warning(settings.public_url):
+        typer.echo(f"warning: {warning}", err=True)
+
+
+@hospital_app.command("links")
+def hospital_links(
+    hospital: Annotated[str | None, typer.Argument()] = None, as_json: JsonOption = False
+) -> None:
+    """List order links (hint, person, created, last used, expiry), newest first."""
+    from orders import links
+
+    with face.work(read_only=True) as session:
+        rows = links.list_links(session=session, hospital=hospital)
+
+    def when(moment: object) -> str:
+        return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else "-"
+
+    face.listing(
+        "order links (times UTC)",
+        ["hint", "hospital", "person", "created", "last used", "expires", "revoked"],
+        rows,
+        lambda r: [
+            r.hint,
+            r.hospital,
+            r.person or "-",
+            when(r.created_at),
+            when(r.last_used_at),
+            when(r.expires_at),
+            when(r.revoked_at),
+        ],
+        as_json=as_json,
+        data=[
+            {
+                "hint": r.hint,
+                "hospital": r.hospital,
+                "person": r.person,
+                "created_at": r.created_at.isoformat(),
+                "last_used_at": r.last_used_at.isoformat() if r.last_used_at else None,
+                "expires_at": r.expires_at.isoformat() if r.expires_at else None,
+                "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+            }
+            for r in rows
+        ],
+    )
 
 
 @hospital_app.command("revoke")
-def hospital_revoke(hospital: str) -> None:
-    """End every working order link of a hospital."""
+def hospital_revoke(
+    hospital: Annotated[str | None, typer.Argument()] = None,
+    link: Annotated[
+        str | None, typer.Option("--link", help="The hint of the one link to end.")
+    ] = None,
+) -> None:
+    """End one order link (--link HINT), or every working link of a hospital."""
+    from fabcoord.errors import InvalidInput
     from orders import links
 
+    if (hospital is None) == (link is None):
+        raise InvalidInput("give either a hospital (every link) or --link HINT (one link)")
     with face.work() as session:
+        if link is not None:
+            row = links.revoke_link(session=session, hint=link, actor=face.context().actor)
+            face.say(f"link {row.hint} of {row.hospital} ({row.person or 'no person'}) revoked")
+            return
+        assert hospital is not None
         count = links.revoke(session=session, hospital=hospital, actor=face.context().actor)
     face.say(f"{count} link(s) revoked for {hospital}")
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from fabcoord.ledger.models import Item, ItemKind
 from fabcoord.ledger.posting import utc_now
 from fabcoord.records import Hospital
-from orders import projection, sites
+from orders import links, projection, sites
 from orders.errors import IdempotencyKeyReused, InvalidOrder, UnknownOrder
 from orders.models import HospitalSite, Order, OrderEvent, OrderLine, OrderStatus
 from orders.progress import Progress, progress
@@ -120,6 +120,8 @@ def create_order(
             link_id=link_id,
         )
     )
+    if link_id is not None:
+        links.mark_used(session=session, link_id=link_id)
     session.flush()
     projection.publish(session=session, order=record, lines=rows)
     return record, True

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 import cli
+from fabcoord.db import unit_of_work
 from tests.orders.conftest import HOSPITAL, state, valid_order
 
 MARKUP = "[bold red]Réa[/bold red] <script>alert(1)</script>"
@@ -35,7 +37,7 @@ def test_invite_prints_a_working_link_once_and_revoke_ends_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert run(database_url, "hospital", "invite", HOSPITAL) == 0
-    link = capsys.readouterr().out.split()[-1]
+    link = next(w for w in capsys.readouterr().out.split() if w.startswith("http"))
     path = "/" + link.split("/", 3)[3]
     assert link.startswith("http://127.0.0.1:8000/h/")
     assert client.get(path).status_code == 200
@@ -206,3 +208,62 @@ def test_sites_are_added_listed_and_removed(
     assert run(database_url, "hospital", "site", "remove", "CHU de Poitiers", "nord") == 1
     assert run(database_url, "hospital", "site", "seed") == 0
     assert "3 site(s) added" in capsys.readouterr().out
+
+
+def test_links_per_person_are_listed_expire_and_are_revoked_one_by_one(
+    database_url: str,
+    reference_loaded: Engine,
+    client: TestClient,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    invite = ("hospital", "invite", HOSPITAL, "--for", "Camille Martin <camille@chu.fr>")
+    assert run(database_url, *invite, "--expires", "90d") == 0
+    out = capsys.readouterr()
+    camille = next(w for w in out.out.split() if w.startswith("http"))
+    assert "Camille Martin <camille@chu.fr>" in out.out and out.err == ""  # loopback: no warning
+    assert run(database_url, "hospital", "invite", HOSPITAL, "--for", "Jo <jo@chu.fr>") == 0
+    jo = next(w for w in capsys.readouterr().out.split() if w.startswith("http"))
+    token = camille.rsplit("/", 1)[1]
+    placed = client.post(
+        "/api/v1/orders", json=valid_order(), headers={"Authorization": f"Bearer {token}"}
+    )
+    assert placed.status_code == 201
+    assert run(database_url, "hospital", "links", HOSPITAL, "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["person"] for r in listed] == ["Jo <jo@chu.fr>", "Camille Martin <camille@chu.fr>"]
+    assert listed[1]["last_used_at"] and listed[1]["expires_at"] and not listed[0]["expires_at"]
+    assert run(database_url, "hospital", "revoke", "--link", listed[1]["hint"]) == 0
+    assert "Camille Martin" in capsys.readouterr().out
+    assert client.get("/" + camille.split("/", 3)[3]).status_code == 404
+    assert client.get("/" + jo.split("/", 3)[3]).status_code == 200
+    assert run(database_url, "hospital", "revoke", "--link", "zz") == 1
+    assert run(database_url, *invite, "--expires", "soon") == 1
+    assert run(database_url, "hospital", "invite", HOSPITAL, "--for", "camille@chu.fr") == 1
+
+
+def test_an_expired_link_opens_nothing(
+    database_url: str, reference_loaded: Engine, client: TestClient
+) -> None:
+    from orders import links
+
+    with unit_of_work(reference_loaded) as session:
+        token = links.invite(
+            session=session, hospital=HOSPITAL, actor="t", expires_in=timedelta(hours=-1)
+        ).token
+    assert client.get(f"/h/{token}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("http://127.0.0.1:8000", False),
+        ("http://localhost", False),
+        ("https://commandes.example.org", False),
+        ("http://commandes.example.org", True),
+        ("http://10.0.0.5:8000/x", True),
+    ],
+)
+def test_a_plain_http_link_warns_unless_on_this_machine(url: str, warned: bool) -> None:
+    from orders import links
+
+    assert bool(links.plain_http_warning(url)) is warned
