@@ -6,6 +6,7 @@ each command; the web stack only by ``serve``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -177,13 +178,29 @@ def orders_list(
 
 
 @orders_app.command("show")
-def orders_show(reference_: RefArgument, as_json: JsonOption = False) -> None:
-    """Show one order with its progress and its history."""
+def orders_show(
+    reference_: RefArgument,
+    as_json: JsonOption = False,
+    pdf: Annotated[
+        Path | None, typer.Option("--pdf", help="Write the printable order to this file.")
+    ] = None,
+) -> None:
+    """Show one order with its progress and its history (or write it as a PDF)."""
     from orders import service
 
     with face.work(read_only=True) as session:
         found = service.get_order(session=session, reference=reference_)
         (order,) = service.describe(session=session, orders=[found], with_events=True)
+    if pdf is not None:
+        from fabcoord.errors import InvalidInput
+        from orders.pdf import order_pdf
+
+        try:
+            pdf.write_bytes(order_pdf(order))
+        except OSError as error:
+            raise InvalidInput(f"cannot write {pdf}: {error.strerror}") from None
+        face.say(f"order {order.reference} written to {pdf}")
+        return
     if as_json:
         face.print_json(order.model_dump(mode="json"))
         return

@@ -220,6 +220,23 @@ def create_app(settings: Settings) -> FastAPI:
     def order_detail(token: str, reference: str, nouvelle: str = "") -> Response:
         return detail_page(access_for(token), token, reference, created=nouvelle == "1")
 
+    @app.get("/h/{token}/commandes/{reference}/pdf", include_in_schema=False)
+    def order_pdf(token: str, reference: str) -> Response:
+        from orders.pdf import order_pdf
+
+        access = access_for(token)
+        with unit_of_work(engine, read_only=True) as session:
+            found = service.get_order(
+                session=session, reference=reference, hospital_id=access.hospital_id
+            )
+            (order,) = service.describe(session=session, orders=[found])
+        name = f"commande-{order.reference}.pdf"
+        return Response(
+            order_pdf(order),
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{name}"'},
+        )
+
     def detail_page(
         access: Access, token: str, reference: str, status: int = 200, **extra: Any
     ) -> HTMLResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -267,3 +268,18 @@ def test_a_plain_http_link_warns_unless_on_this_machine(url: str, warned: bool) 
     from orders import links
 
     assert bool(links.plain_http_warning(url)) is warned
+
+
+def test_orders_show_writes_the_printable_order(
+    database_url: str,
+    token: str,
+    client: TestClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ref = place(client, token, purchase_order="BC-9")
+    target = tmp_path / "order.pdf"
+    assert run(database_url, "orders", "show", ref, "--pdf", str(target)) == 0
+    assert target.read_bytes().startswith(b"%PDF") and str(target) in capsys.readouterr().out
+    assert run(database_url, "orders", "show", ref, "--pdf", str(tmp_path / "no" / "x.pdf")) == 1
+    assert capsys.readouterr().err.startswith("error: cannot write")

@@ -307,3 +307,37 @@ def test_the_hospital_cancels_a_received_order_from_its_page(
     done = client.post(f"{url}/annulation", data={**fields, "reason": "commande en double"})
     assert done.status_code == 200 and "annulée" in done.text
     assert "Annuler la commande" not in done.text
+
+
+def pdf_text(data: bytes) -> str:
+    """The page content of a PDF (its streams inflated), to find the words it prints."""
+    import base64
+    import binascii
+    import zlib
+
+    parts = []
+    for stream in re.findall(rb"stream\r?\n(.*?)endstream", data, re.S):
+        body = stream.strip()
+        try:
+            if body.endswith(b"~>"):  # reportlab's ASCII85 wrapping
+                body = base64.a85decode(body[:-2])
+            parts.append(zlib.decompress(body).decode("latin-1"))
+        except (zlib.error, ValueError, binascii.Error):
+            continue
+    return "\n".join(parts)
+
+
+def test_the_status_page_offers_a_printable_order_with_the_hospitals_reference(
+    client: TestClient, token: str
+) -> None:
+    created = submit(client, token, open_form(client, token), purchase_order="BC-2026-417")
+    detail = client.get(created.headers["location"]).text
+    link = re.search(r'href="([^"]+/pdf)" id="pdf"', detail)
+    assert link is not None
+    answer = client.get(link.group(1))
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/pdf"
+    assert answer.content.startswith(b"%PDF")
+    text = pdf_text(answer.content)
+    reference = created.headers["location"].split("/")[-1].split("?")[0]
+    assert reference in text and "BC-2026-417" in text and "250" in text
+    assert client.get(link.group(1).replace(token, "x" * 43)).status_code == 404
