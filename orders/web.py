@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from fabcoord.config import Settings
-from fabcoord.db import make_engine, unit_of_work
+from fabcoord.db import unit_of_work
 from fabcoord.errors import DatabaseProblem, FabcoordError
 from orders import amend, forms, service, sites
 from orders.errors import (
@@ -37,6 +37,7 @@ from orders.guard import Guard
 from orders.limits import RateLimiter, csrf_token, csrf_valid, signing_key
 from orders.links import Access, authenticate
 from orders.models import OrderStatus
+from orders.pool import web_engine
 from orders.schemas import (
     Catalogue,
     CatalogueModel,
@@ -63,7 +64,7 @@ IdempotencyKey = Annotated[
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the application for ``settings`` (engine, templates, limits, routes)."""
-    engine = make_engine(settings)
+    engine = web_engine(settings, threads=WORKER_THREADS)
     # SQLite has one writer at a time: queue writers on a lock rather than in SQLite's busy handler,
     # which sleeps in growing steps and makes latency jump under concurrent order creation
     writing: AbstractContextManager[Any] = threading.Lock() if settings.is_sqlite else nullcontext()
