@@ -75,8 +75,11 @@ def _options(
 ) -> None:
     import logging
 
+    from fabcoord import events
     from fabcoord.config import load_settings
+    from orders import handlers as order_handlers
 
+    order_handlers.subscribe(events.subscribers)
     context = face.enter(load_settings(database_url=db, actor=actor))
     logging.basicConfig(
         level=context.settings.log_level, format="%(levelname)s %(name)s: %(message)s"

@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+(/\S*)?$")
     web_max_body_bytes: int = Field(default=65536, ge=1024, le=10_000_000)
     web_rate_per_link: int = Field(default=60, ge=1, le=1_000_000)
-    web_rate_per_address: int = Field(default=120, ge=1, le=1_000_000)
+    web_rate_per_address: int = Field(default=1200, ge=1, le=1_000_000)
     web_rate_window_s: float = Field(default=60.0, gt=0, le=86400)
 
     @field_validator("log_level", "sqlite_synchronous", mode="before")

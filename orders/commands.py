@@ -6,6 +6,7 @@ each command; the web stack only by ``serve``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,6 +17,8 @@ from fabcoord.commands.face import JsonOption, ReasonOption
 app = typer.Typer()
 hospital_app = typer.Typer(help="Hospitals' secret order links.", no_args_is_help=True)
 orders_app = typer.Typer(help="Hospital orders and their lifecycle.", no_args_is_help=True)
+site_app = typer.Typer(help="A hospital's delivery sites.", no_args_is_help=True)
+hospital_app.add_typer(site_app, name="site")
 app.add_typer(hospital_app, name="hospital")
 app.add_typer(orders_app, name="orders")
 RefArgument = Annotated[str, typer.Argument(metavar="REF")]
@@ -34,23 +37,101 @@ def serve(
 
 
 @hospital_app.command("invite")
-def hospital_invite(hospital: str) -> None:
-    """Issue a secret order link for a hospital and print it (shown once, only its hash is kept)."""
+def hospital_invite(
+    hospital: str,
+    for_: Annotated[
+        str,
+        typer.Option("--for", help='Whom the link is for: "Camille Martin <camille@chu.fr>".'),
+    ] = "",
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="How long it works: 90d, 12w, 48h.")
+    ] = None,
+) -> None:
+    """Issue a secret order link for one person at a hospital and print it (shown once, only its
+    hash is kept); everything done through it is recorded as theirs."""
     from orders import links
 
+    lifetime = links.parse_expiry(expires) if expires is not None else None
+    settings = face.context().settings
     with face.work() as session:
-        invitation = links.invite(session=session, hospital=hospital, actor=face.context().actor)
-    link = f"{face.context().settings.public_url.rstrip('/')}/h/{invitation.token}"
-    face.say(f"order link for {invitation.hospital} (shown once, keep it secret):")
+        invitation = links.invite(
+            session=session,
+            hospital=hospital,
+            actor=face.context().actor,
+            person=for_,
+            expires_in=lifetime,
+        )
+    link = f"{settings.public_url.rstrip('/')}/h/{invitation.token}"
+    whom = f" for {invitation.person}" if invitation.person else ""
+    face.say(f"order link for {invitation.hospital}{whom} (shown once, keep it secret):")
     face.say(link)
+    until = f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC" if invitation.expires_at else "revoked"
+    face.say(f"hint {invitation.hint}; works until {until}")
+    if warning := links.plain_http_warning(settings.public_url):
+        typer.echo(f"warning: {warning}", err=True)
+
+
+@hospital_app.command("links")
+def hospital_links(
+    hospital: Annotated[str | None, typer.Argument()] = None, as_json: JsonOption = False
+) -> None:
+    """List order links (hint, person, created, last used, expiry), newest first."""
+    from orders import links
+
+    with face.work(read_only=True) as session:
+        rows = links.list_links(session=session, hospital=hospital)
+
+    def when(moment: object) -> str:
+        return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else "-"
+
+    face.listing(
+        "order links (times UTC)",
+        ["hint", "hospital", "person", "created", "last used", "expires", "revoked"],
+        rows,
+        lambda r: [
+            r.hint,
+            r.hospital,
+            r.person or "-",
+            when(r.created_at),
+            when(r.last_used_at),
+            when(r.expires_at),
+            when(r.revoked_at),
+        ],
+        as_json=as_json,
+        data=[
+            {
+                "hint": r.hint,
+                "hospital": r.hospital,
+                "person": r.person,
+                "created_at": r.created_at.isoformat(),
+                "last_used_at": r.last_used_at.isoformat() if r.last_used_at else None,
+                "expires_at": r.expires_at.isoformat() if r.expires_at else None,
+                "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+            }
+            for r in rows
+        ],
+    )
 
 
 @hospital_app.command("revoke")
-def hospital_revoke(hospital: str) -> None:
-    """End every working order link of a hospital."""
+def hospital_revoke(
+    hospital: Annotated[str | None, typer.Argument()] = None,
+    link: Annotated[
+        str | None, typer.Option("--link", help="The hint of the one link to end.")
+    ] = None,
+) -> None:
+    """End one order link (--link HINT), or every working link of a hospital."""
+    from fabcoord.errors import InvalidInput
     from orders import links
 
+    if (hospital is None) == (link is None):
+        raise InvalidInput("give either a hospital (every link) or --link HINT (one link)")
     with face.work() as session:
+        if link is not None:
+            row = links.revoke_link(session=session, hint=link, actor=face.context().actor)
+            face.say(f"link {row.hint} of {row.hospital} ({row.person or 'no person'}) revoked")
+            return
+        assert hospital is not None
         count = links.revoke(session=session, hospital=hospital, actor=face.context().actor)
     face.say(f"{count} link(s) revoked for {hospital}")
 
@@ -97,13 +178,29 @@ def orders_list(
 
 
 @orders_app.command("show")
-def orders_show(reference_: RefArgument, as_json: JsonOption = False) -> None:
-    """Show one order with its progress and its history."""
+def orders_show(
+    reference_: RefArgument,
+    as_json: JsonOption = False,
+    pdf: Annotated[
+        Path | None, typer.Option("--pdf", help="Write the printable order to this file.")
+    ] = None,
+) -> None:
+    """Show one order with its progress and its history (or write it as a PDF)."""
     from orders import service
 
     with face.work(read_only=True) as session:
         found = service.get_order(session=session, reference=reference_)
         (order,) = service.describe(session=session, orders=[found], with_events=True)
+    if pdf is not None:
+        from fabcoord.errors import InvalidInput
+        from orders.pdf import order_pdf
+
+        try:
+            pdf.write_bytes(order_pdf(order))
+        except OSError as error:
+            raise InvalidInput(f"cannot write {pdf}: {error.strerror}") from None
+        face.say(f"order {order.reference} written to {pdf}")
+        return
     if as_json:
         face.print_json(order.model_dump(mode="json"))
         return
@@ -138,6 +235,15 @@ def _transition(reference_: str, to: str, reason: str) -> None:
             reason=reason,
         )
     face.transition("order", order.reference, order.status.value)
+    _shown(reason)
+
+
+def _shown(reason: str) -> None:
+    """Say that a reason is not an internal note: the hospital reads it word for word."""
+    if reason.strip():
+        face.say(
+            f"the reason is shown to the hospital on its order page: {' '.join(reason.split())!r}"
+        )
 
 
 @orders_app.command("accept")
@@ -182,10 +288,11 @@ def orders_plan(
     delivery: Annotated[
         str, typer.Option("--delivery", help="Expected delivery date, YYYY-MM-DD.")
     ],
-    allocated: Annotated[int | None, typer.Option("--allocated", min=1, max=100000)] = None,
+    allocated: Annotated[int | None, typer.Option("--allocated")] = None,
     reason: ReasonOption = "",
 ) -> None:
-    """Plan an accepted order: visors allocated and the expected delivery date."""
+    """Plan an accepted order: visors allocated and the expected delivery date (the reason, if
+    any, is shown to the hospital)."""
     from orders import lifecycle
 
     moment = face.parse_time(delivery, "--delivery")
@@ -202,3 +309,104 @@ def orders_plan(
     face.say(
         f"order {order.reference} planned: {order.allocated} visors by {order.expected_delivery}"
     )
+    _shown(reason)
+
+
+@orders_app.command("replan")
+def orders_replan(
+    reference_: RefArgument,
+    delivery: Annotated[
+        str, typer.Option("--delivery", help="New expected delivery date, YYYY-MM-DD.")
+    ],
+    reason: ReasonOption,
+    allocated: Annotated[int | None, typer.Option("--allocated")] = None,
+) -> None:
+    """Move a planned (or in production) order's delivery date; the reason is shown to the
+    hospital."""
+    from orders import lifecycle
+
+    moment = face.parse_time(delivery, "--delivery")
+    assert moment is not None
+    with face.work() as session:
+        order = lifecycle.replan_order(
+            session=session,
+            reference=reference_,
+            actor=face.context().actor,
+            expected_delivery=moment.date(),
+            reason=reason,
+            allocated=allocated,
+        )
+    face.say(f"order {order.reference} re-planned: delivery expected {order.expected_delivery}")
+    _shown(reason)
+
+
+@site_app.command("add")
+def site_add(
+    hospital: str,
+    name: str,
+    address: Annotated[str, typer.Option("--address", help="Street address.")],
+    postal_code: Annotated[str, typer.Option("--postal-code")] = "",
+    city: Annotated[str, typer.Option("--city")] = "",
+    contact: Annotated[str, typer.Option("--contact", help="Who receives, phone.")] = "",
+) -> None:
+    """Add a delivery site to a hospital (offered on its order form)."""
+    from orders import sites
+
+    with face.work() as session:
+        site = sites.add_site(
+            session=session,
+            hospital=hospital,
+            name=name,
+            address=address,
+            postal_code=postal_code,
+            city=city,
+            contact=contact,
+            actor=face.context().actor,
+        )
+        text = sites.label(site)
+    face.say(f"site {site.id} added: {text}")
+
+
+@site_app.command("list")
+def site_list(hospital: str, as_json: JsonOption = False) -> None:
+    """A hospital's delivery sites."""
+    from fabcoord import reference
+    from orders import sites
+
+    with face.work(read_only=True) as session:
+        record = reference.get_hospital(session=session, name=hospital)
+        rows = [
+            sites.public(s) for s in sites.sites_of(session=session, hospital_id=record.id or 0)
+        ]
+    face.listing(
+        f"sites of {record.name}",
+        ["id", "name", "address", "postal code", "city", "contact"],
+        rows,
+        lambda r: [r.id, r.name, r.address, r.postal_code, r.city, r.contact],
+        as_json=as_json,
+        data=[row.model_dump(mode="json") for row in rows],
+    )
+
+
+@site_app.command("remove")
+def site_remove(hospital: str, site: str) -> None:
+    """Stop offering a site (by number or name); orders already placed keep it."""
+    from orders import sites
+
+    with face.work() as session:
+        found = sites.remove_site(session=session, hospital=hospital, site=site)
+    face.say(f"site {found.id} ({found.name}) is no longer offered to {hospital}")
+
+
+@site_app.command("seed")
+def site_seed() -> None:
+    """Add the CHU sites of the reference data (data/chu_sites.csv, each with its source)."""
+    from orders import sites
+
+    with face.work() as session:
+        added = sites.seed_sites(
+            session=session,
+            data_dir=face.context().settings.data_dir,
+            actor=face.context().actor,
+        )
+    face.say(f"{added} site(s) added")

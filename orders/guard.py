@@ -49,10 +49,14 @@ class Guard:
         path: str = scope.get("path", "")
         api = path.startswith("/api/")
         client = scope.get("client") or ("unknown", 0)
-        wait = self.per_address.hit(f"addr:{client[0]}")
+        # the link first: a whole hospital may share one outgoing address, each person has a link;
+        # the per-address ceiling (higher, see the README) still bounds guessed links
         token = _link_token(scope)
-        if not wait and token:
-            wait = self.per_link.hit("link:" + hashlib.sha256(token.encode()).hexdigest())
+        wait = (
+            self.per_link.hit("link:" + hashlib.sha256(token.encode()).hexdigest()) if token else 0
+        )
+        if not wait:
+            wait = self.per_address.hit(f"addr:{client[0]}")
         if wait:
             message = f"trop de requêtes : réessayez dans {wait} s"
             await _refuse(send, 429, message, api, [(b"retry-after", str(wait).encode())])

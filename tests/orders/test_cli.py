@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 import cli
+from fabcoord.db import unit_of_work
 from tests.orders.conftest import HOSPITAL, state, valid_order
 
 MARKUP = "[bold red]Réa[/bold red] <script>alert(1)</script>"
@@ -35,7 +38,7 @@ def test_invite_prints_a_working_link_once_and_revoke_ends_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert run(database_url, "hospital", "invite", HOSPITAL) == 0
-    link = capsys.readouterr().out.split()[-1]
+    link = next(w for w in capsys.readouterr().out.split() if w.startswith("http"))
     path = "/" + link.split("/", 3)[3]
     assert link.startswith("http://127.0.0.1:8000/h/")
     assert client.get(path).status_code == 200
@@ -142,3 +145,141 @@ def test_bad_manager_input_is_one_line_and_changes_nothing(
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert state(reference_loaded) == before
+
+
+def test_an_allocation_beyond_the_order_exits_1_and_changes_nothing(
+    database_url: str,
+    token: str,
+    client: TestClient,
+    reference_loaded: Engine,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ref = place(client, token)
+    assert run(database_url, "orders", "accept", ref) == 0
+    before = state(reference_loaded)
+    capsys.readouterr()
+    args = ("orders", "plan", ref, "--delivery", "2099-01-01", "--allocated", "999999")
+    assert run(database_url, *args) == 1
+    assert "--allocated must be between 1 and 250" in capsys.readouterr().err
+    assert state(reference_loaded) == before
+
+
+def test_managers_are_told_the_hospital_reads_their_reasons_and_replan_with_one(
+    database_url: str, token: str, client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ref = place(client, token)
+    capsys.readouterr()
+    assert run(database_url, "orders", "accept", ref, "--reason", "stock disponible") == 0
+    assert "shown to the hospital" in capsys.readouterr().out
+    assert run(database_url, "orders", "plan", ref, "--delivery", "2099-01-01") == 0
+    capsys.readouterr()
+    assert run(database_url, "orders", "replan", ref, "--delivery", "2099-02-01") != 0
+    assert "--reason" in capsys.readouterr().err
+    replan = ("orders", "replan", ref, "--delivery", "2099-02-01", "--reason", "panne")
+    assert run(database_url, *replan) == 0
+    out = capsys.readouterr().out
+    assert "2099-02-01" in out and "shown to the hospital" in out
+    detail = client.get(f"/api/v1/orders/{ref}", headers={"Authorization": f"Bearer {token}"})
+    assert "panne" in detail.json()["events"][-1]["reason"]
+
+
+def test_sites_are_added_listed_and_removed(
+    database_url: str, token: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add = ("hospital", "site", "add", "CHU de Poitiers", "Châtellerault")
+    assert (
+        run(
+            database_url,
+            *add,
+            "--address",
+            "Rue du Dr Luc Montagnier",
+            "--postal-code",
+            "86100",
+            "--city",
+            "Châtellerault",
+        )
+        == 0
+    )
+    assert run(database_url, *add, "--address", "ailleurs") == 1
+    assert "already" in capsys.readouterr().err
+    assert run(database_url, "hospital", "site", "list", "CHU de Poitiers", "--json") == 0
+    (site,) = json.loads(capsys.readouterr().out)
+    assert (site["name"], site["postal_code"]) == ("Châtellerault", "86100")
+    assert run(database_url, "hospital", "site", "remove", "CHU de Poitiers", "châtellerault") == 0
+    assert run(database_url, "hospital", "site", "remove", "CHU de Poitiers", "nord") == 1
+    assert run(database_url, "hospital", "site", "seed") == 0
+    assert "3 site(s) added" in capsys.readouterr().out
+
+
+def test_links_per_person_are_listed_expire_and_are_revoked_one_by_one(
+    database_url: str,
+    reference_loaded: Engine,
+    client: TestClient,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    invite = ("hospital", "invite", HOSPITAL, "--for", "Camille Martin <camille@chu.fr>")
+    assert run(database_url, *invite, "--expires", "90d") == 0
+    out = capsys.readouterr()
+    camille = next(w for w in out.out.split() if w.startswith("http"))
+    assert "Camille Martin <camille@chu.fr>" in out.out and out.err == ""  # loopback: no warning
+    assert run(database_url, "hospital", "invite", HOSPITAL, "--for", "Jo <jo@chu.fr>") == 0
+    jo = next(w for w in capsys.readouterr().out.split() if w.startswith("http"))
+    token = camille.rsplit("/", 1)[1]
+    placed = client.post(
+        "/api/v1/orders", json=valid_order(), headers={"Authorization": f"Bearer {token}"}
+    )
+    assert placed.status_code == 201
+    assert run(database_url, "hospital", "links", HOSPITAL, "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["person"] for r in listed] == ["Jo <jo@chu.fr>", "Camille Martin <camille@chu.fr>"]
+    assert listed[1]["last_used_at"] and listed[1]["expires_at"] and not listed[0]["expires_at"]
+    assert run(database_url, "hospital", "revoke", "--link", listed[1]["hint"]) == 0
+    assert "Camille Martin" in capsys.readouterr().out
+    assert client.get("/" + camille.split("/", 3)[3]).status_code == 404
+    assert client.get("/" + jo.split("/", 3)[3]).status_code == 200
+    assert run(database_url, "hospital", "revoke", "--link", "zz") == 1
+    assert run(database_url, *invite, "--expires", "soon") == 1
+    assert run(database_url, "hospital", "invite", HOSPITAL, "--for", "camille@chu.fr") == 1
+
+
+def test_an_expired_link_opens_nothing(
+    database_url: str, reference_loaded: Engine, client: TestClient
+) -> None:
+    from orders import links
+
+    with unit_of_work(reference_loaded) as session:
+        token = links.invite(
+            session=session, hospital=HOSPITAL, actor="t", expires_in=timedelta(hours=-1)
+        ).token
+    assert client.get(f"/h/{token}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("http://127.0.0.1:8000", False),
+        ("http://localhost", False),
+        ("https://commandes.example.org", False),
+        ("http://commandes.example.org", True),
+        ("http://10.0.0.5:8000/x", True),
+    ],
+)
+def test_a_plain_http_link_warns_unless_on_this_machine(url: str, warned: bool) -> None:
+    from orders import links
+
+    assert bool(links.plain_http_warning(url)) is warned
+
+
+def test_orders_show_writes_the_printable_order(
+    database_url: str,
+    token: str,
+    client: TestClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ref = place(client, token, purchase_order="BC-9")
+    target = tmp_path / "order.pdf"
+    assert run(database_url, "orders", "show", ref, "--pdf", str(target)) == 0
+    assert target.read_bytes().startswith(b"%PDF") and str(target) in capsys.readouterr().out
+    assert run(database_url, "orders", "show", ref, "--pdf", str(tmp_path / "no" / "x.pdf")) == 1
+    assert capsys.readouterr().err.startswith("error: cannot write")

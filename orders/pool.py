@@ -1,0 +1,55 @@
+"""The web server's database engine: on PostgreSQL a pool that holds a connection for every worker
+thread (no connection opened and closed under load) and pings a connection only when it has been
+idle (a ping on every checkout costs a round trip per request)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import Engine, event, exc
+
+from fabcoord.config import Settings
+from fabcoord.db import make_engine
+
+IDLE_PING_S = 30.0
+SPARE = 2  # for the event loop's own reads and a request finishing while the next starts
+
+
+def web_engine(settings: Settings, *, threads: int, idle_ping_s: float = IDLE_PING_S) -> Engine:
+    """The engine for a server running ``threads`` worker threads."""
+    if settings.is_sqlite:
+        return make_engine(settings)
+    engine = make_engine(
+        settings,
+        pool_size=threads + SPARE,
+        max_overflow=threads,  # only past the pool's size, never in the usual case
+        pool_pre_ping=False,
+        pool_recycle=3600,
+    )
+    ping_when_idle(engine, idle_s=idle_ping_s)
+    return engine
+
+
+def ping_when_idle(engine: Engine, *, idle_s: float) -> None:
+    """Check a pooled connection on checkout only if it sat unused for ``idle_s`` seconds; a dead
+    one is replaced (SQLAlchemy retries the checkout with a fresh connection)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_s:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_connection.rollback()
+        except Exception as error:
+            raise exc.DisconnectionError(f"idle connection lost: {error}") from error
