@@ -40,6 +40,7 @@ bench: $(INSTALLED)
 	$(PY) -m bench.farm_idle_gap
 	$(PY) -m bench.farm_dispatch_load
 	$(PY) -m bench.farm_dispatch_scale
+	$(PY) -m bench.batch_docs_bench
 
 clean:
 	rm -rf $(VENV) build demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -22,7 +22,7 @@ import typer
 import orders.commands
 import print_farm.commands
 from fabcoord import __version__
-from fabcoord.commands import core, face
+from fabcoord.commands import batches, core, face
 from fabcoord.errors import FabcoordError
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ app = typer.Typer(
 )
 # --- the mounts: one line per package ------------------------------------------------------
 app.add_typer(core.app)
+app.add_typer(batches.app)
 app.add_typer(orders.commands.app)
 app.add_typer(print_farm.commands.app)
 
