@@ -1,4 +1,5 @@
-"""Order tables: hospital access links, orders and the append-only order event log."""
+"""Order tables: hospital access links, delivery sites, orders with their lines, and the
+append-only order event log."""
 
 from __future__ import annotations
 
@@ -51,13 +52,45 @@ class HospitalLink(SQLModel, table=True):
     created_by: str = Field(max_length=120)
     revoked_at: datetime | None = None
     revoked_by: str | None = Field(default=None, max_length=120)
+    person_name: str = Field(default="", max_length=120)
+    person_email: str = Field(default="", max_length=254)
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+class HospitalSite(SQLModel, table=True):
+    """A place a hospital takes deliveries at (one CHU has several).
+
+    Attributes:
+        removed_at: when it stopped being offered (orders already delivered there keep it).
+        source: where a seeded site comes from (empty when a person entered it).
+    """
+
+    __tablename__ = "hospital_site"
+    __table_args__ = (Index("ix_hospital_site_hospital_name", "hospital_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    hospital_id: int = Field(foreign_key="hospital.id")
+    name: str = Field(max_length=120)
+    address: str = Field(max_length=300)
+    postal_code: str = Field(default="", max_length=10)
+    city: str = Field(default="", max_length=120)
+    contact: str = Field(default="", max_length=200)
+    source: str = Field(default="", max_length=300)
+    created_at: datetime
+    created_by: str = Field(max_length=120)
+    removed_at: datetime | None = None
 
 
 class Order(SQLModel, table=True):
-    """A hospital's order for visors.
+    """A hospital's order: one or more lines (:class:`OrderLine`), delivered to one site.
 
     Attributes:
         reference: human reference ``CMD-2026-000123``.
+        purchase_order: the hospital's own purchase-order number (empty when not given).
+        item_code, quantity: the first line's model and the total over all lines (kept for
+            listings; the lines are the truth).
+        delivery_address: the site as a person reads it, at the time of ordering.
         idempotency_key: the client's key (form token or ``Idempotency-Key`` header), unique per
             hospital; ``fingerprint`` is the hash of the content it was first used with.
         allocated: visors the coordinators planned for this order (0 until planned).
@@ -74,6 +107,8 @@ class Order(SQLModel, table=True):
     reference: str = Field(max_length=40, unique=True)
     hospital_id: int = Field(foreign_key="hospital.id")
     link_id: int | None = Field(default=None, foreign_key="hospital_link.id")
+    site_id: int | None = Field(default=None, foreign_key="hospital_site.id")
+    purchase_order: str = Field(default="", max_length=60)
     channel: str = Field(max_length=8)
     item_code: str = Field(max_length=64)
     quantity: int
@@ -97,8 +132,22 @@ class Order(SQLModel, table=True):
     updated_at: datetime
 
 
+class OrderLine(SQLModel, table=True):
+    """One model and quantity of an order; ``line`` counts from 1."""
+
+    __tablename__ = "hospital_order_line"
+    __table_args__ = (UniqueConstraint("order_id", "line", name="uq_hospital_order_line"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="hospital_order.id", index=True)
+    line: int
+    item_code: str = Field(max_length=64)
+    quantity: int
+
+
 class OrderEvent(SQLModel, table=True):
-    """One lifecycle transition of an order: who, when, why. Never updated or deleted."""
+    """One lifecycle step of an order (a transition, or an amendment/re-plan with
+    ``from_status == to_status``): who, when, why, through which link. Never updated or deleted."""
 
     __tablename__ = "hospital_order_event"
 
@@ -111,3 +160,4 @@ class OrderEvent(SQLModel, table=True):
     actor: str = Field(max_length=120)
     reason: str = Field(default="", max_length=500)
     at: datetime
+    link_id: int | None = Field(default=None, foreign_key="hospital_link.id")

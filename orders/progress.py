@@ -1,8 +1,9 @@
 """How far an order has got, read from the ledger.
 
-Postings that serve an order name it as their document: ``doc_type = "hospital_order"`` and
-``doc_id`` = the order reference. From their legs of the ordered item (reversals count against the
-posting they cancel):
+Postings serve an order when their document is the order itself (``doc_type =
+"hospital_order"``, ``doc_id`` = the reference) or any document linked to it in the core's
+``demand_document`` (a print job, a shipment, a hand-off…). From their legs of the ordered models
+(reversals count against the posting they cancel):
 
 - produced: legs of ``print_output`` or ``assembly`` postings at real (non-virtual) locations;
 - shipped: the quantity that ``shipment`` postings took out of stock locations;
@@ -14,16 +15,17 @@ figure is honestly 0.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import Executable, bindparam, func, select
+from sqlalchemy import BindParameter, Executable, bindparam, func, literal, select, union
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
+from fabcoord.demand import DemandDocument
 from fabcoord.ledger.models import Item, Location, LocationKind, MoveReason, Posting, StockMove
-from orders.models import Order
+from orders.models import Order, OrderLine
 
 ORDER_DOC_TYPE = "hospital_order"
 _PRODUCING = {MoveReason.PRINT_OUTPUT, MoveReason.ASSEMBLY}
@@ -40,9 +42,22 @@ class Progress:
 def _query() -> Executable:
     """Built once: constructing the statement costs more than running it on a small ledger."""
     original = aliased(Posting)
+    wanted: BindParameter[list[str]] = bindparam("references", expanding=True)
+    documents = union(
+        select(
+            literal(ORDER_DOC_TYPE).label("doc_type"),
+            col(Order.reference).label("doc_id"),
+            col(Order.reference).label("reference"),
+        ).where(col(Order.reference).in_(wanted)),
+        select(
+            col(DemandDocument.doc_type).label("doc_type"),
+            col(DemandDocument.doc_id).label("doc_id"),
+            col(DemandDocument.reference).label("reference"),
+        ).where(col(DemandDocument.reference).in_(wanted)),
+    ).subquery("documents")
     query = (
         select(
-            col(StockMove.doc_id),
+            documents.c.reference,
             col(Item.code),
             col(Posting.reason),
             col(original.reason),
@@ -50,16 +65,17 @@ def _query() -> Executable:
             col(Location.hospital_id),
             func.sum(StockMove.qty),
         )
+        .join(
+            documents,
+            (documents.c.doc_type == col(StockMove.doc_type))
+            & (documents.c.doc_id == col(StockMove.doc_id)),
+        )
         .join(Posting, col(Posting.id) == StockMove.posting_id)
         .outerjoin(original, col(original.id) == Posting.reverses_id)
         .join(Item, col(Item.id) == StockMove.item_id)
         .join(Location, col(Location.id) == StockMove.location_id)
-        .where(
-            col(StockMove.doc_type) == ORDER_DOC_TYPE,
-            col(StockMove.doc_id).in_(bindparam("references", expanding=True)),
-        )
         .group_by(
-            col(StockMove.doc_id),
+            documents.c.reference,
             col(Item.code),
             col(Posting.reason),
             col(original.reason),
@@ -70,12 +86,29 @@ def _query() -> Executable:
     return query
 
 
-def progress(*, session: Session, orders: Sequence[Order]) -> dict[str, Progress]:
-    """Progress per order reference (one query for all the orders given)."""
+def progress(
+    *,
+    session: Session,
+    orders: Sequence[Order],
+    lines: Mapping[int, Sequence[OrderLine]] | None = None,
+) -> dict[str, Progress]:
+    """Progress per order reference (one query for all the orders given); ``lines`` are the
+    orders' lines by order id (read when not given)."""
     result = {order.reference: Progress() for order in orders}
     if not orders:
         return result
-    wanted = {(order.reference, order.item_code): order.hospital_id for order in orders}
+    if lines is None:
+        found: dict[int, list[OrderLine]] = {}
+        for row in session.scalars(
+            select(OrderLine).where(col(OrderLine.order_id).in_([o.id for o in orders]))
+        ):
+            found.setdefault(row.order_id, []).append(row)
+        lines = found
+    wanted = {
+        (order.reference, line.item_code): order.hospital_id
+        for order in orders
+        for line in lines.get(order.id or 0, ())
+    }
     query = _query()
     for reference, item, reason, reversed_reason, kind, hospital_id, total in session.execute(
         query, {"references": list(result)}

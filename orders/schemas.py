@@ -69,10 +69,41 @@ Line = Annotated[str, AfterValidator(_line)]
 Text = Annotated[str, AfterValidator(_text)]
 
 
-class OrderCreate(BaseModel):
-    """An order as a hospital submits it (form or API)."""
+class OrderLineIn(BaseModel):
+    """One line of an order: a model of the catalogue (``GET /api/v1/models``) and a quantity."""
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    item: Line = Field(min_length=1, max_length=64, description="Code du modèle (catalogue)")
+    quantity: int = Field(strict=True, ge=1, le=MAX_VISORS)
+
+
+MAX_LINES = 20
+EXAMPLE: dict[str, Any] = {
+    "department": "Réanimation médicale",
+    "contact_name": "Claire Martin",
+    "contact_email": "claire.martin@chu-poitiers.fr",
+    "contact_phone": "05 49 44 44 44",
+    "lines": [{"item": "visor", "quantity": 250}],
+    "needed_by": "2026-12-24",
+    "site": 1,
+    "purchase_order": "BC-2026-00417",
+    "priority": "urgent",
+    "urgency_reason": "Afflux de patients",
+}
+
+
+class OrderCreate(BaseModel):
+    """An order as a hospital submits it (form or API).
+
+    Either ``lines`` (one or more models and quantities) or, for a single model, ``item`` and
+    ``quantity``. Either ``site`` (one of the hospital's sites, ``GET /api/v1/sites``) or a
+    ``delivery_address``, which then becomes one of the hospital's sites.
+    """
+
+    model_config = ConfigDict(
+        str_strip_whitespace=True, extra="forbid", json_schema_extra={"examples": [EXAMPLE]}
+    )
 
     department: Line = Field(min_length=1, max_length=120, description="Service demandeur")
     contact_name: Line = Field(min_length=1, max_length=120)
@@ -83,18 +114,57 @@ class OrderCreate(BaseModel):
         min_length=6, max_length=30, json_schema_extra={"pattern": PHONE_PATTERN}
     )
     item: Line = Field(default="visor", min_length=1, max_length=64)
-    quantity: int = Field(strict=True, ge=1, le=MAX_VISORS)
+    quantity: int | None = Field(default=None, strict=True, ge=1, le=MAX_VISORS)
+    lines: list[OrderLineIn] = Field(default_factory=list, max_length=MAX_LINES)
     needed_by: Annotated[date, AfterValidator(_not_past)]
-    delivery_address: Text = Field(min_length=1, max_length=300)
+    site: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Site de livraison")
+    delivery_address: Text = Field(default="", max_length=300)
+    purchase_order: Line = Field(
+        default="", max_length=60, description="Numéro de bon de commande de l'hôpital"
+    )
     priority: Priority = Priority.NORMAL
     urgency_reason: Text = Field(default="", max_length=500)
     notes: Text = Field(default="", max_length=2000)
 
+    def order_lines(self) -> list[OrderLineIn]:
+        """The lines asked for (``item`` and ``quantity`` make one line)."""
+        if self.lines:
+            return list(self.lines)
+        return [OrderLineIn.model_construct(item=self.item, quantity=self.quantity or 0)]
+
     def check_urgency(self) -> dict[str, str]:
-        """Field errors that depend on several fields."""
-        if self.priority is not Priority.NORMAL and not self.urgency_reason:
-            return {"urgency_reason": "Précisez la raison de l'urgence."}
-        return {}
+        """Field errors that depend on several fields (all of them at once)."""
+        return cross_field_errors(
+            priority=self.priority.value,
+            urgency_reason=self.urgency_reason,
+            has_lines=bool(self.lines),
+            quantity=self.quantity,
+            site=self.site,
+            delivery_address=self.delivery_address,
+        )
+
+
+def cross_field_errors(
+    *,
+    priority: str,
+    urgency_reason: str,
+    has_lines: bool,
+    quantity: object,
+    site: object,
+    delivery_address: str,
+) -> dict[str, str]:
+    """The rules between fields, usable on raw form values too (so a form shows them all at
+    once, beside the errors of single fields)."""
+    problems: dict[str, str] = {}
+    if priority in {Priority.URGENT.value, Priority.CRITICAL.value} and not urgency_reason.strip():
+        problems["urgency_reason"] = "Précisez la raison de l'urgence."
+    if has_lines and quantity not in (None, ""):
+        problems["quantity"] = "Indiquez soit des lignes, soit une quantité, pas les deux."
+    elif not has_lines and quantity in (None, ""):
+        problems["quantity"] = "Champ obligatoire."
+    if site in (None, "") and not delivery_address.strip():
+        problems["delivery_address"] = "Choisissez un site ou indiquez une adresse de livraison."
+    return problems
 
 
 class OrderEventPublic(BaseModel):
@@ -103,6 +173,39 @@ class OrderEventPublic(BaseModel):
     actor: str
     reason: str
     at: datetime
+    link_id: int | None = None
+
+
+class OrderLinePublic(BaseModel):
+    line: int
+    item: str
+    quantity: int
+
+
+class SitePublic(BaseModel):
+    """A delivery site of a hospital."""
+
+    id: int
+    name: str
+    address: str
+    postal_code: str
+    city: str
+    contact: str
+
+
+class SiteList(BaseModel):
+    sites: list[SitePublic]
+
+
+class CatalogueModel(BaseModel):
+    """A model hospitals may order."""
+
+    code: str
+    label: str
+
+
+class Catalogue(BaseModel):
+    models: list[CatalogueModel]
 
 
 class OrderPublic(BaseModel):
@@ -111,8 +214,11 @@ class OrderPublic(BaseModel):
     reference: str
     hospital: str
     status: OrderStatus
+    purchase_order: str = ""
     item: str
     quantity: int
+    lines: list[OrderLinePublic] = []
+    site: SitePublic | None = None
     department: str
     contact_name: str
     contact_email: str
@@ -142,10 +248,10 @@ _MESSAGES = {
     "int_type": "Indiquez un nombre entier.",
     "int_parsing": "Indiquez un nombre entier.",
     "int_from_float": "Indiquez un nombre entier.",
-    "date_type": "Date invalide (AAAA-MM-JJ).",
-    "date_parsing": "Date invalide (AAAA-MM-JJ).",
-    "date_from_datetime_parsing": "Date invalide (AAAA-MM-JJ).",
-    "date_from_datetime_inexact": "Date invalide (AAAA-MM-JJ).",
+    "date_type": "Date invalide (jj/mm/aaaa).",
+    "date_parsing": "Date invalide (jj/mm/aaaa).",
+    "date_from_datetime_parsing": "Date invalide (jj/mm/aaaa).",
+    "date_from_datetime_inexact": "Date invalide (jj/mm/aaaa).",
     "enum": "Choix invalide.",
     "extra_forbidden": "Champ inconnu.",
 }
@@ -178,3 +284,22 @@ class ErrorBody(BaseModel):
 
     detail: str
     errors: dict[str, str] = {}
+
+
+class OrderAmend(BaseModel):
+    """What a hospital may change while its order is still ``received`` (only what is given)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    lines: list[OrderLineIn] | None = Field(default=None, min_length=1, max_length=MAX_LINES)
+    needed_by: Annotated[date, AfterValidator(_not_past)] | None = None
+    site: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    reason: Text = Field(default="", max_length=300)
+
+
+class OrderCancel(BaseModel):
+    """A hospital cancelling its order while it is still ``received``."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    reason: Text = Field(min_length=1, max_length=300)

@@ -13,10 +13,11 @@ from sqlmodel import Session, col, select
 from fabcoord.ledger.models import Item, ItemKind
 from fabcoord.ledger.posting import utc_now
 from fabcoord.records import Hospital
+from orders import projection, sites
 from orders.errors import IdempotencyKeyReused, InvalidOrder, UnknownOrder
-from orders.models import Order, OrderEvent, OrderStatus
+from orders.models import HospitalSite, Order, OrderEvent, OrderLine, OrderStatus
 from orders.progress import Progress, progress
-from orders.schemas import OrderCreate, OrderEventPublic, OrderPublic
+from orders.schemas import OrderCreate, OrderEventPublic, OrderLinePublic, OrderPublic, SitePublic
 
 
 def fingerprint(order: OrderCreate) -> str:
@@ -45,11 +46,17 @@ def create_order(
         IdempotencyKeyReused: the key was used for a different order of this hospital.
     """
     problems = order.check_urgency()
-    finished = session.exec(
-        select(Item.code).where(Item.code == order.item, Item.kind == ItemKind.FINISHED)
-    ).first()
-    if finished is None:
-        problems["item"] = "Modèle inconnu."
+    lines = order.order_lines()
+    known = set(catalogue(session=session))
+    for number, line in enumerate(lines):
+        if line.item not in known:
+            problems["item" if not order.lines else f"lines.{number}.item"] = "Modèle inconnu."
+    site: HospitalSite | None = None
+    if order.site is not None:
+        try:
+            site = sites.find_site(session=session, hospital_id=hospital_id, site=order.site)
+        except sites.UnknownSite:
+            problems["site"] = "Site inconnu : choisissez un des sites proposés."
     if problems:
         raise InvalidOrder(problems)
     print_ = fingerprint(order)
@@ -57,20 +64,26 @@ def create_order(
         earlier = _by_key(session, hospital_id, idempotency_key)
         if earlier is not None:
             return _replay(earlier, print_, idempotency_key), False
+    if site is None:
+        site = sites.site_for_address(
+            session=session, hospital_id=hospital_id, address=order.delivery_address, actor=actor
+        )
     now = utc_now()
     record = Order(
         reference=f"TMP-{uuid.uuid4().hex}",
         hospital_id=hospital_id,
         link_id=link_id,
+        site_id=site.id,
+        purchase_order=order.purchase_order,
         channel=channel,
-        item_code=order.item,
-        quantity=order.quantity,
+        item_code=lines[0].item,
+        quantity=sum(line.quantity for line in lines),
         department=order.department,
         contact_name=order.contact_name,
         contact_email=order.contact_email,
         contact_phone=order.contact_phone,
         needed_by=order.needed_by,
-        delivery_address=order.delivery_address,
+        delivery_address=sites.label(site),
         priority=order.priority,
         urgency_reason=order.urgency_reason,
         notes=order.notes,
@@ -91,6 +104,11 @@ def create_order(
         return _replay(earlier, print_, idempotency_key or ""), False
     record.reference = f"CMD-{now.year}-{record.id:06d}"
     session.add(record)
+    rows = [
+        OrderLine(order_id=record.id or 0, line=number, item_code=line.item, quantity=line.quantity)
+        for number, line in enumerate(lines, start=1)
+    ]
+    session.add_all(rows)
     session.add(
         OrderEvent(
             order_id=record.id or 0,
@@ -99,10 +117,20 @@ def create_order(
             actor=actor,
             reason=_received(channel),
             at=now,
+            link_id=link_id,
         )
     )
     session.flush()
+    projection.publish(session=session, order=record, lines=rows)
     return record, True
+
+
+def catalogue(*, session: Session) -> dict[str, str]:
+    """The models hospitals may order: code → label (finished items of the catalogue)."""
+    rows = session.exec(
+        select(Item.code, Item.name).where(Item.kind == ItemKind.FINISHED).order_by(col(Item.code))
+    ).all()
+    return {code: name for code, name in rows}
 
 
 def _received(channel: str) -> str:
@@ -166,7 +194,18 @@ def describe(
             )
         ).all()
     )
-    done = progress(session=session, orders=orders)
+    ids = [o.id for o in orders]
+    lines: dict[int, list[OrderLine]] = {}
+    for line in session.exec(
+        select(OrderLine).where(col(OrderLine.order_id).in_(ids)).order_by(col(OrderLine.line))
+    ):
+        lines.setdefault(line.order_id, []).append(line)
+    site_ids = {o.site_id for o in orders if o.site_id is not None}
+    places = {
+        site.id: sites.public(site)
+        for site in session.exec(select(HospitalSite).where(col(HospitalSite.id).in_(site_ids)))
+    }
+    done = progress(session=session, orders=orders, lines=lines)
     events: dict[int, list[OrderEventPublic]] = {}
     if with_events and orders:
         for event in session.exec(
@@ -178,13 +217,26 @@ def describe(
                 OrderEventPublic.model_validate(event, from_attributes=True)
             )
     return [
-        _public(o, names.get(o.hospital_id, ""), done[o.reference], events.get(o.id or 0, []))
+        _public(
+            o,
+            names.get(o.hospital_id, ""),
+            done[o.reference],
+            events.get(o.id or 0, []),
+            lines.get(o.id or 0, []),
+            places.get(o.site_id),
+        )
         for o in orders
     ]
 
 
 def describe_created(
-    *, session: Session, order: Order, created: bool, hospital: str, actor: str
+    *,
+    session: Session,
+    order: Order,
+    created: bool,
+    hospital: str,
+    actor: str,
+    link_id: int | None = None,
 ) -> OrderPublic:
     """The answer to :func:`create_order`: a new order is described without reading it back
     (nothing has happened to it yet: no postings, one event); a replayed one is read."""
@@ -196,17 +248,31 @@ def describe_created(
         actor=actor,
         reason=_received(order.channel),
         at=order.created_at,
+        link_id=link_id,
     )
-    return _public(order, hospital, Progress(), [received])
+    lines = projection.lines_of(session=session, order_id=order.id or 0)
+    site = session.get(HospitalSite, order.site_id) if order.site_id else None
+    place = sites.public(site) if site else None
+    return _public(order, hospital, Progress(), [received], lines, place)
 
 
-def _public(o: Order, hospital: str, done: Progress, events: list[OrderEventPublic]) -> OrderPublic:
+def _public(
+    o: Order,
+    hospital: str,
+    done: Progress,
+    events: list[OrderEventPublic],
+    lines: list[OrderLine],
+    site: SitePublic | None,
+) -> OrderPublic:
     return OrderPublic(
         reference=o.reference,
         hospital=hospital,
         status=o.status,
+        purchase_order=o.purchase_order,
         item=o.item_code,
         quantity=o.quantity,
+        lines=[OrderLinePublic(line=x.line, item=x.item_code, quantity=x.quantity) for x in lines],
+        site=site,
         department=o.department,
         contact_name=o.contact_name,
         contact_email=o.contact_email,

@@ -14,24 +14,42 @@ import anyio.to_thread
 import jinja2
 from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from fabcoord.config import Settings
 from fabcoord.db import make_engine, unit_of_work
 from fabcoord.errors import DatabaseProblem, FabcoordError
-from fabcoord.ledger.models import Item, ItemKind
-from orders import forms, service
-from orders.errors import IdempotencyKeyReused, InvalidOrder, LinkNotFound, Unauthenticated
+from orders import amend, forms, service, sites
+from orders.errors import (
+    IdempotencyKeyReused,
+    IllegalTransition,
+    InvalidOrder,
+    LinkNotFound,
+    Unauthenticated,
+)
 from orders.guard import Guard
 from orders.limits import RateLimiter, csrf_token, csrf_valid, signing_key
 from orders.links import Access, authenticate
 from orders.models import OrderStatus
-from orders.schemas import ErrorBody, OrderCreate, OrderList, OrderPublic, field_errors, today
+from orders.schemas import (
+    Catalogue,
+    CatalogueModel,
+    ErrorBody,
+    OrderAmend,
+    OrderCancel,
+    OrderCreate,
+    OrderList,
+    OrderPublic,
+    SiteList,
+    field_errors,
+    today,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +73,9 @@ def create_app(settings: Settings) -> FastAPI:
         autoescape=True,
         undefined=jinja2.ChainableUndefined,
     )
+    templates.filters["paris"] = forms.paris_time
     templates.globals.update(
+        field_labels=forms.FIELD_FR,
         statuses=forms.STATUS_FR,
         priority_labels=forms.PRIORITY_FR,
         item_label=lambda c: forms.ITEM_FR.get(c, c),
@@ -122,25 +142,28 @@ def create_app(settings: Settings) -> FastAPI:
 
     def form_page(access: Access, token: str, values: dict[str, Any], **extra: Any) -> HTMLResponse:
         with unit_of_work(engine, read_only=True) as session:
-            codes = session.exec(select(Item.code).where(Item.kind == ItemKind.FINISHED)).all()
+            codes = service.catalogue(session=session)
+            places = sites.sites_of(session=session, hospital_id=access.hospital_id)
         return page(
             "form.html",
             extra.pop("status", 200),
             hospital=access.hospital_name,
             base=f"/h/{token}",
             csrf_token=csrf_token(secret, access.token_hash),
-            items=[(code, forms.ITEM_FR.get(code, code)) for code in sorted(codes)],
+            items=[(code, forms.ITEM_FR.get(code, code)) for code in codes],
+            sites=[(str(site.id), sites.label(site)) for site in places],
             priorities=list(forms.PRIORITY_FR.items()),
             today=today().isoformat(),
             values=values,
-            errors=extra.pop("errors", {}),
+            errors=(errors := extra.pop("errors", {})),
+            first_error=next((name for name in forms.FIELD_FR if name in errors), None),
             **extra,
         )
 
     @app.get("/h/{token}", include_in_schema=False)
     def order_form(token: str) -> Response:
         access = access_for(token)
-        values = {"priority": "normal", "delivery_address": access.hospital_address}
+        values = {"priority": "normal"}
         return form_page(access, token, values, form_token=str(uuid.uuid4()))
 
     @app.post("/h/{token}/commandes", include_in_schema=False)
@@ -162,8 +185,8 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             order = OrderCreate.model_validate(forms.form_data(values))
             errors = order.check_urgency()
-        except ValidationError as error:
-            errors = field_errors(error)
+        except ValidationError as error:  # every problem at once, the cross-field ones too
+            errors = forms.cross_field_errors(values) | field_errors(error)
         if errors:
             return form_page(access, token, values, status=422, errors=errors, **kept)
         try:
@@ -195,7 +218,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/h/{token}/commandes/{reference}", include_in_schema=False)
     def order_detail(token: str, reference: str, nouvelle: str = "") -> Response:
-        access = access_for(token)
+        return detail_page(access_for(token), token, reference, created=nouvelle == "1")
+
+    def detail_page(
+        access: Access, token: str, reference: str, status: int = 200, **extra: Any
+    ) -> HTMLResponse:
         with unit_of_work(engine, read_only=True) as session:
             found = service.get_order(
                 session=session, reference=reference, hospital_id=access.hospital_id
@@ -203,11 +230,44 @@ def create_app(settings: Settings) -> FastAPI:
             (order,) = service.describe(session=session, orders=[found], with_events=True)
         return page(
             "order.html",
+            status,
             hospital=access.hospital_name,
             base=f"/h/{token}",
             order=order,
-            created=nouvelle == "1",
+            csrf_token=csrf_token(secret, access.token_hash),
+            **extra,
         )
+
+    @app.post("/h/{token}/commandes/{reference}/annulation", include_in_schema=False)
+    async def cancel_order_form(token: str, reference: str, request: Request) -> Response:
+        form = await request.form()
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        return await run_in_threadpool(cancel_from_page, token, reference, values)
+
+    def cancel_from_page(token: str, reference: str, values: dict[str, str]) -> Response:
+        access = access_for(token)
+        problem = ""
+        reason = " ".join(values.get("reason", "").split())
+        if not csrf_valid(secret, access.token_hash, values.get("csrf_token")):
+            problem = "Formulaire expiré : rechargez la page et recommencez."
+        elif not reason or len(reason) > 300:
+            problem = "Indiquez le motif de l'annulation (300 caractères au plus)."
+        else:
+            try:
+                with writing, unit_of_work(engine) as session:
+                    amend.cancel_by_hospital(
+                        session=session,
+                        reference=reference,
+                        hospital_id=access.hospital_id,
+                        reason=reason,
+                        actor=f"hospital-link:{access.link_id}",
+                        link_id=access.link_id,
+                    )
+            except IllegalTransition as error:
+                problem = str(error)
+        if problem:
+            return detail_page(access, token, reference, status=422, cancel_error=problem)
+        return RedirectResponse(f"/h/{token}/commandes/{reference}", status_code=303)
 
     # --- JSON API ----------------------------------------------------------------------------
 
@@ -253,8 +313,81 @@ def create_app(settings: Settings) -> FastAPI:
                 created=created,
                 hospital=access.hospital_name,
                 actor=actor,
+                link_id=access.link_id,
             )
         return json(public, 201 if created else 200)
+
+    @app.patch("/api/v1/orders/{reference}", response_model=OrderPublic, responses=forms.ERRORS)
+    def api_amend(reference: str, body: OrderAmend, token: Token) -> Response:
+        """Modifier les lignes, la date ou le site d'une commande encore « reçue »."""
+        with writing, unit_of_work(engine) as session:
+            access = api_auth(session, token)
+            order = amend.amend_order(
+                session=session,
+                reference=reference,
+                hospital_id=access.hospital_id,
+                change=body,
+                actor=f"hospital-link:{access.link_id}",
+                link_id=access.link_id,
+            )
+            (public,) = service.describe(session=session, orders=[order], with_events=True)
+        return json(public)
+
+    @app.post(
+        "/api/v1/orders/{reference}/cancel", response_model=OrderPublic, responses=forms.ERRORS
+    )
+    def api_cancel(reference: str, body: OrderCancel, token: Token) -> Response:
+        """Annuler une commande encore « reçue » (avant son acceptation), avec le motif."""
+        with writing, unit_of_work(engine) as session:
+            access = api_auth(session, token)
+            order = amend.cancel_by_hospital(
+                session=session,
+                reference=reference,
+                hospital_id=access.hospital_id,
+                reason=body.reason,
+                actor=f"hospital-link:{access.link_id}",
+                link_id=access.link_id,
+            )
+            (public,) = service.describe(session=session, orders=[order], with_events=True)
+        return json(public)
+
+    @app.get("/api/v1/models", response_model=Catalogue, responses=forms.ERRORS)
+    def api_models(token: Token) -> Response:
+        """Les modèles que l'on peut commander (``item`` d'une ligne de commande)."""
+        with unit_of_work(engine, read_only=True) as session:
+            api_auth(session, token)
+            found = service.catalogue(session=session)
+        models = [CatalogueModel(code=c, label=forms.ITEM_FR.get(c, n)) for c, n in found.items()]
+        return json(Catalogue(models=models))
+
+    @app.get("/api/v1/sites", response_model=SiteList, responses=forms.ERRORS)
+    def api_sites(token: Token) -> Response:
+        """Les sites de livraison de l'hôpital (``site`` d'une commande)."""
+        with unit_of_work(engine, read_only=True) as session:
+            access = api_auth(session, token)
+            places = sites.sites_of(session=session, hospital_id=access.hospital_id)
+            return json(SiteList(sites=[sites.public(site) for site in places]))
+
+    def openapi() -> dict[str, Any]:
+        """The OpenAPI document, with the catalogue's models as the enum of ``item``."""
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            with unit_of_work(engine, read_only=True) as session:
+                codes = list(service.catalogue(session=session))
+            for name in ("OrderCreate", "OrderLineIn"):
+                item = schema["components"]["schemas"][name]["properties"]["item"]
+                if codes:
+                    item["enum"] = codes
+                item["examples"] = codes[:1] or ["visor"]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/api/v1/orders", response_model=OrderList, responses=forms.ERRORS)
     def api_list(token: Token, status: OrderStatus | None = None) -> Response:

@@ -80,7 +80,13 @@ def state(engine: Engine) -> dict[str, Any]:
     """The ledger and the order tables, to prove that a refused request changed nothing."""
     snapshot: dict[str, Any] = dict(ledger_snapshot(engine))
     with engine.connect() as connection:
-        for table in ("hospital_order", "hospital_order_event"):
+        for table in (
+            "hospital_order",
+            "hospital_order_event",
+            "hospital_order_line",
+            "hospital_site",
+            "demand_line",
+        ):
             snapshot[table] = [
                 tuple(row) for row in connection.execute(text(f"SELECT * FROM {table} ORDER BY id"))
             ]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from fabcoord import demand
 from fabcoord.config import Settings
 from fabcoord.db import unit_of_work
-from orders import links
+from orders import lifecycle, links
+from orders.schemas import today
 from orders.web import create_app
 from tests.orders.conftest import HOSPITAL, OTHER_HOSPITAL, invite, order_count, state, valid_order
 
@@ -197,8 +200,101 @@ def test_a_burst_from_one_address_gets_429_whatever_the_token(
 
 def test_the_openapi_document_describes_the_api(client: TestClient) -> None:
     document = client.get("/api/v1/openapi.json").json()
-    assert set(document["paths"]) == {"/api/v1/orders", "/api/v1/orders/{reference}"}
+    assert set(document["paths"]) == {
+        "/api/v1/orders",
+        "/api/v1/orders/{reference}",
+        "/api/v1/orders/{reference}/cancel",
+        "/api/v1/models",
+        "/api/v1/sites",
+    }
     create = document["paths"]["/api/v1/orders"]["post"]
     assert {"201", "200", "401", "409", "413", "422", "429"} <= set(create["responses"])
     quantity = document["components"]["schemas"]["OrderCreate"]["properties"]["quantity"]
+    quantity = next(t for t in quantity["anyOf"] if t.get("type") == "integer")
     assert (quantity["minimum"], quantity["maximum"]) == (1, 100_000)
+    line = document["components"]["schemas"]["OrderLineIn"]["properties"]["item"]
+    assert line["enum"] == ["visor"] and line["examples"] == ["visor"]
+    assert document["components"]["schemas"]["OrderCreate"]["examples"][0]["lines"]
+
+
+def test_the_catalogue_lists_the_models_that_can_be_ordered(client: TestClient, token: str) -> None:
+    answer = client.get("/api/v1/models", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "models": [{"code": "visor", "label": "Visière de protection, adulte"}]
+    }
+    assert client.get("/api/v1/models").status_code == 401
+
+
+def test_an_order_with_lines_a_site_and_a_purchase_order_number(
+    client: TestClient, token: str
+) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+    first = client.post(
+        "/api/v1/orders",
+        json=valid_order(
+            quantity=None,
+            lines=[{"item": "visor", "quantity": 10}, {"item": "visor", "quantity": 5}],
+            purchase_order="BC-77",
+        ),
+        headers=auth,
+    )
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert (body["quantity"], body["purchase_order"]) == (15, "BC-77")
+    assert [line["quantity"] for line in body["lines"]] == [10, 5]
+    (site,) = client.get("/api/v1/sites", headers=auth).json()["sites"]
+    assert site["id"] == body["site"]["id"]
+    again = client.post(
+        "/api/v1/orders", json=valid_order(site=site["id"], delivery_address=None), headers=auth
+    )
+    assert again.status_code == 201 and again.json()["site"]["id"] == site["id"]
+    unknown = client.post("/api/v1/orders", json=valid_order(site=99999), headers=auth)
+    assert unknown.status_code == 422 and "site" in unknown.json()["errors"]
+
+
+def test_the_hospital_amends_then_cancels_a_received_order(
+    client: TestClient, token: str, reference_loaded: Engine
+) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+    ref = client.post("/api/v1/orders", json=valid_order(), headers=auth).json()["reference"]
+    later = (today() + timedelta(days=20)).isoformat()
+    amended = client.patch(
+        f"/api/v1/orders/{ref}",
+        json={
+            "lines": [{"item": "visor", "quantity": 40}, {"item": "visor", "quantity": 2}],
+            "needed_by": later,
+        },
+        headers=auth,
+    )
+    assert amended.status_code == 200, amended.text
+    body = amended.json()
+    assert (body["quantity"], body["needed_by"]) == (42, later)
+    assert body["events"][-1]["link_id"] is not None and "modifiée" in body["events"][-1]["reason"]
+    with unit_of_work(reference_loaded, read_only=True) as session:
+        assert [(x.line, x.quantity) for x in demand.lines_of(session=session, reference=ref)] == [
+            (1, 40),
+            (2, 2),
+        ]
+    refused = client.post(f"/api/v1/orders/{ref}/cancel", json={"reason": ""}, headers=auth)
+    assert refused.status_code == 422
+    cancelled = client.post(
+        f"/api/v1/orders/{ref}/cancel", json={"reason": "doublon"}, headers=auth
+    )
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert "doublon" in cancelled.json()["events"][-1]["reason"]
+
+
+def test_an_accepted_order_can_no_longer_be_amended_or_cancelled_by_the_hospital(
+    client: TestClient, token: str, reference_loaded: Engine
+) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+    ref = client.post("/api/v1/orders", json=valid_order(), headers=auth).json()["reference"]
+    with unit_of_work(reference_loaded) as session:
+        lifecycle.accept_order(session=session, reference=ref, actor="anne")
+    before = state(reference_loaded)
+    amended = client.patch(f"/api/v1/orders/{ref}", json={"site": 1}, headers=auth)
+    cancelled = client.post(f"/api/v1/orders/{ref}/cancel", json={"reason": "x"}, headers=auth)
+    assert (amended.status_code, cancelled.status_code) == (409, 409)
+    assert "acceptée" in amended.json()["detail"] or "accepted" in amended.json()["detail"]
+    assert state(reference_loaded) == before

@@ -74,6 +74,7 @@ def fill_order(page: Page, quantity: str) -> None:
     page.fill("#contact_email", "karim.benali@chu-poitiers.fr")
     page.fill("#quantity", quantity)
     page.fill("#needed_by", (today() + timedelta(days=10)).isoformat())
+    page.fill("#delivery_address", "Magasin central\n2 rue de la Milétrie, 86000 Poitiers")
     page.select_option("#priority", "urgent")
     page.fill("#urgency_reason", "Stock épuisé")
     page.fill("#notes", "Livraison quai B <avant 10h>")
@@ -112,3 +113,61 @@ def test_an_officer_orders_and_follows_the_order_in_chromium(
     assert (tmp_path / "status.png").stat().st_size > 1000
     assert (tmp_path / "confirmation.png").stat().st_size > 1000
     assert order_count(reference_loaded) == 1
+
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def violations(page: Page) -> list[str]:
+    """axe-core's WCAG 2.1 A/AA violations on the page as it is now."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))"
+        ".violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))",
+        WCAG,
+    )
+    return [str(v) for v in found]
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_form_its_errors_and_the_list_pass_axe_at_phone_and_desktop_widths(
+    server: str, reference_loaded: Engine, width: int
+) -> None:
+    token = invite(reference_loaded)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            # the pages forbid scripts (CSP): let the test inject axe
+            context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
+            page = context.new_page()
+            page.goto(f"{server}/h/{token}")
+            assert violations(page) == []
+            fill_order(page, "2 000")
+            page.fill("#contact_email", "pas-une-adresse")
+            page.select_option("#priority", "critical")
+            page.fill("#urgency_reason", "")
+            page.click("button[type=submit]")
+            assert page.get_attribute("#contact_email", "aria-invalid") == "true"
+            assert page.get_attribute("#urgency_reason", "aria-describedby") == (
+                "urgency_reason-error"
+            )
+            assert page.evaluate("document.activeElement.id") == "contact_email"
+            assert violations(page) == []
+            page.fill("#contact_email", "karim.benali@chu-poitiers.fr")
+            page.fill("#urgency_reason", "Stock épuisé")
+            page.click("button[type=submit]")
+            assert re.fullmatch(r"CMD-\d{4}-\d{6}", page.inner_text("#reference"))
+            assert violations(page) == []
+            page.click("text=Suivi des commandes")
+            assert violations(page) == []
+            header = page.locator("#orders").get_by_text("Livraison prévue")
+            if width >= 1280:  # every column fits: nothing cut off, no sideways scrolling
+                box = header.bounding_box()
+                assert box is not None and box["x"] + box["width"] <= width
+            cell = page.locator("#orders td[data-label='Livraison prévue']").first
+            box = cell.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= width
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+        finally:
+            browser.close()

@@ -12,7 +12,13 @@ import orders.models  # noqa: F401  (registers the tables)
 from fabcoord.config import load_settings
 from fabcoord.errors import ConfigError
 
-TABLES = {"hospital_link", "hospital_order", "hospital_order_event"}
+TABLES = {
+    "hospital_link",
+    "hospital_order",
+    "hospital_order_event",
+    "hospital_order_line",
+    "hospital_site",
+}
 
 
 def _touches_orders(difference: object) -> bool:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -35,14 +36,15 @@ def submit(client: TestClient, token: str, hidden: dict[str, str], **changes: An
     return client.post(f"/h/{token}/commandes", data={**hidden, **data}, follow_redirects=False)
 
 
-def test_the_form_is_in_french_and_prefilled_with_the_hospital_address(
+def test_the_form_is_in_french_and_does_not_guess_the_delivery_site(
     client: TestClient, token: str
 ) -> None:
     page = client.get(f"/h/{token}")
     assert page.status_code == 200
     assert 'lang="fr"' in page.text and "Nombre de visières" in page.text
     assert HOSPITAL in page.text
-    assert f"{HOSPITAL}, Poitiers</textarea>" in page.text
+    assert re.search(r'name="delivery_address"[^>]*></textarea>', page.text)
+    assert 'name="site"' not in page.text  # no site yet: the first address becomes one
     assert page.headers["referrer-policy"] == "no-referrer"
     assert 'name="viewport"' in page.text
 
@@ -223,3 +225,85 @@ def test_a_burst_on_one_link_gets_a_429_page_with_retry_after(
     assert [r.status_code for r in codes] == [200, 200, 429]
     assert int(codes[2].headers["retry-after"]) >= 1
     assert "trop de requêtes" in codes[2].text
+
+
+@pytest.mark.parametrize("written", ["2 000", "2\u202f000", "2\u00a0000", " 2000 "])
+def test_quantities_written_with_spaces_are_understood(
+    client: TestClient, token: str, written: str
+) -> None:
+    response = submit(client, token, open_form(client, token), quantity=written)
+    assert response.status_code == 303
+    detail = client.get(response.headers["location"])
+    assert "2000 × " in detail.text
+
+
+def test_every_error_shows_on_the_first_submit_tied_to_its_field(
+    client: TestClient, token: str
+) -> None:
+    response = submit(
+        client,
+        token,
+        open_form(client, token),
+        quantity="beaucoup",
+        priority="critical",
+        urgency_reason="",
+        contact_email="pas-une-adresse",
+        delivery_address="",
+    )
+    assert response.status_code == 422
+    page = response.text
+    for name in ("quantity", "urgency_reason", "contact_email", "delivery_address"):
+        assert f'id="{name}-error"' in page
+        assert re.search(
+            rf'id="{name}"[^>]*aria-invalid="true" aria-describedby="{name}-error"', page
+        )
+    assert "Précisez la raison de l&#39;urgence." in page
+    assert page.count("autofocus") == 1
+    assert re.search(r'id="contact_email"[^>]*autofocus', page)  # the first invalid field
+    assert "(jj/mm/aaaa)" in page and "AAAA" not in page
+    assert page.count('class="req"') >= 8
+
+
+def test_the_first_address_becomes_a_site_the_form_then_offers(
+    client: TestClient, token: str
+) -> None:
+    assert submit(client, token, open_form(client, token)).status_code == 303
+    page = client.get(f"/h/{token}").text
+    site = re.search(r'<option value="(\d+)">2 rue de la Milétrie, 86000 Poitiers', page)
+    assert site is not None
+    chosen = submit(
+        client,
+        token,
+        form_fields(page),
+        site=site.group(1),
+        delivery_address="",
+        purchase_order="BC-9",
+    )
+    assert chosen.status_code == 303
+    detail = client.get(chosen.headers["location"]).text
+    assert "BC-9" in detail and "2 rue de la Milétrie" in detail
+
+
+def test_history_times_are_paris_times(client: TestClient, token: str) -> None:
+    response = submit(client, token, open_form(client, token))
+    detail = client.get(response.headers["location"]).text
+    stamp = re.search(r'<time datetime="([^"]+)">([^<]+)</time>', detail)
+    assert stamp is not None
+    utc = datetime.fromisoformat(stamp.group(1))
+    assert stamp.group(2) == utc.astimezone(ZoneInfo("Europe/Paris")).strftime("%d/%m/%Y %H:%M")
+    assert "UTC" not in detail
+
+
+def test_the_hospital_cancels_a_received_order_from_its_page(
+    client: TestClient, token: str
+) -> None:
+    created = submit(client, token, open_form(client, token))
+    detail = client.get(created.headers["location"]).text
+    assert "Annuler la commande" in detail
+    url = created.headers["location"].split("?")[0]
+    fields = form_fields(detail)
+    refused = client.post(f"{url}/annulation", data={**fields, "reason": " "})
+    assert refused.status_code == 422 and 'aria-invalid="true"' in refused.text
+    done = client.post(f"{url}/annulation", data={**fields, "reason": "commande en double"})
+    assert done.status_code == 200 and "annulée" in done.text
+    assert "Annuler la commande" not in done.text
