@@ -68,10 +68,19 @@ def _options(
     from fabcoord.config import load_settings
 
     context = face.enter(load_settings(database_url=db, actor=actor))
+    _subscribe_handlers()
     logging.basicConfig(
         level=context.settings.log_level, format="%(levelname)s %(name)s: %(message)s"
     )
     ctx.call_on_close(context.close)
+
+
+def _subscribe_handlers() -> None:
+    """Each package's event handlers (fabcoord.events), subscribed once per process."""
+    import orders.handlers
+    from fabcoord import events
+
+    orders.handlers.subscribe(events.subscribers)
 
 
 # --- entry point ---------------------------------------------------------------------------

@@ -352,3 +352,9 @@ def write_delivery_note(*, session: Session, number: str, path: Path) -> Path:
         shipped_by=shipment.shipped_by,
     )
     return delivery_note_pdf(note, path)
+
+
+def batch_number(*, session: Session, shipment: Shipment) -> str:
+    batch = session.get(Batch, shipment.batch_id)
+    assert batch is not None
+    return batch.number
