@@ -125,11 +125,11 @@ def test_another_hospital_or_a_revoked_link_cannot_sign(
 
 
 def test_the_hospital_signs_for_a_shipment_on_its_page_in_chromium(
-    server: str,
+    server: str,  # noqa: F811  (the fixture imported above)
     client: TestClient,
     token: str,
     reference_loaded: Engine,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     reference, shipment = ordered_and_shipped(reference_loaded, client, token)
     with sync_playwright() as playwright:
@@ -143,13 +143,13 @@ def test_the_hospital_signs_for_a_shipment_on_its_page_in_chromium(
             assert note.ok and note.body().startswith(b"%PDF")
             page.fill(f"#received-{shipment}", "25")
             page.fill(f"#signed-{shipment}", "Dr Claire Martin")
-            page.click("text=Reçu")
+            page.click(f"#shipment-{shipment} button[type=submit]")
             assert "must add up" in page.inner_text(f"#receipt-error-{shipment}")
             page.fill(f"#received-{shipment}", "19")
             page.fill(f"#refused-{shipment}", "1")
             page.fill(f"#reason-{shipment}", "écran fissuré")
             page.fill(f"#signed-{shipment}", "Dr Claire Martin")
-            page.click("text=Reçu")
+            page.click(f"#shipment-{shipment} button[type=submit]")
             status = page.inner_text(f"#shipment-{shipment}")
             assert "Reçu : 19, refusé : 1" in status and "Dr Claire Martin" in status
             page.screenshot(path=tmp_path / "receipt.png", full_page=True)
