@@ -139,27 +139,33 @@ def labels_pdf(*, path: Path, batch: str, marking: str, visors: int, per_box: in
     width, height = A4
     columns, rows = 2, 7
     cell_w, cell_h = (width - 20 * mm) / columns, (height - 20 * mm) / rows
-    lines = marking.splitlines()
+    # what every label shares is drawn once, as a form, and placed on each label
+    canvas.beginForm("label", lowerx=0, lowery=0, upperx=cell_w, uppery=cell_h)
+    canvas.rect(2 * mm, 2 * mm, cell_w - 4 * mm, cell_h - 4 * mm)
+    canvas.setFont("Helvetica-Bold", 14)
+    canvas.drawString(6 * mm, cell_h - 11 * mm, f"LOT {batch}")
+    text = canvas.beginText(6 * mm, cell_h - 17 * mm)
+    text.setFont("Helvetica", 7.5)
+    for line in marking.splitlines():
+        text.textLine(line)
+    canvas.drawText(text)
+    canvas.endForm()
     for index, count in enumerate(boxes):
         slot = index % (columns * rows)
         if slot == 0 and index:
             canvas.showPage()
         x = 10 * mm + (slot % columns) * cell_w
         y = height - 10 * mm - (slot // columns + 1) * cell_h
-        canvas.rect(x + 2 * mm, y + 2 * mm, cell_w - 4 * mm, cell_h - 4 * mm)
-        canvas.setFont("Helvetica-Bold", 14)
-        canvas.drawString(x + 6 * mm, y + cell_h - 11 * mm, f"LOT {batch}")
+        canvas.saveState()
+        canvas.translate(x, y)
+        canvas.doForm("label")
+        canvas.restoreState()
         canvas.setFont("Helvetica", 9)
         canvas.drawRightString(
             x + cell_w - 6 * mm,
             y + cell_h - 11 * mm,
             f"Carton {index + 1}/{len(boxes)} – {count} visières",
         )
-        text = canvas.beginText(x + 6 * mm, y + cell_h - 17 * mm)
-        text.setFont("Helvetica", 7.5)
-        for line in lines:
-            text.textLine(line)
-        canvas.drawText(text)
     canvas.save()
     return path
 
