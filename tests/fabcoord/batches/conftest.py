@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 import cli
-from fabcoord import demand
 from fabcoord.db import unit_of_work
 from fabcoord.ledger import catalogue
 from fabcoord.ledger.models import LocationKind, MoveReason
@@ -20,7 +18,6 @@ from fabcoord.ledger.posting import Leg, PostingRequest, post
 from fabcoord.records import Hospital
 
 FABLAB = "fablab/fablab-des-usines"
-ORDER = "CMD-2026-0001"
 
 
 class Runner:
@@ -90,22 +87,24 @@ def print_frames(engine: Engine, *, job: str, frames: int, printer: str = "prusa
         )
 
 
-def open_order(engine: Engine, quantity: int = 30) -> str:
-    """Publish an accepted order line for visors, as the orders package does."""
+def open_order(engine: Engine, quantity: int = 30) -> tuple[str, str]:
+    """An accepted order of visors, made by the orders package: (reference, hospital slug)."""
+    from orders import lifecycle, service
+    from orders.schemas import OrderCreate
+    from tests.orders.conftest import valid_order
+
     with unit_of_work(engine) as session:
-        hospital = session.exec(select(Hospital).order_by(Hospital.id)).first()  # type: ignore[arg-type]
-        assert hospital is not None and hospital.id is not None
-        demand.publish(
+        hospital = session.exec(select(Hospital).where(Hospital.name == "CHU de Poitiers")).one()
+        assert hospital.id is not None
+        order, _ = service.create_order(
             session=session,
-            reference=ORDER,
             hospital_id=hospital.id,
-            lines=[demand.LineSpec(1, "visor", quantity)],
-            needed_by=date(2026, 12, 20),
-            state=demand.DemandState.OPEN,
-            status="accepted",
-            site="Bâtiment B, quai 2",
+            order=OrderCreate.model_validate(valid_order(quantity=quantity)),
+            actor="tester",
+            channel="api",
         )
-        return hospital.slug
+        lifecycle.accept_order(session=session, reference=order.reference, actor="tester")
+        return order.reference, hospital.slug
 
 
 @pytest.fixture

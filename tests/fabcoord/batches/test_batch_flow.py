@@ -9,7 +9,6 @@ from sqlalchemy import Engine
 
 from tests.fabcoord.batches.conftest import (
     FABLAB,
-    ORDER,
     Runner,
     open_order,
     pages_not_blank,
@@ -53,11 +52,11 @@ def test_assembly_without_enough_components_is_refused(fabcoord: Runner) -> None
 def test_only_a_released_batch_ships_and_within_what_it_holds_and_the_order_needs(
     fabcoord: Runner, engine: Engine, tmp_path: Path
 ) -> None:
-    open_order(engine, quantity=18)
+    order, _ = open_order(engine, quantity=18)
     batch = fabcoord.json("batch", "assemble", "--fablab", "Fablab des Usines", "--qty", "20")
     number = str(batch["number"])  # type: ignore[index,call-overload]
     out = str(tmp_path)
-    err = fabcoord.refused("ship", ORDER, "--batch", number, "--qty", "5", "--out", out)
+    err = fabcoord.refused("ship", order, "--batch", number, "--qty", "5", "--out", out)
     assert "not inspected yet" in err
     err = fabcoord.refused("batch", "inspect", number, "--pass", "aspect", "--pass", "fit")
     assert "missing: dimensions, optics, cleaning" in err
@@ -65,10 +64,10 @@ def test_only_a_released_batch_ships_and_within_what_it_holds_and_the_order_need
     assert "product and the date" in err
     fabcoord.ok("batch", "inspect", number, "--all-pass", *CLEAN, "--inspector", "Anne Q.")
     assert "holds 20 visors" in fabcoord.refused(
-        "ship", ORDER, "--batch", number, "--qty", "21", "--out", out
+        "ship", order, "--batch", number, "--qty", "21", "--out", out
     )
     assert "still needs 18" in fabcoord.refused(
-        "ship", ORDER, "--batch", number, "--qty", "19", "--out", out
+        "ship", order, "--batch", number, "--qty", "19", "--out", out
     )
     assert "unknown order" in fabcoord.refused(
         "ship", "CMD-NOPE", "--batch", number, "--qty", "1", "--out", out
@@ -78,14 +77,14 @@ def test_only_a_released_batch_ships_and_within_what_it_holds_and_the_order_need
 def test_a_failed_inspection_quarantines_and_a_quarantined_batch_does_not_ship(
     fabcoord: Runner, engine: Engine, tmp_path: Path
 ) -> None:
-    open_order(engine)
+    order, _ = open_order(engine)
     batch = fabcoord.json("batch", "assemble", "--fablab", "Fablab des Usines", "--qty", "10")
     number = str(batch["number"])  # type: ignore[index,call-overload]
     fabcoord.ok("batch", "inspect", number, "--all-pass", "--fail", "optics", *CLEAN)
     assert _stock(fabcoord, FABLAB + "/quarantine", number) == 10
     assert _stock(fabcoord, FABLAB, number) == 0
     assert "quarantined" in fabcoord.refused(
-        "ship", ORDER, "--batch", number, "--qty", "1", "--out", str(tmp_path)
+        "ship", order, "--batch", number, "--qty", "1", "--out", str(tmp_path)
     )
     fabcoord.ok("batch", "scrap", number, "--reason", "écrans rayés")
     assert _stock(fabcoord, "scrap", number) == 10
@@ -94,11 +93,11 @@ def test_a_failed_inspection_quarantines_and_a_quarantined_batch_does_not_ship(
 def test_ship_receive_and_recall_through_the_ledger(
     fabcoord: Runner, engine: Engine, tmp_path: Path
 ) -> None:
-    hospital = open_order(engine, quantity=30)
+    order, hospital = open_order(engine, quantity=30)
     number = _released_batch(fabcoord, 20)
     shipped = fabcoord.json(
         "ship",
-        ORDER,
+        order,
         "--batch",
         number,
         "--qty",
@@ -112,8 +111,8 @@ def test_ship_receive_and_recall_through_the_ledger(
     assert _stock(fabcoord, "transit", number) == 15
     note = Path(str(shipped["delivery_note"]))  # type: ignore[index,call-overload]
     text = pdf_text(note)
-    assert f"Bon de livraison {shipment}" in text and ORDER in text and number in text
-    assert "Bâtiment B, quai 2" in text and "La Poste" in text
+    assert f"Bon de livraison {shipment}" in text and order in text and number in text
+    assert "Site de livraison : 2 rue de la Milétrie" in text and "La Poste" in text
     assert pages_not_blank(note, tmp_path) == 1
 
     assert "must add up" in fabcoord.refused(
@@ -155,7 +154,7 @@ def test_ship_receive_and_recall_through_the_ledger(
         (shipment, 15, 14)
     ]
     assert "recalled" in fabcoord.refused(
-        "ship", ORDER, "--batch", number, "--qty", "1", "--out", str(tmp_path)
+        "ship", order, "--batch", number, "--qty", "1", "--out", str(tmp_path)
     )
 
 
