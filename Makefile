@@ -46,6 +46,7 @@ bench: $(INSTALLED)
 	$(PY) -m bench.farm_dispatch_scale
 	$(PY) -m bench.farm_db_lock
 	$(PY) -m bench.plan_bench
+	$(PY) -m bench.batch_docs_bench
 
 clean:
 	rm -rf $(VENV) build demo-output .pytest_cache .mypy_cache .ruff_cache

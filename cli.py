@@ -24,7 +24,7 @@ import print_farm.commands
 import suppliers.commands
 import suppliers.handoff.commands
 from fabcoord import __version__
-from fabcoord.commands import core, face, planning
+from fabcoord.commands import batches, core, face, planning
 from fabcoord.commands import report as report_commands
 from fabcoord.errors import FabcoordError
 from fabcoord.reports.providers import providers as report_providers
@@ -37,6 +37,7 @@ app = typer.Typer(
 )
 # --- the mounts: one line per package ------------------------------------------------------
 app.add_typer(core.app)
+app.add_typer(batches.app)
 app.add_typer(orders.commands.app)
 app.add_typer(print_farm.commands.app)
 app.add_typer(suppliers.handoff.commands.app)
@@ -75,11 +76,8 @@ def _options(
 ) -> None:
     import logging
 
-    from fabcoord import events
     from fabcoord.config import load_settings
-    from orders import handlers as order_handlers
 
-    order_handlers.subscribe(events.subscribers)
     context = face.enter(load_settings(database_url=db, actor=actor))
     logging.basicConfig(
         level=context.settings.log_level, format="%(levelname)s %(name)s: %(message)s"
@@ -90,10 +88,12 @@ def _options(
 
 def _compose() -> None:
     """Subscribe each package's event handlers and the planner's providers (idempotent)."""
+    import orders.handlers
     import print_farm.handlers
     from fabcoord import events
     from fabcoord.planning import capacity
 
+    orders.handlers.subscribe(events.subscribers)
     print_farm.handlers.subscribe(events.subscribers)
     print_farm.handlers.provide(capacity.providers)
 

@@ -53,6 +53,7 @@ def target_metadata() -> MetaData:
     """The metadata of every table model imported so far (the core's are always imported)."""
     from sqlmodel import SQLModel
 
+    import fabcoord.batches.models
     import fabcoord.demand
     import fabcoord.ledger.models
     import fabcoord.planning.models

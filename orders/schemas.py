@@ -303,3 +303,28 @@ class OrderCancel(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     reason: Text = Field(min_length=1, max_length=300)
+
+
+class ReceiptIn(BaseModel):
+    """A hospital signing for a shipment: what it received and refused, and who signs."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    received: int = Field(ge=0, le=10_000_000)
+    refused: int = Field(default=0, ge=0, le=10_000_000)
+    reason: str = Field(default="", max_length=300)
+    signed_by: str = Field(min_length=1, max_length=120)
+
+
+class ShipmentPublic(BaseModel):
+    """A shipment of an order as its hospital sees it."""
+
+    number: str
+    batch: str
+    quantity: int
+    carrier: str
+    state: str
+    shipped_at: str
+    received: int | None
+    refused: int | None
+    signed_by: str

@@ -22,9 +22,11 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from fabcoord.batches.errors import UnknownShipment
 from fabcoord.config import Settings
 from fabcoord.db import unit_of_work
 from fabcoord.errors import DatabaseProblem, FabcoordError
+from fabcoord.shipping import service as shipping
 from orders import amend, forms, service, sites
 from orders.errors import (
     IdempotencyKeyReused,
@@ -47,6 +49,8 @@ from orders.schemas import (
     OrderCreate,
     OrderList,
     OrderPublic,
+    ReceiptIn,
+    ShipmentPublic,
     SiteList,
     field_errors,
     today,
@@ -246,9 +250,11 @@ def create_app(settings: Settings) -> FastAPI:
                 session=session, reference=reference, hospital_id=access.hospital_id
             )
             (order,) = service.describe(session=session, orders=[found], with_events=True)
+            shipments = shipping.shipments_of(session=session, reference=found.reference)
         return page(
             "order.html",
             status,
+            shipments=shipments,
             hospital=access.hospital_name,
             base=f"/h/{token}",
             order=order,
@@ -285,6 +291,72 @@ def create_app(settings: Settings) -> FastAPI:
                 problem = str(error)
         if problem:
             return detail_page(access, token, reference, status=422, cancel_error=problem)
+        return RedirectResponse(f"/h/{token}/commandes/{reference}", status_code=303)
+
+    # --- the hospital's receipt of a shipment (the core's shipping service) ---------------------
+
+    def own_shipment(session: Session, access: Access, reference: str, number: str) -> str:
+        """The shipment's number if it belongs to this hospital's order, else not found."""
+        order = service.get_order(
+            session=session, reference=reference, hospital_id=access.hospital_id
+        )
+        shipment = shipping.get_shipment(session=session, number=number)
+        if shipment.reference != order.reference:
+            raise UnknownShipment(f"expédition {number[:40]!r} introuvable")
+        return shipment.number
+
+    @app.get("/h/{token}/commandes/{reference}/bl/{number}", include_in_schema=False)
+    def delivery_note(token: str, reference: str, number: str) -> Response:
+        import tempfile
+
+        access = access_for(token)
+        with unit_of_work(engine, read_only=True) as session, tempfile.TemporaryDirectory() as tmp:
+            number = own_shipment(session, access, reference, number)
+            path = shipping.write_delivery_note(
+                session=session, number=number, path=Path(tmp) / "bl.pdf"
+            )
+            body = path.read_bytes()
+        headers = {"Content-Disposition": f'inline; filename="bl-{number}.pdf"'}
+        return Response(body, media_type="application/pdf", headers=headers)
+
+    @app.post("/h/{token}/commandes/{reference}/reception/{number}", include_in_schema=False)
+    async def receipt_form(token: str, reference: str, number: str, request: Request) -> Response:
+        form = await request.form()
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        return await run_in_threadpool(receipt_from_page, token, reference, number, values)
+
+    def receipt_from_page(
+        token: str, reference: str, number: str, values: dict[str, str]
+    ) -> Response:
+        access = access_for(token)
+        problem = ""
+        if not csrf_valid(secret, access.token_hash, values.get("csrf_token")):
+            problem = "Formulaire expiré : rechargez la page et recommencez."
+        else:
+            try:
+                receipt = shipping.Receipt(
+                    received=int(values.get("received", "").strip() or "-1"),
+                    refused=int(values.get("refused", "").strip() or "0"),
+                    signed_by=" ".join(values.get("signed_by", "").split()),
+                    refusal_reason=" ".join(values.get("reason", "").split()),
+                )
+                with writing, unit_of_work(engine) as session:
+                    shipping.confirm_receipt(
+                        session=session,
+                        number=own_shipment(session, access, reference, number),
+                        receipt=receipt,
+                        actor=f"hospital-link:{access.link_id}",
+                    )
+            except ValueError:
+                problem = "Indiquez les quantités reçue et refusée en nombres entiers."
+            except FabcoordError as error:
+                if error.http_status == 404:
+                    raise
+                problem = str(error)
+        if problem:
+            return detail_page(
+                access, token, reference, status=422, receipt_error=problem, receipt_for=number
+            )
         return RedirectResponse(f"/h/{token}/commandes/{reference}", status_code=303)
 
     # --- JSON API ----------------------------------------------------------------------------
@@ -367,6 +439,51 @@ def create_app(settings: Settings) -> FastAPI:
                 link_id=access.link_id,
             )
             (public,) = service.describe(session=session, orders=[order], with_events=True)
+        return json(public)
+
+    @app.get(
+        "/api/v1/orders/{reference}/shipments",
+        response_model=list[ShipmentPublic],
+        responses=forms.ERRORS,
+    )
+    def api_shipments(reference: str, token: Token) -> Response:
+        """Les expéditions d'une commande, avec leur lot et leur réception."""
+        with unit_of_work(engine, read_only=True) as session:
+            access = api_auth(session, token)
+            order = service.get_order(
+                session=session, reference=reference, hospital_id=access.hospital_id
+            )
+            found = shipping.shipments_of(session=session, reference=order.reference)
+        body = [ShipmentPublic.model_validate(s, from_attributes=True) for s in found]
+        return Response(
+            "[" + ",".join(b.model_dump_json() for b in body) + "]",
+            media_type="application/json",
+        )
+
+    @app.post(
+        "/api/v1/orders/{reference}/shipments/{number}/receipt",
+        response_model=ShipmentPublic,
+        responses=forms.ERRORS,
+    )
+    def api_receipt(reference: str, number: str, body: ReceiptIn, token: Token) -> Response:
+        """Signer la réception d'une expédition : quantités reçue et refusée (avec motif)."""
+        with writing, unit_of_work(engine) as session:
+            access = api_auth(session, token)
+            shipment = shipping.confirm_receipt(
+                session=session,
+                number=own_shipment(session, access, reference, number),
+                receipt=shipping.Receipt(
+                    received=body.received,
+                    refused=body.refused,
+                    signed_by=body.signed_by,
+                    refusal_reason=body.reason,
+                ),
+                actor=f"hospital-link:{access.link_id}",
+            )
+            batch_number = shipping.batch_number(session=session, shipment=shipment)
+            public = ShipmentPublic.model_validate(
+                shipping.view(shipment, batch_number), from_attributes=True
+            )
         return json(public)
 
     @app.get("/api/v1/models", response_model=Catalogue, responses=forms.ERRORS)

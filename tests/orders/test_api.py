@@ -204,6 +204,8 @@ def test_the_openapi_document_describes_the_api(client: TestClient) -> None:
         "/api/v1/orders",
         "/api/v1/orders/{reference}",
         "/api/v1/orders/{reference}/cancel",
+        "/api/v1/orders/{reference}/shipments",
+        "/api/v1/orders/{reference}/shipments/{number}/receipt",
         "/api/v1/models",
         "/api/v1/sites",
     }

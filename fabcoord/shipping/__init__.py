@@ -1,0 +1,1 @@
+"""Shipments of released batches to hospital orders, and the hospitals' receipts."""
