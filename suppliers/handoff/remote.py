@@ -166,7 +166,11 @@ class PartnerApi:
         }
 
     def deliveries(self, order_ids: list[int]) -> dict[int, list[Delivery]]:
-        """Every picking of these orders (backorders included) with the units delivered."""
+        """Every delivery to the customer of these orders (backorders included), units delivered.
+
+        Only outgoing pickings count: with two- or three-step routes the pick and pack steps are
+        internal pickings of the same sale order, and a return is an incoming one.
+        """
         result: dict[int, list[Delivery]] = {order_id: [] for order_id in order_ids}
         if not order_ids:
             return result
@@ -174,7 +178,7 @@ class PartnerApi:
             self.client.call(
                 "stock.picking",
                 "search_read",
-                [[("sale_id", "in", order_ids)]],
+                [[("sale_id", "in", order_ids), ("picking_type_code", "=", "outgoing")]],
                 {"fields": ["name", "state", "sale_id", "backorder_id"]},
             )
         )

@@ -138,6 +138,8 @@ class StandIn:
             return self.store.deliver(
                 body["ref"], float(body["quantity"]), bool(body.get("backorder", True))
             )
+        if action == "internal_step":
+            return self.store.internal_step(body["ref"], float(body["quantity"]))
         if action == "stats":
             return {
                 "calls": dict(self.calls),

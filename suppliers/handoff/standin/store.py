@@ -94,6 +94,7 @@ def fields_for(version: int) -> dict[str, dict[str, dict[str, Any]]]:
         "origin": f("char"),
         "sale_id": f("many2one"),
         "backorder_id": f("many2one"),
+        "picking_type_code": f("selection"),
         ("move_ids" if version >= 17 else "move_lines"): f("one2many"),
     }
     partner = {
@@ -308,6 +309,30 @@ class Store:
                 self._new_picking(order, moves, backorder_of=False)
             return True
 
+    def internal_step(self, order_ref: str, quantity: float) -> int:
+        """A done internal picking (the pick step of a two-step route) for an order's goods."""
+        with self.lock:
+            found = [
+                o
+                for o in self.tables["sale.order"].values()
+                if o.get("client_order_ref") == order_ref
+            ]
+            if not found:
+                raise OdooError(MISSING_ERROR, f"no order {order_ref}")
+            order = found[0]
+            line = self.tables["sale.order.line"][order["order_line"][0]]
+            picking_id = self._new_picking(order, [(line["product_id"], quantity)], False)
+            picking = self.tables["stock.picking"][picking_id]
+            picking["picking_type_code"] = "internal"
+            picking["name"] = f"WH/PICK/{picking_id:05d}"
+            picking["state"] = "done"
+            move_field = "move_ids" if self.version >= 17 else "move_lines"
+            done_field = "quantity" if self.version >= 17 else "quantity_done"
+            for move_id in picking[move_field]:
+                move = self.tables["stock.move"][move_id]
+                move["state"], move[done_field] = "done", quantity
+            return picking_id
+
     def _new_picking(
         self, order: dict[str, Any], moves: list[tuple[int, float]], backorder_of: int | bool
     ) -> int:
@@ -319,6 +344,7 @@ class Store:
                 "origin": order["name"],
                 "sale_id": order["id"],
                 "backorder_id": backorder_of,
+                "picking_type_code": "outgoing",
                 move_field: [],
             },
         )

@@ -189,6 +189,19 @@ def test_send_and_sync_posts_partial_deliveries_once_into_the_hospital(world: Wo
         assert [r.value for r in reasons] == ["handoff", "handoff"]
 
 
+def test_internal_route_steps_are_not_counted_as_deliveries(world: World) -> None:
+    handoff_id = world.create(100)
+    world.send(handoff_id)
+    world.drain()
+    ref = world.handoff(handoff_id).ref
+    world.partner.control("internal_step", ref=ref, quantity=100)  # pick step, not a delivery
+    [result] = world.sync(handoff_id)
+    assert (result.delivered, result.posted_now) == (0, 0)
+    world.partner.control("deliver", ref=ref, quantity=100)
+    [result] = world.sync(handoff_id)
+    assert (result.state, result.delivered, result.posted_now) == (HandoffState.DELIVERED, 100, 100)
+
+
 def test_the_partner_down_mid_send_delays_and_never_duplicates(world: World) -> None:
     ids = [world.create(100) for _ in range(3)]
     for handoff_id in ids:
