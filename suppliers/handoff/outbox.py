@@ -83,8 +83,9 @@ class Outcome:
     released: bool = False
 
 
-CALLS_PER_JOB = 6
-"""The most calls one job makes (search, customer, product and its fields, create, confirm)."""
+CALLS_PER_JOB = 9
+"""The most calls one job makes on a fresh connection: log-in, search, customer search and create,
+product search, its fields and create, order create, confirm."""
 
 
 def lease_for(lease_s: float, timeout_s: float) -> float:
@@ -198,10 +199,13 @@ def record(
     session.flush()
 
 
-def carry_out(api: PartnerApi, job: Job) -> RemoteOrder | None:
-    """Do one job against the partner's Odoo (no database)."""
+def carry_out(
+    api: PartnerApi, job: Job, *, create_before: float | None = None
+) -> RemoteOrder | None:
+    """Do one job against the partner's Odoo (no database); no order is created after
+    ``create_before`` (a ``time.monotonic()`` instant inside the claim's lease)."""
     if job.kind == "send":
-        return api.place(job.spec)
+        return api.place(job.spec, create_before=create_before)
     found = api.find_order(job.spec.ref)
     if found is not None and found.state != "cancel":
         api.cancel(found.id)
@@ -262,7 +266,10 @@ class Worker:
                 outcomes.append(Outcome(job, error=down[job.partner_id]))
                 continue
             try:
-                order = carry_out(self._api(job.partner_id), job)
+                api = self._api(job.partner_id)
+                # the last call of a create must end before the lease: a rival may claim after it
+                create_before = claimed + self.lease_s - api.client.endpoint.timeout_s
+                order = carry_out(api, job, create_before=create_before)
                 outcomes.append(Outcome(job, order=order))
             except ConfigError as error:
                 outcomes.append(Outcome(job, error=_refused(str(error))))

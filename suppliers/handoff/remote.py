@@ -8,11 +8,12 @@ connection and model), never guessed: how a storable product is declared (``type
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from suppliers.handoff.errors import PartnerRefused
+from suppliers.handoff.errors import PartnerRefused, PartnerUnavailable
 from suppliers.handoff.odoo import Client
 
 OPEN_ORDER_STATES = ("draft", "sent")
@@ -78,11 +79,16 @@ class PartnerApi:
         row = rows[0] if isinstance(rows, list) else rows
         return RemoteOrder(int(row["id"]), str(row["name"]), str(row["state"]), ref)
 
-    def place(self, spec: OrderSpec) -> RemoteOrder:
+    def place(self, spec: OrderSpec, *, create_before: float | None = None) -> RemoteOrder:
         """Find the order by our reference or create it, and confirm it; safe to repeat.
 
         A reply lost after ``create`` leaves an order we did not hear of: the next attempt finds it
         here by ``client_order_ref`` instead of creating a second one.
+
+        Args:
+            create_before: a ``time.monotonic()`` instant after which ``create`` is not sent (the
+                caller's lease could run out while it waits, and another worker could then
+                search, find nothing and create a second order); the job is retried later.
         """
         found = self.find_order(spec.ref)
         if found is not None:
@@ -104,6 +110,11 @@ class PartnerApi:
                 )
             ],
         }
+        if create_before is not None and time.monotonic() > create_before:
+            raise PartnerUnavailable(
+                f"partner too slow: our claim on hand-off {spec.ref} ran short before the order "
+                "was created; it is retried"
+            )
         order_id = int(self.client.call("sale.order", "create", [values]))
         self.confirm(order_id)
         return RemoteOrder(order_id, "", "sale", spec.ref)

@@ -374,4 +374,16 @@ def test_a_worker_never_starts_a_job_late_in_its_lease(world: World) -> None:
         None,
     )
     assert world.partner.orders_by_ref() == {}
-    assert outbox.lease_for(120, 30) == 360 and outbox.lease_for(120, 5) == 120
+    assert outbox.lease_for(120, 30) == 540 and outbox.lease_for(120, 5) == 120
+
+
+def test_no_order_is_created_once_the_claim_runs_short(world: World) -> None:
+    handoff_id = world.create(100)
+    world.send(handoff_id)
+    worker = world.worker(lease_s=1.0)  # the partner's timeout is longer than the whole lease
+    try:
+        worker.run_once()
+    finally:
+        worker.close()
+    assert world.partner.orders_by_ref() == {}  # retried later, never created late
+    assert world.handoff(handoff_id).state is HandoffState.QUEUED
