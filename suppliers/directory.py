@@ -341,11 +341,28 @@ def _bulk_insert(connection: Connection, target: Table, rows: list[dict[str, Any
             done = {value: _adapted(connection, process(value)) for value in set(column)}
             column = [done[value] for value in column]
         columns.append(column)
+    if connection.dialect.driver == "psycopg":
+        _copy(connection, target.name, names, zip(*columns, strict=True))
+        return
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     sql = (
         f"INSERT INTO {target.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})"
     )
     connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+
+def _copy(
+    connection: Connection, name: str, names: list[str], rows: Iterable[tuple[Any, ...]]
+) -> None:
+    """PostgreSQL: the rows sent by one ``COPY … FROM STDIN`` on the transaction's own connection
+    (no statement per row)."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(f"COPY {name} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    finally:
+        cursor.close()
 
 
 def _adapted(connection: Connection, value: Any) -> Any:

@@ -64,7 +64,11 @@ def fold(text: str) -> str:
 
 def name_key(name: str) -> str:
     """A company name reduced for comparison: accents, case, punctuation and legal forms dropped."""
-    return " ".join(w for w in fold(name).split() if w not in _LEGAL)
+    folded = fold(name)  # already single-spaced words
+    words = folded.split()
+    if _LEGAL.isdisjoint(words):
+        return folded
+    return " ".join(w for w in words if w not in _LEGAL)
 
 
 def clean_postal_code(text: str) -> str | None:
