@@ -132,24 +132,38 @@ def rows(source: DirectoryFile, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[lis
 
 
 def _rows(frame: pd.DataFrame, columns: tuple[str | None, ...], start: int) -> list[Row]:
-    out: list[Row] = []
-    for offset, values in enumerate(frame.to_numpy(dtype=object).tolist()):
-        record: dict[str, str] = {}
-        for key, value in zip(columns, values, strict=True):
-            if key is None:
-                continue
-            text = "" if value is None else str(value).strip()
-            if key == "contact" and record.get("contact"):
-                text = f"{record['contact']}, {text}" if text else record["contact"]
-            record[key] = text
-        if record.pop(_EXTRA, ""):
-            raise InvalidInput(
-                f"line {start + offset + 2}: more fields than the {len(columns) - 1} columns of "
-                "the header (a separator inside an unquoted value?)"
-            )
-        if any(record.values()):
-            out.append((start + offset + 2, record))
-    return out
+    """The rows of one chunk, built column by column (one list per used column, contact columns
+    joined), then zipped into one dict per non-blank row."""
+    merged: dict[str, list[str]] = {}
+    for position, key in enumerate(columns):
+        if key is None:
+            continue
+        texts = [_text(value) for value in frame.iloc[:, position].tolist()]
+        earlier = merged.get(key)
+        if key == "contact" and earlier is not None:
+            texts = [
+                f"{a}, {b}" if a and b else a or b for a, b in zip(earlier, texts, strict=True)
+            ]
+        merged[key] = texts
+    extra = merged.pop(_EXTRA, None)
+    if extra is not None and any(extra):
+        offset = next(n for n, text in enumerate(extra) if text)
+        raise InvalidInput(
+            f"line {start + offset + 2}: more fields than the {len(columns) - 1} columns of "
+            "the header (a separator inside an unquoted value?)"
+        )
+    keys = list(merged)
+    return [
+        (start + offset + 2, dict(zip(keys, values, strict=True)))
+        for offset, values in enumerate(zip(*merged.values(), strict=True))
+        if any(values)
+    ]
+
+
+def _text(value: object) -> str:
+    if type(value) is str:
+        return value.strip()
+    return "" if value is None else str(value).strip()
 
 
 def _mapping(path: Path, header: list[str], region_given: bool) -> list[str | None]:
