@@ -87,15 +87,30 @@ def _options(
 
 
 def _compose() -> None:
-    """Subscribe each package's event handlers and the planner's providers (idempotent)."""
-    import orders.handlers
-    import print_farm.handlers
+    """Wire each package's event handlers and the planner's providers (idempotent).
+
+    Deferred: they are imported when the first event is published or the planner first asks, so
+    a command that does neither (``stock show``) does not pay for importing them.
+    """
     from fabcoord import events
     from fabcoord.planning import capacity
 
-    orders.handlers.subscribe(events.subscribers)
-    print_farm.handlers.subscribe(events.subscribers)
-    print_farm.handlers.provide(capacity.providers)
+    events.subscribers.defer(_subscribe_handlers)
+    capacity.providers.defer(_provide_capacity)
+
+
+def _subscribe_handlers(subscribers: Any) -> None:
+    import orders.handlers
+    import print_farm.handlers
+
+    orders.handlers.subscribe(subscribers)
+    print_farm.handlers.subscribe(subscribers)
+
+
+def _provide_capacity(providers: Any) -> None:
+    import print_farm.handlers
+
+    print_farm.handlers.provide(providers)
 
 
 # --- entry point ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ Known event kinds (stable names; the payload keys each one carries):
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,14 @@ class Subscribers:
 
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self._deferred: list[Callable[[Subscribers], None]] = []
+        self._deferred_lock = threading.Lock()
+
+    def defer(self, setup: Callable[[Subscribers], None]) -> None:
+        """Run ``setup(self)`` before the first event is published, not now: a command that
+        publishes nothing never imports the packages whose handlers it would have run."""
+        if setup not in self._deferred:
+            self._deferred.append(setup)
 
     def subscribe(self, kind: str, handler: Handler) -> None:
         """Add a handler; adding the same one twice keeps one."""
@@ -48,9 +57,14 @@ class Subscribers:
 
     def clear(self) -> None:
         self._handlers.clear()
+        self._deferred.clear()
 
     def publish(self, *, session: Session, event: Event) -> None:
         """Run every handler of the event's kind, in subscription order, in this transaction."""
+        if self._deferred:
+            with self._deferred_lock:  # web requests publish from several threads
+                while self._deferred:
+                    self._deferred.pop(0)(self)
         for handler in list(self._handlers.get(event.kind, ())):
             handler(session=session, event=event)
 

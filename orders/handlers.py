@@ -13,8 +13,8 @@ from sqlmodel import Session
 from fabcoord.errors import InvalidInput
 from fabcoord.events import Event, Subscribers
 from orders import lifecycle
-from orders.errors import IllegalTransition
-from orders.models import OrderStatus
+from orders.errors import IllegalTransition, UnknownOrder
+from orders.models import Order, OrderStatus
 
 S = OrderStatus
 _BEFORE_PRODUCTION = frozenset({S.ACCEPTED, S.PLANNED})
@@ -29,6 +29,14 @@ def _text(event: Event, key: str) -> str:
     return value
 
 
+def _ours(session: Session, reference: str) -> Order | None:
+    """The order, locked; None for demand this package did not publish (nothing to move)."""
+    try:
+        return lifecycle.locked(session=session, reference=reference)
+    except UnknownOrder:
+        return None
+
+
 def _refuse(event: Event, reference: str, status: OrderStatus) -> IllegalTransition:
     return IllegalTransition(
         f"order {reference} is {status.value}: {event.kind.replace('_', ' ')} refused "
@@ -39,7 +47,9 @@ def _refuse(event: Event, reference: str, status: OrderStatus) -> IllegalTransit
 def on_production_started(*, session: Session, event: Event) -> None:
     """accepted/planned → in_production; nothing when already further."""
     reference = _text(event, "reference")
-    order = lifecycle.locked(session=session, reference=reference)
+    order = _ours(session, reference)
+    if order is None:
+        return
     if order.status in _NOT_TAKING_WORK:
         raise _refuse(event, order.reference, order.status)
     if order.status not in _BEFORE_PRODUCTION:
@@ -63,7 +73,9 @@ def on_order_planned(*, session: Session, event: Event) -> None:
     allocated = event.payload.get("allocated")
     count = allocated if isinstance(allocated, int) and not isinstance(allocated, bool) else None
     reason = str(event.payload.get("reason", ""))
-    order = lifecycle.locked(session=session, reference=reference)
+    order = _ours(session, reference)
+    if order is None:
+        return
     if order.status is S.ACCEPTED:
         lifecycle.plan_order(
             session=session,
@@ -87,7 +99,9 @@ def on_order_planned(*, session: Session, event: Event) -> None:
 def on_shipment_posted(*, session: Session, event: Event) -> None:
     """→ shipped once everything ordered has left; a partial shipment changes no state."""
     reference = _text(event, "reference")
-    order = lifecycle.locked(session=session, reference=reference)
+    order = _ours(session, reference)
+    if order is None:
+        return
     if order.status in _NOT_TAKING_WORK:
         raise _refuse(event, order.reference, order.status)
     if not event.payload.get("fully_shipped") or order.status not in _BEFORE_SHIPPING:
@@ -106,7 +120,9 @@ def on_receipt_confirmed(*, session: Session, event: Event) -> None:
     """→ delivered once everything has arrived (through shipped when that step was skipped);
     never refuses a receipt (goods that arrived did arrive), whatever the order's state."""
     reference = _text(event, "reference")
-    order = lifecycle.locked(session=session, reference=reference)
+    order = _ours(session, reference)
+    if order is None:
+        return
     if not event.payload.get("fully_delivered") or order.status is S.DELIVERED:
         return
     if order.status in _NOT_TAKING_WORK:  # goods that arrived anyway are the ledger's business

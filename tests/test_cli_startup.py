@@ -15,6 +15,9 @@ from fabcoord.schema import file_heads, migration_locations, script_heads
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = (
     "print_farm.dispatcher",
+    "print_farm.handlers",  # event handlers and planner providers are wired lazily
+    "orders.handlers",
+    "ortools",
     "uvicorn",
     "fastapi",
     "alembic",

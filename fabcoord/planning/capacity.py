@@ -7,6 +7,7 @@ frames already under way or made for each order line (those are never planned ag
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,6 +52,19 @@ class Providers:
     def __init__(self) -> None:
         self.capacity: list[CapacityProvider] = []
         self.committed: list[CommittedProvider] = []
+        self._deferred: list[Callable[[Providers], None]] = []
+        self._deferred_lock = threading.Lock()
+
+    def defer(self, setup: Callable[[Providers], None]) -> None:
+        """Run ``setup(self)`` when the planner first asks, not now (keeps light commands light)."""
+        if setup not in self._deferred:
+            self._deferred.append(setup)
+
+    def _ready(self) -> None:
+        if self._deferred:
+            with self._deferred_lock:  # web requests publish from several threads
+                while self._deferred:
+                    self._deferred.pop(0)(self)
 
     def register(
         self,
@@ -67,8 +81,10 @@ class Providers:
     def clear(self) -> None:
         self.capacity.clear()
         self.committed.clear()
+        self._deferred.clear()
 
     def fablab_capacity(self, *, session: Session, now: datetime) -> dict[str, FablabCapacity]:
+        self._ready()
         result: dict[str, FablabCapacity] = {}
         for provider in self.capacity:
             for row in provider(session=session, now=now):
@@ -76,6 +92,7 @@ class Providers:
         return result
 
     def committed_frames(self, *, session: Session) -> dict[tuple[str, int], int]:
+        self._ready()
         total: dict[tuple[str, int], int] = {}
         for provider in self.committed:
             for key, frames in provider(session=session).items():
