@@ -1,42 +1,102 @@
 #!/usr/bin/env bash
-# The demo: a small, real scenario on the embedded SQLite default, through the real CLI.
-# Two fablabs in Nouvelle-Aquitaine receive raw material in spring 2020, share filament, count
-# their stock, correct a wrong receipt, and the ledger shows every movement and the balances.
+# The demo: a small region through the whole chain, on the embedded SQLite default, offline, through
+# the real CLI, the real HTTP API (`fabcoord serve`) and the Odoo stand-in as a real server.
+# Spring 2020: fablabs in Nouvelle-Aquitaine and Pays de la Loire receive material, source more from
+# the supplier directories, take orders from three CHU, plan, print (makers), assemble, inspect,
+# ship, have a delivery signed for, hand the excess to a partner manufacturer and report the week.
 set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
 out=${DEMO_DIR:-demo-output}
-rm -rf "$out" && mkdir -p "$out" && cd "$out"
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+rm -rf "$out" && mkdir -p "$out/pdf" && cd "$out"
+out=$(pwd)
+http() { python "$root/scripts/demo_http.py" "$@"; }
+started=$SECONDS
+step=0
+say() { step=$((step + 1)); printf '\n\033[1m== [%d, %ds] %s\033[0m\n' "$step" $((SECONDS - started)) "$*"; }
+note() { printf '\033[2m   %s\033[0m\n' "$*"; }
 
-say "Create the ledger (SQLite file fabcoord.db in $out/)"
+# Every server this script starts is stopped on exit, whatever happens.
+pids=()
+stop_servers() {
+    local pid
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop_servers EXIT
+trap 'exit 130' INT TERM
+
+export FABCOORD_DATABASE_URL="sqlite:///$out/fabcoord.db"
+week=$(date +%G-W%V)
+in_days() { python -c "import datetime,sys; print(datetime.date.today() + datetime.timedelta(days=int(sys.argv[1])))" "$1"; }
+
+say "Create the ledger (SQLite file $out/fabcoord.db), load the reference data, seed hospital sites"
 fabcoord init
-fabcoord reference load
+fabcoord reference load >/dev/null && note "reference data loaded: regions, 32 CHU/CHR, DIRECCTE, pôles de compétitivité"
+fabcoord hospital site seed
 
-say "Register two fablabs"
-fabcoord fablab add "Fablab des Usines" --city Ligugé --region "Nouvelle-Aquitaine" --contact fablab@usines.example
-fabcoord fablab add "Fablab de Poitiers" --city Poitiers --region "Nouvelle-Aquitaine"
+say "Register three fablabs (cities from data/cities.csv)"
+fabcoord fablab add "Fablab des Usines" --city Poitiers --region "Nouvelle-Aquitaine" --contact fablab@usines.example
+fabcoord fablab add "Fablab de Niort" --city Niort --region "Nouvelle-Aquitaine"
+fabcoord fablab add "Plateforme C Nantes" --city Nantes --region "Pays de la Loire"
 
-say "Receive raw material with lot numbers (delivery notes BL-...)"
+say "The ledger in one scene: receive with lots, share, a refused move, a count, a reversal"
 fabcoord stock receive petg 10 --unit kg --to fablab/fablab-des-usines --ref BL-2020-0331 --lot PETG-2020-03-A
 fabcoord stock receive petg 5 --unit kg --to fablab/fablab-des-usines --ref BL-2020-0402 --lot PETG-2020-04-B
-fabcoord stock receive pet-sheet-a4 500 --to fablab/fablab-des-usines --ref BL-2020-0401 --lot PET-200-0401
-fabcoord stock receive elastic 100 --unit m --to fablab/fablab-des-usines --ref BL-2020-0401 --lot EL-0401
-
-say "Share 3 kg of filament with the Poitiers fablab, which has run out"
-fabcoord stock move petg 3 --unit kg --from fablab/fablab-des-usines --to fablab/fablab-de-poitiers --lot PETG-2020-03-A --doc transfer:TR-0405
-
-say "A transfer larger than the stock is refused, and nothing changes"
-fabcoord stock move petg 50 --unit kg --from fablab/fablab-de-poitiers --to fablab/fablab-des-usines --lot PETG-2020-03-A || true
-
-say "Weekly count: 12 sheets were damaged"
-fabcoord stock adjust pet-sheet-a4 --at fablab/fablab-des-usines --by -12 --lot PET-200-0401 --reason "count 2020-04-06: damaged sheets"
-
-say "The second PETG receipt was entered by mistake: reverse it (the ledger keeps both)"
-move=$(fabcoord ledger show --doc receipt:BL-2020-0402 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["move"])')
+fabcoord stock receive elastic 200 --unit m --to fablab/fablab-des-usines --ref BL-2020-0401 --lot EL-0401
+fabcoord stock move petg 3 --unit kg --from fablab/fablab-des-usines --to fablab/fablab-de-niort --lot PETG-2020-03-A --doc transfer:TR-0405
+note "A transfer larger than the stock is refused (expected error below), and nothing changes:"
+fabcoord stock move petg 50 --unit kg --from fablab/fablab-de-niort --to fablab/fablab-des-usines --lot PETG-2020-03-A || true
+fabcoord stock adjust elastic --at fablab/fablab-des-usines --by -2000 --lot EL-0401 --reason "count: 2 m of elastic torn"
+move=$(fabcoord ledger show --doc receipt:BL-2020-0402 --json | python -c 'import json,sys; print(json.load(sys.stdin)[0]["move"])')
 fabcoord ledger reverse "$move" --reason "delivery BL-2020-0402 never arrived"
-
-say "Ledger"
-fabcoord ledger show
-say "Balances now"
 fabcoord stock show
-say "The balance cache agrees with the moves"
-fabcoord ledger check
+
+say "Makers printing at home for the fablabs"
+fabcoord makers add "Léa (Ligugé)" --fablab fablab-des-usines --declared-per-day 40
+fabcoord makers add "Karim (Chasseneuil)" --fablab fablab-des-usines --declared-per-day 30
+fabcoord makers add "Inès (Niort)" --fablab fablab-de-niort --declared-per-day 25
+
+say "Import the sample supplier directories (fictitious companies, data/samples/)"
+fabcoord suppliers import "$root/data/samples/SAMPLE_direccte_auvergne-rhone-alpes.csv" --source direccte --region "Auvergne-Rhône-Alpes"
+fabcoord suppliers import "$root/data/samples/SAMPLE_pole_plastipolis.csv" --source pole --pole Plastipolis
+
+say "Who can supply PET sheets to the Fablab des Usines?"
+fabcoord sourcing match pet-sheet-a4 --fablab fablab-des-usines --qty 1000 --unit sheet
+
+say "A purchase order to the first-ranked supplier: created, sent, confirmed, received in two lots"
+fabcoord purchase create 00000001800010 --item pet-sheet-a4 --qty 1000 --unit sheet --for fablab-des-usines --price 0.12 --note "demo"
+fabcoord purchase send 1
+fabcoord purchase confirm 1 --expected "$(in_days 5)"
+fabcoord purchase receive 1 --qty 600 --unit sheet --lot PET-OYO-0412
+fabcoord purchase receive 1 --qty 400 --unit sheet --lot PET-OYO-0415
+fabcoord purchase pdf 1 --out "$out/pdf/purchase-order-1.pdf"
+
+say "Hospitals get secret order links (one per person)"
+declare -A token
+invite() { # hospital "person <mail>"
+    local link
+    link=$(fabcoord hospital invite "$1" --for "$2" | grep -o '/h/[A-Za-z0-9_-]*' | head -1)
+    token[$1]=${link#/h/}
+    note "$1: link issued for $2 (token ${token[$1]:0:6}…)"
+}
+invite chu-de-poitiers "Claire Martin <claire.martin@chu-poitiers.fr>"
+invite chu-de-nantes "Yann Le Goff <yann.legoff@chu-nantes.fr>"
+invite chu-de-bordeaux "Sophie Durand <sophie.durand@chu-bordeaux.fr>"
+
+say "Start the web server (fabcoord serve) on 127.0.0.1, on a free port"
+port=$(http free-port)
+url="http://127.0.0.1:$port"
+fabcoord serve --host 127.0.0.1 --port "$port" >"$out/serve.log" 2>&1 &
+pids+=($!)
+http wait "$url/api/v1/orders"
+note "serving $url (log: $out/serve.log)"
+
+say "Three CHU order visors through the JSON API (POST /api/v1/orders with their bearer token)"
+ref_poitiers=$(http order "$url" "${token[chu-de-poitiers]}" 120 10 "Réanimation médicale" "2 rue de la Milétrie, 86021 Poitiers")
+ref_nantes=$(http order "$url" "${token[chu-de-nantes]}" 60 12 "Urgences" "1 place Alexis-Ricordeau, 44093 Nantes")
+ref_bordeaux=$(http order "$url" "${token[chu-de-bordeaux]}" 300 14 "Pneumologie" "Place Amélie Raba-Léon, 33000 Bordeaux")
+note "received: $ref_poitiers (Poitiers, 120), $ref_nantes (Nantes, 60), $ref_bordeaux (Bordeaux, 300)"
+
+say "The coordinator accepts them"
+for ref in "$ref_poitiers" "$ref_nantes" "$ref_bordeaux"; do fabcoord orders accept "$ref"; done
+fabcoord orders list
