@@ -100,3 +100,73 @@ note "received: $ref_poitiers (Poitiers, 120), $ref_nantes (Nantes, 60), $ref_bo
 say "The coordinator accepts them"
 for ref in "$ref_poitiers" "$ref_nantes" "$ref_bordeaux"; do fabcoord orders accept "$ref"; done
 fabcoord orders list
+
+say "Plan: allocate the orders to fablabs and makers (or-tools), explain one, accept"
+fabcoord plan
+fabcoord plan explain "$ref_poitiers"
+fabcoord plan accept
+note "Niort has no PET sheets, so its maker gets nothing; Bordeaux's 300 would be late: a hand-off is recommended."
+note "(Printers on the farm simulator are not part of this demo: the frames come from the makers.)"
+
+say "Makers bring the frames they printed for the Poitiers and Nantes orders"
+fabcoord makers deliver "Léa (Ligugé)" --frames 60 --order "$ref_poitiers"
+fabcoord makers deliver "Karim (Chasseneuil)" --frames 60 --order "$ref_poitiers"
+fabcoord makers deliver "Karim (Chasseneuil)" --frames 60 --order "$ref_nantes"
+
+say "Assemble a batch of 180 visors (frames + PET sheets + elastic) and inspect it"
+batch=$(fabcoord batch assemble --fablab fablab-des-usines --qty 180 --design "Visière Prusa RC3" --json \
+    | python -c 'import json,sys; print(json.load(sys.stdin)["number"])')
+note "batch $batch assembled"
+note "An inspection with a missing cleaning record is refused (expected error below), nothing changes:"
+fabcoord batch inspect "$batch" --all-pass || true
+cat >"$out/inspection.json" <<JSON
+{"inspector": "Marie Dubois (responsable qualité)",
+ "results": {"aspect": true, "dimensions": true, "optics": true, "fit": true, "cleaning": true},
+ "cleaning_product": "Surfanios Premium", "cleaning_date": "$(date +%F)"}
+JSON
+fabcoord batch inspect "$batch" --from-file "$out/inspection.json"
+fabcoord batch record "$batch" --out "$out/pdf"
+fabcoord batch labels "$batch" --out "$out/pdf"
+fabcoord batch notice "$batch" --out "$out/pdf"
+
+say "Ship to Poitiers and Nantes (each shipment writes its delivery note)"
+shp_poitiers=$(fabcoord ship "$ref_poitiers" --batch "$batch" --qty 120 --carrier Chronopost --out "$out/pdf" --json \
+    | python -c 'import json,sys; print(json.load(sys.stdin)["shipment"])')
+note "shipment $shp_poitiers: 120 visors for $ref_poitiers"
+fabcoord ship "$ref_nantes" --batch "$batch" --qty 60 --carrier "Coursier CHU" --out "$out/pdf"
+
+say "CHU de Poitiers signs for its delivery through the API (POST …/shipments/$shp_poitiers/receipt)"
+http receipt "$url" "${token[chu-de-poitiers]}" "$ref_poitiers" "$shp_poitiers" 120 "Dr Claire Martin"
+
+say "Hand Bordeaux's 300 visors to a partner manufacturer on its Odoo (the project's stand-in, Odoo 17)"
+odoo_port=$(http free-port)
+odoo="http://127.0.0.1:$odoo_port"
+export DEMO_PARTNER_KEY="demo-$RANDOM-key"
+FABCOORD_STANDIN_API_KEY=$DEMO_PARTNER_KEY python -m suppliers.handoff.standin --port "$odoo_port" --version 17 >"$out/odoo-standin.log" 2>&1 &
+pids+=($!)
+http wait "$odoo/web/version"
+fabcoord partners add "Plastiques de l'Ouest" --odoo-url "$odoo" --database partner --login admin \
+    --api-key-env DEMO_PARTNER_KEY --capacity-per-day 500 --minimum-order 50 --lead-time-days 3
+fabcoord partners check "Plastiques de l'Ouest"
+fabcoord handoff create --partner "Plastiques de l'Ouest" --qty 300 --needed-by "$(in_days 14)" --orders "$ref_bordeaux"
+fabcoord handoff send 1
+note "the partner delivers 200 visors, then the 100 left (stand-in control endpoint), and we sync each time"
+http standin "$odoo" deliver '{"ref": "FABCOORD-HO-1", "quantity": 200}' >/dev/null
+fabcoord handoff sync
+http standin "$odoo" deliver '{"ref": "FABCOORD-HO-1", "quantity": 100}' >/dev/null
+fabcoord handoff sync
+fabcoord handoff export 1 --to "$out/pdf"
+
+say "Trace a lot of PET sheets: where it went"
+fabcoord trace PET-OYO-0412
+
+say "The weekly report ($week) with its charts"
+fabcoord report weekly --week "$week" --out "$out/pdf/weekly-$week.pdf" --charts "$out/charts"
+fabcoord ledger check
+
+say "Summary"
+fabcoord orders list
+printf '\nDocuments (PDF):\n'
+find "$out/pdf" -name '*.pdf' | sort | sed 's/^/  /'
+printf 'Charts: %s\nDatabase: %s (fabcoord --db sqlite:///%s …)\n' "$out/charts" "$out/fabcoord.db" "$out/fabcoord.db"
+printf 'Done in %d s.\n' $((SECONDS - started))
