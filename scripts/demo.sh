@@ -26,6 +26,7 @@ trap stop_servers EXIT
 trap 'exit 130' INT TERM
 
 export FABCOORD_DATABASE_URL="sqlite:///$out/fabcoord.db"
+export DEMO_SIM_KEY="sim-$RANDOM-key"
 week=$(date +%G-W%V)
 in_days() { python -c "import datetime,sys; print(datetime.date.today() + datetime.timedelta(days=int(sys.argv[1])))" "$1"; }
 
@@ -106,12 +107,34 @@ fabcoord plan
 fabcoord plan explain "$ref_poitiers"
 fabcoord plan accept
 note "Niort has no PET sheets, so its maker gets nothing; Bordeaux's 300 would be late: a hand-off is recommended."
-note "(Printers on the farm simulator are not part of this demo: the frames come from the makers.)"
 
-say "Makers bring the frames they printed for the Poitiers and Nantes orders"
+say "The print farm: three printers on the OctoPrint simulator (time accelerated) print 36 frames for Nantes"
+python -m print_farm.simulator --printers 3 --api-key "$DEMO_SIM_KEY" --print-seconds 2 --finishing-seconds 0.3 >"$out/simulator.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q READY "$out/simulator.log" && break; sleep 0.2; done
+sim_port=$(sed -n 's/^READY .*"ports": \[\([0-9]*\).*/\1/p' "$out/simulator.log")
+printf 'G28 ; home\nG1 X10 Y10 F3000\n' >"$out/visor-frame.gcode"
+fabcoord designs add "Prusa RC3" --gcode "$out/visor-frame.gcode" --units-per-print 4 --material petg --grams 60 --minutes 90
+for n in 0 1 2; do
+    fabcoord printers add "Prusa-$n" --fablab fablab-des-usines --url "http://127.0.0.1:$sim_port/p/$n" --api-key-env DEMO_SIM_KEY --auto-clear
+    fabcoord printers load "Prusa-$n" --material petg --lot PETG-2020-03-A --grams 1000
+done
+fabcoord farm enqueue "Prusa RC3" --count 36 --order "$ref_nantes" --fablab fablab-des-usines --needed-by "$(in_days 12)"
+fabcoord farm run --no-live >"$out/farm.log" 2>&1 &
+farm_pid=$!
+pids+=("$farm_pid")
+for _ in $(seq 120); do
+    [ "$(fabcoord farm queue --json | python -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 0 ] && break
+    sleep 1
+done
+kill "$farm_pid" && wait "$farm_pid" || true
+tail -1 "$out/farm.log"
+fabcoord stock show --json | python -c 'import json,sys; print("   frames now at the Fablab des Usines:", sum(r["qty"] for r in json.load(sys.stdin) if r["item"] == "visor-frame" and r["location"] == "fablab/fablab-des-usines"))'
+
+say "Makers bring the frames they printed at home for the Poitiers and Nantes orders"
 fabcoord makers deliver "Léa (Ligugé)" --frames 60 --order "$ref_poitiers"
 fabcoord makers deliver "Karim (Chasseneuil)" --frames 60 --order "$ref_poitiers"
-fabcoord makers deliver "Karim (Chasseneuil)" --frames 60 --order "$ref_nantes"
+fabcoord makers deliver "Karim (Chasseneuil)" --frames 24 --order "$ref_nantes"
 
 say "Assemble a batch of 180 visors (frames + PET sheets + elastic) and inspect it"
 batch=$(fabcoord batch assemble --fablab fablab-des-usines --qty 180 --design "Visière Prusa RC3" --json \
