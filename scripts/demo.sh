@@ -123,10 +123,18 @@ fabcoord farm enqueue "Prusa RC3" --count 36 --order "$ref_nantes" --fablab fabl
 fabcoord farm run --no-live >"$out/farm.log" 2>&1 &
 farm_pid=$!
 pids+=("$farm_pid")
-for _ in $(seq 120); do
-    [ "$(fabcoord farm queue --json | python -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 0 ] && break
-    sleep 1
-done
+# Wait (≤ 120 s) until no job is queued or printing; a read-only look at the SQLite file is cheaper
+# than a CLI call every half second on a loaded machine.
+python - "$out/fabcoord.db" <<'PY'
+import sqlite3, sys, time
+deadline = time.monotonic() + 120
+with sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True) as db:
+    while time.monotonic() < deadline:
+        left = db.execute("SELECT count(*) FROM farm_job WHERE status NOT IN ('done', 'failed', 'cancelled', 'held')").fetchone()[0]
+        if left == 0:
+            break
+        time.sleep(0.5)
+PY
 kill "$farm_pid" && wait "$farm_pid" || true
 tail -1 "$out/farm.log"
 fabcoord stock show --json | python -c 'import json,sys; print("   frames now at the Fablab des Usines:", sum(r["qty"] for r in json.load(sys.stdin) if r["item"] == "visor-frame" and r["location"] == "fablab/fablab-des-usines"))'

@@ -1,10 +1,10 @@
 """The demo's HTTP client (standard library only): what a hospital's system and a partner do.
 
-    python scripts/demo_http.py free-port
-    python scripts/demo_http.py wait URL                       wait until URL answers (≤ 30 s)
-    python scripts/demo_http.py order URL TOKEN QTY DAYS DEPT ADDRESS   prints the new reference
-    python scripts/demo_http.py receipt URL TOKEN REF SHIPMENT QTY SIGNED_BY
-    python scripts/demo_http.py standin URL ACTION JSON        a stand-in control endpoint
+python scripts/demo_http.py free-port
+python scripts/demo_http.py wait URL                       wait until URL answers (≤ 30 s)
+python scripts/demo_http.py order URL TOKEN QTY DAYS DEPT ADDRESS   prints the new reference
+python scripts/demo_http.py receipt URL TOKEN REF SHIPMENT QTY SIGNED_BY
+python scripts/demo_http.py standin URL ACTION JSON        a stand-in control endpoint
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ import urllib.error
 import urllib.request
 from datetime import date, timedelta
 from typing import Any
+
+
+def out(text: object) -> None:
+    sys.stdout.write(f"{text}\n")
 
 
 def free_port() -> int:
@@ -66,21 +70,23 @@ def order(url: str, token: str, qty: str, days: str, department: str, address: s
         "urgency_reason": "Afflux de patients COVID",
     }
     created = call(f"{url}/api/v1/orders", body, token)
-    print(created["reference"])
+    out(created["reference"])
 
 
 def receipt(url: str, token: str, ref: str, shipment: str, qty: str, signed_by: str) -> None:
     path = f"{url}/api/v1/orders/{ref}/shipments/{shipment}/receipt"
     done = call(path, {"received": int(qty), "signed_by": signed_by}, token)
     status = call(f"{url}/api/v1/orders/{ref}", token=token)["status"]
-    print(f"{ref}: shipment {shipment}, {done['received']} received, signed by "
-          f"{done['signed_by']}; order is now {status}")
+    out(
+        f"{ref}: shipment {shipment}, {done['received']} received, signed by "
+        f"{done['signed_by']}; order is now {status}"
+    )
 
 
 def main(argv: list[str]) -> None:
     command, args = argv[0], argv[1:]
     if command == "free-port":
-        print(free_port())
+        out(free_port())
     elif command == "wait":
         wait(args[0])
     elif command == "order":
@@ -88,7 +94,7 @@ def main(argv: list[str]) -> None:
     elif command == "receipt":
         receipt(*args)
     elif command == "standin":
-        print(json.dumps(call(f"{args[0]}/__standin__/{args[1]}", json.loads(args[2]))))
+        out(json.dumps(call(f"{args[0]}/__standin__/{args[1]}", json.loads(args[2]))))
     else:
         sys.exit(f"unknown command {command}")
 
