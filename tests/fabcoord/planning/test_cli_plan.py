@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 import cli
-from fabcoord import events
+from fabcoord import events, planning
 from fabcoord.clock import utc_now
 from fabcoord.db import unit_of_work
 from print_farm.models import PrintJob
@@ -55,6 +55,9 @@ def test_a_coordinator_plans_explains_and_accepts(
     assert run(database_url, "plan") == 0
     out = capsys.readouterr().out
     assert "plan 1 of" in out and "hand-off recommended" in out and big in out
+    with unit_of_work(engine, read_only=True) as session:  # what handoff --from-plan reads
+        recommended = planning.handoff_recommendation(session=session)
+    assert recommended is not None and recommended.quantity > 0 and big in recommended.references
     assert run(database_url, "plan", "show", "--json") == 0
     shown = json.loads(capsys.readouterr().out)
     lines = {line["reference"]: line for line in shown["lines"]}
