@@ -264,3 +264,44 @@ def demand_of(*, session: Session, doc_type: str, doc_id: str) -> list[DemandDoc
             .order_by(col(DemandDocument.id))
         )
     )
+
+
+def delivered_per_line(*, session: Session, reference: str) -> dict[int, int]:
+    """What reached the ordering hospital's own location for each line of an order, from the
+    ledger postings of every document serving that line (shipments, hand-offs, …); reversals net
+    out because they carry their original's document."""
+    from sqlalchemy import and_, func
+
+    from fabcoord.ledger.models import Location, LocationKind, StockMove
+
+    lines = lines_of(session=session, reference=reference)
+    result = {line.line: 0 for line in lines}
+    rows = session.exec(
+        select(DemandDocument.line, func.coalesce(func.sum(StockMove.qty), 0))
+        .join(
+            StockMove,
+            and_(
+                col(StockMove.doc_type) == DemandDocument.doc_type,
+                col(StockMove.doc_id) == DemandDocument.doc_id,
+            ),
+        )
+        .join(Location, col(Location.id) == StockMove.location_id)
+        .where(
+            DemandDocument.reference == lines[0].reference,
+            Location.kind == LocationKind.HOSPITAL,
+            Location.hospital_id == lines[0].hospital_id,
+        )
+        .group_by(col(DemandDocument.line))
+    ).all()
+    for line, qty in rows:
+        result[line] = int(qty or 0)
+    return result
+
+
+def fully_delivered(*, session: Session, reference: str) -> bool:
+    """Whether every line of the order has reached the hospital in full."""
+    delivered = delivered_per_line(session=session, reference=reference)
+    return all(
+        delivered.get(line.line, 0) >= line.quantity
+        for line in lines_of(session=session, reference=reference)
+    )

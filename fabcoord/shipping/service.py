@@ -212,7 +212,9 @@ def confirm_receipt(*, session: Session, number: str, receipt: Receipt, actor: s
                 "shipment": shipment.number,
                 "received": received,
                 "refused": refused,
-                "fully_delivered": _fully_delivered(session, shipment.reference),
+                "fully_delivered": demand.fully_delivered(
+                    session=session, reference=shipment.reference
+                ),
             },
         ),
     )
@@ -301,18 +303,6 @@ def _fully_covered(session: Session, reference: str) -> bool:
         _covered(session, r.reference, r.line) >= r.quantity
         for r in demand.lines_of(session=session, reference=reference)
     )
-
-
-def _fully_delivered(session: Session, reference: str) -> bool:
-    for r in demand.lines_of(session=session, reference=reference):
-        got = session.exec(
-            select(func.coalesce(func.sum(Shipment.received), 0)).where(
-                Shipment.reference == r.reference, Shipment.line == r.line
-            )
-        ).one()
-        if int(got or 0) < r.quantity:
-            return False
-    return True
 
 
 def _hospital(session: Session, shipment: Shipment) -> Hospital:

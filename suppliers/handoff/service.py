@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from fabcoord import demand
+from fabcoord import demand, events
 from fabcoord.clock import utc_now
 from fabcoord.errors import InvalidInput, UnknownLocation
 from fabcoord.ledger import catalogue
@@ -94,7 +94,10 @@ def plan_recommendation(*, session: Session) -> Recommendation:
         ) from None
     found: Any = function(session=session)
     if found is None:
-        raise InvalidInput("the current plan recommends no hand-off")
+        raise InvalidInput(
+            "the current plan recommends no hand-off (or there is no plan yet: 'fabcoord plan'); "
+            "give --qty, --needed-by and --orders instead"
+        )
     return Recommendation(
         quantity=int(found.quantity),
         needed_by=found.needed_by,
@@ -436,10 +439,36 @@ def _receive(
         receipt.posted = total
         handoff.delivered += extra
         _link(session, handoff, require_open=False)
+        _announce_arrival(session, handoff, source=name or source, quantity=extra, actor=actor)
     receipt.updated_at = utc_now()
     session.add(receipt)
     session.flush()
     return max(extra, 0)
+
+
+def _announce_arrival(
+    session: Session, handoff: Handoff, *, source: str, quantity: int, actor: str
+) -> None:
+    """Goods the partner took straight to a hospital arrived there: tell the orders they serve,
+    as a signed receipt would (``receipt_confirmed``), so an order delivered in full says so."""
+    place = catalogue.get_location(session=session, code=handoff.destination)
+    if place.kind is not LocationKind.HOSPITAL:
+        return
+    for reference in filter(None, handoff.orders.split(",")):
+        events.publish(
+            session=session,
+            event=events.Event(
+                "receipt_confirmed",
+                actor,
+                {
+                    "reference": reference,
+                    "shipment": f"handoff/{handoff.id} {source}",
+                    "received": quantity,
+                    "refused": 0,
+                    "fully_delivered": demand.fully_delivered(session=session, reference=reference),
+                },
+            ),
+        )
 
 
 def record_sent(*, session: Session, handoff_id: int, order: RemoteOrder) -> Handoff:

@@ -124,3 +124,54 @@ def test_event_handlers_run_in_the_publishers_transaction_and_can_refuse() -> No
     subscribers.subscribe("production_started", refuse)
     with pytest.raises(FabcoordError, match="refused by a handler"):
         subscribers.publish(session=None, event=event)  # type: ignore[arg-type]
+
+
+def test_delivered_counts_linked_documents_at_the_ordering_hospital_net_of_reversals(
+    engine: Engine, hospital_id: int
+) -> None:
+    from fabcoord.ledger import catalogue, posting
+    from fabcoord.ledger.models import MoveReason
+    from fabcoord.reference import hospital_location_code
+
+    with unit_of_work(engine) as session:
+        _publish(session, hospital_id, demand.DemandState.OPEN)
+        hospital = session.get(Hospital, hospital_id)
+        assert hospital is not None
+        where = hospital_location_code(hospital.slug)
+        demand.link(
+            session=session, doc_type="handoff", doc_id="7", reference="CMD-2026-000001", line=1
+        )
+        delivered = posting.post(
+            session=session,
+            request=posting.PostingRequest(
+                reason=MoveReason.HANDOFF,
+                doc_type="handoff",
+                doc_id="7",
+                legs=posting.transfer(
+                    item="visor", qty=300, source=catalogue.PARTNERS, destination=where
+                ),
+                actor="t",
+            ),
+        )
+        posting.post(  # not linked to the order: not counted
+            session=session,
+            request=posting.PostingRequest(
+                reason=MoveReason.HANDOFF,
+                doc_type="handoff",
+                doc_id="8",
+                legs=posting.transfer(
+                    item="visor", qty=5, source=catalogue.PARTNERS, destination=where
+                ),
+                actor="t",
+            ),
+        )
+    with unit_of_work(engine, read_only=True) as session:
+        assert demand.delivered_per_line(session=session, reference="CMD-2026-000001") == {
+            1: 300,
+            2: 0,
+        }
+        assert not demand.fully_delivered(session=session, reference="CMD-2026-000001")
+    with unit_of_work(engine) as session:
+        posting.reverse(session=session, posting_id=delivered.id, reason="wrong", actor="t")
+    with unit_of_work(engine, read_only=True) as session:
+        assert demand.delivered_per_line(session=session, reference="CMD-2026-000001")[1] == 0

@@ -98,7 +98,7 @@ def test_bad_input_is_one_line_and_changes_nothing(run: Run) -> None:
         (("--qty", "100", "--needed-by", soon, "--orders", REF), "--force"),
         (("--qty", "100", "--needed-by", "2030-01-01"), "--to is needed"),
         (("--qty", "100", "--needed-by", "soon", "--orders", REF), "is not a date"),
-        (("--from-plan",), "planner"),
+        (("--from-plan",), "recommends no hand-off"),
     ]
     for args, message in cases:
         if "--partner" not in args:

@@ -328,8 +328,11 @@ def test_the_manual_fallback_exports_confirms_and_receives(world: World, tmp_pat
         service.queue_send(session=session, handoff_id=handoff_id)
 
 
-def test_from_plan_without_a_planner_says_what_to_give_instead(world: World) -> None:
-    with pytest.raises(InvalidInput, match="--qty, --needed-by"), unit_of_work(world.engine) as s:
+def test_from_plan_without_a_plan_says_it_recommends_nothing(world: World) -> None:
+    with (
+        pytest.raises(InvalidInput, match="recommends no hand-off"),
+        unit_of_work(world.engine) as s,
+    ):
         service.plan_recommendation(session=s)
 
 
