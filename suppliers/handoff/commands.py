@@ -295,7 +295,9 @@ def handoff_send(handoff_id: HandoffArg) -> None:
     elif handoff.state.value == "refused":
         raise PartnerRefused(f"hand-off {handoff_id} refused: {handoff.last_error}")
     else:
-        _say(f"hand-off {handoff_id} is now {handoff.state.value} (Odoo {handoff.remote_name})")
+        # a freshly created order's name is read back by the next sync (one call fewer per send)
+        remote = handoff.remote_name or f"sale.order {handoff.remote_id}"
+        _say(f"hand-off {handoff_id} is now {handoff.state.value} (Odoo {remote})")
 
 
 @handoff_app.command("worker")
