@@ -7,7 +7,6 @@ each command, so pandas and reportlab load only for the commands that use them.
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -238,13 +237,9 @@ def purchase_confirm(
     ] = None,
 ) -> None:
     """The supplier confirmed the order."""
-    from fabcoord.errors import InvalidInput
     from suppliers import purchasing
 
-    try:
-        day = date.fromisoformat(expected) if expected else None
-    except ValueError:
-        raise InvalidInput(f"--expected {expected!r} is not a date (2020-04-06)") from None
+    day = face.parse_date(expected or None, "--expected")
     with face.work() as session:
         done = purchasing.confirm(session=session, order_id=order, expected_on=day)
     face.transition("purchase order", str(order), done.state.value)

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -187,6 +187,16 @@ def parse_time(text: str | None, option: str) -> datetime | None:
             f"{option} {text!r} is not an ISO date or time (2020-04-01T12:00)"
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_date(text: str | None, option: str) -> date | None:
+    """An ISO calendar date (``2026-04-20``), or None."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"{option} {text!r} is not a date (2026-04-20)") from None
 
 
 def parse_doc(text: str) -> tuple[str, str]:

@@ -8,57 +8,22 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from fabcoord.commands import face
+from fabcoord.commands.face import MAX_ID, JsonOption
 from fabcoord.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-    from sqlmodel import Session
-
     from suppliers.handoff.models import Handoff
-
-
-# --- the shared face ---------------------------------------------------------------------------
-
-
-@contextmanager
-def _work(*, read_only: bool = False) -> Iterator[Session]:
-    with face.work(read_only=read_only) as session:
-        yield session
-
-
-def _engine() -> Engine:
-    return face.context().engine
-
-
-def _actor() -> str:
-    return face.context().actor
-
-
-def _say(message: str) -> None:
-    face.say(message)
-
-
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    face.table(title, columns, rows)
-
-
-def _json(data: Any) -> None:
-    face.print_json(data)
 
 
 # --- options -----------------------------------------------------------------------------------
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-HandoffArg = Annotated[int, typer.Argument(metavar="ID", min=1, max=2**31 - 1)]
+HandoffArg = Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID)]
 
 app = typer.Typer()
 partners_app = typer.Typer(
@@ -70,15 +35,6 @@ handoff_app = typer.Typer(
 )
 app.add_typer(partners_app, name="partners")
 app.add_typer(handoff_app, name="handoff")
-
-
-def _date(text: str | None, option: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(f"{option} {text!r} is not a date (2026-04-20)") from None
 
 
 # --- partners ----------------------------------------------------------------------------------
@@ -108,7 +64,7 @@ def partners_add(
     """Register a partner manufacturer (its API key stays in the environment)."""
     from suppliers.handoff import partners
 
-    with _work() as session:
+    with face.work() as session:
         partner = partners.add_partner(
             session=session,
             name=name,
@@ -123,7 +79,7 @@ def partners_add(
             timeout_s=timeout_s,
             customer_name=customer_name,
         )
-    _say(f"partner {partner.name} added ({partner.protocol} {partner.odoo_url})")
+    face.say(f"partner {partner.name} added ({partner.protocol} {partner.odoo_url})")
 
 
 @partners_app.command("list")
@@ -131,7 +87,7 @@ def partners_list(as_json: JsonOption = False) -> None:
     """List partner manufacturers."""
     from suppliers.handoff import partners
 
-    with _work(read_only=True) as session:
+    with face.work(read_only=True) as session:
         rows = partners.list_partners(session=session)
     data = [
         {
@@ -149,9 +105,9 @@ def partners_list(as_json: JsonOption = False) -> None:
         for p in rows
     ]
     if as_json:
-        return _json(data)
+        return face.print_json(data)
     columns = ["name", "odoo_url", "database", "protocol", "capacity_per_day", "minimum_order"]
-    _table(
+    face.table(
         "Partners",
         [*columns, "lead_time_days", "odoo_version"],
         [[d[c] for c in [*columns, "lead_time_days", "odoo_version"]] for d in data],
@@ -165,20 +121,20 @@ def partners_check(
     """Log in to the partner's Odoo; report its version and the models it has."""
     from suppliers.handoff import partners
 
-    with _work(read_only=True) as session:
+    with face.work(read_only=True) as session:
         endpoint = partners.endpoint_of(
             partners.get_partner(session=session, name=name), os.environ
         )
     report = partners.check(endpoint)
-    with _work() as session:
+    with face.work() as session:
         partners.record_check(session=session, name=name, report=report)
     if as_json:
-        return _json(
+        return face.print_json(
             {"partner": report.partner, "version": report.version, "models": report.models}
         )
-    _say(f"partner {report.partner}: Odoo {report.version}, login accepted")
+    face.say(f"partner {report.partner}: Odoo {report.version}, login accepted")
     for model, present in report.models.items():
-        _say(f"  {model}: {'yes' if present else 'no'}")
+        face.say(f"  {model}: {'yes' if present else 'no'}")
 
 
 # --- hand-offs ---------------------------------------------------------------------------------
@@ -233,9 +189,9 @@ def handoff_create(
     from suppliers.handoff.partners import get_partner
 
     references = [r for r in (orders or "").split(",") if r.strip()]
-    with _work() as session:
+    with face.work() as session:
         get_partner(session=session, name=partner)
-        when = _date(needed_by, "--needed-by")
+        when = face.parse_date(needed_by, "--needed-by")
         if from_plan:
             recommended = service.plan_recommendation(session=session)
             qty = qty if qty is not None else recommended.quantity
@@ -250,17 +206,17 @@ def handoff_create(
             quantity=qty,
             needed_by=when,
             destination=destination,
-            actor=_actor(),
+            actor=face.context().actor,
             orders=references,
             item_code=item,
             force=force,
         )
         row = _row(created.handoff, partner)
     for warning in created.warnings:
-        _say(f"warning: {warning}")
+        face.say(f"warning: {warning}")
     if as_json:
-        return _json(row)
-    _say(
+        return face.print_json(row)
+    face.say(
         f"hand-off {row['id']} recorded: {row['quantity']} {row['item']} from {partner} by "
         f"{row['needed_by']} to {row['deliver_to']} ('fabcoord handoff send {row['id']}')"
     )
@@ -273,22 +229,22 @@ def handoff_send(handoff_id: HandoffArg) -> None:
     from suppliers.handoff.errors import PartnerRefused
     from suppliers.handoff.models import Partner
 
-    with _work() as session:
+    with face.work() as session:
         # a key missing here is our set-up, not the partner's refusal: say so, queue nothing
         handoff = service.get_handoff(session=session, handoff_id=handoff_id)
         partner = session.get(Partner, handoff.partner_id)
         if partner is not None:
             partners.endpoint_of(partner, os.environ)
         service.queue_send(session=session, handoff_id=handoff_id)
-    worker = outbox.Worker(_engine(), environ=os.environ)
+    worker = outbox.Worker(face.context().engine, environ=os.environ)
     try:
         worker.run_once()
     finally:
         worker.close()
-    with _work(read_only=True) as session:
+    with face.work(read_only=True) as session:
         handoff = service.get_handoff(session=session, handoff_id=handoff_id)
     if handoff.state.value == "queued":
-        _say(
+        face.say(
             f"hand-off {handoff_id} is queued: {handoff.last_error or 'waiting'} "
             "(the worker will retry: 'fabcoord handoff worker')"
         )
@@ -297,7 +253,7 @@ def handoff_send(handoff_id: HandoffArg) -> None:
     else:
         # a freshly created order's name is read back by the next sync (one call fewer per send)
         remote = handoff.remote_name or f"sale.order {handoff.remote_id}"
-        _say(f"hand-off {handoff_id} is now {handoff.state.value} (Odoo {remote})")
+        face.say(f"hand-off {handoff_id} is now {handoff.state.value} (Odoo {remote})")
 
 
 @handoff_app.command("worker")
@@ -308,7 +264,7 @@ def handoff_worker(
     """Carry out queued sends and cancellations, retrying with back-off, until interrupted."""
     from suppliers.handoff import outbox
 
-    worker = outbox.Worker(_engine(), environ=os.environ, batch=batch)
+    worker = outbox.Worker(face.context().engine, environ=os.environ, batch=batch)
     stop = threading.Event()
     try:
         done = worker.run(stop=stop, until_idle=once)
@@ -316,24 +272,28 @@ def handoff_worker(
         done = 0
     finally:
         worker.close()
-    _say(f"worker stopped after {done} attempt(s), {outbox.pending_count(_engine())} pending")
+    face.say(
+        f"worker stopped after {done} attempt(s), {outbox.pending_count(face.context().engine)} pending"
+    )
 
 
 @handoff_app.command("sync")
 def handoff_sync(
-    handoff_id: Annotated[
-        int | None, typer.Argument(metavar="[ID]", min=1, max=face.MAX_ID)
-    ] = None,
+    handoff_id: Annotated[int | None, typer.Argument(metavar="[ID]", min=1, max=MAX_ID)] = None,
     partner: Annotated[str | None, typer.Option("--partner")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Read order states and deliveries back from the partners; post what was delivered."""
     from suppliers.handoff.sync import sync
 
-    with _work(read_only=True):
+    with face.work(read_only=True):
         pass  # the schema is current
     results, calls = sync(
-        _engine(), environ=os.environ, actor=_actor(), handoff_id=handoff_id, partner=partner
+        face.context().engine,
+        environ=os.environ,
+        actor=face.context().actor,
+        handoff_id=handoff_id,
+        partner=partner,
     )
     data = [
         {
@@ -346,13 +306,13 @@ def handoff_sync(
         for r in results
     ]
     if as_json:
-        return _json(data)
+        return face.print_json(data)
     for r in data:
-        _say(
+        face.say(
             f"hand-off {r['id']}: {r['state']} (Odoo {r['odoo_state']}), {r['delivered']} "
             f"delivered, {r['posted_now']} posted now"
         )
-    _say(f"{len(data)} hand-off(s) synced in {calls} call(s)")
+    face.say(f"{len(data)} hand-off(s) synced in {calls} call(s)")
 
 
 @handoff_app.command("cancel")
@@ -360,17 +320,17 @@ def handoff_cancel(handoff_id: HandoffArg) -> None:
     """Cancel a hand-off (in the partner's Odoo too, through the outbox)."""
     from suppliers.handoff import outbox, service
 
-    with _work() as session:
+    with face.work() as session:
         command = service.queue_cancel(session=session, handoff_id=handoff_id)
     if command is not None:
-        worker = outbox.Worker(_engine(), environ=os.environ)
+        worker = outbox.Worker(face.context().engine, environ=os.environ)
         try:
             worker.run_once()
         finally:
             worker.close()
-    with _work(read_only=True) as session:
+    with face.work(read_only=True) as session:
         handoff = service.get_handoff(session=session, handoff_id=handoff_id)
-    _say(f"hand-off {handoff_id} is now {handoff.state.value}")
+    face.say(f"hand-off {handoff_id} is now {handoff.state.value}")
 
 
 @handoff_app.command("list")
@@ -390,13 +350,13 @@ def handoff_list(
         except ValueError:
             allowed = ", ".join(s.value for s in HandoffState)
             raise InvalidInput(f"--state {state!r} is not one of: {allowed}") from None
-    with _work(read_only=True) as session:
+    with face.work(read_only=True) as session:
         rows = [
             _row(h, p)
             for h, p in service.list_handoffs(session=session, partner=partner, state=wanted)
         ]
     if as_json:
-        return _json(rows)
+        return face.print_json(rows)
     columns = [
         "id",
         "partner",
@@ -407,7 +367,7 @@ def handoff_list(
         "state",
         "odoo_order",
     ]
-    _table("Hand-offs", columns, [[r[c] for c in columns] for r in rows])
+    face.table("Hand-offs", columns, [[r[c] for c in columns] for r in rows])
 
 
 @handoff_app.command("show")
@@ -416,7 +376,7 @@ def handoff_show(handoff_id: HandoffArg, as_json: JsonOption = False) -> None:
     from suppliers.handoff import service
     from suppliers.handoff.models import Partner
 
-    with _work(read_only=True) as session:
+    with face.work(read_only=True) as session:
         handoff = service.get_handoff(session=session, handoff_id=handoff_id)
         owner = session.get(Partner, handoff.partner_id)
         row = _row(handoff, owner.name if owner else "?")
@@ -425,12 +385,12 @@ def handoff_show(handoff_id: HandoffArg, as_json: JsonOption = False) -> None:
             for r in service.receipts_of(session=session, handoff_id=handoff_id)
         ]
     if as_json:
-        return _json(row)
+        return face.print_json(row)
     for key, value in row.items():
         if key != "deliveries":
-            _say(f"{key}: {value}")
+            face.say(f"{key}: {value}")
     for delivery in row["deliveries"]:
-        _say(f"  {delivery['name']} ({delivery['state']}): {delivery['posted']} received")
+        face.say(f"  {delivery['name']} ({delivery['state']}): {delivery['posted']} received")
 
 
 @handoff_app.command("export")
@@ -443,10 +403,10 @@ def handoff_export(
     """Write the order as a PDF purchase order and a CSV (for partners without API access)."""
     from suppliers.handoff import export
 
-    with _work(read_only=True) as session:
+    with face.work(read_only=True) as session:
         order = export.purchase_order(session=session, handoff_id=handoff_id)
     pdf, csv_path = export.write(order, to)
-    _say(f"wrote {pdf} and {csv_path}")
+    face.say(f"wrote {pdf} and {csv_path}")
 
 
 @handoff_app.command("confirm")
@@ -459,11 +419,11 @@ def handoff_confirm(
     """Record that the partner confirmed an order sent by hand (after "handoff export")."""
     from suppliers.handoff import service
 
-    with _work() as session:
+    with face.work() as session:
         handoff = service.confirm_by_hand(
             session=session, handoff_id=handoff_id, partner_reference=partner_ref
         )
-    _say(f"hand-off {handoff_id} is now {handoff.state.value} (confirmed by hand)")
+    face.say(f"hand-off {handoff_id} is now {handoff.state.value} (confirmed by hand)")
 
 
 @handoff_app.command("receive")
@@ -475,11 +435,15 @@ def handoff_receive(
     """Record a delivery the partner reports by hand; post it into the ledger."""
     from suppliers.handoff import service
 
-    with _work() as session:
+    with face.work() as session:
         result = service.receive_by_hand(
-            session=session, handoff_id=handoff_id, quantity=qty, actor=_actor(), reference=ref
+            session=session,
+            handoff_id=handoff_id,
+            quantity=qty,
+            actor=face.context().actor,
+            reference=ref,
         )
-    _say(
+    face.say(
         f"hand-off {handoff_id}: {result.posted_now} received, {result.delivered} in all, "
         f"now {result.state.value}"
     )
