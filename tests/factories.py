@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, inspect, text
 
+import cli
 from fabcoord.db import unit_of_work
 from fabcoord.ledger import catalogue
 from fabcoord.ledger.models import LocationKind, MoveReason, Posting
@@ -85,3 +88,24 @@ def database_snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
             )
             for table in tables
         }
+
+
+class Runner:
+    """Runs ``fabcoord --db URL …`` in process and keeps stdout, stderr and the exit code."""
+
+    def __init__(self, url: str, capsys: pytest.CaptureFixture[str]) -> None:
+        self.url, self.capsys = url, capsys
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        code = cli.run(["--db", self.url, "--actor", "tester", *args])
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def ok(self, *args: str) -> str:
+        code, out, err = self(*args)
+        assert code == 0, err
+        return out
+
+    def json(self, *args: str) -> object:
+        return json.loads(self.ok(*args, "--json"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -13,30 +12,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 import cli
-from tests.factories import database_snapshot
+from tests.factories import Runner, database_snapshot
 
 FABLAB = "fablab/fablab-des-usines"
-
-
-class Runner:
-    """Runs ``fabcoord --db URL …`` in process and keeps stdout, stderr and the exit code."""
-
-    def __init__(self, url: str, capsys: pytest.CaptureFixture[str]) -> None:
-        self.url, self.capsys = url, capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        code = cli.run(["--db", self.url, "--actor", "tester", *args])
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    def ok(self, *args: str) -> str:
-        code, out, err = self(*args)
-        assert code == 0, err
-        return out
-
-    def json(self, *args: str) -> object:
-        return json.loads(self.ok(*args, "--json"))
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
@@ -10,35 +9,18 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-import cli
 from fabcoord.db import unit_of_work
 from fabcoord.ledger import catalogue
 from fabcoord.ledger.models import LocationKind, MoveReason
 from fabcoord.ledger.posting import Leg, PostingRequest, post
 from fabcoord.records import Hospital
+from tests.factories import Runner as CliRunner
 
 FABLAB = "fablab/fablab-des-usines"
 
 
-class Runner:
-    """Runs ``fabcoord --db URL …`` in process and keeps stdout, stderr and the exit code."""
-
-    def __init__(self, url: str, capsys: pytest.CaptureFixture[str]) -> None:
-        self.url, self.capsys = url, capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        code = cli.run(["--db", self.url, "--actor", "tester", *args])
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    def ok(self, *args: str) -> str:
-        code, out, err = self(*args)
-        assert code == 0, err
-        return out
-
-    def json(self, *args: str) -> object:
-        return json.loads(self.ok(*args, "--json"))
+class Runner(CliRunner):
+    """The CLI runner, and a check that a refused command changes nothing."""
 
     def refused(self, *args: str) -> str:
         """Run a command that must fail and leave the ledger byte-identical; its message."""
