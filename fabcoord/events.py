@@ -8,8 +8,11 @@ a handler that raises a :class:`~fabcoord.errors.FabcoordError` refuses the whol
 Known event kinds (stable names; the payload keys each one carries):
 
 - ``production_started``: ``reference``, ``doc_type``, ``doc_id`` — the first work for an order started.
-- ``plan_accepted``: ``plan_id`` — a plan was accepted; packages act on their part of it.
-- ``shipment_posted`` / ``receipt_confirmed``: ``reference``, ``shipment`` — goods left / arrived.
+- ``order_planned``: ``reference``, ``expected_delivery``, ``allocated``, ``reason`` — its plan.
+- ``plan_accepted``: ``plan_id``, ``jobs`` — a plan was accepted; packages act on their part of it.
+- ``shipment_posted``: ``reference``, ``shipment``, ``quantity``, ``fully_shipped`` — goods left.
+- ``receipt_confirmed``: ``reference``, ``shipment``, ``received``, ``refused``,
+  ``fully_delivered`` — goods reached the hospital (a signed receipt, or a partner's delivery).
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 
 @dataclass(frozen=True)
