@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from fabcoord.commands import face
-from fabcoord.commands.face import MAX_ID, JsonOption
+from fabcoord.commands.face import MAX_ID, JsonOption, UnitOption
 
 app = typer.Typer()
 suppliers_app = typer.Typer(help="The supplier directory (DIRECCTE, pôles).", no_args_is_help=True)
@@ -24,7 +24,6 @@ app.add_typer(sourcing_app, name="sourcing")
 app.add_typer(purchase_app, name="purchase")
 
 OrderArgument = Annotated[int, typer.Argument(metavar="PO", min=1, max=MAX_ID)]
-UnitOption = Annotated[str | None, typer.Option("--unit", help="g, kg, mm, m, sheet…")]
 
 
 @suppliers_app.command("import")

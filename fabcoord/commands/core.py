@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fabcoord.commands import face
-from fabcoord.commands.face import MAX_ID, JsonOption
+from fabcoord.commands.face import MAX_ID, JsonOption, UnitOption
 
 if TYPE_CHECKING:
     from fabcoord.ledger.operations import StockChange
@@ -32,7 +32,6 @@ app.add_typer(location_app, name="location")
 app.add_typer(stock_app, name="stock")
 app.add_typer(ledger_app, name="ledger")
 
-UnitOption = Annotated[str | None, typer.Option("--unit", help="g, kg, mm, m, pcs, sheet…")]
 LotOption = Annotated[str, typer.Option("--lot", help="Lot or batch number.")]
 KeyOption = Annotated[
     str | None, typer.Option("--key", help="Idempotency key: the same key posts at most once.")

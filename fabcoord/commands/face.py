@@ -13,7 +13,7 @@ The helpers:
 - ``table(title, columns, rows)`` and ``print_json(data)`` the two halves of ``listing``
 - ``transition(noun, name, state)`` the line that reports a state change: "order X is now Y"
 - ``parse_time``, ``parse_doc``, ``parse_enum`` input checks raising ``InvalidInput``
-- ``JsonOption``, ``ReasonOption``, ``MAX_ID`` options and bounds shared by the groups
+- ``JsonOption``, ``ReasonOption``, ``UnitOption``, ``MAX_ID`` options and bounds shared by the groups
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ MAX_ID = 2**31 - 1  # record numbers are 32-bit integers in the database
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (recorded with the change).")]
+UnitOption = Annotated[str | None, typer.Option("--unit", help="g, kg, mm, m, pcs, sheet…")]
 
 Row = TypeVar("Row")
 E = TypeVar("E", bound=Enum)
