@@ -270,11 +270,21 @@ def delivered_per_line(*, session: Session, reference: str) -> dict[int, int]:
     """What reached the ordering hospital's own location for each line of an order, from the
     ledger postings of every document serving that line (shipments, hand-offs, …); reversals net
     out because they carry their original's document."""
+    return _delivered(session, lines_of(session=session, reference=reference))
+
+
+def fully_delivered(*, session: Session, reference: str) -> bool:
+    """Whether every line of the order has reached the hospital in full."""
+    lines = lines_of(session=session, reference=reference)
+    delivered = _delivered(session, lines)
+    return all(delivered[line.line] >= line.quantity for line in lines)
+
+
+def _delivered(session: Session, lines: Sequence[DemandLine]) -> dict[int, int]:
     from sqlalchemy import and_, func
 
     from fabcoord.ledger.models import Location, LocationKind, StockMove
 
-    lines = lines_of(session=session, reference=reference)
     result = {line.line: 0 for line in lines}
     rows = session.exec(
         select(DemandDocument.line, func.coalesce(func.sum(StockMove.qty), 0))
@@ -296,12 +306,3 @@ def delivered_per_line(*, session: Session, reference: str) -> dict[int, int]:
     for line, qty in rows:
         result[line] = int(qty or 0)
     return result
-
-
-def fully_delivered(*, session: Session, reference: str) -> bool:
-    """Whether every line of the order has reached the hospital in full."""
-    delivered = delivered_per_line(session=session, reference=reference)
-    return all(
-        delivered.get(line.line, 0) >= line.quantity
-        for line in lines_of(session=session, reference=reference)
-    )
