@@ -15,7 +15,7 @@ $(INSTALLED): pyproject.toml
 	touch $@
 
 demo: $(INSTALLED)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
+	$(PY) -m scripts.demo
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -1,17 +1,9 @@
-"""The demo's HTTP client (standard library only): what a hospital's system and a partner do.
-
-python scripts/demo_http.py free-port
-python scripts/demo_http.py wait URL                       wait until URL answers (≤ 30 s)
-python scripts/demo_http.py order URL TOKEN QTY DAYS DEPT ADDRESS   prints the new reference
-python scripts/demo_http.py receipt URL TOKEN REF SHIPMENT QTY SIGNED_BY
-python scripts/demo_http.py standin URL ACTION JSON        a stand-in control endpoint
-"""
+"""The demo's HTTP client (standard library only): what a hospital's system and a partner send."""
 
 from __future__ import annotations
 
 import json
 import socket
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,8 +11,8 @@ from datetime import date, timedelta
 from typing import Any
 
 
-def out(text: object) -> None:
-    sys.stdout.write(f"{text}\n")
+class HttpFailed(Exception):
+    """A server answered with an error, or never answered."""
 
 
 def free_port() -> int:
@@ -30,6 +22,7 @@ def free_port() -> int:
 
 
 def call(url: str, body: Any = None, token: str | None = None) -> Any:
+    """GET (or POST ``body`` as JSON) and return the decoded JSON answer."""
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -39,11 +32,12 @@ def call(url: str, body: Any = None, token: str | None = None) -> Any:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
-        sys.exit(f"HTTP {error.code} from {url}: {error.read().decode()[:300]}")
+        raise HttpFailed(f"HTTP {error.code} from {url}: {error.read().decode()[:300]}") from None
 
 
-def wait(url: str) -> None:
-    deadline = time.monotonic() + 30
+def wait(url: str, timeout_s: float = 60.0) -> None:
+    """Wait until ``url`` answers at all (any HTTP status)."""
+    deadline = time.monotonic() + timeout_s
     while True:
         try:
             with urllib.request.urlopen(url, timeout=2):
@@ -52,52 +46,54 @@ def wait(url: str) -> None:
             return  # the server answers
         except OSError:
             if time.monotonic() > deadline:
-                sys.exit(f"{url} did not answer within 30 s")
+                raise HttpFailed(f"{url} did not answer within {timeout_s:.0f} s") from None
             time.sleep(0.2)
 
 
-def order(url: str, token: str, qty: str, days: str, department: str, address: str) -> None:
+def order(
+    url: str,
+    token: str,
+    *,
+    quantity: int,
+    days: int,
+    department: str,
+    contact: str,
+    address: str,
+    purchase_order: str,
+) -> dict[str, Any]:
+    """``POST /api/v1/orders`` as a hospital's purchasing system would; the created order.
+
+    Delivered to the hospital's first site when it has one, else to ``address`` (which then
+    becomes one of its sites).
+    """
+    name, _, mail = contact.partition(" <")
+    sites = call(f"{url}/api/v1/sites", token=token)["sites"]
+    where: dict[str, Any] = {"site": sites[0]["id"]} if sites else {"delivery_address": address}
     body = {
+        **where,
+        "purchase_order": purchase_order,
         "department": department,
-        "contact_name": "Claire Martin",
-        "contact_email": "claire.martin@chu.example",
+        "contact_name": name,
+        "contact_email": mail.rstrip(">"),
         "contact_phone": "05 49 44 44 44",
-        "item": "visor",
-        "quantity": int(qty),
-        "needed_by": (date.today() + timedelta(days=int(days))).isoformat(),
-        "delivery_address": address,
+        "lines": [{"item": "visor", "quantity": quantity}],
+        "needed_by": (date.today() + timedelta(days=days)).isoformat(),
         "priority": "urgent",
         "urgency_reason": "Afflux de patients COVID",
     }
-    created = call(f"{url}/api/v1/orders", body, token)
-    out(created["reference"])
+    created: dict[str, Any] = call(f"{url}/api/v1/orders", body, token)
+    return created
 
 
-def receipt(url: str, token: str, ref: str, shipment: str, qty: str, signed_by: str) -> None:
-    path = f"{url}/api/v1/orders/{ref}/shipments/{shipment}/receipt"
-    done = call(path, {"received": int(qty), "signed_by": signed_by}, token)
-    status = call(f"{url}/api/v1/orders/{ref}", token=token)["status"]
-    out(
-        f"{ref}: shipment {shipment}, {done['received']} received, signed by "
-        f"{done['signed_by']}; order is now {status}"
-    )
+def receipt(
+    url: str, token: str, reference: str, shipment: str, *, received: int, signed_by: str
+) -> str:
+    """Sign for a shipment through the API; the order's status afterwards."""
+    path = f"{url}/api/v1/orders/{reference}/shipments/{shipment}/receipt"
+    call(path, {"received": received, "signed_by": signed_by}, token)
+    return str(call(f"{url}/api/v1/orders/{reference}", token=token)["status"])
 
 
-def main(argv: list[str]) -> None:
-    command, args = argv[0], argv[1:]
-    if command == "free-port":
-        out(free_port())
-    elif command == "wait":
-        wait(args[0])
-    elif command == "order":
-        order(*args)
-    elif command == "receipt":
-        receipt(*args)
-    elif command == "standin":
-        out(json.dumps(call(f"{args[0]}/__standin__/{args[1]}", json.loads(args[2]))))
-    else:
-        sys.exit(f"unknown command {command}")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
+def standin(url: str, action: str, body: dict[str, Any]) -> Any:
+    """A control endpoint of the Odoo stand-in (what the partner's staff would do in Odoo)."""
+    return call(f"{url}/__standin__/{action}", body)
