@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Executable, and_, case, func, select
+from sqlalchemy import Executable, String, and_, case, cast, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -33,31 +33,53 @@ def bucket_bounds(scope: Scope) -> list[datetime]:
     return [week.start for week in scope.trend_weeks[:-1]] + scope.week.day_bounds()
 
 
-def _cause() -> tuple[Any, Any]:
-    original = aliased(Posting)
-    return original, func.coalesce(col(original.reason), col(Posting.reason))
-
-
 def window_moves(session: Session, scope: Scope) -> pd.DataFrame:
-    """Net quantity per bucket, location, item and cause over the eight weeks of the trend."""
+    """Net quantity per bucket, location, item and cause over the eight weeks of the trend.
+
+    Two queries: every leg under its own reason, read from the move itself (no join: a move
+    carries its posting's reason and time), then the few reversal legs again, counted under the
+    reason of the posting they cancel instead of ``reversal``."""
     bounds = bucket_bounds(scope)
-    at = col(Posting.posted_at)
+    at = col(StockMove.posted_at)
     bucket = case(*((at < bounds[i + 1], i) for i in range(len(bounds) - 1)), else_=-1)
-    original, cause = _cause()
-    query: Executable = (
+    columns = ["bucket", "location_id", "item_id", "cause", "qty"]
+    legs: Executable = (
         select(
             bucket.label("bucket"),
-            col(StockMove.location_id).label("location_id"),
-            col(StockMove.item_id).label("item_id"),
-            cause.label("cause"),
+            col(StockMove.location_id),
+            col(StockMove.item_id),
+            cast(col(StockMove.reason), String).label("cause"),
+            func.sum(StockMove.qty).label("qty"),
+        )
+        .where(_posted_between(bounds[0], bounds[-1]))
+        .group_by(bucket, col(StockMove.location_id), col(StockMove.item_id), col(StockMove.reason))
+    )
+    original = aliased(Posting)
+    reversal_ids = select(col(Posting.id)).where(
+        col(Posting.posted_at) >= bounds[0],
+        col(Posting.posted_at) < bounds[-1],
+        col(Posting.reverses_id).is_not(None),
+    )
+    reversals: Executable = (
+        select(
+            bucket.label("bucket"),
+            col(StockMove.location_id),
+            col(StockMove.item_id),
+            cast(col(original.reason), String).label("cause"),
             func.sum(StockMove.qty).label("qty"),
         )
         .join(Posting, col(Posting.id) == StockMove.posting_id)
-        .outerjoin(original, col(original.id) == Posting.reverses_id)
-        .where(_posted_between(bounds[0], bounds[-1]))
-        .group_by(bucket, col(StockMove.location_id), col(StockMove.item_id), cause)
+        .join(original, col(original.id) == Posting.reverses_id)
+        .where(col(StockMove.posting_id).in_(reversal_ids))
+        .group_by(bucket, col(StockMove.location_id), col(StockMove.item_id), col(original.reason))
     )
-    return _frame(session, query, ["bucket", "location_id", "item_id", "cause", "qty"])
+    moves = _frame(session, legs, columns)
+    moves = moves[moves["cause"] != MoveReason.REVERSAL.value]
+    undone = _frame(session, reversals, columns)
+    if undone.empty:
+        return moves.reset_index(drop=True)
+    joined = pd.concat([moves, undone], ignore_index=True)
+    return joined.groupby(columns[:-1], as_index=False)["qty"].sum()
 
 
 def _posted_between(start: datetime, end: datetime | None) -> Any:
@@ -178,7 +200,8 @@ def demand(session: Session) -> pd.DataFrame:
 
 
 def _frame(session: Session, query: Executable, columns: list[str]) -> pd.DataFrame:
-    rows = session.execute(query).all()
+    """The rows of ``query`` (run on the session's connection: no ORM processing of the rows)."""
+    rows = session.connection().execute(query).all()
     frame = pd.DataFrame.from_records([tuple(row) for row in rows], columns=columns)
     for column in ("qty", "prints", "quantity"):
         if column in frame:
