@@ -11,8 +11,10 @@ Definitions (quantities in the item's base unit; a reversal counts against what 
 - material stock: balance at the scope's stock, printer and transit locations at the week's end;
   consumed: material that prints, assemblies and scrap took from them during the week; days of
   cover: stock / (consumed / 7);
-- demand per hospital: the core's demand lines as they stand now (rejected and cancelled lines
-  left out); delivered and fill rate as of the week's end; open = ordered − delivered, not below 0;
+- demand per hospital: as of the week's end when the orders' provider states it (``ordered`` and
+  ``needed_by`` per hospital, from the orders' event log), else the core's demand lines as they
+  stand now (rejected and cancelled lines left out); delivered and fill rate as of the week's end
+  (from the ledger); open = ordered − delivered, not below 0;
 - failure rate: failed prints / (finished + failed prints) of the week.
 """
 
@@ -51,6 +53,7 @@ class WeeklyFigures:
     batches: pd.DataFrame
     extra: dict[str, pd.DataFrame] = field(default_factory=dict)
     provided: frozenset[str] = frozenset()
+    demand_as_of_week: bool = False
 
     @property
     def active(self) -> bool:
@@ -120,6 +123,7 @@ def compute(
         ),
         extra=extra,
         provided=frozenset(name for name, rows in provided.items() if rows),
+        demand_as_of_week=demand_as_of_week(provided),
     )
 
 
@@ -248,11 +252,17 @@ def _hospital_table(
     names = lf.hospitals(session)
     if scope.hospital_ids is not None:
         names = names[names["hospital_id"].isin(scope.hospital_ids)]
-    demand = lf.demand(session)
-    live = demand[~demand["status"].isin(_WITHDRAWN)]
-    ordered = live.groupby("hospital_id")["quantity"].sum().rename("ordered")
-    open_lines = live[live["state"].isin({"open", "pending"})]
-    needed = open_lines.groupby("hospital_id")["needed_by"].min().rename("needed_by")
+    given = pd.DataFrame(provided.get("hospitals", []))
+    if demand_as_of_week(provided):  # the orders, as they stood at the week's end
+        per_hospital = given.groupby("hospital_id")
+        ordered = per_hospital["ordered"].sum().rename("ordered")
+        needed = per_hospital["needed_by"].min().rename("needed_by")
+    else:  # the core's demand lines, as they stand now
+        demand = lf.demand(session)
+        live = demand[~demand["status"].isin(_WITHDRAWN)]
+        ordered = live.groupby("hospital_id")["quantity"].sum().rename("ordered")
+        open_lines = live[live["state"].isin({"open", "pending"})]
+        needed = open_lines.groupby("hospital_id")["needed_by"].min().rename("needed_by")
     week = window[window["bucket"] >= lf.DAY_BUCKET]
     delivered_week = _delivered(week).groupby("hospital_id")["qty"].sum().rename("delivered_week")
     total_now = _delivered(now).groupby("hospital_id")["qty"].sum()
@@ -269,8 +279,8 @@ def _hospital_table(
     )
     table["expected_delivery"] = None
     table["oldest_open"] = None
-    if provided.get("hospitals"):
-        extra = pd.DataFrame(provided["hospitals"]).groupby("hospital_id").first()
+    if not given.empty:
+        extra = given.groupby("hospital_id").first()
         for column in ("expected_delivery", "oldest_open", "orders_received"):
             if column in extra:
                 table[column] = table["hospital_id"].map(extra[column])
@@ -280,6 +290,11 @@ def _hospital_table(
     return table.sort_values(["open", "hospital"], ascending=[False, True])[columns].reset_index(
         drop=True
     )
+
+
+def demand_as_of_week(provided: dict[str, list[dict[str, Any]]]) -> bool:
+    """Whether a provider stated the orders as of the week's end (``ordered`` per hospital)."""
+    return any("ordered" in row for row in provided.get("hospitals", []))
 
 
 def _materials(

@@ -126,9 +126,11 @@ def _notes(report: WeeklyReport) -> str:
         )
         if name not in report.figures.provided
     ]
-    text = (
-        "Quantités en unités de base (pièces, grammes). La demande par hôpital est celle "
-        "enregistrée aujourd'hui ; livraisons et stocks sont arrêtés à la fin de la semaine."
+    text = "Quantités en unités de base (pièces, grammes). " + (
+        "Demande, livraisons et stocks sont arrêtés à la fin de la semaine."
+        if report.figures.demand_as_of_week
+        else "La demande par hôpital est celle enregistrée aujourd'hui ; livraisons et stocks "
+        "sont arrêtés à la fin de la semaine."
     )
     if report.fablab:
         text += " Le filtre fablab s'applique à la production et aux stocks, pas à la demande."
