@@ -19,6 +19,7 @@ from sqlalchemy import Executable, String, and_, case, cast, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
+from fabcoord.batches.models import Batch, Inspection
 from fabcoord.demand import DemandLine
 from fabcoord.ledger.models import Item, Location, MoveReason, Posting, StockBalance, StockMove
 from fabcoord.records import Fablab, Hospital, Region
@@ -144,6 +145,34 @@ def print_counts(session: Session, scope: Scope) -> pd.DataFrame:
     frame = _frame(session, query, ["bucket", "fablab_id", "reason", "prints"])
     frame["reason"] = frame["reason"].astype(str)
     return frame
+
+
+def released_batches(session: Session, scope: Scope) -> pd.DataFrame:
+    """Batches released (a passed inspection) in the report week (``bucket`` 1) and the week
+    before (0), at the scope's fablabs: each batch once per week, at its first release that week.
+    """
+    previous = scope.trend_weeks[-2]
+    at = col(Inspection.inspected_at)
+    bucket = case((at < scope.start, 0), else_=1)
+    query = (
+        select(
+            bucket.label("bucket"),
+            col(Batch.number),
+            col(Batch.fablab_id),
+            col(Batch.design),
+            col(Batch.quantity),
+            cast(col(Batch.state), String),
+            func.min(at),
+        )
+        .join(Batch, col(Batch.id) == Inspection.batch_id)
+        .where(col(Inspection.passed).is_(True), at >= previous.start, at < scope.end)
+        .group_by(bucket, col(Batch.number), col(Batch.fablab_id), col(Batch.design))
+        .group_by(col(Batch.quantity), col(Batch.state))
+    )
+    if scope.fablab_ids is not None:
+        query = query.where(col(Batch.fablab_id).in_(sorted(scope.fablab_ids)))
+    columns = ["bucket", "batch", "fablab_id", "design", "quantity", "state", "released_at"]
+    return _frame(session, query, columns)
 
 
 def locations(session: Session) -> pd.DataFrame:

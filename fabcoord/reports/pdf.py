@@ -121,8 +121,7 @@ def _notes(report: WeeklyReport) -> str:
         for name, label in (
             ("hospitals", "dates de livraison prévues (commandes)"),
             ("fablabs", "imprimantes et utilisation (parc d'impression)"),
-            ("batches", "lots libérés"),
-            ("suppliers", "commandes fournisseurs"),
+            ("suppliers", "commandes fournisseurs et partenaires"),
         )
         if name not in report.figures.provided
     ]
@@ -189,11 +188,20 @@ _MATERIAL_COLUMNS: list[Column] = [
     ("per_day", "Par jour", _one),
     ("days_cover", "Jours de couverture", _one),
 ]
+_BATCH_STATES = {
+    "assembled": "assemblé",
+    "released": "libéré",
+    "quarantined": "en quarantaine",
+    "scrapped": "mis au rebut",
+    "recalled": "rappelé",
+}
 _BATCH_COLUMNS: list[Column] = [
     ("batch", "Lot", _text),
-    ("item", "Article", _text),
-    ("quantity", "Quantité", _int),
+    ("fablab", "Fablab", _text),
+    ("design", "Modèle", _text),
+    ("quantity", "Visières", _int),
     ("released_at", "Libéré le", fmt.day),
+    ("state", "État aujourd'hui", lambda v: _BATCH_STATES.get(str(v), _text(v))),
 ]
 
 
