@@ -60,28 +60,27 @@ def arrivals(
             if hospital_ids
             else false()
         )
-    query = (
+    postings = (
+        select(col(Posting.id))
+        .outerjoin(original, col(original.id) == Posting.reverses_id)
+        .where(
+            col(Posting.posted_at) >= start,
+            col(Posting.posted_at) < end,
+            func.coalesce(col(original.reason), col(Posting.reason)) == cause,
+        )
+    )
+    query = (  # a move carries its posting's document (a reversal, that of what it cancels)
         select(
-            col(Posting.doc_type),
-            col(Posting.doc_id),
+            col(StockMove.doc_type),
+            col(StockMove.doc_id),
             col(Item.code),
             cast(col(Item.unit), String),
             func.sum(StockMove.qty),
         )
-        .join(Posting, col(Posting.id) == StockMove.posting_id)
-        .outerjoin(original, col(original.id) == Posting.reverses_id)
         .join(Location, col(Location.id) == StockMove.location_id)
         .join(Item, col(Item.id) == StockMove.item_id)
-        .where(
-            col(StockMove.posting_id).in_(
-                select(col(Posting.id)).where(
-                    col(Posting.posted_at) >= start, col(Posting.posted_at) < end
-                )
-            ),
-            func.coalesce(col(original.reason), col(Posting.reason)) == cause,
-            or_(at_fablab, at_hospital),
-        )
-        .group_by(col(Posting.doc_type), col(Posting.doc_id), col(Item.code), col(Item.unit))
+        .where(col(StockMove.posting_id).in_(postings), or_(at_fablab, at_hospital))
+        .group_by(col(StockMove.doc_type), col(StockMove.doc_id), col(Item.code), col(Item.unit))
     )
     return [
         Arrival(doc_type, doc_id, item, unit, int(qty or 0))

@@ -56,11 +56,8 @@ def window_moves(session: Session, scope: Scope) -> pd.DataFrame:
         .group_by(bucket, col(StockMove.location_id), col(StockMove.item_id), col(StockMove.reason))
     )
     original = aliased(Posting)
-    reversal_ids = select(col(Posting.id)).where(
-        col(Posting.posted_at) >= bounds[0],
-        col(Posting.posted_at) < bounds[-1],
-        col(Posting.reverses_id).is_not(None),
-    )
+    # every reversal through the unique index on reverses_id (few), then only those in the window
+    reversal_ids = select(col(Posting.id)).where(col(Posting.reverses_id) > 0)
     reversals: Executable = (
         select(
             bucket.label("bucket"),
@@ -71,7 +68,7 @@ def window_moves(session: Session, scope: Scope) -> pd.DataFrame:
         )
         .join(Posting, col(Posting.id) == StockMove.posting_id)
         .join(original, col(original.id) == Posting.reverses_id)
-        .where(col(StockMove.posting_id).in_(reversal_ids))
+        .where(col(StockMove.posting_id).in_(reversal_ids), at >= bounds[0], at < bounds[-1])
         .group_by(bucket, col(StockMove.location_id), col(StockMove.item_id), col(original.reason))
     )
     moves = _frame(session, legs, columns)
@@ -124,7 +121,7 @@ def print_counts(session: Session, scope: Scope) -> pd.DataFrame:
     previous = scope.trend_weeks[-2]
     at = col(Posting.posted_at)
     bucket = case((at < scope.start, 0), else_=1)
-    reversed_ids = select(col(Posting.reverses_id)).where(col(Posting.reverses_id).is_not(None))
+    reversed_ids = select(col(Posting.reverses_id)).where(col(Posting.reverses_id) > 0)
     query: Executable = (
         select(
             bucket.label("bucket"),
