@@ -47,6 +47,8 @@ app.add_typer(planning.app)
 # --- what each package adds to the reports (imported only when a report is made) -----------
 report_providers.register("orders", "orders.report:figures")
 report_providers.register("print_farm", "print_farm.report:figures")
+report_providers.register("suppliers", "suppliers.report:figures")
+report_providers.register("handoff", "suppliers.handoff.report:figures")
 
 
 def _show_version(value: bool) -> None:

@@ -1,5 +1,10 @@
-"""One weekly report in a fresh process, as ``fabcoord report weekly`` runs it, for
-``bench.report_bench``: prints its timings (wall and CPU per phase) and peak memory as JSON.
+"""One ``fabcoord report weekly`` in a fresh process, run through the real command line (``cli``),
+for ``bench.report_bench``: prints its CPU time per phase and its peak memory as JSON.
+
+The phases are read by wrapping the report's two service calls: *figures* is ``build`` (every
+query, the providers and the pandas work), *output* is ``write`` (the PDF with its charts, the
+PNG files, or the exports); *start* is all the rest of the process: the interpreter, every
+import, the settings and the command line.
 
     python -m bench.report_child URL OUT FORMAT [CHARTS_DIR]
 """
@@ -10,35 +15,44 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
+from typing import Any
 
 
 def main(url: str, out: str, fmt: str, charts: str = "") -> None:
-    """One report, as the command runs it; prints its timings as JSON."""
-    started, cpu_started = time.perf_counter(), time.process_time()
-    from bench.procstat import peak_rss_mb
-    from fabcoord.config import Settings
-    from fabcoord.db import make_engine, unit_of_work
-    from fabcoord.reports import providers
-    from fabcoord.reports.weekly import ReportFormat, ReportRequest, build, write
-    from orders import report as orders_report
-    from print_farm import report as farm_report
+    """One report, as a user runs it; prints its timings as JSON."""
+    import cli
+    from bench.procstat import cpu_seconds, peak_rss_mb
+    from fabcoord.reports import weekly
 
-    providers.providers.register("orders", orders_report.figures)
-    providers.providers.register("print_farm", farm_report.figures)
-    engine = make_engine(Settings(database_url=url))
-    imported, cpu_imported = time.perf_counter(), time.process_time()
-    with unit_of_work(engine, read_only=True) as session:
-        result = build(session=session, request=ReportRequest(), database_url=url)
-    computed, cpu_computed = time.perf_counter(), time.process_time()
-    write(result, out=Path(out), fmt=ReportFormat(fmt), charts=Path(charts) if charts else None)
-    done, cpu_done = time.perf_counter(), time.process_time()
+    spent: dict[str, float] = {}
+    built: list[Any] = []
+
+    def timed(name: str, function: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            try:
+                result = function(*args, **kwargs)
+            finally:
+                spent[name] = time.process_time() - started
+            if name == "figures":
+                built.append(result)
+            return result
+
+        return wrapper
+
+    weekly.build = timed("figures", weekly.build)
+    weekly.write = timed("output", weekly.write)
+    argv = ["--db", url, "report", "weekly", "--out", out, "--format", fmt]
+    code = cli.run(argv + (["--charts", charts] if charts else []))
+    if code:
+        raise SystemExit(code)
+    total = cpu_seconds(os.getpid())
+    figures = built[0].figures
     print(json.dumps({
-        "cpu_imports": cpu_imported - cpu_started, "cpu_figures": cpu_computed - cpu_imported,
-        "cpu_output": cpu_done - cpu_computed, "cpu": cpu_done,
-        "imports": imported - started, "figures": computed - imported, "output": done - computed,
-        "peak_mb": peak_rss_mb(os.getpid()), "week": result.figures.scope.week.label,
-        "printed": int(result.figures.key.set_index("figure").loc["printed", "value"]),
+        "cpu": total, "cpu_figures": spent["figures"], "cpu_output": spent["output"],
+        "cpu_imports": total - spent["figures"] - spent["output"],
+        "peak_mb": peak_rss_mb(os.getpid()), "week": figures.scope.week.label,
+        "printed": int(figures.key.set_index("figure").loc["printed", "value"]),
     }))  # fmt: skip
 
 

@@ -80,6 +80,9 @@ def record(
             reason=reason,
             at=now,
             link_id=link_id,
+            quantity=order.quantity,
+            needed_by=order.needed_by,
+            expected_delivery=order.expected_delivery,
         )
     )
     order.status, order.updated_at = to, now

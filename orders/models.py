@@ -147,7 +147,13 @@ class OrderLine(SQLModel, table=True):
 
 class OrderEvent(SQLModel, table=True):
     """One lifecycle step of an order (a transition, or an amendment/re-plan with
-    ``from_status == to_status``): who, when, why, through which link. Never updated or deleted."""
+    ``from_status == to_status``): who, when, why, through which link. Never updated or deleted.
+
+    Attributes:
+        quantity, needed_by, expected_delivery: what the order said once the event was recorded
+            (its total quantity, needed-by and promised dates), so that reports can state an order
+            as of a past moment; empty on events recorded before they were kept.
+    """
 
     __tablename__ = "hospital_order_event"
 
@@ -161,3 +167,6 @@ class OrderEvent(SQLModel, table=True):
     reason: str = Field(default="", max_length=500)
     at: datetime
     link_id: int | None = Field(default=None, foreign_key="hospital_link.id")
+    quantity: int | None = None
+    needed_by: date | None = None
+    expected_delivery: date | None = None

@@ -118,6 +118,9 @@ def create_order(
             reason=_received(channel),
             at=now,
             link_id=link_id,
+            quantity=record.quantity,
+            needed_by=record.needed_by,
+            expected_delivery=record.expected_delivery,
         )
     )
     if link_id is not None:

@@ -1,7 +1,7 @@
 """The ``report`` commands: ``fabcoord report weekly``.
 
-Mounted by ``cli.py`` with ``app.add_typer(fabcoord.commands.report.app)``. pandas, reportlab and
-matplotlib are imported by the command when it runs, never at start-up.
+Mounted by ``cli.py`` with ``app.add_typer(fabcoord.commands.report.app)``. pandas and reportlab
+are imported by the command when it runs, never at start-up; matplotlib only with ``--charts``.
 """
 
 from __future__ import annotations

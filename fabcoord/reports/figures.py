@@ -6,13 +6,16 @@ Definitions (quantities in the item's base unit; a reversal counts against what 
 - visors assembled: ``assembly`` legs of finished items at the scope's real locations;
 - shipped: pieces that ``shipment`` postings took out of the scope's stock locations;
 - delivered: pieces that reached a hospital's location (``hospital/<slug>``), whatever the posting;
-- handed off: pieces that ``handoff`` postings took out of the scope's stock locations;
+- handed off: pieces partners delivered (``handoff`` postings) to the scope's stock or hospitals;
+- released: visors of the batches that passed their inspection in the week (core batches);
 - scrap: material grams that failed prints (``print_scrap``) took from the scope's printers;
 - material stock: balance at the scope's stock, printer and transit locations at the week's end;
   consumed: material that prints, assemblies and scrap took from them during the week; days of
   cover: stock / (consumed / 7);
-- demand per hospital: the core's demand lines as they stand now (rejected and cancelled lines
-  left out); delivered and fill rate as of the week's end; open = ordered − delivered, not below 0;
+- demand per hospital: as of the week's end when the orders' provider states it (``ordered`` and
+  ``needed_by`` per hospital, from the orders' event log), else the core's demand lines as they
+  stand now (rejected and cancelled lines left out); delivered and fill rate as of the week's end
+  (from the ledger); open = ordered − delivered, not below 0;
 - failure rate: failed prints / (finished + failed prints) of the week.
 """
 
@@ -51,6 +54,7 @@ class WeeklyFigures:
     batches: pd.DataFrame
     extra: dict[str, pd.DataFrame] = field(default_factory=dict)
     provided: frozenset[str] = frozenset()
+    demand_as_of_week: bool = False
 
     @property
     def active(self) -> bool:
@@ -87,6 +91,7 @@ def compute(
     after = _annotate(lf.moves_since(session, scope.end), places, things)
     now = _annotate(lf.balances_now(session), places, things)
     counts = lf.print_counts(session, scope)
+    released = lf.released_batches(session, scope)
     provided = collect(session=session, scope=scope, registry=registry)
     labs = lf.fablabs(session)
     if scope.fablab_ids is not None:
@@ -99,10 +104,9 @@ def compute(
     materials = _materials(week, after, now, in_scope)
     trend = _trend(scope, window, after, now, provided)
     key = _key_figures(
-        scope, week, previous, counts, hospitals, materials, per_lab, trend, provided, in_scope
+        scope, week, previous, counts, released, hospitals, materials, per_lab, trend, in_scope
     )
     known = {"hospitals", "fablabs", "ordered_cumulative", "capacity_weekly", "suppliers"}
-    known |= {"batches"}
     extra = {
         name: pd.DataFrame(rows) for name, rows in provided.items() if name not in known and rows
     }
@@ -114,12 +118,11 @@ def compute(
         materials=materials,
         hospitals=hospitals,
         fablabs=per_lab,
-        suppliers=_suppliers(week, in_scope, provided.get("suppliers", [])),
-        batches=_rows_frame(
-            provided.get("batches", []), ["batch", "item", "quantity", "released_at"]
-        ),
+        suppliers=_suppliers(week, in_scope, _hospital_scope(scope), provided.get("suppliers", [])),
+        batches=_batches(released, labs),
         extra=extra,
         provided=frozenset(name for name, rows in provided.items() if rows),
+        demand_as_of_week=demand_as_of_week(provided),
     )
 
 
@@ -142,6 +145,13 @@ def _in_scope(scope: Scope) -> Any:
         return held & frame["fablab_id"].isin(scope.fablab_ids)
 
     return select
+
+
+def _hospital_scope(scope: Scope) -> frozenset[int] | None:
+    """The hospitals whose hand-offs count: the region's; none with only a fablab chosen."""
+    if scope.fablab_ids is not None and scope.hospital_ids is None:
+        return frozenset()
+    return scope.hospital_ids
 
 
 def _sum(frame: pd.DataFrame) -> int:
@@ -248,11 +258,17 @@ def _hospital_table(
     names = lf.hospitals(session)
     if scope.hospital_ids is not None:
         names = names[names["hospital_id"].isin(scope.hospital_ids)]
-    demand = lf.demand(session)
-    live = demand[~demand["status"].isin(_WITHDRAWN)]
-    ordered = live.groupby("hospital_id")["quantity"].sum().rename("ordered")
-    open_lines = live[live["state"].isin({"open", "pending"})]
-    needed = open_lines.groupby("hospital_id")["needed_by"].min().rename("needed_by")
+    given = pd.DataFrame(provided.get("hospitals", []))
+    if demand_as_of_week(provided):  # the orders, as they stood at the week's end
+        per_hospital = given.groupby("hospital_id")
+        ordered = per_hospital["ordered"].sum().rename("ordered")
+        needed = per_hospital["needed_by"].min().rename("needed_by")
+    else:  # the core's demand lines, as they stand now
+        demand = lf.demand(session)
+        live = demand[~demand["status"].isin(_WITHDRAWN)]
+        ordered = live.groupby("hospital_id")["quantity"].sum().rename("ordered")
+        open_lines = live[live["state"].isin({"open", "pending"})]
+        needed = open_lines.groupby("hospital_id")["needed_by"].min().rename("needed_by")
     week = window[window["bucket"] >= lf.DAY_BUCKET]
     delivered_week = _delivered(week).groupby("hospital_id")["qty"].sum().rename("delivered_week")
     total_now = _delivered(now).groupby("hospital_id")["qty"].sum()
@@ -269,8 +285,8 @@ def _hospital_table(
     )
     table["expected_delivery"] = None
     table["oldest_open"] = None
-    if provided.get("hospitals"):
-        extra = pd.DataFrame(provided["hospitals"]).groupby("hospital_id").first()
+    if not given.empty:
+        extra = given.groupby("hospital_id").first()
         for column in ("expected_delivery", "oldest_open", "orders_received"):
             if column in extra:
                 table[column] = table["hospital_id"].map(extra[column])
@@ -280,6 +296,11 @@ def _hospital_table(
     return table.sort_values(["open", "hospital"], ascending=[False, True])[columns].reset_index(
         drop=True
     )
+
+
+def demand_as_of_week(provided: dict[str, list[dict[str, Any]]]) -> bool:
+    """Whether a provider stated the orders as of the week's end (``ordered`` per hospital)."""
+    return any("ordered" in row for row in provided.get("hospitals", []))
 
 
 def _materials(
@@ -353,17 +374,41 @@ def _by_week(rows: list[dict[str, Any]], column: str, weeks: list[Any]) -> list[
     return [values.get(w.monday, float("nan")) for w in weeks]
 
 
-def _suppliers(week: pd.DataFrame, in_scope: Any, provided: list[dict[str, Any]]) -> pd.DataFrame:
-    received = week[(week["cause"] == "receipt") & in_scope(week)]
-    handed = _out_of_stock(week, "handoff", in_scope)
+def _suppliers(
+    week: pd.DataFrame, in_scope: Any, hospital_ids: Any, provided: list[dict[str, Any]]
+) -> pd.DataFrame:
+    """Per supplier and partner, from their providers; a kind no provider answered for is shown
+    as the ledger's total of the week (receipts; units partners delivered)."""
+    answered = {row.get("kind", "supplier") for row in provided}
     rows: list[dict[str, Any]] = []
-    for item, qty in received.groupby(["item", "unit"])["qty"].sum().items():
-        rows.append({"kind": "supplier", "name": "(ledger receipts)", "item": item[0], "unit": item[1], "ordered": None, "received": int(qty)})  # fmt: skip
-    for item, qty in handed.groupby(["item", "unit"])["qty"].sum().items():
-        rows.append({"kind": "partner", "name": "(ledger hand-offs)", "item": item[0], "unit": item[1], "ordered": None, "received": int(qty)})  # fmt: skip
+    if "supplier" not in answered:
+        received = week[(week["cause"] == "receipt") & in_scope(week)]
+        for item, qty in received.groupby(["item", "unit"])["qty"].sum().items():
+            rows.append({"kind": "supplier", "name": "(réceptions du grand livre)", "item": item[0], "unit": item[1], "ordered": None, "received": int(qty)})  # fmt: skip
+    if "partner" not in answered:
+        handed = _handed_off(week, in_scope, hospital_ids)
+        for item, qty in handed.groupby(["item", "unit"])["qty"].sum().items():
+            rows.append({"kind": "partner", "name": "(livraisons des partenaires)", "item": item[0], "unit": item[1], "ordered": None, "received": int(qty)})  # fmt: skip
     for row in provided:
         rows.append({"kind": row.get("kind", "supplier"), **row})
     return _rows_frame(rows, ["kind", "name", "item", "unit", "ordered", "received"])
+
+
+def _handed_off(frame: pd.DataFrame, in_scope: Any, hospital_ids: Any) -> pd.DataFrame:
+    """What partners delivered (``handoff`` postings) to the scope's stock or hospitals."""
+    handoff = frame[(frame["cause"] == "handoff") & (frame["unit"] == PIECES)]
+    at_hospital = handoff["kind"] == "hospital"
+    if hospital_ids is not None:
+        at_hospital &= handoff["hospital_id"].isin(hospital_ids)
+    return handoff[in_scope(handoff) | at_hospital]
+
+
+def _batches(released: pd.DataFrame, labs: pd.DataFrame) -> pd.DataFrame:
+    week = released[released["bucket"] == 1].merge(
+        labs[["fablab_id", "fablab"]], on="fablab_id", how="left"
+    )
+    columns = ["batch", "fablab", "design", "quantity", "released_at", "state"]
+    return week.sort_values(["released_at", "batch"])[columns].reset_index(drop=True)
 
 
 def _rows_frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
@@ -379,11 +424,11 @@ def _key_figures(
     week: pd.DataFrame,
     previous: pd.DataFrame,
     counts: pd.DataFrame,
+    released: pd.DataFrame,
     hospitals: pd.DataFrame,
     materials: pd.DataFrame,
     per_lab: pd.DataFrame,
     trend: pd.DataFrame,
-    provided: dict[str, list[dict[str, Any]]],
     in_scope: Any,
 ) -> pd.DataFrame:
     hospital_ids = set(hospitals["hospital_id"])
@@ -402,14 +447,13 @@ def _key_figures(
     delivered_total = int(hospitals["delivered"].sum())
     backlog = int(hospitals["open"].sum())
     backlog_before = trend["backlog"].iloc[-2] if len(trend) > 1 else float("nan")
-    released = [int(r.get("quantity") or 0) for r in provided.get("batches", [])]
+
+    def released_in(bucket: int) -> int:
+        return int(released[released["bucket"] == bucket]["quantity"].sum())
+
     covered = materials.dropna(subset=["days_cover"])
     utilisation = float("nan")
-    if (
-        provided.get("fablabs")
-        and "printing_hours" in per_lab
-        and per_lab["printers"].notna().any()
-    ):
+    if "printing_hours" in per_lab and per_lab["printers"].notna().any():
         hours = float(per_lab["printing_hours"].fillna(0).sum())
         printers = float(pd.to_numeric(per_lab["printers"], errors="coerce").fillna(0).sum())
         available = printers * scope.week.hours
@@ -418,7 +462,7 @@ def _key_figures(
     rows = [
         ("printed", _sum(_printed(week, in_scope)), _sum(_printed(previous, in_scope))),
         ("assembled", _sum(_assembled(week, in_scope)), _sum(_assembled(previous, in_scope))),
-        ("released", sum(released) if released else float("nan"), float("nan")),
+        ("released", released_in(1), released_in(0)),
         (
             "shipped",
             _sum(_out_of_stock(week, "shipment", in_scope)),
@@ -442,8 +486,8 @@ def _key_figures(
         ),
         (
             "handed_off",
-            _sum(_out_of_stock(week, "handoff", in_scope)),
-            _sum(_out_of_stock(previous, "handoff", in_scope)),
+            _sum(_handed_off(week, in_scope, _hospital_scope(scope))),
+            _sum(_handed_off(previous, in_scope, _hospital_scope(scope))),
         ),
     ]
     frame = pd.DataFrame(rows, columns=["figure", "value", "previous"])

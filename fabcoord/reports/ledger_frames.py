@@ -15,10 +15,11 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Executable, and_, case, func, select
+from sqlalchemy import Executable, String, and_, case, cast, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
+from fabcoord.batches.models import Batch, Inspection
 from fabcoord.demand import DemandLine
 from fabcoord.ledger.models import Item, Location, MoveReason, Posting, StockBalance, StockMove
 from fabcoord.records import Fablab, Hospital, Region
@@ -33,31 +34,50 @@ def bucket_bounds(scope: Scope) -> list[datetime]:
     return [week.start for week in scope.trend_weeks[:-1]] + scope.week.day_bounds()
 
 
-def _cause() -> tuple[Any, Any]:
-    original = aliased(Posting)
-    return original, func.coalesce(col(original.reason), col(Posting.reason))
-
-
 def window_moves(session: Session, scope: Scope) -> pd.DataFrame:
-    """Net quantity per bucket, location, item and cause over the eight weeks of the trend."""
+    """Net quantity per bucket, location, item and cause over the eight weeks of the trend.
+
+    Two queries: every leg under its own reason, read from the move itself (no join: a move
+    carries its posting's reason and time), then the few reversal legs again, counted under the
+    reason of the posting they cancel instead of ``reversal``."""
     bounds = bucket_bounds(scope)
-    at = col(Posting.posted_at)
+    at = col(StockMove.posted_at)
     bucket = case(*((at < bounds[i + 1], i) for i in range(len(bounds) - 1)), else_=-1)
-    original, cause = _cause()
-    query: Executable = (
+    columns = ["bucket", "location_id", "item_id", "cause", "qty"]
+    legs: Executable = (
         select(
             bucket.label("bucket"),
-            col(StockMove.location_id).label("location_id"),
-            col(StockMove.item_id).label("item_id"),
-            cause.label("cause"),
+            col(StockMove.location_id),
+            col(StockMove.item_id),
+            cast(col(StockMove.reason), String).label("cause"),
+            func.sum(StockMove.qty).label("qty"),
+        )
+        .where(_posted_between(bounds[0], bounds[-1]))
+        .group_by(bucket, col(StockMove.location_id), col(StockMove.item_id), col(StockMove.reason))
+    )
+    original = aliased(Posting)
+    # every reversal through the unique index on reverses_id (few), then only those in the window
+    reversal_ids = select(col(Posting.id)).where(col(Posting.reverses_id) > 0)
+    reversals: Executable = (
+        select(
+            bucket.label("bucket"),
+            col(StockMove.location_id),
+            col(StockMove.item_id),
+            cast(col(original.reason), String).label("cause"),
             func.sum(StockMove.qty).label("qty"),
         )
         .join(Posting, col(Posting.id) == StockMove.posting_id)
-        .outerjoin(original, col(original.id) == Posting.reverses_id)
-        .where(_posted_between(bounds[0], bounds[-1]))
-        .group_by(bucket, col(StockMove.location_id), col(StockMove.item_id), cause)
+        .join(original, col(original.id) == Posting.reverses_id)
+        .where(col(StockMove.posting_id).in_(reversal_ids), at >= bounds[0], at < bounds[-1])
+        .group_by(bucket, col(StockMove.location_id), col(StockMove.item_id), col(original.reason))
     )
-    return _frame(session, query, ["bucket", "location_id", "item_id", "cause", "qty"])
+    moves = _frame(session, legs, columns)
+    moves = moves[moves["cause"] != MoveReason.REVERSAL.value]
+    undone = _frame(session, reversals, columns)
+    if undone.empty:
+        return moves.reset_index(drop=True)
+    joined = pd.concat([moves, undone], ignore_index=True)
+    return joined.groupby(columns[:-1], as_index=False)["qty"].sum()
 
 
 def _posted_between(start: datetime, end: datetime | None) -> Any:
@@ -101,7 +121,7 @@ def print_counts(session: Session, scope: Scope) -> pd.DataFrame:
     previous = scope.trend_weeks[-2]
     at = col(Posting.posted_at)
     bucket = case((at < scope.start, 0), else_=1)
-    reversed_ids = select(col(Posting.reverses_id)).where(col(Posting.reverses_id).is_not(None))
+    reversed_ids = select(col(Posting.reverses_id)).where(col(Posting.reverses_id) > 0)
     query: Executable = (
         select(
             bucket.label("bucket"),
@@ -122,6 +142,34 @@ def print_counts(session: Session, scope: Scope) -> pd.DataFrame:
     frame = _frame(session, query, ["bucket", "fablab_id", "reason", "prints"])
     frame["reason"] = frame["reason"].astype(str)
     return frame
+
+
+def released_batches(session: Session, scope: Scope) -> pd.DataFrame:
+    """Batches released (a passed inspection) in the report week (``bucket`` 1) and the week
+    before (0), at the scope's fablabs: each batch once per week, at its first release that week.
+    """
+    previous = scope.trend_weeks[-2]
+    at = col(Inspection.inspected_at)
+    bucket = case((at < scope.start, 0), else_=1)
+    query = (
+        select(
+            bucket.label("bucket"),
+            col(Batch.number),
+            col(Batch.fablab_id),
+            col(Batch.design),
+            col(Batch.quantity),
+            cast(col(Batch.state), String),
+            func.min(at),
+        )
+        .join(Batch, col(Batch.id) == Inspection.batch_id)
+        .where(col(Inspection.passed).is_(True), at >= previous.start, at < scope.end)
+        .group_by(bucket, col(Batch.number), col(Batch.fablab_id), col(Batch.design))
+        .group_by(col(Batch.quantity), col(Batch.state))
+    )
+    if scope.fablab_ids is not None:
+        query = query.where(col(Batch.fablab_id).in_(sorted(scope.fablab_ids)))
+    columns = ["bucket", "batch", "fablab_id", "design", "quantity", "state", "released_at"]
+    return _frame(session, query, columns)
 
 
 def locations(session: Session) -> pd.DataFrame:
@@ -178,7 +226,8 @@ def demand(session: Session) -> pd.DataFrame:
 
 
 def _frame(session: Session, query: Executable, columns: list[str]) -> pd.DataFrame:
-    rows = session.execute(query).all()
+    """The rows of ``query`` (run on the session's connection: no ORM processing of the rows)."""
+    rows = session.connection().execute(query).all()
     frame = pd.DataFrame.from_records([tuple(row) for row in rows], columns=columns)
     for column in ("qty", "prints", "quantity"):
         if column in frame:

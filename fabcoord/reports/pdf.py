@@ -20,7 +20,6 @@ from reportlab.lib.units import cm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     Flowable,
-    Image,
     KeepTogether,
     PageBreak,
     Paragraph,
@@ -30,8 +29,8 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from fabcoord.reports import fmt
-from fabcoord.reports.charts import Chart
+from fabcoord.reports import fmt, pdf_charts
+from fabcoord.reports.charts import ChartSpec
 from fabcoord.reports.output import atomic_write
 from fabcoord.reports.weekly import WeeklyReport
 
@@ -40,17 +39,18 @@ _STYLES = getSampleStyleSheet()
 _SMALL = ParagraphStyle("small", parent=_STYLES["Normal"], fontSize=8, leading=10)
 _CELL = ParagraphStyle("cell", parent=_STYLES["Normal"], fontSize=7.5, leading=9)
 _NO_DATA = "Aucune donnée pour cette période."
+_PLAIN_CELL = 26  # characters that fit the first column without wrapping
 
 Column = tuple[str, str, Callable[[Any], str]]
 
 
-def write_pdf(report: WeeklyReport, charts: dict[str, Chart], out: Path) -> Path:
+def write_pdf(report: WeeklyReport, charts: list[ChartSpec], out: Path) -> Path:
     buffer = io.BytesIO()
     render(report, charts, buffer)
     return atomic_write(out, buffer.getvalue())
 
 
-def render(report: WeeklyReport, charts: dict[str, Chart], target: Any) -> None:
+def render(report: WeeklyReport, charts: list[ChartSpec], target: Any) -> None:
     figures = report.figures
     week = figures.scope.week
     period = (
@@ -89,9 +89,9 @@ def render(report: WeeklyReport, charts: dict[str, Chart], target: Any) -> None:
     story.append(Paragraph(_notes(report), _SMALL))
     story.append(PageBreak())
     story.append(Paragraph("Graphiques", _STYLES["Heading2"]))
-    for chart in charts.values():
-        image = Image(io.BytesIO(chart.png), width=17.5 * cm, height=17.5 * cm * 3.4 / 7.2)
-        story.append(KeepTogether([Paragraph(chart.title, _STYLES["Heading4"]), image]))
+    for chart in charts:
+        drawn = pdf_charts.drawing(chart)
+        story.append(KeepTogether([Paragraph(chart.title, _STYLES["Heading4"]), drawn]))
     story.append(PageBreak())
     story += _section("Par hôpital", figures.hospitals, _HOSPITAL_COLUMNS)
     story += _section("Par fablab", figures.fablabs, _FABLAB_COLUMNS)
@@ -121,14 +121,15 @@ def _notes(report: WeeklyReport) -> str:
         for name, label in (
             ("hospitals", "dates de livraison prévues (commandes)"),
             ("fablabs", "imprimantes et utilisation (parc d'impression)"),
-            ("batches", "lots libérés"),
-            ("suppliers", "commandes fournisseurs"),
+            ("suppliers", "commandes fournisseurs et partenaires"),
         )
         if name not in report.figures.provided
     ]
-    text = (
-        "Quantités en unités de base (pièces, grammes). La demande par hôpital est celle "
-        "enregistrée aujourd'hui ; livraisons et stocks sont arrêtés à la fin de la semaine."
+    text = "Quantités en unités de base (pièces, grammes). " + (
+        "Demande, livraisons et stocks sont arrêtés à la fin de la semaine."
+        if report.figures.demand_as_of_week
+        else "La demande par hôpital est celle enregistrée aujourd'hui ; livraisons et stocks "
+        "sont arrêtés à la fin de la semaine."
     )
     if report.fablab:
         text += " Le filtre fablab s'applique à la production et aux stocks, pas à la demande."
@@ -187,11 +188,20 @@ _MATERIAL_COLUMNS: list[Column] = [
     ("per_day", "Par jour", _one),
     ("days_cover", "Jours de couverture", _one),
 ]
+_BATCH_STATES = {
+    "assembled": "assemblé",
+    "released": "libéré",
+    "quarantined": "en quarantaine",
+    "scrapped": "mis au rebut",
+    "recalled": "rappelé",
+}
 _BATCH_COLUMNS: list[Column] = [
     ("batch", "Lot", _text),
-    ("item", "Article", _text),
-    ("quantity", "Quantité", _int),
+    ("fablab", "Fablab", _text),
+    ("design", "Modèle", _text),
+    ("quantity", "Visières", _int),
     ("released_at", "Libéré le", fmt.day),
+    ("state", "État aujourd'hui", lambda v: _BATCH_STATES.get(str(v), _text(v))),
 ]
 
 
@@ -226,10 +236,16 @@ def _tables(rows: list[list[str]], header: list[str], widths: list[float]) -> li
     tables: list[Flowable] = []
     for first in range(0, max(len(rows), 1), ROWS_PER_TABLE):
         chunk = rows[first : first + ROWS_PER_TABLE]
-        body = [[Paragraph(_escape(chunk_row[0]), _CELL), *chunk_row[1:]] for chunk_row in chunk]
+        body = [[_first_cell(chunk_row[0]), *chunk_row[1:]] for chunk_row in chunk]
         tables.append(Table([head, *body], colWidths=widths, repeatRows=1, style=style))
         tables.append(Spacer(1, 0.2 * cm))
     return tables
+
+
+def _first_cell(text: str) -> Flowable | str:
+    """A name that may need wrapping is a Paragraph; a short one is plain text (much cheaper to
+    lay out in a long table)."""
+    return Paragraph(_escape(text), _CELL) if len(text) > _PLAIN_CELL else text
 
 
 def _escape(text: str) -> str:

@@ -10,13 +10,17 @@ A provider answers, for one :class:`Scope`, a mapping of table names to rows (pl
 core knows these names and merges them into its own tables; any other name is printed as a table
 of its own, titled by the provider's ``title`` key when it gives one:
 
-- ``hospitals``: ``hospital_id`` and any of ``expected_delivery`` (date), ``oldest_open`` (UTC
-  datetime of the oldest open order), ``orders_received`` (orders received in the week);
-- ``ordered_weekly``: ``week_start`` (date, a Monday), ``ordered`` (visors ordered that week);
+- ``hospitals``: ``hospital_id`` and any of ``ordered`` (visors ordered as of the week's end: when
+  given, it and ``needed_by`` replace the core's demand lines, which stand as of now),
+  ``needed_by`` and ``expected_delivery`` (dates), ``oldest_open`` (UTC datetime of the oldest
+  order open at the week's end), ``orders_received`` (orders received in the week);
+- ``ordered_cumulative``: ``week_start`` (date, a Monday), ``ordered`` (visors ordered by the end
+  of that week, as the orders stood then);
 - ``fablabs``: ``fablab_id`` and any of ``printers``, ``printing_hours``, ``utilisation`` (0–1);
 - ``capacity_weekly``: ``week_start``, ``capacity`` (frames the scope's printers can print a week);
-- ``suppliers``: ``name``, ``ordered``, ``received`` (``kind``: supplier or partner);
-- ``batches``: ``batch``, ``item``, ``quantity``, ``released_at``.
+- ``suppliers``: ``kind`` (``supplier`` or ``partner``), ``name``, ``item``, ``unit``, ``ordered``
+  (ordered in the week), ``received`` (received in the week), ``open`` (ordered, not received,
+  at the week's end).
 
 A provider must not write; the report reads inside one transaction that is rolled back. A section
 whose provider is absent, or answers no rows, is printed as "no data", never as an error.

@@ -138,7 +138,7 @@ def write(
     check_writable(out)
     if charts is not None:
         check_writable(charts, folder=True)
-    drawn = chart_module.draw_all(report.figures) if fmt is ReportFormat.PDF or charts else {}
+    drawn = chart_module.specs(report.figures) if fmt is ReportFormat.PDF or charts else []
     written: list[Path] = []
     if fmt is ReportFormat.PDF:
         from fabcoord.reports import pdf
@@ -147,5 +147,7 @@ def write(
     else:
         written += exports.write_tables(report, out, fmt.value)
     if charts is not None:
-        written += chart_module.save_png(drawn, charts)
+        from fabcoord.reports import png_charts  # matplotlib: only for the PNG files
+
+        written += png_charts.save_png(drawn, charts)
     return written

@@ -9,19 +9,21 @@ from it; a failed print takes 30 g of PETG to scrap.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
 from fabcoord import demand, fablabs
+from fabcoord.batches.models import Batch, BatchState, Inspection
 from fabcoord.config import PROJECT_DATA_DIR
 from fabcoord.db import unit_of_work
 from fabcoord.ledger import catalogue
 from fabcoord.ledger import posting as posting_module
 from fabcoord.ledger.models import MoveReason
 from fabcoord.ledger.posting import Leg, PostingRequest, post, reverse
-from fabcoord.records import Hospital
+from fabcoord.records import Fablab, Hospital
 from fabcoord.reference import load_reference_data
 from fabcoord.reports.week import PARIS
 
@@ -73,6 +75,30 @@ class Ledger:
             MoveReason.PRINT_SCRAP, ("petg", fablab, -30), ("petg", catalogue.SCRAP, 30)
         )
 
+    def batch(
+        self, number: str, slug: str, qty: int, posting_id: int, *inspections: tuple[Any, ...]
+    ) -> None:
+        """A batch (rows written directly) and its inspections: (Paris time…, passed)."""
+        with unit_of_work(self.engine) as session:
+            fablab_id = session.exec(select(Fablab.id).where(Fablab.slug == slug)).one()
+            first = datetime(*inspections[0][:5], tzinfo=PARIS)
+            batch = Batch(number=number, fablab_id=fablab_id or 0, design="Prusa RC3", quantity=qty,
+                          state=BatchState.RELEASED, assembled_by="tester", assembled_at=first,
+                          posting_id=posting_id)  # fmt: skip
+            session.add(batch)
+            session.flush()
+            for *when, passed in inspections:
+                session.add(
+                    Inspection(
+                        batch_id=batch.id or 0,
+                        inspector="tester",
+                        sample_size=1,
+                        inspected_at=datetime(*when, tzinfo=PARIS),
+                        results="{}",
+                        passed=passed,
+                    )
+                )
+
     def reverse(self, posting_id: int) -> None:
         with unit_of_work(self.engine) as session:
             reverse(session=session, posting_id=posting_id, reason="wrong job", actor="tester")
@@ -109,7 +135,11 @@ def setup_records(engine: Engine) -> dict[str, int]:
 def post_weeks_46_to_48(ledger: Ledger) -> None:
     """W46: 10 kg PETG to A, 5 kg to B, A prints twice. W47 (16–22 Nov 2026): A prints twice and
     fails once, a third print of A is reversed, B prints Tuesday and Sunday 23:30; A assembles 8
-    visors, ships 6, and 6 reach Poitiers. W48: B prints Monday 00:30."""
+    visors, ships 6, and 6 reach Poitiers. W48: B prints Monday 00:30.
+
+    Batches: LOT-2026-0001 (A, 8 visors) passes its inspection on Friday 20 Nov (W47);
+    LOT-2026-0002 (B, 5) on Thursday 12 Nov (W46); LOT-2026-0003 (A, 4) fails on 20 Nov and passes
+    on Monday 23 Nov 00:30 (W48)."""
     ledger.at(2026, 11, 9, 9)
     ledger.receive("petg", 10_000, A)
     ledger.receive("petg", 5_000, B)
@@ -128,7 +158,7 @@ def post_weeks_46_to_48(ledger: Ledger) -> None:
     wrong = ledger.printed(A)
     ledger.reverse(wrong)
     ledger.at(2026, 11, 19, 15)
-    ledger.post(
+    assembly = ledger.post(
         MoveReason.ASSEMBLY,
         ("visor-frame", A, -8),
         ("visor-frame", catalogue.PRODUCTION, 8),
@@ -139,6 +169,9 @@ def post_weeks_46_to_48(ledger: Ledger) -> None:
     ledger.post(MoveReason.SHIPMENT, ("visor", A, -6), ("visor", catalogue.TRANSIT, 6))
     ledger.at(2026, 11, 21, 11)
     ledger.post(MoveReason.DELIVERY, ("visor", catalogue.TRANSIT, -6), ("visor", POITIERS, 6))
+    ledger.batch("LOT-2026-0001", "fablab-a", 8, assembly, (2026, 11, 20, 10, 0, True))
+    ledger.batch("LOT-2026-0002", "fablab-b", 5, assembly, (2026, 11, 12, 10, 0, True))
+    ledger.batch("LOT-2026-0003", "fablab-a", 4, assembly, (2026, 11, 20, 11, 0, False), (2026, 11, 23, 0, 30, True))  # fmt: skip
     ledger.at(2026, 11, 22, 23, 30)
     ledger.printed(B)
     ledger.at(2026, 11, 23, 0, 30)

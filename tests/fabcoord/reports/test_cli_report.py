@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import cli
+from tests.test_cli_startup import imported
 
 
 def run(url: str, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -72,3 +73,14 @@ def test_a_database_without_schema_is_refused_in_one_line(
     code, _, err = run(empty_database_url, capsys, "--out", str(tmp_path / "r.pdf"))
     assert code == 2 and "fabcoord init" in err
     assert not (tmp_path / "r.pdf").exists()
+
+
+def test_the_pdf_is_drawn_without_matplotlib_which_only_the_png_charts_load(
+    database_url: str, known: dict[str, int], tmp_path: Path
+) -> None:
+    """matplotlib is the largest import of a report: the PDF draws its charts with reportlab."""
+    args = ["--db", database_url, "report", "weekly", "--week", "2026-W47"]
+    pdf_only = imported(*args, "--out", str(tmp_path / "r.pdf"))
+    assert "reportlab" in pdf_only and "matplotlib" not in pdf_only
+    with_png = imported(*args, "--out", str(tmp_path / "r.pdf"), "--charts", str(tmp_path / "png"))
+    assert "matplotlib" in with_png

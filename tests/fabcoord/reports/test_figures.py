@@ -46,7 +46,19 @@ def test_key_figures_of_a_week_match_the_hand_count(engine: Engine, known: dict[
     assert figures["fill_rate"][0] == pytest.approx(0.24)
     assert figures["failure_rate"] == (pytest.approx(0.2), 0.0)
     assert figures["scrap_g"] == (30, 0)
-    assert math.isnan(figures["released"][0])  # no batches provider: no data, not zero
+    assert figures["released"] == (8, 5)  # batches that passed their inspection
+
+
+def test_released_batches_are_those_that_passed_their_inspection_in_the_week(
+    engine: Engine, known: dict[str, int]
+) -> None:
+    """W47: LOT-2026-0001 only (LOT-2026-0003 failed that week and passed in W48)."""
+    batches = report(engine, week="2026-W47").figures.batches
+    assert list(batches["batch"]) == ["LOT-2026-0001"]
+    row = batches.iloc[0]
+    assert (row["fablab"], row["quantity"], row["state"]) == ("Fablab A", 8, "released")
+    assert key(report(engine, week="2026-W48"))["released"] == (4, 8)
+    assert key(report(engine, week="2026-W47", fablab="Fablab B"))["released"] == (0, 5)
 
 
 def test_daily_production_is_cut_at_paris_midnights(engine: Engine, known: dict[str, int]) -> None:

@@ -61,7 +61,8 @@ def test_the_pdf_has_pages_that_are_not_blank_and_shows_the_figures(
         "postgresql+psycopg://fab:***@db/fab",
         "page 1 / ",
         "Lots libérés",
-        "Aucune donnée pour cette période.",
+        "LOT-2026-0001",
+        "Visières libérées (lots) 8 5 +3",
     ):
         assert expected in text, expected
     assert "secret" not in text
@@ -103,7 +104,7 @@ def test_exports_hold_the_same_figures_as_the_pdf(
     assert document["meta"]["week"] == "2026-W47"
     key = {row["figure"]: row for row in document["tables"]["key_figures"]}
     assert (key["printed"]["value"], key["printed"]["previous"]) == (16, 8)
-    assert key["released"]["value"] is None
+    assert (key["released"]["value"], key["released"]["previous"]) == (8, 5)
     write(result, out=tmp_path / "r.xlsx", fmt=ReportFormat.XLSX)
     hospitals = pd.read_excel(tmp_path / "r.xlsx", sheet_name="hospitals")
     assert list(hospitals["ordered"]) == [20, 5]

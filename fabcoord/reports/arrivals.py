@@ -1,0 +1,89 @@
+"""What the ledger says arrived in a period, document by document: for the reports' providers.
+
+A supplier's receipts or a partner's deliveries are postings the capability packages made; they
+know which document is whose. This reads, for one kind of posting, the net quantity each document
+brought to the scope's locations in a period (a reversal counted against the posting it cancels,
+through the document both carry), so a provider only has to name the documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import String, cast, false, func, or_, select
+from sqlalchemy.orm import aliased
+from sqlmodel import col
+
+from fabcoord.ledger.models import Item, Location, LocationKind, MoveReason, Posting, StockMove
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """``qty`` of ``item`` (in ``unit``) brought by the document ``doc_type``/``doc_id``."""
+
+    doc_type: str
+    doc_id: str
+    item: str
+    unit: str
+    qty: int
+
+
+def arrivals(
+    *,
+    session: Session,
+    cause: MoveReason,
+    start: datetime,
+    end: datetime,
+    stock_kinds: Collection[LocationKind] = (LocationKind.STOCK,),
+    fablab_ids: Collection[int] | None = None,
+    hospital_ids: Collection[int] | None = (),
+) -> list[Arrival]:
+    """Net quantity per document and item that ``cause`` postings brought in [start, end).
+
+    Counted at the fablab locations of ``stock_kinds`` (of ``fablab_ids``; None: every fablab)
+    and at hospitals (of ``hospital_ids``; None: every hospital; empty: none).
+    """
+    original = aliased(Posting)
+    at_fablab: Any = col(Location.kind).in_(list(stock_kinds))
+    if fablab_ids is not None:
+        at_fablab = at_fablab & col(Location.fablab_id).in_(sorted(fablab_ids))
+    at_hospital: Any = col(Location.kind) == LocationKind.HOSPITAL
+    if hospital_ids is not None:
+        at_hospital = (
+            at_hospital & col(Location.hospital_id).in_(sorted(hospital_ids))
+            if hospital_ids
+            else false()
+        )
+    postings = (
+        select(col(Posting.id))
+        .outerjoin(original, col(original.id) == Posting.reverses_id)
+        .where(
+            col(Posting.posted_at) >= start,
+            col(Posting.posted_at) < end,
+            func.coalesce(col(original.reason), col(Posting.reason)) == cause,
+        )
+    )
+    query = (  # a move carries its posting's document (a reversal, that of what it cancels)
+        select(
+            col(StockMove.doc_type),
+            col(StockMove.doc_id),
+            col(Item.code),
+            cast(col(Item.unit), String),
+            func.sum(StockMove.qty),
+        )
+        .join(Location, col(Location.id) == StockMove.location_id)
+        .join(Item, col(Item.id) == StockMove.item_id)
+        .where(col(StockMove.posting_id).in_(postings), or_(at_fablab, at_hospital))
+        .group_by(col(StockMove.doc_type), col(StockMove.doc_id), col(Item.code), col(Item.unit))
+    )
+    return [
+        Arrival(doc_type, doc_id, item, unit, int(qty or 0))
+        for doc_type, doc_id, item, unit, qty in session.connection().execute(query).all()
+        if qty
+    ]
