@@ -54,7 +54,7 @@ report_providers.register("print_farm", "print_farm.report:figures")
 service_parts.web("orders.serving:run")
 service_parts.part("dispatcher", "print_farm.daemon:run", heartbeat_s=90.0)
 service_parts.part("outbox", "suppliers.handoff.daemon:run")
-service_parts.check("outbox", "suppliers.handoff.daemon:outbox_ready")
+service_parts.check("outbox_lag", "suppliers.handoff.daemon:outbox_ready")
 
 
 def _show_version(value: bool) -> None:
