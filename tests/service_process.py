@@ -35,6 +35,7 @@ class Service:
         env: dict[str, str] | None = None,
         name: str = "service",
     ) -> None:
+        self.pids: set[int] = set()  # the web workers' pids, as the tests saw them
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = folder / f"{name}.log"

@@ -4,7 +4,9 @@ form served by one worker (signed with the database's key) is accepted by anothe
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -27,11 +29,10 @@ def workers(database_url: str, reference_loaded: Engine, tmp_path: Path) -> Any:
     env = {"FABCOORD_WEB_RATE_PER_LINK": "5", "FABCOORD_WEB_RATE_WINDOW_S": "3600"}
     with Service(database_url, tmp_path, "--web-workers", str(WORKERS), env=env) as running:
         running.wait_ready()
-        pids: set[int] = set()  # each /healthz on a new connection: both workers answer at last
 
-        def both() -> bool:
-            pids.add(running.get("/healthz").json()["pid"])
-            return len(pids) == WORKERS
+        def both() -> bool:  # each /healthz on a new connection: both workers answer at last
+            running.pids.add(running.get("/healthz").json()["pid"])
+            return len(running.pids) == WORKERS
 
         running.wait_until("answered by both workers", both)
         yield running
@@ -90,3 +91,22 @@ def test_a_form_sent_twice_at_once_to_two_workers_makes_one_order(
     for pair in answers.values():
         assert [r.status_code for r in pair] == [303, 303]  # signed by a key both workers share
         assert pair[0].headers["location"] == pair[1].headers["location"]
+
+
+def test_a_killed_web_worker_is_restarted_and_logged_while_the_other_answers(
+    workers: Service,
+) -> None:
+    killed = min(workers.pids)
+    os.kill(killed, signal.SIGKILL)
+    workers.wait_until("restart logged", lambda: f"(pid {killed}) exited" in workers.log())
+    assert workers.get("/healthz").status_code == 200  # the other worker answers meanwhile
+    pids: set[int] = set()
+
+    def replaced() -> bool:
+        pids.add(workers.get("/healthz").json()["pid"])
+        return len(pids - {killed}) == WORKERS
+
+    workers.wait_until("answered by a new worker", replaced)
+    record = next(r for r in workers.records() if f"(pid {killed}) exited" in r["message"])
+    assert record["level"] == "ERROR"
+    assert record["message"].endswith("exited with code -9; restarts in 1 s")
