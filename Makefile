@@ -36,6 +36,7 @@ bench: $(INSTALLED)
 	$(PY) -m bench.cli_startup
 	$(PY) -m bench.ledger_bench
 	$(PY) bench/orders_bench.py
+	$(PY) -m bench.service_bench
 	$(PY) -m bench.handoff_bench
 	$(PY) -m bench.suppliers_bench
 	$(PY) -m bench.report_bench

@@ -26,8 +26,10 @@ import suppliers.handoff.commands
 from fabcoord import __version__
 from fabcoord.commands import batches, core, face, planning
 from fabcoord.commands import report as report_commands
+from fabcoord.commands import service as service_commands
 from fabcoord.errors import FabcoordError
 from fabcoord.reports.providers import providers as report_providers
+from fabcoord.service.parts import registry as service_parts
 
 app = typer.Typer(
     help="fabcoord: coordinate fablabs producing visors for hospitals, on one stock ledger.",
@@ -44,11 +46,18 @@ app.add_typer(suppliers.handoff.commands.app)
 app.add_typer(suppliers.commands.app)
 app.add_typer(report_commands.app)
 app.add_typer(planning.app)
+app.add_typer(service_commands.app)
 # --- what each package adds to the reports (imported only when a report is made) -----------
 report_providers.register("orders", "orders.report:figures")
 report_providers.register("print_farm", "print_farm.report:figures")
 report_providers.register("suppliers", "suppliers.report:figures")
 report_providers.register("handoff", "suppliers.handoff.report:figures")
+
+# --- what `fabcoord run` supervises, and what its /readyz checks (imported when it starts) ---
+service_parts.web("orders.serving:run")
+service_parts.part("dispatcher", "print_farm.daemon:run", heartbeat_s=90.0)
+service_parts.part("outbox", "suppliers.handoff.daemon:run")
+service_parts.check("outbox_lag", "suppliers.handoff.daemon:outbox_ready")
 
 
 def _show_version(value: bool) -> None:
@@ -69,6 +78,13 @@ def _options(
     actor: Annotated[
         str | None, typer.Option("--actor", help="Who is recorded on postings (default: $USER).")
     ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="Settings file (FABCOORD_…=value lines); the environment overrides it.",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -80,7 +96,7 @@ def _options(
 
     from fabcoord.config import load_settings
 
-    context = face.enter(load_settings(database_url=db, actor=actor))
+    context = face.enter(load_settings(database_url=db, actor=actor, settings_file=config))
     logging.basicConfig(
         level=context.settings.log_level, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
         web_max_body_bytes: largest request body the web server reads.
         web_rate_per_link, web_rate_per_address: requests allowed per ``web_rate_window_s``
             for one hospital link and for one client address.
+        outbox_max_lag_s: ``fabcoord run`` is not ready (``/readyz``) while a due hand-off
+            command has waited longer than this.
     """
 
     model_config = SettingsConfigDict(env_prefix="FABCOORD_", extra="forbid")
@@ -73,6 +75,8 @@ class Settings(BaseSettings):
     web_rate_per_link: int = Field(default=60, ge=1, le=1_000_000)
     web_rate_per_address: int = Field(default=1200, ge=1, le=1_000_000)
     web_rate_window_s: float = Field(default=60.0, gt=0, le=86400)
+    # fabcoord run
+    outbox_max_lag_s: float = Field(default=300.0, gt=0, le=86400)
 
     @field_validator("log_level", "sqlite_synchronous", mode="before")
     @classmethod
@@ -97,13 +101,20 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment and explicit overrides (``None`` values are ignored).
+def load_settings(settings_file: str | Path | None = None, **overrides: object) -> Settings:
+    """Build settings from explicit overrides (``None`` values are ignored), the environment and
+    ``settings_file`` (``FABCOORD_NAME=value`` lines, as systemd's ``EnvironmentFile`` reads
+    them), in that order of precedence.
 
     Raises:
-        ConfigError: a value is invalid; the message names the setting.
+        ConfigError: a value is invalid, or the file cannot be read; the message names it.
     """
     given = {key: value for key, value in overrides.items() if value is not None}
+    if settings_file is not None:
+        path = Path(settings_file).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"settings file {path} not found")
+        given["_env_file"] = path
     try:
         return Settings(**given)  # type: ignore[arg-type]
     except ValidationError as error:

@@ -1,4 +1,11 @@
-"""Request limits that need no web framework: token buckets and signed CSRF tokens."""
+"""Request limits that need no web framework: token buckets and signed CSRF tokens.
+
+One server process (SQLite) keeps its buckets in memory (:class:`RateLimiter`). On PostgreSQL
+the buckets are rows of ``web_rate_bucket`` (:class:`DatabaseRateLimiter`), each hit one atomic
+upsert, so every worker and machine serving the intake counts against the same limits; and when
+``FABCOORD_SECRET_KEY`` is unset the forms are signed with a key drawn once and kept in the
+database, so a form served by one worker is accepted by another.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +17,23 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import Engine, text
 
 from fabcoord.config import Settings
+from fabcoord.db import unit_of_work
+from orders.pool import limits_engine
+
+
+class Limiter(Protocol):
+    """Takes one request for a key: 0 when allowed, else the seconds to wait. ``blocking``: it
+    waits on the database (the caller runs it off the event loop)."""
+
+    blocking: bool
+
+    def hit(self, key: str) -> int: ...
 
 
 class RateLimiter:
@@ -19,6 +41,8 @@ class RateLimiter:
 
     Thread-safe; keys idle for a full window are forgotten so memory stays bounded.
     """
+
+    blocking = False
 
     def __init__(
         self, capacity: int, window_s: float, clock: Callable[[], float] = time.monotonic
@@ -52,16 +76,113 @@ class RateLimiter:
         self._last_sweep = now
 
 
+# GCRA in one statement: allowed while the next arrival time stays within a window of now
+_HIT = text(
+    """
+    INSERT INTO web_rate_bucket AS b (key, tat, ok) VALUES (:key, :now + :period, true)
+    ON CONFLICT (key) DO UPDATE SET
+        ok = GREATEST(b.tat, :now) + :period <= :now + :window,
+        tat = CASE WHEN GREATEST(b.tat, :now) + :period <= :now + :window
+                   THEN GREATEST(b.tat, :now) + :period ELSE b.tat END
+    RETURNING tat, ok
+    """
+)
+_SWEEP = text("DELETE FROM web_rate_bucket WHERE tat < :now")
+
+
+class DatabaseRateLimiter:
+    """The same limit as :class:`RateLimiter` (a burst of ``capacity``, refilled smoothly over
+    ``window_s``), its buckets held in PostgreSQL and shared by every process: one upsert per
+    hit, atomic under the row's lock. Buckets full again (idle) are swept once per window."""
+
+    blocking = True
+
+    def __init__(
+        self,
+        engine: Engine,
+        capacity: int,
+        window_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.period, self.window_s = window_s / capacity, window_s
+        self._clock = clock
+        self._swept = clock()
+
+    def hit(self, key: str) -> int:
+        now = self._clock()
+        params = {"key": key, "now": now, "period": self.period, "window": self.window_s}
+        with self.engine.connect() as connection:
+            tat, ok = connection.execute(_HIT, params).one()
+            if now - self._swept > self.window_s:
+                self._swept = now
+                connection.execute(_SWEEP, {"now": now})
+        if ok:
+            return 0
+        return max(1, math.ceil(float(tat) + self.period - now - self.window_s))
+
+
+@dataclass
+class Limiters:
+    """The per-link and per-address limits of one server process, and what they hold open."""
+
+    per_link: Limiter
+    per_address: Limiter
+    engine: Engine | None = None
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Limiters:
+        """In memory on SQLite (one process); in the database on PostgreSQL."""
+        window = settings.web_rate_window_s
+        if settings.is_sqlite:
+            return cls(
+                RateLimiter(settings.web_rate_per_link, window),
+                RateLimiter(settings.web_rate_per_address, window),
+            )
+        engine = limits_engine(settings)
+        return cls(
+            DatabaseRateLimiter(engine, settings.web_rate_per_link, window),
+            DatabaseRateLimiter(engine, settings.web_rate_per_address, window),
+            engine,
+        )
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+
+
 CSRF_MAX_AGE_S = 12 * 3600
+SHARED_KEY = "csrf"
 log = logging.getLogger(__name__)
 
 
-def signing_key(settings: Settings) -> bytes:
-    """The key that signs the forms: ``settings.secret_key``, or a random one for this process."""
-    if settings.secret_key is None:
-        log.warning("FABCOORD_SECRET_KEY unset: a random key signs the forms of this process")
-        return secrets.token_bytes(32)
-    return settings.secret_key.get_secret_value().encode()
+def signing_key(settings: Settings, engine: Engine | None = None) -> bytes:
+    """The key that signs the forms: ``settings.secret_key``; else, on PostgreSQL (given its
+    ``engine``), one drawn once and kept in the database for every worker; else a random one for
+    this process."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    if engine is not None and not settings.is_sqlite:
+        log.info("FABCOORD_SECRET_KEY unset: the forms are signed with the database's shared key")
+        return shared_key(engine)
+    log.warning("FABCOORD_SECRET_KEY unset: a random key signs the forms of this process")
+    return secrets.token_bytes(32)
+
+
+def shared_key(engine: Engine) -> bytes:
+    """The database's signing key, drawn by whichever worker asks first (PostgreSQL)."""
+    with unit_of_work(engine) as session:
+        session.execute(
+            text(
+                "INSERT INTO web_secret (name, value) VALUES (:name, :value) "
+                "ON CONFLICT (name) DO NOTHING"
+            ),
+            {"name": SHARED_KEY, "value": secrets.token_urlsafe(48)},
+        )
+        value = session.execute(
+            text("SELECT value FROM web_secret WHERE name = :name"), {"name": SHARED_KEY}
+        ).scalar_one()
+    return str(value).encode()
 
 
 def csrf_token(secret: bytes, scope: str, now: float | None = None) -> str:

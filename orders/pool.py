@@ -31,6 +31,29 @@ def web_engine(settings: Settings, *, threads: int, idle_ping_s: float = IDLE_PI
     return engine
 
 
+LIMIT_THREADS = 4
+
+
+def limits_engine(settings: Settings, *, threads: int = LIMIT_THREADS) -> Engine:
+    """The engine of the database rate limits (PostgreSQL): a small pool, and commits that do not
+    wait for the disk (a bucket lost in a crash only forgets a past burst)."""
+    engine = make_engine(
+        settings, pool_size=threads, max_overflow=threads, pool_pre_ping=False, pool_recycle=3600
+    )
+
+    @event.listens_for(engine, "connect")
+    def _no_flush_wait(dbapi_connection: Any, _record: Any) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        try:
+            dbapi_connection.execute("SET synchronous_commit = off")
+        finally:
+            dbapi_connection.autocommit = autocommit
+
+    ping_when_idle(engine, idle_s=IDLE_PING_S)
+    return engine
+
+
 def ping_when_idle(engine: Engine, *, idle_s: float) -> None:
     """Check a pooled connection on checkout only if it sat unused for ``idle_s`` seconds; a dead
     one is replaced (SQLAlchemy retries the checkout with a fresh connection)."""

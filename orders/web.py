@@ -8,7 +8,7 @@ import threading
 import uuid
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.to_thread
 import jinja2
@@ -36,7 +36,7 @@ from orders.errors import (
     Unauthenticated,
 )
 from orders.guard import Guard
-from orders.limits import RateLimiter, csrf_token, csrf_valid, signing_key
+from orders.limits import Limiters, csrf_token, csrf_valid, signing_key
 from orders.links import Access, authenticate
 from orders.models import OrderStatus
 from orders.pool import web_engine
@@ -56,6 +56,9 @@ from orders.schemas import (
     today,
 )
 
+if TYPE_CHECKING:
+    import uvicorn
+
 logger = logging.getLogger(__name__)
 
 WORKER_THREADS = 8
@@ -72,7 +75,8 @@ def create_app(settings: Settings) -> FastAPI:
     # SQLite has one writer at a time: queue writers on a lock rather than in SQLite's busy handler,
     # which sleeps in growing steps and makes latency jump under concurrent order creation
     writing: AbstractContextManager[Any] = threading.Lock() if settings.is_sqlite else nullcontext()
-    secret = signing_key(settings)
+    secret = signing_key(settings, engine)
+    limiters = Limiters.for_settings(settings)
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -92,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         yield
         engine.dispose()
+        limiters.close()
 
     app = FastAPI(
         title="fabcoord — commandes de visières des hôpitaux",
@@ -545,12 +550,11 @@ def create_app(settings: Settings) -> FastAPI:
             (public,) = service.describe(session=session, orders=[found], with_events=True)
             return json(public)
 
-    window = settings.web_rate_window_s
     app.add_middleware(
         Guard,
         max_body=settings.web_max_body_bytes,
-        per_link=RateLimiter(settings.web_rate_per_link, window),
-        per_address=RateLimiter(settings.web_rate_per_address, window),
+        per_link=limiters.per_link,
+        per_address=limiters.per_address,
     )
     return app
 
@@ -572,4 +576,26 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
         server_header=False,
         access_log=False,  # request paths hold the hospitals' secret links: never log them
         proxy_headers=False,  # the client address is the TCP peer, not X-Forwarded-For
+    )
+
+
+def server(
+    app: Any, settings: Settings, *, host: str, port: int, grace_s: float
+) -> "uvicorn.Server":
+    """A uvicorn server for ``app`` (not started), configured as :func:`serve`'s, which lets the
+    requests under way finish for at most ``grace_s`` when told to stop (``fabcoord run``)."""
+    import uvicorn
+
+    return uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,  # the service's own logging
+            log_level=settings.log_level.lower(),
+            server_header=False,
+            access_log=False,  # request paths hold the hospitals' secret links: never log them
+            proxy_headers=False,  # the client address is the TCP peer, not X-Forwarded-For
+            timeout_graceful_shutdown=max(1, int(grace_s)),
+        )
     )
