@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import sys
+from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fabcoord.errors import ConfigError
@@ -27,6 +30,62 @@ def _default_data_dir() -> Path:
 PROJECT_DATA_DIR = _default_data_dir()
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 SqliteSynchronous = Literal["FULL", "NORMAL"]
+
+
+_ADDRESS = re.compile(r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def _is_address(text: str) -> bool:
+    return bool(_ADDRESS.match(text))
+
+
+@dataclass(frozen=True)
+class SmtpRelay:
+    """Where e-mails leave: ``security`` is ``plain``, ``starttls`` or ``ssl`` (smtps)."""
+
+    host: str
+    port: int
+    security: Literal["plain", "starttls", "ssl"]
+    username: str = ""
+    password: str = ""
+
+    def __repr__(self) -> str:  # never the password
+        return f"SmtpRelay({self.security}://{self.host}:{self.port}, user={self.username!r})"
+
+
+def parse_smtp_url(url: str) -> SmtpRelay:
+    """``smtp[s]://[user[:password]@]host[:port][?starttls=1]`` as a :class:`SmtpRelay`.
+
+    Raises:
+        ValueError: not such a URL (the message never repeats the password).
+    """
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError("must be smtp://user:password@host:port or smtps://…") from None
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("must be smtp://user:password@host:port or smtps://…")
+    query = {k.lower(): v[-1].lower() for k, v in parse_qs(parts.query).items()}
+    unknown = set(query) - {"starttls"}
+    if unknown:
+        raise ValueError(f"unknown option {sorted(unknown)[0]!r} (only starttls=1)")
+    starttls = query.get("starttls", "0") in ("1", "true", "yes", "on")
+    if parts.scheme == "smtps" and starttls:
+        raise ValueError("smtps:// is already encrypted: drop starttls")
+    security: Literal["plain", "starttls", "ssl"] = (
+        "ssl" if parts.scheme == "smtps" else "starttls" if starttls else "plain"
+    )
+    default_port = {"ssl": 465, "starttls": 587, "plain": 25}[security]
+    return SmtpRelay(
+        host=parts.hostname,
+        port=port or default_port,
+        security=security,
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+    )
 
 
 def _default_actor() -> str:
@@ -58,6 +117,11 @@ class Settings(BaseSettings):
             for one hospital link and for one client address.
         outbox_max_lag_s: ``fabcoord run`` is not ready (``/readyz``) while a due hand-off
             command has waited longer than this.
+        smtp_url: the SMTP relay e-mails leave through: ``smtp://user:pass@host:587?starttls=1``,
+            ``smtps://user:pass@host:465`` or ``smtp://host:25``; unset, no e-mail is sent.
+        mail_from: the sender of those e-mails (``fabcoord <noreply@example.org>``); required with
+            ``smtp_url``.
+        manager_emails: the managers told of every new order (comma-separated addresses).
     """
 
     model_config = SettingsConfigDict(env_prefix="FABCOORD_", extra="forbid")
@@ -77,6 +141,47 @@ class Settings(BaseSettings):
     web_rate_window_s: float = Field(default=60.0, gt=0, le=86400)
     # fabcoord run
     outbox_max_lag_s: float = Field(default=300.0, gt=0, le=86400)
+    # e-mail notifications
+    smtp_url: SecretStr | None = Field(default=None, max_length=1000)
+    mail_from: str | None = Field(default=None, max_length=254)
+    manager_emails: str = Field(default="", max_length=4000)
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parse_smtp_url(value.get_secret_value())  # raises ValueError naming the problem
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _check_mail_from(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not _is_address(parseaddr(value)[1]):
+            raise ValueError("must be an e-mail address, e.g. 'fabcoord <noreply@example.org>'")
+        return value.strip()
+
+    @field_validator("manager_emails")
+    @classmethod
+    def _check_manager_emails(cls, value: str) -> str:
+        addresses = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        for address in addresses:
+            if not _is_address(address):
+                raise ValueError(f"{address[:60]!r} is not an e-mail address")
+        return ", ".join(addresses)
+
+    @model_validator(mode="after")
+    def _sender_with_relay(self) -> Settings:
+        if self.smtp_url is not None and self.mail_from is None:
+            raise ValueError("FABCOORD_MAIL_FROM is required with FABCOORD_SMTP_URL")
+        return self
+
+    @property
+    def manager_addresses(self) -> tuple[str, ...]:
+        """The managers' addresses, in the order given."""
+        return tuple(part for part in self.manager_emails.split(", ") if part)
 
     @field_validator("log_level", "sqlite_synchronous", mode="before")
     @classmethod

@@ -29,11 +29,18 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
 ) -> None:
-    """Run the web server: hospital order form, status pages and the JSON API (/api/v1)."""
-    from orders import web
+    """Run the web server: hospital order form, status pages and the JSON API (/api/v1); queued
+    e-mails are sent on a thread beside it (when FABCOORD_SMTP_URL is set)."""
+    from orders import mail_worker, web
 
     face.require_schema()
-    web.serve(face.context().settings, host=host, port=port)
+    settings = face.context().settings
+    thread, stop = mail_worker.start(settings)
+    try:
+        web.serve(settings, host=host, port=port)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
 
 
 @hospital_app.command("invite")
@@ -187,6 +194,7 @@ def orders_show(
 ) -> None:
     """Show one order with its progress and its history (or write it as a PDF)."""
     from orders import service
+    from orders.schemas import PARIS
 
     with face.work(read_only=True) as session:
         found = service.get_order(session=session, reference=reference_)
@@ -208,10 +216,10 @@ def orders_show(
     face.table("order", ["field", "value"], [[k, v] for k, v in fields.items()])
     face.table(
         "history",
-        ["time (UTC)", "from", "to", "actor", "reason"],
+        ["time (Europe/Paris)", "from", "to", "actor", "reason"],
         [
             [
-                f"{e.at:%Y-%m-%d %H:%M:%S}",
+                f"{e.at.astimezone(PARIS):%Y-%m-%d %H:%M:%S}",
                 e.from_status or "-",
                 e.to_status.value,
                 e.actor,
@@ -410,3 +418,80 @@ def site_seed() -> None:
             actor=face.context().actor,
         )
     face.say(f"{added} site(s) added")
+
+
+@orders_app.command("mail")
+def orders_mail(
+    send: Annotated[
+        bool, typer.Option("--send", help="Send what is queued now, waiting ones too.")
+    ] = False,
+    state: Annotated[
+        str | None, typer.Option("--state", help="pending, sent, failed or dropped.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10000)] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List the e-mail outbox, newest first (attempts, last error); --send flushes it now."""
+    from orders import mail_worker
+    from orders.mail_models import MailState
+
+    context = face.context()
+    if send:
+        face.require_schema()
+        if not mail_worker.enabled(context.settings):
+            from fabcoord.errors import ConfigError
+
+            raise ConfigError("e-mails are off: set FABCOORD_SMTP_URL and FABCOORD_MAIL_FROM")
+        done = mail_worker.Pass()
+        while True:  # batches until nothing is left to try in this run
+            batch = mail_worker.run_once(
+                engine=context.engine, settings=context.settings, everything=True
+            )
+            for name in ("sent", "retried", "failed", "dropped"):
+                setattr(done, name, getattr(done, name) + getattr(batch, name))
+            done.errors += batch.errors
+            if batch.attempted < mail_worker.BATCH or batch.retried:
+                break
+        face.say(
+            f"{done.sent} sent, {done.retried} to retry, {done.failed} failed, "
+            f"{done.dropped} without recipient"
+            + (f"; last error: {done.errors[-1]}" if done.errors else "")
+        )
+        return
+    wanted = face.parse_enum(MailState, state, "--state") if state else None
+    with face.work(read_only=True) as session:
+        rows = mail_worker.pending(session=session, limit=limit, state=wanted)
+        references = _references(session, {row.order_id for row in rows})
+    if not as_json and not mail_worker.enabled(context.settings):
+        face.say(mail_worker.OFF)
+    face.listing(
+        "e-mail outbox (times UTC)",
+        ["#", "order", "kind", "to", "state", "attempts", "queued", "last error"],
+        rows,
+        lambda r: [
+            r.id,
+            references.get(r.order_id, ""),
+            r.kind,
+            r.to_address or "(managers)",
+            r.state.value,
+            r.attempts,
+            f"{r.created_at:%Y-%m-%d %H:%M}",
+            r.last_error,
+        ],
+        as_json=as_json,
+        data=[
+            r.model_dump(mode="json", exclude={"body", "leased_until"})
+            | {"reference": references.get(r.order_id, "")}
+            for r in rows
+        ],
+    )
+
+
+def _references(session: object, ids: set[int]) -> dict[int, str]:
+    from sqlmodel import Session, col, select
+
+    from orders.models import Order
+
+    assert isinstance(session, Session)
+    query = select(Order.id, Order.reference).where(col(Order.id).in_(ids))
+    return {order_id: reference for order_id, reference in session.exec(query) if order_id}

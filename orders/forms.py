@@ -35,6 +35,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     )
 }
 NOT_FOUND = "Ce lien n'est pas valide."
+ROWS = 3
+"""Order lines the form offers: the first is ``item``/``quantity``, the next ``item_2``…"""
+
+
+def row_names(row: int) -> tuple[str, str]:
+    """The form fields of line ``row`` (from 1): its model and its quantity."""
+    return ("item", "quantity") if row == 1 else (f"item_{row}", f"quantity_{row}")
+
+
 FIELD_FR = {  # in the form's order: the first invalid one gets the focus
     "department": "Service demandeur",
     "contact_name": "Nom du contact",
@@ -42,6 +51,11 @@ FIELD_FR = {  # in the form's order: the first invalid one gets the focus
     "contact_email": "E-mail",
     "item": "Modèle",
     "quantity": "Nombre de visières",
+    **{
+        name: f"{label} (ligne {row})"
+        for row in range(2, ROWS + 1)
+        for name, label in zip(row_names(row), ("Modèle", "Nombre de visières"), strict=True)
+    },
     "needed_by": "Date de besoin",
     "site": "Site de livraison",
     "delivery_address": "Adresse de livraison",
@@ -59,13 +73,38 @@ def paris_time(moment: datetime) -> str:
     return moment.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
 
 
+def line_rows(values: dict[str, str]) -> list[int]:
+    """The form's lines that make the order's ``lines`` (rows with a quantity), or ``[]`` when
+    only the first is used (an order of one model: ``item`` and ``quantity``)."""
+    extra = [n for n in range(2, ROWS + 1) if values.get(row_names(n)[1], "").strip()]
+    if not extra:
+        return []
+    return [1, *extra] if values.get("quantity", "").strip() else extra
+
+
+def row_errors(errors: dict[str, str], values: dict[str, str]) -> dict[str, str]:
+    """Errors about ``lines.N.field`` put beside the form field of that line."""
+    rows = line_rows(values)
+    placed: dict[str, str] = {}
+    for name, message in errors.items():
+        parts = name.split(".")
+        if len(parts) == 3 and parts[0] == "lines" and parts[1].isdigit() and rows:
+            index = int(parts[1])
+            if index < len(rows):
+                item, count = row_names(rows[index])
+                name = item if parts[2] == "item" else count
+        placed.setdefault(name, message)
+    return placed
+
+
 def cross_field_errors(values: dict[str, str]) -> dict[str, str]:
     """The rules between fields, on the raw form values (shown with the single-field errors)."""
+    has_lines = bool(line_rows(values))
     return schemas.cross_field_errors(
         priority=values.get("priority", "normal"),
         urgency_reason=values.get("urgency_reason", ""),
-        has_lines=False,
-        quantity=values.get("quantity", "").strip() or None,
+        has_lines=has_lines,
+        quantity=None if has_lines else values.get("quantity", "").strip() or None,
         site=values.get("site", "").strip() or None,
         delivery_address=values.get("delivery_address", ""),
     )
@@ -85,6 +124,27 @@ def quantity(text: str) -> int | None:
     return int(digits) if re.fullmatch(r"[0-9]{1,12}", digits) else None
 
 
+def form_date(text: str) -> str:
+    """A date as posted: ISO from a date picker, or ``jj/mm/aaaa`` typed by hand where the
+    browser shows none (made ISO); anything else is left for validation to refuse."""
+    text = text.strip()
+    written = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text)
+    if written:
+        day, month, year = written.groups()
+        return f"{year}-{int(month):02d}-{int(day):02d}"
+    return text
+
+
+def _line(values: dict[str, str], row: int) -> dict[str, Any]:
+    item, count = row_names(row)
+    raw = values.get(count, "").strip()
+    number = quantity(raw)
+    return {
+        "item": values.get(item, "").strip() or "visor",
+        "quantity": raw if number is None else number,
+    }
+
+
 def form_data(values: dict[str, str]) -> dict[str, Any]:
     """The order fields of a submitted form; quantities written as whole numbers (with spaces or
     narrow no-break spaces between thousands) become numbers."""
@@ -93,10 +153,13 @@ def form_data(values: dict[str, str]) -> dict[str, Any]:
         k: v for k, v in values.items() if k in names and k != "lines" and v.strip() != ""
     }
     data.setdefault("item", "visor")
-    written = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", str(data.get("needed_by", "")).strip())
-    if written:  # typed by hand where the browser shows no date picker
-        day, month, year = written.groups()
-        data["needed_by"] = f"{year}-{int(month):02d}-{int(day):02d}"
+    if "needed_by" in data:
+        data["needed_by"] = form_date(data["needed_by"])
+    rows = line_rows(values)
+    if rows:
+        data.pop("item", None)
+        data.pop("quantity", None)
+        data["lines"] = [_line(values, row) for row in rows]
     raw = data.get("quantity")
     if isinstance(raw, str) and (number := quantity(raw)) is not None:
         data["quantity"] = number

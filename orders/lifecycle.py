@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from fabcoord.errors import InvalidInput
 from fabcoord.ledger.posting import utc_now
-from orders import projection
+from orders import notify, projection
 from orders.errors import IllegalTransition, UnknownOrder
 from orders.models import Order, OrderEvent, OrderStatus
 
@@ -71,6 +71,7 @@ def record(
 ) -> Order:
     """Write the event, move the order and publish its projection (no checks)."""
     now = utc_now()
+    before = order.status
     session.add(
         OrderEvent(
             order_id=order.id or 0,
@@ -89,6 +90,8 @@ def record(
     session.add(order)
     session.flush()
     projection.publish(session=session, order=order)
+    if to is not before:  # the e-mail is queued in this transaction: it leaves only if it commits
+        notify.status_changed(session=session, order=order, reason=reason)
     return order
 
 
@@ -201,7 +204,9 @@ def replan_order(
     order.expected_delivery = expected_delivery
     when = expected_delivery.strftime("%d/%m/%Y")
     text = f"livraison prévue le {when} : {reason}"[:500]
-    return record(session=session, order=order, to=order.status, actor=actor, reason=text)
+    record(session=session, order=order, to=order.status, actor=actor, reason=text)
+    notify.replanned(session=session, order=order, reason=reason)
+    return order
 
 
 def start_production(*, session: Session, reference: str, actor: str, reason: str = "") -> Order:

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from fabcoord.ledger.models import Item, ItemKind
 from fabcoord.ledger.posting import utc_now
 from fabcoord.records import Hospital
-from orders import links, projection, sites
+from orders import links, notify, projection, sites
 from orders.errors import IdempotencyKeyReused, InvalidOrder, UnknownOrder
 from orders.models import HospitalSite, Order, OrderEvent, OrderLine, OrderStatus
 from orders.progress import Progress, progress
@@ -125,6 +125,7 @@ def create_order(
     )
     if link_id is not None:
         links.mark_used(session=session, link_id=link_id)
+    notify.order_created(session=session, order=record, lines=rows)
     session.flush()
     projection.publish(session=session, order=record, lines=rows)
     return record, True

@@ -27,7 +27,7 @@ from fabcoord.config import Settings
 from fabcoord.db import unit_of_work
 from fabcoord.errors import DatabaseProblem, FabcoordError
 from fabcoord.shipping import service as shipping
-from orders import amend, forms, service, sites
+from orders import amend, amend_form, forms, service, sites
 from orders.errors import (
     IdempotencyKeyReused,
     IllegalTransition,
@@ -163,6 +163,7 @@ def create_app(settings: Settings) -> FastAPI:
             items=[(code, forms.ITEM_FR.get(code, code)) for code in codes],
             sites=[(str(site.id), sites.label(site)) for site in places],
             priorities=list(forms.PRIORITY_FR.items()),
+            extra_rows=[(n, *forms.row_names(n)) for n in range(2, forms.ROWS + 1)],
             today=today().isoformat(),
             values=values,
             errors=(errors := extra.pop("errors", {})),
@@ -198,6 +199,7 @@ def create_app(settings: Settings) -> FastAPI:
         except ValidationError as error:  # every problem at once, the cross-field ones too
             errors = forms.cross_field_errors(values) | field_errors(error)
         if errors:
+            errors = forms.row_errors(errors, values)
             return form_page(access, token, values, status=422, errors=errors, **kept)
         try:
             with writing, unit_of_work(engine) as session:
@@ -211,7 +213,8 @@ def create_app(settings: Settings) -> FastAPI:
                     idempotency_key=f"web:{form_token}",
                 )
         except InvalidOrder as error:
-            return form_page(access, token, values, status=422, errors=error.fields, **kept)
+            errors = forms.row_errors(error.fields, values)
+            return form_page(access, token, values, status=422, errors=errors, **kept)
         except IdempotencyKeyReused:
             banner = "Ce formulaire a déjà été envoyé avec d'autres valeurs : renvoyez-le."
             return form_page(access, token, values, status=409, banner=banner, **fresh)
@@ -297,6 +300,80 @@ def create_app(settings: Settings) -> FastAPI:
         if problem:
             return detail_page(access, token, reference, status=422, cancel_error=problem)
         return RedirectResponse(f"/h/{token}/commandes/{reference}", status_code=303)
+
+    # --- the hospital amends its order while it is received ----------------------------------
+
+    def amend_page(
+        access: Access, token: str, reference: str, values: dict[str, str] | None, **extra: Any
+    ) -> Response:
+        with unit_of_work(engine, read_only=True) as session:
+            found = service.get_order(
+                session=session, reference=reference, hospital_id=access.hospital_id
+            )
+            (order,) = service.describe(session=session, orders=[found])
+            codes = service.catalogue(session=session)
+            places = sites.sites_of(session=session, hospital_id=access.hospital_id)
+        if order.status is not OrderStatus.RECEIVED:
+            return RedirectResponse(f"/h/{token}/commandes/{order.reference}", status_code=303)
+        errors = extra.pop("errors", {})
+        rows = amend_form.rows_for(order)
+        return page(
+            "amend.html",
+            extra.pop("status", 200),
+            hospital=access.hospital_name,
+            base=f"/h/{token}",
+            order=order,
+            csrf_token=csrf_token(secret, access.token_hash),
+            items=[(code, forms.ITEM_FR.get(code, code)) for code in codes],
+            sites=[(str(site.id), sites.label(site)) for site in places],
+            rows=[(n, *forms.row_names(n)) for n in range(1, rows + 1)],
+            today=today().isoformat(),
+            values=amend_form.initial(order) if values is None else values,
+            errors=errors,
+            first_error=next((name for name in amend_form.fields(rows) if name in errors), None),
+            **extra,
+        )
+
+    @app.get("/h/{token}/commandes/{reference}/modification", include_in_schema=False)
+    def amend_get(token: str, reference: str) -> Response:
+        return amend_page(access_for(token), token, reference, None)
+
+    @app.post("/h/{token}/commandes/{reference}/modification", include_in_schema=False)
+    async def amend_post(token: str, reference: str, request: Request) -> Response:
+        form = await request.form()
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        return await run_in_threadpool(amend_from_page, token, reference, values)
+
+    def amend_from_page(token: str, reference: str, values: dict[str, str]) -> Response:
+        access = access_for(token)
+        if not csrf_valid(secret, access.token_hash, values.get("csrf_token")):
+            banner = "Formulaire expiré ou invalide : vérifiez vos saisies et renvoyez-le."
+            return amend_page(access, token, reference, values, status=403, banner=banner)
+        with unit_of_work(engine, read_only=True) as session:
+            found = service.get_order(
+                session=session, reference=reference, hospital_id=access.hospital_id
+            )
+            (order,) = service.describe(session=session, orders=[found])
+        if order.status is not OrderStatus.RECEIVED:
+            late = amend_form.too_late(order)
+            return detail_page(access, token, reference, status=409, amend_error=late)
+        try:
+            change = amend_form.change(values, order)
+            with writing, unit_of_work(engine) as session:
+                amend.amend_order(
+                    session=session,
+                    reference=order.reference,
+                    hospital_id=access.hospital_id,
+                    change=change,
+                    actor=f"hospital-link:{access.link_id}",
+                    link_id=access.link_id,
+                )
+        except InvalidOrder as error:
+            errors = amend_form.placed_errors(error.fields, values, order)
+            return amend_page(access, token, reference, values, status=422, errors=errors)
+        except IllegalTransition as error:  # accepted meanwhile: the order page says so
+            return detail_page(access, token, reference, status=409, amend_error=str(error))
+        return RedirectResponse(f"/h/{token}/commandes/{order.reference}", status_code=303)
 
     # --- the hospital's receipt of a shipment (the core's shipping service) ---------------------
 

@@ -49,6 +49,7 @@ def test_a_schema_newer_than_the_code_is_refused(engine: Engine) -> None:
 
 
 def test_migrations_match_the_table_models(engine: Engine) -> None:
+    import orders.mail_models
     import orders.models
     import orders.web_state  # noqa: F401
     import print_farm.models  # noqa: F401  (every capability's models)

@@ -86,6 +86,7 @@ def state(engine: Engine) -> dict[str, Any]:
             "hospital_order_line",
             "hospital_site",
             "demand_line",
+            "order_mail",
         ):
             snapshot[table] = [
                 tuple(row) for row in connection.execute(text(f"SELECT * FROM {table} ORDER BY id"))

@@ -159,6 +159,16 @@ def test_the_form_its_errors_and_the_list_pass_axe_at_phone_and_desktop_widths(
             page.click("button[type=submit]")
             assert re.fullmatch(r"CMD-\d{4}-\d{6}", page.inner_text("#reference"))
             assert violations(page) == []
+            page.click("#amend")  # the amend page, a bad second line, then a good one
+            assert violations(page) == []
+            page.fill("#quantity_2", "0")
+            page.click("button[type=submit]")
+            assert page.get_attribute("#quantity_2", "aria-invalid") == "true"
+            assert page.evaluate("document.activeElement.id") == "quantity_2"
+            assert violations(page) == []
+            page.fill("#quantity_2", "40")
+            page.click("button[type=submit]")
+            assert "40 × Visière" in page.inner_text("#lines")
             page.click("text=Suivi des commandes")
             assert violations(page) == []
             header = page.locator("#orders").get_by_text("Livraison prévue")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -283,3 +283,54 @@ def test_orders_show_writes_the_printable_order(
     assert target.read_bytes().startswith(b"%PDF") and str(target) in capsys.readouterr().out
     assert run(database_url, "orders", "show", ref, "--pdf", str(tmp_path / "no" / "x.pdf")) == 1
     assert capsys.readouterr().err.startswith("error: cannot write")
+
+
+def test_orders_show_gives_the_history_in_paris_time(
+    database_url: str, token: str, client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orders.schemas import PARIS
+
+    ref = place(client, token)
+    capsys.readouterr()
+    assert run(database_url, "orders", "show", ref, "--json") == 0
+    at = datetime.fromisoformat(json.loads(capsys.readouterr().out)["events"][0]["at"])
+    assert run(database_url, "orders", "show", ref) == 0
+    out = capsys.readouterr().out
+    assert "time (Europe/Paris)" in out and f"{at.astimezone(PARIS):%Y-%m-%d %H:%M:%S}" in out
+
+
+def test_orders_mail_lists_the_outbox_and_flushes_it_through_the_relay(
+    database_url: str,
+    token: str,
+    client: TestClient,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.orders.smtp_relay import Relay
+
+    ref = place(client, token)
+    capsys.readouterr()
+    assert run(database_url, "orders", "mail") == 0
+    out = capsys.readouterr().out
+    assert "e-mails are off" in out and "new_order" in out and ref in out
+    assert run(database_url, "orders", "mail", "--send") == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: e-mails are off: set FABCOORD_SMTP_URL and FABCOORD_MAIL_FROM"
+    ]
+    relay = Relay()
+    relay.start()
+    try:
+        monkeypatch.setenv("FABCOORD_SMTP_URL", relay.url)
+        monkeypatch.setenv("FABCOORD_MAIL_FROM", "noreply@fabcoord.example")
+        monkeypatch.setenv("FABCOORD_MANAGER_EMAILS", "anne@fablab.example")
+        assert run(database_url, "orders", "mail", "--send") == 0
+        assert capsys.readouterr().out.startswith("2 sent, 0 to retry")
+    finally:
+        relay.stop()
+    assert len(relay.inbox.received) == 2
+    assert run(database_url, "orders", "mail", "--state", "sent", "--json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["kind"], r["reference"], r["attempts"]) for r in rows] == [
+        ("new_order", ref, 1),
+        ("created", ref, 1),
+    ]
