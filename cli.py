@@ -57,6 +57,7 @@ report_providers.register("handoff", "suppliers.handoff.report:figures")
 service_parts.web("orders.serving:run")
 service_parts.part("dispatcher", "print_farm.daemon:run", heartbeat_s=90.0)
 service_parts.part("outbox", "suppliers.handoff.daemon:run")
+service_parts.part("mail", "orders.mail_worker:run")
 service_parts.check("outbox_lag", "suppliers.handoff.daemon:outbox_ready")
 
 
