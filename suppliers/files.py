@@ -1,6 +1,6 @@
 """Reading directory files (CSV or XLSX) as they really come: UTF-8, UTF-8 with BOM, CP1252 or
-Latin-1, comma or semicolon, columns named in several ways. The only module that uses pandas and
-openpyxl.
+Latin-1, comma or semicolon, columns named in several ways. The only module that reads files
+(pandas' CSV reader, openpyxl); checks are in :mod:`suppliers.validate`.
 
 Rows come in chunks, each a DataFrame with the canonical columns of :data:`COLUMNS` (text,
 stripped; contact columns joined) and ``line``, the line (CSV) or row (XLSX) number a person sees

@@ -80,5 +80,5 @@ def test_an_xlsx_unpacking_past_the_limit_is_refused(
 ) -> None:
     path = workbook(tmp_path / "liste.xlsx", [ROW] * 50)
     monkeypatch.setattr(files, "MAX_XLSX_UNPACKED_BYTES", 1000)
-    with pytest.raises(InvalidInput, match="its sheets unpacked .*nothing imported"):
+    with pytest.raises(InvalidInput, match=r"its sheets unpacked .*nothing imported"):
         import_file(reference_loaded, path)
