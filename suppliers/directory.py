@@ -144,7 +144,7 @@ def _already_imported(session: Session, digest: str, kind: DirectoryKind, direct
 @dataclass
 class _State:
     """What the database already holds, loaded once per file, kept current while writing. Names
-    are keyed ``name key + NUL + postal code``."""
+    are keyed ``name key, U+001F, postal code``."""
 
     regions: dict[str, int]
     by_siret: dict[str, int]
@@ -169,7 +169,7 @@ class _State:
         ):
             if siret:
                 by_siret[siret] = sid
-            by_name.setdefault(f"{key}\x00{postal}", sid)
+            by_name.setdefault(f"{key}\x1f{postal}", sid)
         siret_of = {sid: siret for siret, sid in by_siret.items()}
         src = table(SupplierSource)
         sources = {
@@ -218,7 +218,9 @@ class _State:
 
 
 def _name_keys(frame: pd.DataFrame) -> list[str]:
-    return [f"{k}\x00{p}" for k, p in zip(frame["name_key"], frame["postal_code"], strict=True)]
+    """Each row's ``name key, U+001F, postal code`` (``name_place``, made by the check)."""
+    keys: list[str] = frame["name_place"].tolist()
+    return keys
 
 
 SUPPLIER_COLUMNS = (

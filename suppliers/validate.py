@@ -149,7 +149,8 @@ def check_chunk(chunk: pd.DataFrame, rules: Rules) -> tuple[pd.DataFrame, list[R
     bad = np.zeros(size, dtype=bool)
     for mask, _ in problems:
         bad |= mask
-    dedup = np.where(given, "s" + sirets, "n" + keys + "\x00" + postal)
+    place = keys + "\x1f" + postal  # not NUL: numpy drops a str scalar's trailing NUL
+    dedup = np.where(given, "s" + sirets, "n" + place)
     earlier = _earlier(dedup, lines, bad, rules.seen)
     duplicate = earlier > 0
     fail(
@@ -170,6 +171,7 @@ def check_chunk(chunk: pd.DataFrame, rules: Rules) -> tuple[pd.DataFrame, list[R
             "siret": [s or None for s in sirets[good]],
             "name": col["name"][good],
             "name_key": keys[good],
+            "name_place": place[good],
             "address": col["address"][good],
             "postal_code": postal[good],
             "city": col["city"][good],
@@ -177,7 +179,7 @@ def check_chunk(chunk: pd.DataFrame, rules: Rules) -> tuple[pd.DataFrame, list[R
             "contact": col["contact"][good],
             "products": col["products"][good],
             "capacity": [c[:200] for c in col["capacity"][good]],
-            "lead_time_days": [None if pd.isna(v) else int(v) for v in lead[good]],
+            "lead_time_days": [None if v is None else int(v) for v in lead[good]],
             "directory": (
                 [rules.directory] * int(good.sum())
                 if rules.directory
@@ -234,14 +236,14 @@ def _earlier(
     rows = np.flatnonzero(~bad)
     if len(rows) == 0:
         return earlier
-    frame = pd.DataFrame({"key": keys[rows], "line": lines[rows]})
+    frame = pd.DataFrame({"key": pd.Series(keys[rows], dtype=object), "line": lines[rows]})
     first = frame.groupby("key", sort=False)["line"].transform("first").to_numpy()
     known = frame["key"].map(seen).to_numpy(dtype=float)
     from_before = ~np.isnan(known)
     repeated = first != frame["line"].to_numpy()
     earlier[rows] = np.where(from_before, np.nan_to_num(known), np.where(repeated, first, 0))
     new = ~from_before & ~repeated
-    seen.update(zip(frame["key"][new], frame["line"][new].tolist(), strict=True))
+    seen.update(zip(keys[rows][new].tolist(), lines[rows][new].tolist(), strict=True))
     return earlier
 
 
