@@ -422,7 +422,8 @@ def main() -> None:
         "A lot's trace reaches ~80 postings; a shipment's ~10. Baseline: the naive "
         "`SELECT … WHERE lot = ?` that a trace without index ranges would need at each step "
         "(a full scan: there is no index on `stock_move.lot`).\n\n" + traces + "\n\n"
-        f"PostgreSQL: {postgres_version()}."
+        f"PostgreSQL: {postgres_version()}. 1-minute load average at the end: "
+        f"{os.getloadavg()[0]:.1f}."
     )
     if options.quick or options.only:
         print(body)
