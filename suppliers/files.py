@@ -99,7 +99,7 @@ def open_directory(path: Path, *, sheet: str | None, region_given: bool) -> Dire
         if sheet is not None:
             raise InvalidInput(f"{path}: --sheet is for XLSX files, this is read as CSV")
         if size > MAX_CSV_BYTES:
-            raise InvalidInput(_too_big(path, size, MAX_CSV_BYTES, "the file"))
+            raise InvalidInput(_too_big(path, size, MAX_CSV_BYTES, "the file is"))
         encoding = _encoding(path)
         separator = _separator(path, encoding)
         header = list(
@@ -292,7 +292,9 @@ def _check_unpacked_size(path: Path) -> None:
     except (zipfile.BadZipFile, OSError) as error:
         raise InvalidInput(f"{path}: not a readable XLSX file ({error})") from None
     if unpacked > MAX_XLSX_UNPACKED_BYTES:
-        raise InvalidInput(_too_big(path, unpacked, MAX_XLSX_UNPACKED_BYTES, "its sheets unpacked"))
+        raise InvalidInput(
+            _too_big(path, unpacked, MAX_XLSX_UNPACKED_BYTES, "its sheets unpack to")
+        )
 
 
 def _xlsx_header(path: Path, sheet: str) -> tuple[Any, ...]:
