@@ -134,13 +134,34 @@ def child_import(url: str, path: str) -> None:
     engine = make_engine(Settings(database_url=url))
     started, cpu = time.perf_counter(), time.process_time()
     with unit_of_work(engine) as session:
+        backend = _backend_pid(session.connection())
+        server = _process_cpu(backend)
         report = import_directory(
             session=session, path=Path(path), kind=DirectoryKind.DIRECCTE, actor="bench"
         )
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    server = _process_cpu(backend) - server
     assert report.added == report.rows, report
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{elapsed:.3f} {rss:.0f} {cpu:.3f}")
+    print(f"{elapsed:.3f} {rss:.0f} {cpu:.3f} {server:.3f}")
+
+
+def _backend_pid(connection: object) -> int | None:
+    """The PostgreSQL server process serving ``connection`` (None on SQLite, which runs in ours)."""
+    from sqlalchemy import Connection
+
+    assert isinstance(connection, Connection)
+    if connection.dialect.name != "postgresql":
+        return None
+    return int(connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+def _process_cpu(pid: int | None) -> float:
+    """User + system CPU seconds of a local process, from /proc (0 without one)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def child_parse(path: str) -> None:
@@ -154,18 +175,18 @@ def child_parse(path: str) -> None:
         count += len(frame)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{elapsed:.3f} {rss:.0f} {cpu:.3f}")
+    print(f"{elapsed:.3f} {rss:.0f} {cpu:.3f} 0")
 
 
-def in_child(*args: str) -> tuple[float, float, float]:
+def in_child(*args: str) -> tuple[float, float, float, float]:
     done = subprocess.run(
         [sys.executable, "-m", "bench.suppliers_bench", "--child", *args],
         capture_output=True,
         text=True,
         check=True,
     )
-    seconds, rss, cpu = done.stdout.split()[-3:]
-    return float(seconds), float(rss), float(cpu)
+    seconds, rss, cpu, server = done.stdout.split()[-4:]
+    return float(seconds), float(rss), float(cpu), float(server)
 
 
 def import_bench(folder: Path, rows: int) -> str:
@@ -174,21 +195,25 @@ def import_bench(folder: Path, rows: int) -> str:
     size = path.stat().st_size / 1e6
     lines = [
         f"A {rows:,}-row directory ({size:.1f} MB, CP1252, `;`), imported whole in one transaction "
-        "in a fresh process; baseline: the same file only read by pandas in 20,000-row chunks.",
+        "in a fresh process; baseline: the same file only read by pandas in 20,000-row chunks. "
+        "CPU: the import process's; on PostgreSQL, + the server process's for that transaction "
+        "(read from /proc), the work a quiet machine would need at least.",
         "",
-        "| database | import wall (CPU) | peak RSS | pandas read alone wall (CPU) | import ÷ read "
-        "(CPU) | target |",
-        "|---|---|---|---|---|---|",
+        "| database | import wall | CPU (import + server) | peak RSS | pandas read alone wall "
+        "(CPU) | import ÷ read (CPU) | target |",
+        "|---|---|---|---|---|---|---|",
     ]
     for kind in ("sqlite", "postgresql"):
         with database(kind, folder) as url:
-            parse_s, parse_rss, parse_cpu = in_child("parse", str(path))
-            seconds, rss, cpu = in_child("import", url, str(path))
-        met = "met" if seconds <= 10 and rss <= 500 else "NOT met"
+            parse_s, parse_rss, parse_cpu, _ = in_child("parse", str(path))
+            seconds, rss, cpu, server = in_child("import", url, str(path))
+        wall = "met" if seconds <= 10 else "NOT met"
+        memory = "met" if rss <= 500 else "NOT met"
+        work = f"{cpu:.2f} s" + (f" + {server:.2f} s" if kind == "postgresql" else "")
         lines.append(
-            f"| {kind} | {seconds:.2f} s ({cpu:.2f} s) | {rss:.0f} MB | {parse_s:.2f} s "
+            f"| {kind} | {seconds:.2f} s | {work} | {rss:.0f} MB | {parse_s:.2f} s "
             f"({parse_cpu:.2f} s, {parse_rss:.0f} MB) | {cpu / parse_cpu:.1f}× | "
-            f"≤ 10 s, ≤ 500 MB: {met} |"
+            f"≤ 10 s: {wall}; ≤ 500 MB: {memory} |"
         )
     return "\n".join(lines)
 
@@ -336,7 +361,7 @@ def trace_bench(folder: Path, spools: int, jobs: int, queries: int) -> str:
 
     lines = [
         "| database | moves | `trace LOT` p50 / p95 / max | `trace --shipment` p50 / p95 / max | "
-        "naive lot scan p50 | target ≤ 1 s |",
+        "naive lot scan p50 | target p95 ≤ 1 s |",
         "|---|---|---|---|---|---|",
     ]
     for kind in ("sqlite", "postgresql"):
@@ -364,7 +389,8 @@ def trace_bench(folder: Path, spools: int, jobs: int, queries: int) -> str:
                 " / ".join(f"{percentile(values, q) * 1000:.0f}" for q in (0.5, 0.95, 1.0)) + " ms"
             )
 
-        met = "met" if max(lot_times + ship_times) <= 1 else "NOT met"
+        p95 = max(percentile(lot_times, 0.95), percentile(ship_times, 0.95))
+        met = "met" if p95 <= 1 else "NOT met"
         lines.append(
             f"| {kind} | {count:,} | {fmt(lot_times)} | {fmt(ship_times)} | "
             f"{percentile(naive, 0.5) * 1000:.0f} ms | {met} |"
@@ -396,7 +422,8 @@ def main() -> None:
         "A lot's trace reaches ~80 postings; a shipment's ~10. Baseline: the naive "
         "`SELECT … WHERE lot = ?` that a trace without index ranges would need at each step "
         "(a full scan: there is no index on `stock_move.lot`).\n\n" + traces + "\n\n"
-        f"PostgreSQL: {postgres_version()}."
+        f"PostgreSQL: {postgres_version()}. 1-minute load average at the end: "
+        f"{os.getloadavg()[0]:.1f}."
     )
     if options.quick or options.only:
         print(body)

@@ -119,7 +119,12 @@ def suppliers_show(
 def sourcing_needs(
     horizon_days: Annotated[int, typer.Option("--horizon-days", min=1, max=366)] = 28,
     elastic_mm: Annotated[
-        int | None, typer.Option("--elastic-mm", min=1, help="Elastic per visor (no default).")
+        int | None,
+        typer.Option(
+            "--elastic-mm",
+            min=1,
+            help="Elastic per visor, mm (default: the visor's bill of materials, batch_quality.toml).",
+        ),
     ] = None,
     frame_grams: Annotated[
         float, typer.Option("--frame-grams", min=0.1, help="PETG per frame (design weight).")
@@ -129,9 +134,11 @@ def sourcing_needs(
     """What will run short per fablab (or region) and when, within the horizon."""
     from decimal import Decimal
 
+    from fabcoord.batches import quality
     from fabcoord.clock import utc_now
     from suppliers.needs import compute_needs
 
+    bill = quality.load(face.context().settings.data_dir)
     with face.work(read_only=True) as session:
         found = compute_needs(
             session=session,
@@ -139,6 +146,8 @@ def sourcing_needs(
             horizon_days=horizon_days,
             elastic_mm=elastic_mm,
             frame_grams=Decimal(str(frame_grams)),
+            components=bill.components,
+            components_source=quality.FILENAME,
         )
     face.listing(
         f"Needs over {horizon_days} days",

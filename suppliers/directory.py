@@ -1,8 +1,9 @@
 """Importing supplier directories (DIRECCTE and pôles lists) into one de-duplicated directory.
 
-A file is imported whole or not at all: every row is validated (streamed, chunk by chunk) and each
-rejected row is reported with its line and reason; rows are written as they are read and rolled
-back with the caller's transaction when any row is rejected. A listing is the same company as an
+A file is imported whole or not at all: it is read in chunks, each chunk validated column by column
+(:mod:`suppliers.validate`) and each rejected row reported with its line and reason; rows are
+written in bulk, a few statements per chunk and table, as they are read and rolled back with the
+caller's transaction when any row is rejected. A listing is the same company as an
 existing supplier when their SIRETs match, or, without a SIRET on either side, when their
 normalised names and postal codes match; every directory a supplier came from is kept. Importing
 the same file twice changes nothing.
@@ -10,22 +11,23 @@ the same file twice changes nothing.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, select, text, update
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, bindparam, func, select, text, update
 from sqlmodel import Session
 
 from fabcoord.clock import utc_now
 from fabcoord.errors import InvalidInput
 from fabcoord.ledger.models import Item
 from fabcoord.records import CompetitivenessCluster, Region
-from fabcoord.regions import canonical_region, require_region
+from fabcoord.regions import require_region
 from suppliers import files
+from suppliers.bulk import insert_columns
 from suppliers.errors import DirectoryRejected, Rejection
 from suppliers.models import (
     DirectoryImport,
@@ -35,16 +37,9 @@ from suppliers.models import (
     SupplierSource,
     table,
 )
-from suppliers.normalise import (
-    clean_postal_code,
-    clean_siret,
-    lead_time_days,
-    materials,
-    name_key,
-    siret_problem,
-)
+from suppliers.normalise import name_key
+from suppliers.validate import Rules, check_chunk
 
-LIMITS = {"name": 200, "address": 300, "city": 120, "contact": 300, "products": 2000}
 FILLABLE = ("siret", "address", "city", "contact", "products", "capacity", "lead_time_days")
 
 
@@ -61,14 +56,6 @@ class ImportReport:
     unchanged: int = 0
     already_imported: bool = False
     rejections: list[Rejection] = field(default_factory=list)
-
-
-@dataclass
-class _Record:
-    line: int
-    values: dict[str, Any]
-    directory: str
-    materials: list[tuple[str, str]]
 
 
 def import_directory(
@@ -91,18 +78,20 @@ def import_directory(
         report.already_imported = True
         return report
     state = _State.load(session, kind)
+    rules = Rules(
+        regions=state.regions,
+        items=state.items,
+        default_region=default_region,
+        direccte=kind is DirectoryKind.DIRECCTE,
+        directory=directory,
+    )
     now = utc_now()
-    for chunk in files.rows(source, chunk_rows=chunk_rows):
-        records = []
-        for line, row in chunk:
-            report.rows += 1
-            record = _validate(line, row, default_region, state, kind, directory)
-            if isinstance(record, Rejection):
-                report.rejections.append(record)
-            else:
-                records.append(record)
-        if not report.rejections:
-            _write(session, state, records, kind, path.name, now, report)
+    for chunk in files.chunks(source, chunk_rows=chunk_rows):
+        report.rows += len(chunk)
+        valid, rejected = check_chunk(chunk, rules)
+        report.rejections += rejected
+        if not report.rejections and len(valid):
+            _write(session, state, valid, kind, path.name, now, report)
     if report.rejections:
         raise DirectoryRejected(path.name, report.rejections)
     if report.rows == 0:
@@ -154,17 +143,16 @@ def _already_imported(session: Session, digest: str, kind: DirectoryKind, direct
 
 @dataclass
 class _State:
-    """What the database already holds, loaded once per file, kept current while writing."""
+    """What the database already holds, loaded once per file, kept current while writing. Names
+    are keyed ``name key, U+001F, postal code``."""
 
     regions: dict[str, int]
     by_siret: dict[str, int]
-    by_name: dict[tuple[str, str], int]
+    by_name: dict[str, int]
     sources: set[tuple[int, str]]
     materials: set[tuple[int, str]]
     items: set[str]
     siret_of: dict[int, str] = field(default_factory=dict)
-    seen_siret: dict[str, int] = field(default_factory=dict)
-    seen_name: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Session, kind: DirectoryKind) -> _State:
@@ -174,14 +162,14 @@ class _State:
         if not regions:
             raise InvalidInput("no regions known: run 'fabcoord reference load' first")
         by_siret: dict[str, int] = {}
-        by_name: dict[tuple[str, str], int] = {}
+        by_name: dict[str, int] = {}
         sup = table(Supplier)
         for sid, siret, key, postal in connection.execute(
             select(sup.c.id, sup.c.siret, sup.c.name_key, sup.c.postal_code)
         ):
             if siret:
                 by_siret[siret] = sid
-            by_name.setdefault((key, postal), sid)
+            by_name.setdefault(f"{key}\x1f{postal}", sid)
         siret_of = {sid: siret for siret, sid in by_siret.items()}
         src = table(SupplierSource)
         sources = {
@@ -198,180 +186,152 @@ class _State:
         items = {str(c) for (c,) in connection.execute(select(table(Item).c.code))}
         return cls(regions, by_siret, by_name, sources, mats, items, siret_of)
 
-
-def _validate(
-    line: int,
-    row: dict[str, str],
-    default_region: str | None,
-    state: _State,
-    kind: DirectoryKind,
-    directory: str | None,
-) -> _Record | Rejection:
-    problems: list[str] = []
-    name = row.get("name", "")
-    if not name:
-        problems.append("no company name")
-    for key, limit in LIMITS.items():
-        if len(row.get(key, "")) > limit:
-            problems.append(f"{key} longer than {limit} characters")
-    siret = clean_siret(row.get("siret", "")) or None
-    if siret is not None and (problem := siret_problem(siret)):
-        problems.append(problem)
-    postal = clean_postal_code(row.get("postal_code", ""))
-    if postal is None:
-        problems.append(f"postal code {row.get('postal_code', '')!r} is not 5 digits")
-    region_text = row.get("region", "") or (default_region or "")
-    region = canonical_region(region_text) if region_text else None
-    if region is None:
-        problems.append(
-            f"region {region_text!r} is not one of the 18 French regions"
-            if region_text
-            else "no region (give --region for a DIRECCTE list)"
+    def existing(self, valid: pd.DataFrame) -> np.ndarray:
+        """Per row, the supplier it is (0: a new one): same SIRET, else same name and postal code
+        unless both have SIRETs and they differ (two establishments)."""
+        if not self.by_siret and not self.by_name:
+            return np.zeros(len(valid), dtype=np.int64)
+        sirets = valid["siret"].tolist()
+        by_siret = np.fromiter(
+            (self.by_siret.get(s, 0) if s else 0 for s in sirets), np.int64, len(sirets)
         )
-    elif default_region and region != default_region and kind is DirectoryKind.DIRECCTE:
-        problems.append(f"region {region} in the list of DIRECCTE {default_region}")
-    products = row.get("products", "")
-    found = [(m.item_code, m.keywords) for m in materials(products) if m.item_code in state.items]
-    if not products:
-        problems.append("no products or capabilities")
-    lead_text = row.get("lead_time", "")
-    lead = lead_time_days(lead_text) if lead_text else None
-    if lead_text and lead is None:
-        problems.append(f"lead time {lead_text!r} is not a number of hours, days or weeks")
-    key = name_key(name)
-    if not problems:
-        earlier = state.seen_siret.get(siret) if siret else state.seen_name.get((key, postal or ""))
-        if earlier is not None:
-            what = f"SIRET {siret}" if siret else "name and postal code"
-            problems.append(f"duplicate of line {earlier} (same {what})")
-        elif siret:
-            state.seen_siret[siret] = line
-        else:
-            state.seen_name[(key, postal or "")] = line
-    if problems:
-        return Rejection(line, "; ".join(problems))
-    assert region is not None and postal is not None
-    return _Record(
-        line,
-        {
-            "siret": siret,
-            "name": name,
-            "name_key": key[:200],
-            "address": row.get("address", ""),
-            "postal_code": postal,
-            "city": row.get("city", ""),
-            "region_id": state.regions[region],
-            "contact": row.get("contact", ""),
-            "products": products,
-            "capacity": row.get("capacity", "")[:200],
-            "lead_time_days": lead,
-        },
-        directory or f"DIRECCTE {region}",
-        found,
-    )
+        by_name = np.fromiter(
+            (self.by_name.get(k, 0) for k in _name_keys(valid)), np.int64, len(sirets)
+        )
+        other = np.fromiter(
+            (
+                bool(s and self.siret_of.get(n))
+                for s, n in zip(sirets, by_name.tolist(), strict=True)
+            ),
+            bool,
+            len(sirets),
+        )
+        return np.where(by_siret > 0, by_siret, np.where(other, 0, by_name))
+
+    def remember(self, ids: list[int], new: pd.DataFrame) -> None:
+        for sid, siret in zip(ids, new["siret"].tolist(), strict=True):
+            if siret:
+                self.by_siret[siret] = sid
+                self.siret_of[sid] = siret
+        for sid, key in zip(ids, _name_keys(new), strict=True):
+            self.by_name.setdefault(key, sid)
+
+
+def _name_keys(frame: pd.DataFrame) -> list[str]:
+    """Each row's ``name key, U+001F, postal code`` (``name_place``, made by the check)."""
+    keys: list[str] = frame["name_place"].tolist()
+    return keys
+
+
+SUPPLIER_COLUMNS = (
+    "siret",
+    "name",
+    "name_key",
+    "address",
+    "postal_code",
+    "city",
+    "region_id",
+    "contact",
+    "products",
+    "capacity",
+    "lead_time_days",
+)
 
 
 def _write(
     session: Session,
     state: _State,
-    records: list[_Record],
+    valid: pd.DataFrame,
     kind: DirectoryKind,
     file_name: str,
     now: datetime,
     report: ImportReport,
 ) -> None:
-    new: list[_Record] = []
-    known: list[tuple[int, _Record]] = []
-    for record in records:
-        sid = _existing(state, record.values)
-        if sid is None:
-            new.append(record)
-        else:
-            known.append((sid, record))
-    _merge(session, state, known, report)
+    """Write one chunk's valid rows: known suppliers completed, new ones inserted, then the
+    listings and materials none had yet; a few bulk statements whatever the chunk's size."""
     connection = session.connection()
-    sup = table(Supplier)
-    if new:
-        ids = _allocate_ids(session, len(new))
-        _bulk_insert(
-            connection,
-            sup,
-            [{**r.values, "id": sid, "created_at": now} for sid, r in zip(ids, new, strict=True)],
-        )
-        for sid, record in zip(ids, new, strict=True):
-            _remember(state, sid, record.values)
-            known.append((sid, record))
-        report.added += len(new)
-    sources = [
-        {
-            "supplier_id": sid,
-            "kind": kind.value,
-            "directory": r.directory,
-            "file_name": file_name[:300],
-            "line": r.line,
-            "imported_at": now,
-        }
-        for sid, r in known
-        if (sid, r.directory) not in state.sources
-    ]
-    state.sources.update((sid, r.directory) for sid, r in known)
-    mats = [
-        {"supplier_id": sid, "item_code": code, "keywords": words}
-        for sid, r in known
-        for code, words in r.materials
-        if (sid, code) not in state.materials
-    ]
-    state.materials.update((sid, code) for sid, r in known for code, _ in r.materials)
-    if sources:
-        _bulk_insert(connection, table(SupplierSource), sources)
-    if mats:
-        _bulk_insert(connection, table(SupplierMaterial), mats)
+    sids = state.existing(valid)
+    known = sids > 0
+    if known.any():
+        _merge(session, state, sids[known].tolist(), valid[known], report)
+    fresh = valid[~known]
+    if len(fresh):
+        ids = _allocate_ids(session, len(fresh))
+        columns: dict[str, Any] = {"id": ids}
+        columns |= {name: fresh[name].tolist() for name in SUPPLIER_COLUMNS}
+        columns["created_at"] = [now] * len(ids)
+        insert_columns(connection, table(Supplier), columns)
+        state.remember(ids, fresh)
+        sids[~known] = ids
+        report.added += len(ids)
+    _add_listings(connection, state, sids, known, valid, kind, file_name, now)
+    _add_materials(connection, state, sids, known, valid)
 
 
-def _bulk_insert(connection: Connection, target: Table, rows: list[dict[str, Any]]) -> None:
-    """One ``executemany`` of plain tuples built column by column: a column's bind processor (dates
-    on SQLite) runs once per distinct value (the import's timestamps are all one), not per cell,
-    and none of SQLAlchemy's per-row statement machinery runs."""
-    names = list(rows[0])
-    columns: list[list[Any]] = []
-    for name in names:
-        column = [row[name] for row in rows]
-        process = target.c[name].type.bind_processor(connection.dialect)
-        if process is not None:
-            done = {value: _adapted(connection, process(value)) for value in set(column)}
-            column = [done[value] for value in column]
-        columns.append(column)
-    if connection.dialect.driver == "psycopg":
-        _copy(connection, target.name, names, zip(*columns, strict=True))
-        return
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {target.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})"
-    )
-    connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
-
-
-def _copy(
-    connection: Connection, name: str, names: list[str], rows: Iterable[tuple[Any, ...]]
+def _add_listings(
+    connection: Connection,
+    state: _State,
+    sids: np.ndarray,
+    known: np.ndarray,
+    valid: pd.DataFrame,
+    kind: DirectoryKind,
+    file_name: str,
+    now: datetime,
 ) -> None:
-    """PostgreSQL: the rows sent by one ``COPY … FROM STDIN`` on the transaction's own connection
-    (no statement per row)."""
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with cursor.copy(f"COPY {name} ({', '.join(names)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-    finally:
-        cursor.close()
+    """A listing per supplier and directory not yet listed: every new supplier's, and those of
+    known suppliers the state lacks (the first line of each kept)."""
+    fresh = ~known
+    pairs = zip(sids[fresh].tolist(), valid["directory"][fresh], strict=True)
+    listings = dict(zip(pairs, valid["line"][fresh].tolist(), strict=True))
+    for sid, directory, line in zip(
+        sids[known].tolist(), valid["directory"][known], valid["line"][known], strict=True
+    ):
+        if (sid, directory) not in state.sources:
+            listings.setdefault((sid, directory), int(line))
+    state.sources.update(listings)
+    if listings:
+        insert_columns(
+            connection,
+            table(SupplierSource),
+            {
+                "supplier_id": [sid for sid, _ in listings],
+                "kind": [kind] * len(listings),
+                "directory": [directory for _, directory in listings],
+                "file_name": [file_name[:300]] * len(listings),
+                "line": list(listings.values()),
+                "imported_at": [now] * len(listings),
+            },
+        )
 
 
-def _adapted(connection: Connection, value: Any) -> Any:
-    """``value`` as the sqlite3 driver would adapt it (its registered adapters, e.g. a datetime to
-    ISO text), so that is done once per distinct value rather than by the driver per row."""
-    if connection.dialect.driver != "pysqlite":
-        return value
-    adapt = sqlite3.adapters.get((type(value), sqlite3.PrepareProtocol))
-    return value if adapt is None else adapt(value)
+def _add_materials(
+    connection: Connection,
+    state: _State,
+    sids: np.ndarray,
+    known: np.ndarray,
+    valid: pd.DataFrame,
+) -> None:
+    """The items each supplier supplies that were not recorded yet (a new supplier's all)."""
+    supplies = {
+        (sid, code): words
+        for sid, found in zip(sids[~known].tolist(), valid["materials"][~known], strict=True)
+        for code, words in found
+    }
+    for sid, found in zip(sids[known].tolist(), valid["materials"][known], strict=True):
+        for code, words in found:
+            if (sid, code) not in state.materials:
+                supplies.setdefault((sid, code), words)
+    state.materials.update(supplies)
+    if supplies:
+        insert_columns(
+            connection,
+            table(SupplierMaterial),
+            {
+                "supplier_id": [sid for sid, _ in supplies],
+                "item_code": [code for _, code in supplies],
+                "keywords": list(supplies.values()),
+            },
+        )
 
 
 def _allocate_ids(session: Session, count: int) -> list[int]:
@@ -388,47 +348,37 @@ def _allocate_ids(session: Session, count: int) -> list[int]:
     return list(range(highest + 1, highest + 1 + count))
 
 
-def _existing(state: _State, values: dict[str, Any]) -> int | None:
-    """The supplier a listing is: same SIRET, else same name and postal code unless both have
-    SIRETs and they differ (two establishments)."""
-    siret = values["siret"]
-    if siret and siret in state.by_siret:
-        return state.by_siret[siret]
-    sid = state.by_name.get((values["name_key"], values["postal_code"]))
-    if sid is not None and siret and state.siret_of.get(sid):
-        return None
-    return sid
-
-
-def _remember(state: _State, sid: int, values: dict[str, Any]) -> None:
-    if values["siret"]:
-        state.by_siret[values["siret"]] = sid
-        state.siret_of[sid] = values["siret"]
-    state.by_name.setdefault((values["name_key"], values["postal_code"]), sid)
-
-
 def _merge(
-    session: Session, state: _State, known: Iterable[tuple[int, _Record]], report: ImportReport
+    session: Session, state: _State, sids: list[int], rows: pd.DataFrame, report: ImportReport
 ) -> None:
-    """Fill the fields an existing supplier lacks from a new listing of it (nothing is erased)."""
-    pairs = list(known)
-    if not pairs:
-        return
+    """Fill the fields existing suppliers lack from new listings of them (nothing is erased).
+
+    The listings that could fill nothing are told apart column-wise; the others are merged one
+    by one, in file order (two listings of one supplier both count)."""
     sup = table(Supplier)
-    ids = sorted({sid for sid, _ in pairs})
+    distinct = sorted(set(sids))
     current: dict[int, dict[str, Any]] = {}
-    for start in range(0, len(ids), 5000):
-        for row in session.connection().execute(
-            select(sup).where(sup.c.id.in_(ids[start : start + 5000]))
-        ):
+    for start in range(0, len(distinct), 5000):
+        query = select(sup.c.id, *(sup.c[k] for k in FILLABLE)).where(
+            sup.c.id.in_(distinct[start : start + 5000])
+        )
+        for row in session.connection().execute(query):
             current[row.id] = dict(row._mapping)
+    before = pd.DataFrame([current[sid] for sid in sids], columns=["id", *FILLABLE])
+    could = np.zeros(len(sids), dtype=bool)
+    for key in FILLABLE:
+        lacking = before[key].isna().to_numpy() | (before[key] == "").to_numpy()
+        offered = rows[key].notna().to_numpy() & (rows[key] != "").to_numpy()
+        could |= lacking & offered
+    report.unchanged += int((~could).sum())
     updates: list[dict[str, Any]] = []
-    for sid, record in pairs:
+    for position in np.flatnonzero(could).tolist():
+        sid, values = sids[position], rows.iloc[position]
         existing = current[sid]
         changed = {
-            k: record.values[k]
+            k: values[k]
             for k in FILLABLE
-            if existing[k] in (None, "") and record.values[k] not in (None, "")
+            if existing[k] in (None, "") and values[k] is not None and values[k] != ""
         }
         if changed.get("siret") and changed["siret"] in state.by_siret:
             changed.pop("siret")

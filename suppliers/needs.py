@@ -8,8 +8,11 @@ region until a plan assigns it. Bills of materials (``data/visor_facts.md``):
 - a visor is 1 frame + 1 transparent sheet + an elastic strap (§1, §2: Prusa, Visière Solidaire);
 - a frame is the design's grams of PETG: 24.4 g for the Prusa RC1 (§5, PrusaSlicer on a Prusa MINI)
   unless the caller gives its design's weight;
-- no source gives an elastic length per visor, so elastic is computed only when the caller gives
-  one (``elastic_mm``) and otherwise reported as not computed.
+- what a visor takes of each part is the visor's bill of materials the fablab assembles with
+  (``components``: ``batch_quality.toml``, which assembly consumes from stock: 1 frame, 1 sheet,
+  300 mm of elastic by default). No source gives an elastic length, so that length is the
+  fablab's own measure, said in the elastic line's note; ``elastic_mm`` overrides it. Without a
+  bill of materials and without ``elastic_mm``, elastic is reported as not computed.
 
 Finished visors and frames on hand are netted first. Stock on order counts from its expected day
 (an order without one counts only at the horizon's end). An item runs out on the first needed-by
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -36,6 +39,8 @@ from suppliers.purchasing import on_order
 
 FRAME_PETG_GRAMS = Decimal("24.4")
 MATERIALS = ("petg", "pet-sheet-a4", "elastic")
+VISOR_PARTS = {"visor-frame": 1, "pet-sheet-a4": 1}
+"""A visor's parts when no bill of materials is given (elastic then only with ``elastic_mm``)."""
 
 
 class Demand(Protocol):
@@ -94,12 +99,26 @@ def compute_needs(
     read_demand: DemandReader = open_demand,
     frame_grams: Decimal = FRAME_PETG_GRAMS,
     elastic_mm: int | None = None,
+    components: Mapping[str, int] | None = None,
+    components_source: str = "the visor's bill of materials",
 ) -> list[Need]:
-    """Needs per site within ``horizon_days`` of ``today``, shortest first."""
+    """Needs per site within ``horizon_days`` of ``today``, shortest first.
+
+    Args:
+        components: what one visor takes of each item (base units), the bill of materials the
+            fablab assembles with; its ``elastic`` is used unless ``elastic_mm`` is given.
+        components_source: where ``components`` come from, named in the elastic line's note.
+    """
     if not 1 <= horizon_days <= 366:
         raise InvalidInput("the horizon must be 1 to 366 days")
     if frame_grams <= 0 or (elastic_mm is not None and elastic_mm <= 0):
         raise InvalidInput("grams per frame and elastic per visor must be positive")
+    parts = dict(VISOR_PARTS if components is None else components)
+    note = f"{components_source} (the fablab's own measure: no sourced length)"
+    if elastic_mm is not None:
+        parts["elastic"], note = elastic_mm, "--elastic-mm"
+    elastic = parts.get("elastic")
+    elastic_note = f"{elastic} mm per visor, from {note}" if elastic else ""
     end = today + timedelta(days=horizon_days)
     sites = _sites(session, [d for d in read_demand(session) if d.needed_by <= end])
     stock = _stock(session)
@@ -121,10 +140,10 @@ def compute_needs(
             )
             for code in MATERIALS
         }
-        steps = _requirements(site.demand, have, frame_grams, elastic_mm)
+        steps = _requirements(site.demand, have, frame_grams, parts)
         for code in MATERIALS:
             needs.append(
-                _need(site, code, units.get(code, ""), steps, have, incoming[code], elastic_mm)
+                _need(site, code, units.get(code, ""), steps, have, incoming[code], elastic_note)
             )
     return sorted(needs, key=lambda n: (n.runs_out_on or date.max, -(n.short or 0), n.site, n.item))
 
@@ -133,7 +152,7 @@ def _requirements(
     demand: list[Demand],
     have: dict[str, int],
     frame_grams: Decimal,
-    elastic_mm: int | None,
+    parts: Mapping[str, int],
 ) -> list[tuple[date, dict[str, int]]]:
     """Cumulative material requirement at each needed-by day, after netting finished goods."""
     visors = frames = 0
@@ -144,11 +163,11 @@ def _requirements(
         elif line.item_code == "visor-frame":
             frames += line.quantity
         to_make = max(0, visors - have["visor"])
-        frames_needed = max(0, to_make + frames - have["visor-frame"])
+        frames_needed = max(0, to_make * parts.get("visor-frame", 1) + frames - have["visor-frame"])
         required = {
             "petg": math.ceil(frames_needed * frame_grams),
-            "pet-sheet-a4": to_make,
-            "elastic": to_make * (elastic_mm or 0),
+            "pet-sheet-a4": to_make * parts.get("pet-sheet-a4", 0),
+            "elastic": to_make * parts.get("elastic", 0),
         }
         steps.append((line.needed_by, required))
     return steps
@@ -161,11 +180,11 @@ def _need(
     steps: list[tuple[date, dict[str, int]]],
     have: dict[str, int],
     incoming: list[tuple[date, int]],
-    elastic_mm: int | None,
+    elastic_note: str,
 ) -> Need:
     on_hand, ordered = have[code], sum(qty for _, qty in incoming)
     first = steps[0][0] if steps else None
-    if code == "elastic" and elastic_mm is None:
+    if code == "elastic" and not elastic_note:
         return Need(
             site.name,
             site.region,
@@ -177,7 +196,7 @@ def _need(
             None,
             None,
             first,
-            "not computed: no sourced elastic length per visor (give --elastic-mm)",
+            "not computed: no elastic in the visor's bill of materials (give --elastic-mm)",
         )
     runs_out = None
     for day, required in steps:
@@ -187,8 +206,19 @@ def _need(
             break
     required_total = steps[-1][1][code] if steps else 0
     short = max(0, required_total - on_hand - ordered)
+    note = elastic_note if code == "elastic" else ""
     return Need(
-        site.name, site.region, code, unit, required_total, on_hand, ordered, short, runs_out, first
+        site.name,
+        site.region,
+        code,
+        unit,
+        required_total,
+        on_hand,
+        ordered,
+        short,
+        runs_out,
+        first,
+        note,
     )
 
 

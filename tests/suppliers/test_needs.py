@@ -133,3 +133,24 @@ def test_open_demand_is_read_from_the_core(reference_loaded: Engine, fablab: str
         found = {n.item: n for n in compute_needs(session=session, today=date.today())}
     assert found["pet-sheet-a4"].required == 10
     assert found["petg"].required == 244
+
+
+def test_elastic_comes_from_the_visors_bill_of_materials_unless_given(
+    reference_loaded: Engine, fablab: str
+) -> None:
+    from fabcoord.batches import quality
+    from fabcoord.config import PROJECT_DATA_DIR
+
+    bill = quality.load(PROJECT_DATA_DIR).components
+    receive(reference_loaded, item="elastic", qty=3_000, to="fablab/fablab-des-usines")
+    lines = [Line("CMD-1", poitiers(reference_loaded), "visor", 20, TODAY + timedelta(days=3))]
+    elastic = needs(reference_loaded, lines, components=bill)["elastic"]
+    assert (elastic.required, elastic.on_hand, elastic.short) == (6_000, 3_000, 3_000)
+    assert elastic.runs_out_on == TODAY + timedelta(days=3)
+    assert elastic.note.startswith("300 mm per visor, from the visor's bill of materials")
+    given = needs(reference_loaded, lines, components=bill, elastic_mm=100)["elastic"]
+    assert (given.required, given.short, given.note) == (
+        2_000,
+        0,
+        "100 mm per visor, from --elastic-mm",
+    )
