@@ -11,7 +11,9 @@ posting read, to answer with it (same content) or refuse (IdempotencyConflict).
 
 Negative stock is refused without a read-then-write race: each balance is changed by one atomic
 ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` whose row lock (PostgreSQL) or the ``BEGIN IMMEDIATE``
-write lock (SQLite) orders concurrent writers; the returned balance is the one after this posting.
+write lock (SQLite) orders concurrent writers; the returned balance is the one after this posting
+(for a batch, after the whole batch: each posting is then checked in order, see
+:mod:`fabcoord.ledger.shortfall`).
 Only real locations have cached balances: the virtual counterparts (supplier, production, …) take
 a leg of almost every posting, so caching them would make one row that every writer must lock.
 """
