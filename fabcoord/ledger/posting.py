@@ -218,15 +218,18 @@ def _checked(request: PostingRequest) -> str:
     if len(legs) < 2:
         raise UnbalancedPosting("a posting needs at least two legs (from and to)")
     totals: dict[tuple[str, str], int] = {}
+    rows = []
     for leg in legs:
-        qty, lot = leg.qty, leg.lot
+        item, location, qty, lot = leg.item, leg.location, leg.qty, leg.lot
         if type(qty) is not int or not 0 < abs(qty) <= MAX_QUANTITY or len(lot) > 80:
             _check_leg(leg)
-        pair = (leg.item, lot)
+        pair = (item, lot)
         totals[pair] = totals.get(pair, 0) + qty
+        rows.append((item, location, lot, qty))
     if any(totals.values()):
         _refuse_unbalanced(totals)
-    return _fingerprint(request)
+    rows.sort()
+    return _fingerprint(request, rows)
 
 
 def _check_header(request: PostingRequest) -> None:
@@ -258,21 +261,26 @@ def _refuse_unbalanced(totals: dict[tuple[str, str], int]) -> None:
     )
 
 
-def _fingerprint(request: PostingRequest) -> str:
+_FINGERPRINT = '{"doc": [%s, %s], "legs": [%s], "note": %s, "reason": %s}'
+_FINGERPRINT_LEG = "[%s, %s, %s, %d]"
+
+
+def _fingerprint(request: PostingRequest, rows: list[tuple[str, str, str, int]]) -> str:
     """SHA-256 of the request's content as canonical JSON (sorted keys, sorted legs).
 
     The text is exactly ``json.dumps(content, sort_keys=True)`` of ``{"reason", "doc": [type,
     id], "legs": [[item, location, lot, qty], …] sorted, "note"}`` (stored fingerprints must stay
-    comparable), written out directly because ``json.dumps`` costs more than the whole insert."""
+    comparable), written out directly because ``json.dumps`` costs more than the whole insert.
+    ``rows`` are the legs as ``(item, location, lot, qty)``, sorted."""
     legs = ", ".join(
-        f"[{_json(item)}, {_json(location)}, {_json(lot)}, {int(qty)}]"
-        for item, location, lot, qty in sorted(
-            [(leg.item, leg.location, leg.lot, leg.qty) for leg in request.legs]
-        )
+        [_FINGERPRINT_LEG % (_json(i), _json(at), _json(lot), q) for i, at, lot, q in rows]
     )
-    text = (
-        f'{{"doc": [{_json(request.doc_type)}, {_json(request.doc_id)}], "legs": [{legs}], '
-        f'"note": {_json(request.note)}, "reason": {_json(request.reason.value)}}}'
+    text = _FINGERPRINT % (
+        _json(request.doc_type),
+        _json(request.doc_id),
+        legs,
+        _json(request.note),
+        _json(request.reason),  # a StrEnum: its text is its value
     )
     return hashlib.sha256(text.encode()).hexdigest()
 
