@@ -270,7 +270,7 @@ def _write_sqlite(
         ids: list[int | None] = [row[0] for row in cursor.fetchall()] or [None]
     else:  # ids chosen here, to tell which headers were inserted (RETURNING has no order)
         ids = _sqlite_headers(cursor, postings, stamped)
-    moves = []
+    moves: list[Any] = []  # the legs' values, row after row
     changes = Changes(forbid)
     for n, (posting_id, p, posted_at) in enumerate(zip(ids, postings, stamped, strict=True)):
         if posting_id is None:
@@ -279,28 +279,26 @@ def _write_sqlite(
         real = []
         for item_code, location_code, qty, lot in p.legs:
             item, location = items[item_code], locations[location_code]
-            moves.append(
-                (
-                    posting_id,
-                    item.id,
-                    location.id,
-                    lot,
-                    qty,
-                    item.unit_value,
-                    reason,
-                    doc_type,
-                    doc_id,
-                    posted_at,
-                )
+            moves += (
+                posting_id,
+                item.id,
+                location.id,
+                lot,
+                qty,
+                item.unit_value,
+                reason,
+                doc_type,
+                doc_id,
+                posted_at,
             )
             if not location.virtual:  # virtual counterparts are never cached
                 real.append(((item.id, location.id, lot), qty))
         if real:
             changes.add_posting(n, real)
-    per_statement = _PARAMETERS_PER_STATEMENT // len(_MOVE)
+    per_statement = _PARAMETERS_PER_STATEMENT // len(_MOVE) * len(_MOVE)  # whole rows
     for first in range(0, len(moves), per_statement):
         chunk = moves[first : first + per_statement]
-        cursor.execute(_sqlite_moves_sql(len(chunk)), [value for row in chunk for value in row])
+        cursor.execute(_sqlite_moves_sql(len(chunk) // len(_MOVE)), chunk)
     return ids, _upsert_balances(cursor, "?", changes.net), changes
 
 
@@ -319,34 +317,36 @@ def _stamped(postings: Sequence[NewPosting], stamp: Callable[[datetime], Any]) -
 def _sqlite_headers(
     cursor: Any, postings: Sequence[NewPosting], stamped: list[Any]
 ) -> list[int | None]:
+    """Insert the headers with ids after the largest; the ids, None where a key was taken. A
+    batch without idempotency keys cannot meet a taken key: its ids are not read back."""
     start = int(cursor.execute("SELECT COALESCE(MAX(id), 0) FROM posting").fetchone()[0])
-    wanted = list(range(start + 1, start + 1 + len(postings)))
+    wanted: list[int | None] = list(range(start + 1, start + 1 + len(postings)))
+    keyed = any(p.idempotency_key is not None for p in postings)
     inserted: set[int] = set()
     per_statement = _PARAMETERS_PER_STATEMENT // (len(_HEADER) + 1)
     for first in range(0, len(postings), per_statement):
-        rows = [
-            (posting_id, *_header(p, posted_at))
-            for posting_id, p, posted_at in zip(
-                wanted[first : first + per_statement],
-                postings[first : first + per_statement],
-                stamped[first : first + per_statement],
-                strict=True,
-            )
-        ]
-        cursor.execute(
-            _sqlite_headers_sql(len(rows), with_ids=True), [value for row in rows for value in row]
-        )
-        inserted.update(row[0] for row in cursor.fetchall())
-    return [i if i in inserted else None for i in wanted]
+        values: list[Any] = []
+        for posting_id, p, posted_at in zip(
+            wanted[first : first + per_statement],
+            postings[first : first + per_statement],
+            stamped[first : first + per_statement],
+            strict=True,
+        ):
+            values += (posting_id, *_header(p, posted_at))
+        rows = len(values) // (len(_HEADER) + 1)
+        cursor.execute(_sqlite_headers_sql(rows, with_ids=True, returning=keyed), values)
+        if keyed:
+            inserted.update(row[0] for row in cursor.fetchall())
+    return wanted if not keyed else [i if i in inserted else None for i in wanted]
 
 
 @lru_cache(maxsize=256)
-def _sqlite_headers_sql(rows: int, *, with_ids: bool) -> str:
+def _sqlite_headers_sql(rows: int, *, with_ids: bool, returning: bool = True) -> str:
     columns = ("id", *_HEADER) if with_ids else _HEADER
     row = "(" + ", ".join("?" for _ in columns) + ")"
     return (
         f"INSERT INTO posting ({', '.join(columns)}) VALUES {', '.join([row] * rows)} "
-        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+        "ON CONFLICT (idempotency_key) DO NOTHING" + (" RETURNING id" if returning else "")
     )
 
 
