@@ -11,6 +11,7 @@ responsive (the print dispatcher) gives up and retries rather than wait on a loc
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
@@ -89,7 +90,11 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int, synchronous: str 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         read_only = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        sql = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+        try:  # on the driver: SQLAlchemy's statement machinery costs more than the BEGIN
+            connection.connection.driver_connection.execute(sql)
+        except sqlite3.Error as error:  # raised as SQLAlchemy raises driver errors
+            raise DBAPIError.instance(sql, None, error, sqlite3.Error) from None
 
 
 @contextmanager

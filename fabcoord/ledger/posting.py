@@ -11,7 +11,9 @@ posting read, to answer with it (same content) or refuse (IdempotencyConflict).
 
 Negative stock is refused without a read-then-write race: each balance is changed by one atomic
 ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` whose row lock (PostgreSQL) or the ``BEGIN IMMEDIATE``
-write lock (SQLite) orders concurrent writers; the returned balance is the one after this posting.
+write lock (SQLite) orders concurrent writers; the returned balance is the one after this posting
+(for a batch, after the whole batch: each posting is then checked in order, see
+:mod:`fabcoord.ledger.shortfall`).
 Only real locations have cached balances: the virtual counterparts (supplier, production, …) take
 a leg of almost every posting, so caching them would make one row that every writer must lock.
 """
@@ -19,10 +21,10 @@ a leg of almost every posting, so caching them would make one row that every wri
 from __future__ import annotations
 
 import hashlib
-import json
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from json.encoder import encode_basestring_ascii as _json
 
 from sqlalchemy import Connection, bindparam
 from sqlalchemy import select as core_select
@@ -101,31 +103,42 @@ def post(*, session: Session, request: PostingRequest) -> Posted:
 
 
 def post_many(*, session: Session, requests: Sequence[PostingRequest]) -> list[Posted]:
-    """Post several requests atomically (all or none); the fast path for batches.
+    """Post several requests atomically (all or none), in order: the path for batches.
 
-    The negative-stock rule is checked on the batch's net change per balance, at the end of the
-    batch: a request may take stock that a later request of the same batch brings in.
+    The whole batch is written set-wise (a fixed number of statements whatever its size) at one
+    time, ``posted_at``. The negative-stock rule is applied to each request in order, as if they
+    were posted one after another: a request may not take stock that only a later request of the
+    batch brings in. A refusal refuses the whole batch.
+
+    Raises:
+        As :func:`post`, for the first request that fails; on any of them nothing was written.
     """
     if not requests:
         return []
-    for request in requests:
-        _validate(request)
-    fresh = _first_per_key([(request, _fingerprint(request)) for request in requests])
+    checked = [(request, _checked(request)) for request in requests]
+    fresh = _first_per_key(checked)
+    posted_at = utc_now()
     with atomic(session) as connection:
         items, locations = lookups.resolve(
             session,
             connection,
-            (leg.item for r, _ in fresh for leg in r.legs),
-            (leg.location for r, _ in fresh for leg in r.legs),
+            {leg.item for r, _ in fresh for leg in r.legs},
+            {leg.location for r, _ in fresh for leg in r.legs},
         )
-        written = writer.write(connection, [_new(r, fp) for r, fp in fresh], items, locations)
+        written = writer.write(
+            connection, [_new(r, fp, posted_at) for r, fp in fresh], items, locations
+        )
         taken = [(r, fp) for (r, fp), w in zip(fresh, written, strict=True) if w is None]
         earlier = _earlier_postings(connection, taken)
-    posted = {id(r): w for (r, _), w in zip(fresh, written, strict=True) if w is not None}
-    by_key = {r.idempotency_key: posted[id(r)] for r, _ in fresh if id(r) in posted}
+    posted = [w for w in written if w is not None]
+    if len(posted) == len(requests):  # the usual case: every request new, none twice
+        return posted
+    by_key = {w.idempotency_key: w for w in posted if w.idempotency_key is not None}
     by_key.update(earlier)
+    by_request = {id(r): w for (r, _), w in zip(fresh, written, strict=True) if w is not None}
     return [
-        posted[id(r)] if r.idempotency_key is None else by_key[r.idempotency_key] for r in requests
+        by_request[id(r)] if r.idempotency_key is None else by_key[r.idempotency_key]
+        for r in requests
     ]
 
 
@@ -165,8 +178,7 @@ def reverse(*, session: Session, posting_id: int, reason: str, actor: str) -> Po
         actor=actor,
         note=reason,
     )
-    _validate(request)
-    new = _new(request, _fingerprint(request), reverses_id=posting_id)
+    new = _new(request, _checked(request), utc_now(), reverses_id=posting_id)
     try:
         with atomic(session) as connection:
             items, locations = lookups.resolve(
@@ -185,7 +197,42 @@ def reverse(*, session: Session, posting_id: int, reason: str, actor: str) -> Po
 _LIMITS = (("document type", 40), ("document id", 120), ("actor", 120), ("note", 500))
 
 
-def _validate(request: PostingRequest) -> None:
+def _checked(request: PostingRequest) -> str:
+    """Validate a request (InvalidInput, InvalidQuantity, UnbalancedPosting) and return its
+    content fingerprint. The usual request passes a few cheap tests; the detailed checks, which
+    word the refusal, run only when one of them fails."""
+    doc_type, doc_id, actor, note = request.doc_type, request.doc_id, request.actor, request.note
+    if (
+        not doc_type.strip()
+        or not doc_id.strip()
+        or len(doc_type) > 40
+        or len(doc_id) > 120
+        or len(actor) > 120
+        or len(note) > 500
+    ):
+        _check_header(request)
+    key = request.idempotency_key
+    if key is not None and not 0 < len(key) <= 200:
+        raise InvalidInput("idempotency key must be 1 to 200 characters")
+    legs = request.legs
+    if len(legs) < 2:
+        raise UnbalancedPosting("a posting needs at least two legs (from and to)")
+    totals: dict[tuple[str, str], int] = {}
+    rows = []
+    for leg in legs:
+        item, location, qty, lot = leg.item, leg.location, leg.qty, leg.lot
+        if type(qty) is not int or not 0 < abs(qty) <= MAX_QUANTITY or len(lot) > 80:
+            _check_leg(leg)
+        pair = (item, lot)
+        totals[pair] = totals.get(pair, 0) + qty
+        rows.append((item, location, lot, qty))
+    if any(totals.values()):
+        _refuse_unbalanced(totals)
+    rows.sort()
+    return _fingerprint(request, rows)
+
+
+def _check_header(request: PostingRequest) -> None:
     if not request.doc_type.strip() or not request.doc_id.strip():
         raise InvalidInput("every move must name its causing document (type and id)")
     for (what, limit), value in zip(
@@ -193,38 +240,49 @@ def _validate(request: PostingRequest) -> None:
     ):
         if len(value.strip()) > limit:
             raise InvalidInput(f"{what} is too long: at most {limit} characters")
-    if request.idempotency_key is not None and not 0 < len(request.idempotency_key) <= 200:
-        raise InvalidInput("idempotency key must be 1 to 200 characters")
-    if len(request.legs) < 2:
-        raise UnbalancedPosting("a posting needs at least two legs (from and to)")
-    totals: dict[tuple[str, str], int] = defaultdict(int)
-    for leg in request.legs:
-        if isinstance(leg.qty, bool) or not isinstance(leg.qty, int):
-            raise InvalidQuantity(f"quantity of {leg.item} must be a whole number, got {leg.qty!r}")
-        if leg.qty == 0:
-            raise InvalidQuantity(f"quantity of {leg.item} at {leg.location} must not be zero")
-        if abs(leg.qty) > MAX_QUANTITY:
-            raise InvalidQuantity(f"quantity of {leg.item} is too large: {leg.qty}")
-        if len(leg.lot) > 80:
-            raise InvalidInput(f"lot {leg.lot[:20]}… is too long: at most 80 characters")
-        totals[(leg.item, leg.lot)] += leg.qty
-    unbalanced = sorted(key for key, total in totals.items() if total != 0)
-    if unbalanced:
-        item, lot = unbalanced[0]
-        raise UnbalancedPosting(
-            f"legs of {item}{' lot ' + lot if lot else ''} do not sum to zero: "
-            "every quantity taken somewhere must go somewhere"
-        )
 
 
-def _fingerprint(request: PostingRequest) -> str:
-    content = {
-        "reason": request.reason.value,
-        "doc": [request.doc_type, request.doc_id],
-        "legs": sorted([leg.item, leg.location, leg.lot, leg.qty] for leg in request.legs),
-        "note": request.note,
-    }
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+def _check_leg(leg: Leg) -> None:
+    if isinstance(leg.qty, bool) or not isinstance(leg.qty, int):
+        raise InvalidQuantity(f"quantity of {leg.item} must be a whole number, got {leg.qty!r}")
+    if leg.qty == 0:
+        raise InvalidQuantity(f"quantity of {leg.item} at {leg.location} must not be zero")
+    if abs(leg.qty) > MAX_QUANTITY:
+        raise InvalidQuantity(f"quantity of {leg.item} is too large: {leg.qty}")
+    if len(leg.lot) > 80:
+        raise InvalidInput(f"lot {leg.lot[:20]}… is too long: at most 80 characters")
+
+
+def _refuse_unbalanced(totals: dict[tuple[str, str], int]) -> None:
+    item, lot = sorted(key for key, total in totals.items() if total != 0)[0]
+    raise UnbalancedPosting(
+        f"legs of {item}{' lot ' + lot if lot else ''} do not sum to zero: "
+        "every quantity taken somewhere must go somewhere"
+    )
+
+
+_FINGERPRINT = '{"doc": [%s, %s], "legs": [%s], "note": %s, "reason": %s}'
+_FINGERPRINT_LEG = "[%s, %s, %s, %d]"
+
+
+def _fingerprint(request: PostingRequest, rows: list[tuple[str, str, str, int]]) -> str:
+    """SHA-256 of the request's content as canonical JSON (sorted keys, sorted legs).
+
+    The text is exactly ``json.dumps(content, sort_keys=True)`` of ``{"reason", "doc": [type,
+    id], "legs": [[item, location, lot, qty], …] sorted, "note"}`` (stored fingerprints must stay
+    comparable), written out directly because ``json.dumps`` costs more than the whole insert.
+    ``rows`` are the legs as ``(item, location, lot, qty)``, sorted."""
+    legs = ", ".join(
+        [_FINGERPRINT_LEG % (_json(i), _json(at), _json(lot), q) for i, at, lot, q in rows]
+    )
+    text = _FINGERPRINT % (
+        _json(request.doc_type),
+        _json(request.doc_id),
+        legs,
+        _json(request.note),
+        _json(request.reason),  # a StrEnum: its text is its value
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _earlier_postings(
@@ -268,17 +326,21 @@ def _first_per_key(
 
 
 def _new(
-    request: PostingRequest, fingerprint: str, *, reverses_id: int | None = None
+    request: PostingRequest,
+    fingerprint: str,
+    posted_at: datetime,
+    *,
+    reverses_id: int | None = None,
 ) -> writer.NewPosting:
     return writer.NewPosting(
-        reason=request.reason,
-        doc_type=request.doc_type.strip(),
-        doc_id=request.doc_id.strip(),
-        actor=request.actor,
-        posted_at=utc_now(),
-        idempotency_key=request.idempotency_key,
-        fingerprint=fingerprint,
-        reverses_id=reverses_id,
-        note=request.note,
-        legs=tuple((leg.item, leg.location, leg.qty, leg.lot) for leg in request.legs),
+        request.reason,
+        request.doc_type.strip(),
+        request.doc_id.strip(),
+        request.actor,
+        posted_at,
+        request.idempotency_key,
+        fingerprint,
+        reverses_id,
+        request.note,
+        tuple([(leg.item, leg.location, leg.qty, leg.lot) for leg in request.legs]),
     )

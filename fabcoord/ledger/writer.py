@@ -16,17 +16,19 @@ the legs, one balance upsert.
 A header whose idempotency key is already taken is not inserted, and neither are its legs nor its
 balance changes; :func:`write` reports it as None and the caller answers from the earlier posting.
 Balance upserts run in (item, location, lot) order: one lock order for every writer. Very large
-batches are split into several statements of each kind, keeping that order.
+batches are split into several statements of each kind, keeping that order. The upsert adds the
+batch's net change to every balance it touches and returns the new balances; the negative-stock
+rule is then checked posting by posting in Python (:mod:`fabcoord.ledger.shortfall`), and a
+refusal raises before the caller's transaction goes on (the caller undoes the writes).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
@@ -34,6 +36,7 @@ from sqlalchemy.exc import DBAPIError
 from fabcoord.errors import InsufficientStock
 from fabcoord.ledger.lookups import ItemRef, LocationRef
 from fabcoord.ledger.models import MoveReason, Posting, StockMove
+from fabcoord.ledger.shortfall import Changes
 
 __all__ = ["ItemRef", "LocationRef", "NewPosting", "Posted", "write"]
 
@@ -99,9 +102,27 @@ class Posted:
             note=row.note,
         )
 
+    @classmethod
+    def new(cls, p: NewPosting, posting_id: int) -> Posted:
+        """From a posting just written. Fills the instance directly: a frozen dataclass sets
+        each field through ``object.__setattr__``, which costs more than the posting's insert."""
+        posted = object.__new__(cls)
+        posted.__dict__.update(
+            id=posting_id,
+            reason=p.reason,
+            doc_type=p.doc_type,
+            doc_id=p.doc_id,
+            actor=p.actor,
+            posted_at=p.posted_at,
+            idempotency_key=p.idempotency_key,
+            fingerprint=p.fingerprint,
+            reverses_id=p.reverses_id,
+            note=p.note,
+        )
+        return posted
 
-@dataclass(frozen=True)
-class NewPosting:
+
+class NewPosting(NamedTuple):
     """A posting ready to write: header values and legs already resolved and validated."""
 
     reason: MoveReason
@@ -131,18 +152,23 @@ def write(
     driver: Any = connection.connection.driver_connection
     cursor = driver.cursor()
     stamp = _stamp(connection.dialect)
+    forbid = frozenset(item.id for item in items.values() if not item.allow_negative)
     try:
         if connection.dialect.name == "postgresql":
-            ids, balances, deltas = _write_postgresql(cursor, postings, items, locations, stamp)
-            _refuse_negative(cursor, "%s", balances, deltas, items, locations)
+            mark = "%s"
+            ids, after, changes = _write_postgresql(
+                cursor, postings, items, locations, stamp, forbid
+            )
         else:
-            ids, balances, deltas = _write_sqlite(cursor, postings, items, locations, stamp)
-            _refuse_negative(cursor, "?", balances, deltas, items, locations)
+            mark = "?"
+            ids, after, changes = _write_sqlite(cursor, postings, items, locations, stamp, forbid)
+        _refuse_negative(cursor, mark, after, changes, items, locations)
     except dbapi_error as error:
         raise DBAPIError.instance("ledger posting", None, error, dbapi_error) from None
     finally:
         cursor.close()
-    return [None if i is None else Posted.of(p, i) for i, p in zip(ids, postings, strict=True)]
+    new = Posted.new
+    return [None if i is None else new(p, i) for i, p in zip(ids, postings, strict=True)]
 
 
 # --- PostgreSQL: one statement --------------------------------------------------------------
@@ -154,23 +180,22 @@ def _write_postgresql(
     items: dict[str, ItemRef],
     locations: dict[str, LocationRef],
     stamp: Callable[[datetime], Any],
-) -> tuple[list[int | None], list[tuple[int, int, str, int]], dict[Delta, int]]:
+    forbid: frozenset[int],
+) -> tuple[list[int | None], list[tuple[int, int, str, int]], Changes]:
     chunks = list(_chunks(postings, items, locations))
+    changes = Changes(forbid)
     if len(chunks) == 1:  # the usual case: headers, legs and balances in one statement
         sql = _postgresql_sql(*chunks[0].shape, with_balances=True)
-        one_ids, balances = _run_postgresql(
-            cursor, sql, chunks[0].parameters(stamp, with_deltas=True)
-        )
-        return one_ids, balances, _deltas(chunks[0], one_ids)
+        one_ids, after = _run_postgresql(cursor, sql, chunks[0].parameters(stamp, with_deltas=True))
+        _add_changes(changes, chunks[0], one_ids, 0)
+        return one_ids, after, changes
     ids: list[int | None] = []
-    deltas: dict[Delta, int] = defaultdict(int)
     for chunk in chunks:  # headers and legs per chunk, then the balances in key order
         sql = _postgresql_sql(*chunk.shape, with_balances=False)
         chunk_ids, _ = _run_postgresql(cursor, sql, chunk.parameters(stamp, with_deltas=False))
-        for key, delta in _deltas(chunk, chunk_ids).items():
-            deltas[key] += delta
+        _add_changes(changes, chunk, chunk_ids, len(ids))
         ids += chunk_ids
-    return ids, _upsert_balances(cursor, "%s", deltas), deltas
+    return ids, _upsert_balances(cursor, "%s", changes.net), changes
 
 
 def _run_postgresql(
@@ -212,7 +237,7 @@ def _postgresql_sql(postings: int, legs: int, deltas: int, *, with_balances: boo
             f", d (n, item_id, location_id, lot, qty) AS ({d}), "
             "b AS (INSERT INTO stock_balance (item_id, location_id, lot, qty) "
             "SELECT d.item_id, d.location_id, d.lot, SUM(d.qty) FROM d JOIN ids USING (n) "
-            "JOIN h ON h.id = ids.id GROUP BY 1, 2, 3 HAVING SUM(d.qty) <> 0 ORDER BY 1, 2, 3 "
+            "JOIN h ON h.id = ids.id GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 "
             "ON CONFLICT (item_id, location_id, lot) DO UPDATE "
             "SET qty = stock_balance.qty + excluded.qty "
             "RETURNING item_id, location_id, lot, qty)"
@@ -237,75 +262,91 @@ def _write_sqlite(
     items: dict[str, ItemRef],
     locations: dict[str, LocationRef],
     stamp: Callable[[datetime], Any],
-) -> tuple[list[int | None], list[tuple[int, int, str, int]], dict[Delta, int]]:
-    stamped = [stamp(p.posted_at) for p in postings]
+    forbid: frozenset[int],
+) -> tuple[list[int | None], list[tuple[int, int, str, int]], Changes]:
+    stamped = _stamped(postings, stamp)
     if len(postings) == 1:  # the id SQLite gives, returned
         cursor.execute(_sqlite_headers_sql(1, with_ids=False), _header(postings[0], stamped[0]))
         ids: list[int | None] = [row[0] for row in cursor.fetchall()] or [None]
     else:  # ids chosen here, to tell which headers were inserted (RETURNING has no order)
         ids = _sqlite_headers(cursor, postings, stamped)
-    moves = []
-    deltas: dict[Delta, int] = defaultdict(int)
-    for posting_id, p, posted_at in zip(ids, postings, stamped, strict=True):
+    moves: list[Any] = []  # the legs' values, row after row
+    changes = Changes(forbid)
+    for n, (posting_id, p, posted_at) in enumerate(zip(ids, postings, stamped, strict=True)):
         if posting_id is None:
             continue
-        reason = p.reason.value
+        reason, doc_type, doc_id = p.reason.value, p.doc_type, p.doc_id
+        real = []
         for item_code, location_code, qty, lot in p.legs:
             item, location = items[item_code], locations[location_code]
-            moves.append(
-                (
-                    posting_id,
-                    item.id,
-                    location.id,
-                    lot,
-                    qty,
-                    item.unit_value,
-                    reason,
-                    p.doc_type,
-                    p.doc_id,
-                    posted_at,
-                )
+            moves += (
+                posting_id,
+                item.id,
+                location.id,
+                lot,
+                qty,
+                item.unit_value,
+                reason,
+                doc_type,
+                doc_id,
+                posted_at,
             )
             if not location.virtual:  # virtual counterparts are never cached
-                deltas[(item.id, location.id, lot)] += qty
-    per_statement = _PARAMETERS_PER_STATEMENT // len(_MOVE)
+                real.append(((item.id, location.id, lot), qty))
+        if real:
+            changes.add_posting(n, real)
+    per_statement = _PARAMETERS_PER_STATEMENT // len(_MOVE) * len(_MOVE)  # whole rows
     for first in range(0, len(moves), per_statement):
         chunk = moves[first : first + per_statement]
-        cursor.execute(_sqlite_moves_sql(len(chunk)), [value for row in chunk for value in row])
-    return ids, _upsert_balances(cursor, "?", deltas), deltas
+        cursor.execute(_sqlite_moves_sql(len(chunk) // len(_MOVE)), chunk)
+    return ids, _upsert_balances(cursor, "?", changes.net), changes
+
+
+def _stamped(postings: Sequence[NewPosting], stamp: Callable[[datetime], Any]) -> list[Any]:
+    """Each posting's time as stored, converted once per distinct time (a batch has one)."""
+    done: dict[datetime, Any] = {}
+    result = []
+    for p in postings:
+        value = done.get(p.posted_at)
+        if value is None:
+            value = done[p.posted_at] = stamp(p.posted_at)
+        result.append(value)
+    return result
 
 
 def _sqlite_headers(
     cursor: Any, postings: Sequence[NewPosting], stamped: list[Any]
 ) -> list[int | None]:
+    """Insert the headers with ids after the largest; the ids, None where a key was taken. A
+    batch without idempotency keys cannot meet a taken key: its ids are not read back."""
     start = int(cursor.execute("SELECT COALESCE(MAX(id), 0) FROM posting").fetchone()[0])
-    wanted = list(range(start + 1, start + 1 + len(postings)))
+    wanted: list[int | None] = list(range(start + 1, start + 1 + len(postings)))
+    keyed = any(p.idempotency_key is not None for p in postings)
     inserted: set[int] = set()
     per_statement = _PARAMETERS_PER_STATEMENT // (len(_HEADER) + 1)
     for first in range(0, len(postings), per_statement):
-        rows = [
-            (posting_id, *_header(p, posted_at))
-            for posting_id, p, posted_at in zip(
-                wanted[first : first + per_statement],
-                postings[first : first + per_statement],
-                stamped[first : first + per_statement],
-                strict=True,
-            )
-        ]
-        cursor.execute(
-            _sqlite_headers_sql(len(rows), with_ids=True), [value for row in rows for value in row]
-        )
-        inserted.update(row[0] for row in cursor.fetchall())
-    return [i if i in inserted else None for i in wanted]
+        values: list[Any] = []
+        for posting_id, p, posted_at in zip(
+            wanted[first : first + per_statement],
+            postings[first : first + per_statement],
+            stamped[first : first + per_statement],
+            strict=True,
+        ):
+            values += (posting_id, *_header(p, posted_at))
+        rows = len(values) // (len(_HEADER) + 1)
+        cursor.execute(_sqlite_headers_sql(rows, with_ids=True, returning=keyed), values)
+        if keyed:
+            inserted.update(row[0] for row in cursor.fetchall())
+    return wanted if not keyed else [i if i in inserted else None for i in wanted]
 
 
 @lru_cache(maxsize=256)
-def _sqlite_headers_sql(rows: int, *, with_ids: bool) -> str:
+def _sqlite_headers_sql(rows: int, *, with_ids: bool, returning: bool = True) -> str:
     columns = ("id", *_HEADER) if with_ids else _HEADER
     row = "(" + ", ".join("?" for _ in columns) + ")"
     return (
         f"INSERT INTO posting ({', '.join(columns)}) VALUES {', '.join([row] * rows)} "
-        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+        "ON CONFLICT (idempotency_key) DO NOTHING" + (" RETURNING id" if returning else "")
     )
 
 
@@ -321,8 +362,9 @@ def _sqlite_moves_sql(rows: int) -> str:
 def _upsert_balances(
     cursor: Any, p: str, deltas: dict[Delta, int]
 ) -> list[tuple[int, int, str, int]]:
-    """The balance changes in key order, ``RETURNING`` the new balances (one statement unless huge)."""
-    keys = [key for key in sorted(deltas) if deltas[key] != 0]
+    """The balance changes in key order, ``RETURNING`` the new balances (one statement unless
+    huge). A net change of zero is sent too: its balance is needed to check the steps."""
+    keys = sorted(deltas)
     balances = []
     per_statement = _PARAMETERS_PER_STATEMENT // 4
     for first in range(0, len(keys), per_statement):
@@ -348,30 +390,33 @@ def _upsert_sql(p: str, rows: int) -> str:
 def _refuse_negative(
     cursor: Any,
     p: str,
-    balances: list[tuple[int, int, str, int]],
-    deltas: dict[Delta, int],
+    after: list[tuple[int, int, str, int]],
+    changes: Changes,
     items: dict[str, ItemRef],
     locations: dict[str, LocationRef],
 ) -> None:
-    keys = {key for key, delta in deltas.items() if delta != 0}
-    if len(balances) != len(keys):  # never expected: the check below must see every balance
-        raise RuntimeError(f"balance upsert returned {len(balances)} rows for {len(keys)} keys")
-    items_by_id = {item.id: item for item in items.values()}
-    for item_id, location_id, lot, balance in sorted(balances):
-        delta, item = deltas[(item_id, location_id, lot)], items_by_id[item_id]
-        if balance < 0 and delta < 0 and not item.allow_negative:
-            location = next(loc for loc in locations.values() if loc.id == location_id)
-            cursor.execute(_LOTS_HELD.format(p=p), (item_id, location_id, lot))
-            other_lots = [row[0] for row in cursor.fetchall()]
-            raise InsufficientStock(
-                item=item.code,
-                location=location.code,
-                lot=lot,
-                available=balance - delta,
-                requested=-delta,
-                unit=item.unit_value,
-                other_lots=tuple(sorted(other_lots))[:10],
-            )
+    """InsufficientStock for the first posting of the batch that takes a balance below zero."""
+    if len(after) != len(changes.net):  # never expected: the check must see every balance
+        raise RuntimeError(f"balance upsert returned {len(after)} rows for {len(changes.net)} keys")
+    if not changes.lowest:  # no posting took stock of an item that forbids negative balances
+        return
+    shortfall = changes.shortfall({(i, loc, lot): qty for i, loc, lot, qty in after})
+    if shortfall is None:
+        return
+    item_id, location_id, lot = shortfall.key
+    item = next(item for item in items.values() if item.id == item_id)
+    location = next(loc for loc in locations.values() if loc.id == location_id)
+    cursor.execute(_LOTS_HELD.format(p=p), (item_id, location_id, lot))
+    other_lots = [row[0] for row in cursor.fetchall()]
+    raise InsufficientStock(
+        item=item.code,
+        location=location.code,
+        lot=lot,
+        available=shortfall.available,
+        requested=shortfall.requested,
+        unit=item.unit_value,
+        other_lots=tuple(sorted(other_lots))[:10],
+    )
 
 
 # --- rows and parameters --------------------------------------------------------------------
@@ -419,24 +464,23 @@ def _chunks(
         n = len(chunk)
         chunk.append(p)
         size += cost
-        mine: dict[Delta, int] = defaultdict(int)
+        mine: dict[Delta, int] = {}
         for item_code, location_code, qty, lot in p.legs:
             item, location = items[item_code], locations[location_code]
             legs.append((n, item.id, location.id, lot, qty, item.unit_value))
             if not location.virtual:
-                mine[(item.id, location.id, lot)] += qty
+                key = (item.id, location.id, lot)
+                mine[key] = mine.get(key, 0) + qty
         deltas += [(n, *key, qty) for key, qty in mine.items() if qty != 0]
     if chunk:
         yield _Chunk(chunk, legs, deltas)
 
 
-def _deltas(chunk: _Chunk, ids: list[int | None]) -> dict[Delta, int]:
-    """The net balance changes of the chunk's postings that were inserted."""
-    totals: dict[Delta, int] = defaultdict(int)
+def _add_changes(changes: Changes, chunk: _Chunk, ids: list[int | None], first: int) -> None:
+    """The balance changes of the chunk's postings that were inserted, in order."""
     for n, item_id, location_id, lot, qty in chunk.deltas:
         if ids[n] is not None:
-            totals[(item_id, location_id, lot)] += qty
-    return totals
+            changes.add(first + n, (item_id, location_id, lot), qty)
 
 
 def _header(p: NewPosting, posted_at: Any) -> tuple[Any, ...]:
@@ -455,7 +499,30 @@ def _header(p: NewPosting, posted_at: Any) -> tuple[Any, ...]:
 
 @lru_cache(maxsize=8)
 def _stamp(dialect: Any) -> Callable[[datetime], Any]:
-    """How the dialect stores ``posted_at`` (SQLite: text in SQLAlchemy's own format)."""
+    """How the dialect stores ``posted_at`` (SQLite: text in SQLAlchemy's own format).
+
+    On SQLite, SQLAlchemy's converter (through SQLModel's UTC type) costs more than a posting's
+    statements; the same text is written directly, once checked equal to SQLAlchemy's own."""
     column_type = StockMove.__table__.c.posted_at.type  # type: ignore[attr-defined]
     process = column_type.dialect_impl(dialect).bind_processor(dialect)
-    return process if process is not None else (lambda value: value)
+    if process is None:
+        return lambda value: value
+    sample = datetime(2020, 4, 6, 18, 0, 7, 120, tzinfo=timezone(timedelta(hours=2)))
+    if dialect.name == "sqlite" and process(sample) == _sqlite_text(sample):
+        return _sqlite_text
+    return process  # type: ignore[no-any-return]
+
+
+def _sqlite_text(value: datetime) -> str:
+    """``value`` in UTC as SQLAlchemy writes a SQLite DATETIME: ``2020-04-06 16:00:07.000120``."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031  (faster than f-strings here)
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )

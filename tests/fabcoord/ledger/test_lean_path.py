@@ -225,3 +225,50 @@ def test_after_a_refused_first_posting_the_transaction_is_still_one_transaction(
         )
         raise RuntimeError("the caller gives up: the second posting must go too")
     assert ledger_snapshot(engine) == before
+
+
+def test_a_batch_may_not_take_stock_that_only_a_later_posting_brings_in(engine: Engine) -> None:
+    shelf, other = add_stock_location(engine), add_stock_location(engine)
+    before = ledger_snapshot(engine)
+    take = move_request(item="petg", qty=5, source=shelf, destination=other)
+    with pytest.raises(InsufficientStock) as refused, unit_of_work(engine) as session:
+        post_many(session=session, requests=[take, supply(shelf, 5)])
+    assert (refused.value.available, refused.value.requested) == (0, 5)
+    assert ledger_snapshot(engine) == before
+    with unit_of_work(engine) as session:  # in the other order each posting finds its stock
+        post_many(session=session, requests=[supply(shelf, 5), take])
+    assert (_quantity(engine, shelf), _quantity(engine, other)) == (0, 5)
+    _assert_cache_matches_moves(engine)
+
+
+def test_a_batch_that_takes_stock_and_brings_it_back_is_checked_at_each_posting(
+    engine: Engine,
+) -> None:
+    shelf, other = add_stock_location(engine), add_stock_location(engine)
+    receive(engine, item="petg", qty=3, to=shelf)
+    before = ledger_snapshot(engine)
+    with pytest.raises(InsufficientStock) as refused, unit_of_work(engine) as session:
+        post_many(
+            session=session,
+            requests=[
+                move_request(item="petg", qty=5, source=shelf, destination=other),
+                move_request(item="petg", qty=5, source=other, destination=shelf),
+            ],
+        )
+    assert (refused.value.location, refused.value.available, refused.value.requested) == (
+        shelf,
+        3,
+        5,
+    )
+    assert ledger_snapshot(engine) == before
+
+
+def test_a_refused_batch_names_the_first_posting_that_runs_short(engine: Engine) -> None:
+    shelf, other = add_stock_location(engine), add_stock_location(engine)
+    receive(engine, item="petg", qty=10, to=shelf)
+    take = [move_request(item="petg", qty=4, source=shelf, destination=other) for _ in range(3)]
+    with pytest.raises(InsufficientStock) as refused, unit_of_work(engine) as session:
+        post_many(session=session, requests=take)
+    assert (refused.value.available, refused.value.requested) == (2, 4)
+    assert "2 g available, 4 g requested" in str(refused.value)
+    assert _quantity(engine, shelf) == 10
