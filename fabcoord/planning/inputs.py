@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from fabcoord import demand, fablabs
@@ -59,6 +60,16 @@ class Inputs:
     notes: list[str] = field(default_factory=list)
     # per need key: why part of it cannot be planned at all (unknown city…)
     excluded: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """As ``dataclasses.asdict`` gives it, without deep-copying ten thousand plain dicts."""
+        return {
+            "needs": self.needs,
+            "sites": self.sites,
+            "assemblies": self.assemblies,
+            "notes": self.notes,
+            "excluded": self.excluded,
+        }
 
 
 def need_key(reference: str, line: int) -> str:
@@ -227,48 +238,86 @@ def _needs(
     committed = providers.committed_frames(session=session)
     for (ref, line), frames in _delivered_by_makers(session).items():
         committed[(ref, line)] = committed.get((ref, line), 0) + frames
-    hospitals = {h.id: h for h in session.exec(select(Hospital))}
+    hospitals = {
+        row[0]: row[1:]
+        for row in session.exec(
+            select(Hospital.id, Hospital.name, Hospital.city, Hospital.region_id)
+        ).all()
+    }
+    places: dict[int, Point | str] = {}  # per hospital: its point, or why it has none
     needs = []
-    for row in demand.open_lines(session=session):
-        key = need_key(row.reference, row.line)
-        done = committed.get((row.reference, row.line), 0)
-        open_qty = max(0, row.quantity - done)
-        hospital = hospitals[row.hospital_id]
-        region = regions.get(hospital.region_id, "")
+    for row in _open_lines(session):
+        reference, line, hospital_id, item, quantity, needed_by, priority = row
+        key = need_key(reference, line)
+        done = committed.get((reference, line), 0)
+        open_qty = max(0, quantity - done)
+        name, city, region_id = hospitals[hospital_id]
+        region = regions.get(region_id, "")
         inputs.needs[key] = {
-            "item": row.item_code,
-            "quantity": row.quantity,
+            "item": item,
+            "quantity": quantity,
             "open": open_qty,
-            "needed_by": row.needed_by.isoformat(),
-            "priority": row.priority,
-            "hospital": hospital.name,
+            "needed_by": needed_by.isoformat(),
+            "priority": priority,
+            "hospital": name,
         }
         if open_qty == 0:
             continue
-        if row.item_code not in PLANNED_ITEMS:
+        if item not in PLANNED_ITEMS:
             inputs.excluded[key] = (
-                f"{row.item_code} is not made by fablabs (only visors and frames are planned)"
+                f"{item} is not made by fablabs (only visors and frames are planned)"
             )
             continue
-        try:
-            point = cities.locate(hospital.city, region)
-        except UnknownCity as error:
-            inputs.excluded[key] = str(error)
+        place = places.get(hospital_id)
+        if place is None:
+            try:
+                place = cities.locate(city, region)
+            except UnknownCity as error:
+                place = str(error)
+            places[hospital_id] = place
+        if isinstance(place, str):
+            inputs.excluded[key] = place
             continue
         needs.append(
             Need(
-                reference=row.reference,
-                line=row.line,
-                item=row.item_code,
+                reference=reference,
+                line=line,
+                item=item,
                 quantity=open_qty,
-                needed_by=row.needed_by,
-                priority=row.priority,
-                hospital=hospital.name,
-                point=point,
+                needed_by=needed_by,
+                priority=priority,
+                hospital=name,
+                point=place,
                 region=region,
             )
         )
     return needs
+
+
+def _open_lines(session: Session) -> list[Any]:
+    """The open order lines as plain rows, in :func:`fabcoord.demand.open_lines`'s order
+    (columns only: ten thousand ORM objects would cost more than the plan's solve)."""
+    line = demand.DemandLine
+    return list(
+        session.execute(
+            sa_select(
+                col(line.reference),
+                col(line.line),
+                col(line.hospital_id),
+                col(line.item_code),
+                col(line.quantity),
+                col(line.needed_by),
+                col(line.priority),
+            )
+            .where(col(line.state) == demand.DemandState.OPEN)
+            .order_by(
+                col(line.priority).desc(),
+                col(line.needed_by),
+                col(line.reference),
+                col(line.line),
+            )
+        ).all()
+    )
 
 
 def _stock_by_fablab(session: Session) -> dict[str, dict[str, int]]:
