@@ -20,6 +20,7 @@ from fabcoord import demand, fablabs
 from fabcoord.geo import CityTable, Point, UnknownCity
 from fabcoord.ledger.models import Item, Location, StockBalance
 from fabcoord.makers import describe as describe_makers
+from fabcoord.planning import materials
 from fabcoord.planning.capacity import Providers
 from fabcoord.planning.models import Maker
 from fabcoord.planning.problem import (
@@ -100,6 +101,9 @@ def gather(
             inputs.notes.append(f"fablab {lab.name} is left out of the plan: {error}")
     stock = _stock_by_fablab(session)
     capacity = providers.fablab_capacity(session=session, now=now)
+    coming = materials.arrivals(
+        providers.incoming(session=session), today=today, horizon_days=horizon
+    )
     sites: list[Site] = []
     for slug, cap in sorted(capacity.items()):
         if slug not in places:
@@ -110,12 +114,25 @@ def gather(
         can_print = math.floor(cap.frames_per_day * horizon)
         binding: list[str] = []
         grams = held.get(cap.material, 0)
-        by_material = math.floor(grams / cap.grams_per_frame) if cap.grams_per_frame > 0 else 0
+        ordered = coming.get((slug, cap.material), [])
+        rated = {"grams_per_frame": cap.grams_per_frame, "rate": cap.frames_per_day}
+        by_material = materials.frames_from_material(grams, ordered, **rated, horizon_days=horizon)
+        notes = cap.notes
+        if ordered:
+            notes += (
+                f"{cap.material.upper()}: {grams} g in stock, {materials.describe(ordered, 'g')}",
+            )
         if by_material < can_print:
+            out = materials.runs_out_day(grams, ordered, **rated, horizon_days=horizon)
             day = by_material / cap.frames_per_day if cap.frames_per_day > 0 else 0
+            if ordered and out is not None:
+                day = out
+            held_text = f"{grams} g" + (
+                f" and {materials.describe(ordered, 'g')}" if ordered else ""
+            )
             binding.append(
                 f"{cap.material.upper()} binds at {labs[slug].name} from day {math.floor(day) + 1}: "
-                f"{grams} g is enough for {by_material} frames, not the {can_print} its "
+                f"{held_text} is enough for {by_material} frames, not the {can_print} its "
                 f"printers could make in {horizon} days"
             )
         sites.append(
@@ -129,7 +146,7 @@ def gather(
                 frames_limit=min(can_print, by_material) + on_hand,
                 on_hand=on_hand,
                 printers=True,
-                notes=cap.notes,
+                notes=notes,
                 binding=tuple(binding),
             )
         )
@@ -185,17 +202,21 @@ def gather(
         visors = held.get(VISOR, 0)
         if slug not in feeding and not visors:
             continue
-        sheets, elastic = held.get(SHEET, 0), held.get(ELASTIC, 0)
+        sheets_coming = coming.get((slug, SHEET), [])
+        elastic_coming = coming.get((slug, ELASTIC), [])
+        sheets = materials.total(held.get(SHEET, 0), sheets_coming)
+        elastic = materials.total(held.get(ELASTIC, 0), elastic_coming)
         by_elastic = elastic // max(1, settings.elastic_mm_per_visor)
         binding = []
         if sheets <= by_elastic:
             binding.append(
                 f"PET sheets bind at {labs[slug].name}: {sheets} sheets for {sheets} visors"
+                + _counting(sheets_coming, "sheets")
             )
         else:
             binding.append(
                 f"elastic binds at {labs[slug].name}: {elastic} mm for {by_elastic} visors "
-                f"({settings.elastic_mm_per_visor} mm each)"
+                f"({settings.elastic_mm_per_visor} mm each)" + _counting(elastic_coming, "mm")
             )
         point, region = places[slug]
         assemblies.append(
@@ -292,6 +313,10 @@ def _needs(
             )
         )
     return needs
+
+
+def _counting(coming: list[materials.Arrival], unit: str) -> str:
+    return f", counting {materials.describe(coming, unit)}" if coming else ""
 
 
 def _open_lines(session: Session) -> list[Any]:
