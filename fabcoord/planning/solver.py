@@ -69,7 +69,7 @@ def solve(
         if potential is None:
             break
         _keep_useful(costs, net, flows, potential, base, arcs)
-        added, bound = price(costs, net, flows, potential, arcs)
+        added, bound = price(costs, net, potential, arcs)
         cost = int((flows * net.cost).sum())
         if not added or cost - bound <= tolerance * abs(bound):
             break
@@ -124,7 +124,6 @@ def potentials(net: Network, flows: IntArray) -> npt.NDArray[np.float64] | None:
 def price(
     costs: Costing,
     net: Network,
-    flows: IntArray,
     potential: npt.NDArray[np.float64],
     arcs: Arcs,
 ) -> tuple[int, float]:
