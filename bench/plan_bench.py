@@ -9,7 +9,7 @@ child process of its own (so each peak memory is its own):
   the time of each part;
 - the solvers alone, on the problem the service read (read first, not timed):
   **plan** (what the service solves: OR-Tools min-cost flow, 20 nearest sources per order, then
-  arcs priced from the residual graph's potentials until the cost is proven within 0.05 % of the
+  arcs priced from the residual graph's potentials until the cost is proven within 0.1 % of the
   optimum), **nearest-20 only** (its first solve), **greedy** (nearest-first baseline: most urgent
   order first, nearest source with room), **optimum** (OR-Tools on the full network: every order
   to every source) and **highs** (scipy's HiGHS LP on the 20-nearest network, the other solver
@@ -309,10 +309,10 @@ time; *store* is the plan record (result, JSON, insert, commit):
 |---|---|---|---|---|---|---|---|---|
 {chr(10).join(service_rows)}
 
-{target} Where the solve's time goes: three OR-Tools solves (the 20-nearest network, then twice
-with the priced arcs; about 0.6–0.9 s of CPU each here), the rest computing every pair's cost once
-(about 0.3 s), the potentials (Bellman-Ford in arrays) and the pricing. The rounds are needed:
-after the second solve the cost is still a few percent above the optimum. Meeting 1 s would take
+{target} Where the solve's time goes: the OR-Tools solves (the 20-nearest network, then with
+the priced arcs until the bound proves 0.1 %: two solves on this problem, three when the second
+is not yet close; about 0.6–1 s of CPU each here), the rest computing every pair's cost once
+(about 0.3 s), the potentials (Bellman-Ford in arrays) and the pricing. Meeting 1 s would take
 one solve, i.e. a solver that starts from the previous round's flows (OR-Tools' min-cost flow
 starts from scratch every time).
 
@@ -328,7 +328,7 @@ Solver chosen: OR-Tools min-cost flow (HiGHS solves the same 20-nearest network 
 slower). Restricted to the 20 nearest sources alone, orders in regions short of capacity cannot
 reach idle ones (the clustered demand of spring 2020), hence the pricing rounds; the costs of all
 pairs are computed once (one matrix product for the distances) and priced in arrays, and each
-round stops as soon as the potentials' lower bound proves the cost within 0.05 % of the optimum.
+round stops as soon as the potentials' lower bound proves the cost within 0.1 % of the optimum.
 """
     write_section(
         "plan", "Plan: allocation of 10,000 orders to 1,000 fablabs and makers", body, load=load

@@ -33,7 +33,7 @@ class SolverFailed(FabcoordError):
 
 
 ROUNDS = 8
-TOLERANCE = 5e-4  # stop once the cost is proven within this fraction (0.05 %) of the optimum
+TOLERANCE = 1e-3  # stop once the cost is proven within this fraction (0.1 %) of the optimum
 PRICED_PER_NEED = 8
 BELLMAN_FORD_PASSES = 2000
 
