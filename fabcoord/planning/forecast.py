@@ -35,19 +35,8 @@ class Part:
     distance_km: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        """The same as ``dataclasses.asdict`` (which deep-copies: ten times slower here)."""
-        return {
-            "need": self.need,
-            "site": self.site,
-            "fablab": self.fablab,
-            "item": self.item,
-            "quantity": self.quantity,
-            "from_stock": self.from_stock,
-            "finish_day": self.finish_day,
-            "completion": self.completion,
-            "delivery": self.delivery,
-            "distance_km": self.distance_km,
-        }
+        """As ``dataclasses.asdict`` (plain fields), without its deep copies: ten times faster."""
+        return dict(self.__dict__)
 
 
 @dataclass
