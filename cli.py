@@ -116,6 +116,7 @@ def _compose() -> None:
 
     events.subscribers.defer(_subscribe_handlers)
     capacity.providers.defer(_provide_capacity)
+    capacity.providers.defer(_provide_on_order)
 
 
 def _subscribe_handlers(subscribers: Any) -> None:
@@ -130,6 +131,12 @@ def _provide_capacity(providers: Any) -> None:
     import print_farm.handlers
 
     print_farm.handlers.provide(providers)
+
+
+def _provide_on_order(providers: Any) -> None:
+    import suppliers.planning
+
+    suppliers.planning.provide(providers)
 
 
 # --- entry point ---------------------------------------------------------------------------

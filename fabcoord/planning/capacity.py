@@ -2,7 +2,9 @@
 
 A capability that makes frames (the print farm) registers a :data:`CapacityProvider` giving, per
 fablab, its printing rate and the filament a frame needs, and a :data:`CommittedProvider` giving the
-frames already under way or made for each order line (those are never planned again).
+frames already under way or made for each order line (those are never planned again). A
+capability that buys material (suppliers' purchase orders) registers an :data:`OnOrderProvider`
+giving the material confirmed and not yet received, with the day it is expected.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -41,11 +43,30 @@ class FablabCapacity:
     notes: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """Material ordered for a fablab and not received yet, expected on ``expected_on``.
+
+    Attributes:
+        fablab: the fablab's slug; item: the item code; quantity: in the item's base unit.
+        source: what a person reads to find it (``purchase order 12``).
+    """
+
+    fablab: str
+    item: str
+    quantity: int
+    expected_on: date
+    source: str
+
+
 CapacityProvider = Callable[..., list[FablabCapacity]]
 """Called as ``provider(session=session, now=now)``."""
 
 CommittedProvider = Callable[..., dict[tuple[str, int], int]]
 """Called as ``provider(session=session)``: frames started or made per (order reference, line)."""
+
+OnOrderProvider = Callable[..., list[Incoming]]
+"""Called as ``provider(session=session)``: material confirmed, not received, with its date."""
 
 
 class Providers:
@@ -54,6 +75,7 @@ class Providers:
     def __init__(self) -> None:
         self.capacity: list[CapacityProvider] = []
         self.committed: list[CommittedProvider] = []
+        self.on_order: list[OnOrderProvider] = []
         self._deferred: list[Callable[[Providers], None]] = []
         self._deferred_lock = threading.Lock()
 
@@ -73,16 +95,20 @@ class Providers:
         *,
         capacity: CapacityProvider | None = None,
         committed: CommittedProvider | None = None,
+        on_order: OnOrderProvider | None = None,
     ) -> None:
         """Add providers; adding the same one twice keeps one."""
         if capacity is not None and capacity not in self.capacity:
             self.capacity.append(capacity)
         if committed is not None and committed not in self.committed:
             self.committed.append(committed)
+        if on_order is not None and on_order not in self.on_order:
+            self.on_order.append(on_order)
 
     def clear(self) -> None:
         self.capacity.clear()
         self.committed.clear()
+        self.on_order.clear()
         self._deferred.clear()
 
     def fablab_capacity(self, *, session: Session, now: datetime) -> dict[str, FablabCapacity]:
@@ -100,6 +126,12 @@ class Providers:
             for key, frames in provider(session=session).items():
                 total[key] = total.get(key, 0) + frames
         return total
+
+    def incoming(self, *, session: Session) -> list[Incoming]:
+        """Material on order from every provider, earliest first."""
+        self._ready()
+        found = [row for provider in self.on_order for row in provider(session=session)]
+        return sorted(found, key=lambda r: (r.expected_on, r.fablab, r.item, r.source))
 
 
 providers = Providers()

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from fabcoord import demand, fablabs
 from fabcoord.geo import CityTable, Point, UnknownCity
 from fabcoord.ledger.models import Item, Location, StockBalance
 from fabcoord.makers import describe as describe_makers
+from fabcoord.planning import materials
 from fabcoord.planning.capacity import Providers
 from fabcoord.planning.models import Maker
 from fabcoord.planning.problem import (
@@ -60,6 +62,16 @@ class Inputs:
     # per need key: why part of it cannot be planned at all (unknown city…)
     excluded: dict[str, str] = field(default_factory=dict)
 
+    def as_dict(self) -> dict[str, Any]:
+        """As ``dataclasses.asdict`` gives it, without deep-copying ten thousand plain dicts."""
+        return {
+            "needs": self.needs,
+            "sites": self.sites,
+            "assemblies": self.assemblies,
+            "notes": self.notes,
+            "excluded": self.excluded,
+        }
+
 
 def need_key(reference: str, line: int) -> str:
     return f"{reference}/{line}"
@@ -89,6 +101,9 @@ def gather(
             inputs.notes.append(f"fablab {lab.name} is left out of the plan: {error}")
     stock = _stock_by_fablab(session)
     capacity = providers.fablab_capacity(session=session, now=now)
+    coming = materials.arrivals(
+        providers.incoming(session=session), today=today, horizon_days=horizon
+    )
     sites: list[Site] = []
     for slug, cap in sorted(capacity.items()):
         if slug not in places:
@@ -99,12 +114,25 @@ def gather(
         can_print = math.floor(cap.frames_per_day * horizon)
         binding: list[str] = []
         grams = held.get(cap.material, 0)
-        by_material = math.floor(grams / cap.grams_per_frame) if cap.grams_per_frame > 0 else 0
+        ordered = coming.get((slug, cap.material), [])
+        rated = {"grams_per_frame": cap.grams_per_frame, "rate": cap.frames_per_day}
+        by_material = materials.frames_from_material(grams, ordered, **rated, horizon_days=horizon)
+        notes = cap.notes
+        if ordered:
+            notes += (
+                f"{cap.material.upper()}: {grams} g in stock, {materials.describe(ordered, 'g')}",
+            )
         if by_material < can_print:
+            out = materials.runs_out_day(grams, ordered, **rated, horizon_days=horizon)
             day = by_material / cap.frames_per_day if cap.frames_per_day > 0 else 0
+            if ordered and out is not None:
+                day = out
+            held_text = f"{grams} g" + (
+                f" and {materials.describe(ordered, 'g')}" if ordered else ""
+            )
             binding.append(
                 f"{cap.material.upper()} binds at {labs[slug].name} from day {math.floor(day) + 1}: "
-                f"{grams} g is enough for {by_material} frames, not the {can_print} its "
+                f"{held_text} is enough for {by_material} frames, not the {can_print} its "
                 f"printers could make in {horizon} days"
             )
         sites.append(
@@ -118,7 +146,7 @@ def gather(
                 frames_limit=min(can_print, by_material) + on_hand,
                 on_hand=on_hand,
                 printers=True,
-                notes=cap.notes,
+                notes=notes,
                 binding=tuple(binding),
             )
         )
@@ -174,17 +202,21 @@ def gather(
         visors = held.get(VISOR, 0)
         if slug not in feeding and not visors:
             continue
-        sheets, elastic = held.get(SHEET, 0), held.get(ELASTIC, 0)
+        sheets_coming = coming.get((slug, SHEET), [])
+        elastic_coming = coming.get((slug, ELASTIC), [])
+        sheets = materials.total(held.get(SHEET, 0), sheets_coming)
+        elastic = materials.total(held.get(ELASTIC, 0), elastic_coming)
         by_elastic = elastic // max(1, settings.elastic_mm_per_visor)
         binding = []
         if sheets <= by_elastic:
             binding.append(
                 f"PET sheets bind at {labs[slug].name}: {sheets} sheets for {sheets} visors"
+                + _counting(sheets_coming, "sheets")
             )
         else:
             binding.append(
                 f"elastic binds at {labs[slug].name}: {elastic} mm for {by_elastic} visors "
-                f"({settings.elastic_mm_per_visor} mm each)"
+                f"({settings.elastic_mm_per_visor} mm each)" + _counting(elastic_coming, "mm")
             )
         point, region = places[slug]
         assemblies.append(
@@ -227,48 +259,90 @@ def _needs(
     committed = providers.committed_frames(session=session)
     for (ref, line), frames in _delivered_by_makers(session).items():
         committed[(ref, line)] = committed.get((ref, line), 0) + frames
-    hospitals = {h.id: h for h in session.exec(select(Hospital))}
+    hospitals = {
+        row[0]: row[1:]
+        for row in session.exec(
+            select(Hospital.id, Hospital.name, Hospital.city, Hospital.region_id)
+        ).all()
+    }
+    places: dict[int, Point | str] = {}  # per hospital: its point, or why it has none
     needs = []
-    for row in demand.open_lines(session=session):
-        key = need_key(row.reference, row.line)
-        done = committed.get((row.reference, row.line), 0)
-        open_qty = max(0, row.quantity - done)
-        hospital = hospitals[row.hospital_id]
-        region = regions.get(hospital.region_id, "")
+    for row in _open_lines(session):
+        reference, line, hospital_id, item, quantity, needed_by, priority = row
+        key = need_key(reference, line)
+        done = committed.get((reference, line), 0)
+        open_qty = max(0, quantity - done)
+        name, city, region_id = hospitals[hospital_id]
+        region = regions.get(region_id, "")
         inputs.needs[key] = {
-            "item": row.item_code,
-            "quantity": row.quantity,
+            "item": item,
+            "quantity": quantity,
             "open": open_qty,
-            "needed_by": row.needed_by.isoformat(),
-            "priority": row.priority,
-            "hospital": hospital.name,
+            "needed_by": needed_by.isoformat(),
+            "priority": priority,
+            "hospital": name,
         }
         if open_qty == 0:
             continue
-        if row.item_code not in PLANNED_ITEMS:
+        if item not in PLANNED_ITEMS:
             inputs.excluded[key] = (
-                f"{row.item_code} is not made by fablabs (only visors and frames are planned)"
+                f"{item} is not made by fablabs (only visors and frames are planned)"
             )
             continue
-        try:
-            point = cities.locate(hospital.city, region)
-        except UnknownCity as error:
-            inputs.excluded[key] = str(error)
+        place = places.get(hospital_id)
+        if place is None:
+            try:
+                place = cities.locate(city, region)
+            except UnknownCity as error:
+                place = str(error)
+            places[hospital_id] = place
+        if isinstance(place, str):
+            inputs.excluded[key] = place
             continue
         needs.append(
             Need(
-                reference=row.reference,
-                line=row.line,
-                item=row.item_code,
+                reference=reference,
+                line=line,
+                item=item,
                 quantity=open_qty,
-                needed_by=row.needed_by,
-                priority=row.priority,
-                hospital=hospital.name,
-                point=point,
+                needed_by=needed_by,
+                priority=priority,
+                hospital=name,
+                point=place,
                 region=region,
             )
         )
     return needs
+
+
+def _counting(coming: list[materials.Arrival], unit: str) -> str:
+    return f", counting {materials.describe(coming, unit)}" if coming else ""
+
+
+def _open_lines(session: Session) -> list[Any]:
+    """The open order lines as plain rows, in :func:`fabcoord.demand.open_lines`'s order
+    (columns only: ten thousand ORM objects would cost more than the plan's solve)."""
+    line = demand.DemandLine
+    return list(
+        session.execute(
+            sa_select(
+                col(line.reference),
+                col(line.line),
+                col(line.hospital_id),
+                col(line.item_code),
+                col(line.quantity),
+                col(line.needed_by),
+                col(line.priority),
+            )
+            .where(col(line.state) == demand.DemandState.OPEN)
+            .order_by(
+                col(line.priority).desc(),
+                col(line.needed_by),
+                col(line.reference),
+                col(line.line),
+            )
+        ).all()
+    )
 
 
 def _stock_by_fablab(session: Session) -> dict[str, dict[str, int]]:

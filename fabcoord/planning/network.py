@@ -4,8 +4,12 @@ orders build in milliseconds), and the per-unit cost of serving a need from a so
 Nodes: the source S (supply = all demand), the sink T, one node per site (frames), two per
 assembly fablab (frames in → visors out, the arc between them bounded by sheets and elastic), one
 per need. Arcs: S → site (what it can make), site → its fablab's assembly, site → frame need,
-assembly → visor need (each need to its ``nearest`` sources only), need → T, and S → need at the
-*unmet* cost, so every plan answers and shows what it could not serve.
+assembly → visor need (the service arcs: a chosen subset, see :class:`Arcs`), need → T, and
+S → need at the *unmet* cost, so every plan answers and shows what it could not serve.
+
+The cost of every service pair (need × source of its kind) is computed once, as a dense matrix
+(:meth:`Costing.dense`): a thousand sources × ten thousand needs is a few million numbers, built
+with one matrix product for the distances and array arithmetic for the lateness.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from fabcoord.planning.problem import FRAME, Problem
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 def transit_days(distance_km: float) -> int:
@@ -31,50 +36,32 @@ def transit_days(distance_km: float) -> int:
 
 
 def _transit(distance: FloatArray) -> IntArray:
-    return np.where(distance < 300, 1, np.where(distance < 1000, 2, 5)).astype(np.int64)
+    """:func:`transit_days` of every distance: 1, plus 1 from 300 km, plus 3 more from 1,000 km."""
+    days: IntArray = 1 + (distance >= 300) + 3 * (distance >= 1000).astype(np.int64)
+    return days
+
+
+def unit_vectors(lat: FloatArray, lon: FloatArray) -> FloatArray:
+    """Points (degrees) as unit vectors, one row each."""
+    la, lo = np.radians(lat), np.radians(lon)
+    return np.column_stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
 
 
 def distances(
     lat_a: FloatArray, lon_a: FloatArray, lat_b: FloatArray, lon_b: FloatArray
 ) -> FloatArray:
-    """Haversine distances in km, ``a`` rows × ``b`` columns (inputs in degrees)."""
-    la, lo = np.radians(lat_a)[:, None], np.radians(lon_a)[:, None]
-    lb, lob = np.radians(lat_b)[None, :], np.radians(lon_b)[None, :]
-    h = np.sin((lb - la) / 2) ** 2 + np.cos(la) * np.cos(lb) * np.sin((lob - lo) / 2) ** 2
-    result: FloatArray = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    """Great-circle distances in km, ``a`` rows × ``b`` columns (inputs in degrees).
+
+    The haversine ``h = sin²(θ/2)`` is ``(1 − a·b) / 2`` for unit vectors: one matrix product.
+    """
+    dot = unit_vectors(lat_a, lon_a) @ unit_vectors(lat_b, lon_b).T
+    return _arc_km(dot)
+
+
+def _arc_km(dot: FloatArray) -> FloatArray:
+    h = np.clip((1.0 - dot) * 0.5, 0.0, 1.0)
+    result: FloatArray = (2 * EARTH_RADIUS_KM) * np.arcsin(np.sqrt(h, out=h), out=h)
     return result
-
-
-def pair_distances(
-    lat_a: FloatArray, lon_a: FloatArray, lat_b: FloatArray, lon_b: FloatArray
-) -> FloatArray:
-    """Haversine distance in km of each pair ``a[i]``–``b[i]``."""
-    la, lb = np.radians(lat_a), np.radians(lat_b)
-    h = (
-        np.sin((lb - la) / 2) ** 2
-        + np.cos(la) * np.cos(lb) * np.sin(np.radians(lon_b - lon_a) / 2) ** 2
-    )
-    result: FloatArray = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(h)))
-    return result
-
-
-def nearest(
-    lat_a: FloatArray, lon_a: FloatArray, lat_b: FloatArray, lon_b: FloatArray, k: int
-) -> tuple[IntArray, FloatArray]:
-    """For each ``a``, the indices of its ``k`` nearest ``b`` and their distances (chunked)."""
-    k = min(k, len(lat_b))
-    index = np.empty((len(lat_a), k), dtype=np.int64)
-    dist = np.empty((len(lat_a), k), dtype=np.float64)
-    step = max(1, 2_000_000 // max(1, len(lat_b)))
-    for start in range(0, len(lat_a), step):
-        block = distances(lat_a[start : start + step], lon_a[start : start + step], lat_b, lon_b)
-        if k < len(lat_b):
-            part = np.argpartition(block, k - 1, axis=1)[:, :k]
-        else:
-            part = np.broadcast_to(np.arange(len(lat_b)), block.shape).copy()
-        index[start : start + step] = part
-        dist[start : start + step] = np.take_along_axis(block, part, axis=1)
-    return index, dist
 
 
 @dataclass
@@ -98,17 +85,37 @@ class Network:
 
 HALF_EARTH_KM = 20_038  # no two places are farther apart: an unmet unit costs more than any choice
 ARC_MAKE, ARC_FEED, ARC_ASSEMBLE, ARC_STOCK, ARC_FRAME, ARC_VISOR, ARC_SINK, ARC_UNMET = range(8)
+SERVICE_KINDS = (ARC_FRAME, ARC_VISOR)
+BLOCK = 1 << 20  # matrix cells computed at a time (bounds the temporaries' memory)
 
 
-Pairs = dict[int, tuple[IntArray, IntArray]]
-"""Extra service arcs per arc kind (``ARC_FRAME``/``ARC_VISOR``): need indices, source indices."""
+@dataclass
+class Dense:
+    """Every pair of one service kind: ``rows`` are the needs of that kind (need indices), the
+    columns the sources of that kind; ``distance`` in km and ``cost`` per unit."""
+
+    rows: IntArray
+    distance: FloatArray
+    cost: IntArray
+
+    def nearest(self, k: int) -> BoolArray:
+        """Per row, its ``k`` nearest sources (all of them when ``k`` is 0 or too many)."""
+        rows, cols = self.cost.shape
+        chosen = np.zeros((rows, cols), dtype=bool)
+        if not k or k >= cols:
+            chosen[:] = True
+            return chosen
+        part = np.argpartition(self.distance, k - 1, axis=1)[:, :k]
+        np.put_along_axis(chosen, part, True, axis=1)
+        return chosen
 
 
-def build(problem: Problem, *, nearest_k: int | None = None, extra: Pairs | None = None) -> Network:
-    """The network of a problem; each need is linked to its ``nearest_k`` nearest sources
-    (``problem.weights.nearest`` by default; all of them when 0), plus the ``extra`` pairs."""
-    w = problem.weights
-    k = w.nearest if nearest_k is None else nearest_k
+Arcs = dict[int, BoolArray]
+"""The service arcs in a network, per kind: a mask over that kind's :class:`Dense` matrix."""
+
+
+def build(problem: Problem, costs: Costing, arcs: Arcs) -> Network:
+    """The network of a problem with the service arcs ``arcs`` (see :meth:`Costing.dense`)."""
     sites, assemblies, needs = problem.sites, problem.assemblies, problem.needs
     ns, na, nn = len(sites), len(assemblies), len(needs)
     site0, asm_in0, asm_out0, need0 = 2, 2 + ns, 2 + ns + na, 2 + ns + 2 * na
@@ -154,28 +161,18 @@ def build(problem: Problem, *, nearest_k: int | None = None, extra: Pairs | None
     add(
         np.zeros(na), asm_out0 + asm_idx, [a.on_hand for a in assemblies], 0, ARC_STOCK, -1, asm_idx
     )
-
-    costs = Costing.of(problem)
     qty, prio, need_idx = costs.qty, costs.prio, np.arange(nn, dtype=np.int64)
-    for kind, first in ((ARC_FRAME, site0), (ARC_VISOR, asm_out0)):
-        chosen = need_idx[costs.is_frame if kind == ARC_FRAME else ~costs.is_frame]
-        s_lat, s_lon = costs.source_points(kind)
-        if not len(chosen) or not len(s_lat):
+    first_node = {ARC_FRAME: site0, ARC_VISOR: asm_out0}
+    for kind in SERVICE_KINDS:
+        dense = costs.dense(kind)
+        if not dense.cost.size:
             continue
-        idx, _ = nearest(costs.lat[chosen], costs.lon[chosen], s_lat, s_lon, k or len(s_lat))
-        need_rep = np.repeat(chosen, idx.shape[1])
-        src = idx.ravel()
-        if extra and kind in extra:
-            more_need, more_src = extra[kind]
-            keys = np.unique(
-                np.concatenate([need_rep, more_need]) * len(s_lat) + np.concatenate([src, more_src])
-            )
-            need_rep, src = keys // len(s_lat), keys % len(s_lat)
-        cost = costs.pairs(kind, need_rep, src)
-        add(first + src, need0 + need_rep, qty[need_rep], cost, kind, need_rep, src)
+        row, src = np.nonzero(arcs[kind])
+        need = dense.rows[row]
+        add(first_node[kind] + src, need0 + need, qty[need], dense.cost[row, src], kind, need, src)
 
     add(need0 + need_idx, np.ones(nn), qty, 0, ARC_SINK, need_idx, -1)
-    unmet_unit = w.distance * HALF_EARTH_KM + w.lateness * costs.late_cap + 1
+    unmet_unit = costs.unmet_unit
     add(np.zeros(nn), need0 + need_idx, qty, unmet_unit * prio, ARC_UNMET, need_idx, -1)
     columns = [np.concatenate([p[c] for p in parts]) for c in range(7)]
     return Network(
@@ -189,7 +186,7 @@ def build(problem: Problem, *, nearest_k: int | None = None, extra: Pairs | None
         source=columns[6],
         supply=int(qty.sum()),
         unmet_unit=unmet_unit,
-        first_node={ARC_FRAME: site0, ARC_VISOR: asm_out0},
+        first_node=first_node,
         need0=need0,
     )
 
@@ -204,12 +201,13 @@ class Costing:
     slack: IntArray
     lat: FloatArray
     lon: FloatArray
-    is_frame: npt.NDArray[np.bool_]
+    is_frame: BoolArray
     rate: dict[int, FloatArray]
     stock: dict[int, FloatArray]
     limit: dict[int, FloatArray]
     late_cap: int
     _points: dict[int, tuple[FloatArray, FloatArray]] = field(default_factory=dict)
+    _dense: dict[int, Dense] = field(default_factory=dict)
 
     @classmethod
     def of(cls, problem: Problem) -> Costing:
@@ -242,6 +240,12 @@ class Costing:
             late_cap=10 * problem.horizon_days + 60,
         )
 
+    @property
+    def unmet_unit(self) -> int:
+        """An unmet unit of priority 1 costs more than the dearest possible choice."""
+        w = self.problem.weights
+        return w.distance * HALF_EARTH_KM + w.lateness * self.late_cap + 1
+
     def source_points(self, kind: int) -> tuple[FloatArray, FloatArray]:
         cached = self._points.get(kind)
         if cached is None:
@@ -253,15 +257,42 @@ class Costing:
             self._points[kind] = cached
         return cached
 
+    def dense(self, kind: int) -> Dense:
+        """Distance and cost of every (need of this kind, source of this kind), computed once."""
+        cached = self._dense.get(kind)
+        if cached is not None:
+            return cached
+        rows = np.nonzero(self.is_frame if kind == ARC_FRAME else ~self.is_frame)[0]
+        s_lat, s_lon = self.source_points(kind)
+        distance = np.empty((len(rows), len(s_lat)), dtype=np.float64)
+        cost = np.empty((len(rows), len(s_lat)), dtype=np.int64)
+        if distance.size:
+            sources = unit_vectors(s_lat, s_lon).T
+            step = max(1, BLOCK // len(s_lat))
+            for begin in range(0, len(rows), step):
+                need = rows[begin : begin + step]
+                d = _arc_km(unit_vectors(self.lat[need], self.lon[need]) @ sources)
+                distance[begin : begin + step] = d
+                cost[begin : begin + step] = self._cost(kind, need[:, None], None, d)
+        cached = Dense(rows=rows, distance=distance, cost=cost)
+        self._dense[kind] = cached
+        return cached
+
     def pairs(self, kind: int, need: IntArray, src: IntArray) -> IntArray:
+        """The per-unit cost of each pair ``need[i]``–``src[i]`` (from :meth:`dense`)."""
+        dense = self.dense(kind)
+        row = np.searchsorted(dense.rows, need)
+        result: IntArray = dense.cost[row, src]
+        return result
+
+    def _cost(self, kind: int, need: IntArray, src: IntArray | None, d: FloatArray) -> IntArray:
         """Per unit: km × distance weight + days late × priority × lateness weight, where a
         source alone would finish the need's quantity (at most what it can make in the horizon)
-        at its rate, stock first."""
+        at its rate, stock first. ``src`` None: every source (columns)."""
         w = self.problem.weights
-        s_lat, s_lon = self.source_points(kind)
-        d = pair_distances(self.lat[need], self.lon[need], s_lat[src], s_lon[src])
-        q = np.minimum(self.qty[need].astype(np.float64), self.limit[kind][src])
-        r, stock = self.rate[kind][src], self.stock[kind][src]
+        pick = slice(None) if src is None else src
+        limit, r, stock = self.limit[kind][pick], self.rate[kind][pick], self.stock[kind][pick]
+        q = np.minimum(self.qty[need].astype(np.float64), limit)
         days = np.where(
             q <= stock, 0.0, np.where(r > 0, np.ceil((q - stock) / np.maximum(r, 1e-9)), 1e6)
         )

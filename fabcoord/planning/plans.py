@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -119,7 +119,8 @@ def compute(
         "notes": inputs.notes,
         "handoff_after_days": settings.handoff_after_days,
     }
-    stored = _dump(asdict(inputs))
+    read = inputs.as_dict()
+    stored = _dump(read)
     plan = Plan(
         created_at=now,
         created_by=actor,
@@ -133,7 +134,7 @@ def compute(
     )
     session.add(plan)
     session.flush()
-    return _view(plan)
+    return _view(plan, inputs=read, result=result)  # as stored: plain JSON values
 
 
 def show(*, session: Session, version: int | None = None) -> PlanView:
@@ -207,7 +208,7 @@ def accept(
         today=plan.today,
         now=now,
     )
-    changed = changes_since(json.loads(plan.inputs), asdict(current))
+    changed = changes_since(json.loads(plan.inputs), current.as_dict())
     if changed:
         shown = "; ".join(changed[:5]) + (
             f"; and {len(changed) - 5} more" if len(changed) > 5 else ""
@@ -297,7 +298,10 @@ def _get(session: Session, version: int | None) -> Plan:
     return found
 
 
-def _view(plan: Plan) -> PlanView:
+def _view(
+    plan: Plan, *, inputs: dict[str, Any] | None = None, result: dict[str, Any] | None = None
+) -> PlanView:
+    """The plan as shown; ``inputs``/``result``: already parsed (a plan just computed)."""
     assert plan.id is not None
     return PlanView(
         version=plan.id,
@@ -308,8 +312,8 @@ def _view(plan: Plan) -> PlanView:
         solver=plan.solver,
         cost=plan.cost,
         accepted_at=plan.accepted_at,
-        inputs=json.loads(plan.inputs),
-        result=json.loads(plan.result),
+        inputs=json.loads(plan.inputs) if inputs is None else inputs,
+        result=json.loads(plan.result) if result is None else result,
     )
 
 

@@ -16,13 +16,12 @@ from fabcoord.planning.network import (
     ARC_FRAME,
     ARC_UNMET,
     ARC_VISOR,
-    HALF_EARTH_KM,
+    SERVICE_KINDS,
+    Arcs,
     Costing,
     IntArray,
     Network,
-    Pairs,
     build,
-    distances,
 )
 from fabcoord.planning.problem import Flow, Problem, Solution
 
@@ -33,46 +32,73 @@ class SolverFailed(FabcoordError):
     """The solver did not reach an optimum (it always should: unmet demand has a way out)."""
 
 
-ROUNDS = 6
-SETTLED = 1e-4  # stop when a round lowers the cost by less than this fraction (0.01 %)
+ROUNDS = 8
+TOLERANCE = 1e-3  # stop once the cost is proven within this fraction (0.1 %) of the optimum
 PRICED_PER_NEED = 8
 BELLMAN_FORD_PASSES = 2000
 
 
-def solve(problem: Problem, *, nearest_k: int | None = None, rounds: int = ROUNDS) -> Solution:
-    """The least-cost allocation of the problem's needs.
+def solve(
+    problem: Problem,
+    *,
+    nearest_k: int | None = None,
+    rounds: int = ROUNDS,
+    tolerance: float = TOLERANCE,
+) -> Solution:
+    """The least-cost allocation of the problem's needs (within ``tolerance`` of it, proven).
 
     Each need is first linked to its ``nearest_k`` nearest sources only (a thousand sources ×
     ten thousand needs is ten million arcs otherwise): regions short of capacity could then not
     reach idle ones. So, column generation: node potentials are read from the solved network's
     residual graph, every arc left out is priced, and those that could lower the cost (negative
-    reduced cost) are added and the network solved again, until none is new (the allocation is
-    then optimal over *all* arcs), a round gains less than 0.01 %, or after ``rounds`` rounds.
+    reduced cost) are added and the network solved again. The same potentials give a lower
+    bound on the optimum over *all* arcs (:func:`price`); it stops when the cost is within
+    ``tolerance`` of that bound (0: only when no arc left out could lower the cost), or after
+    ``rounds`` rounds.
     """
     k = problem.weights.nearest if nearest_k is None else nearest_k
-    net = build(problem, nearest_k=k)
+    costs = Costing.of(problem)
+    base = {kind: costs.dense(kind).nearest(k) for kind in SERVICE_KINDS}
+    arcs = {kind: mask.copy() for kind, mask in base.items()}
+    net = build(problem, costs, arcs)
     flows = solve_network(net)
     if not k:
         return read_solution(problem, net, flows)
-    costs = Costing.of(problem)
-    extra: Pairs = {}
-    cost = int((flows * net.cost).sum())
     for _ in range(rounds):
         potential = potentials(net, flows)
         if potential is None:
             break
-        priced = price(costs, net, potential)
-        for kind, (need, src) in priced.items():
-            old_need, old_src = extra.get(kind, (np.zeros(0, np.int64), np.zeros(0, np.int64)))
-            extra[kind] = (np.concatenate([old_need, need]), np.concatenate([old_src, src]))
-        bigger = build(problem, nearest_k=k, extra=extra)
-        if len(bigger.tail) == len(net.tail):
-            break  # every arc that could lower the cost is in: optimal over all arcs
-        net, flows = bigger, solve_network(bigger)
-        before, cost = cost, int((flows * net.cost).sum())
-        if before - cost <= before * SETTLED:
+        _keep_useful(costs, net, flows, potential, base, arcs)
+        added, bound = price(costs, net, potential, arcs)
+        cost = int((flows * net.cost).sum())
+        if not added or cost - bound <= tolerance * abs(bound):
             break
+        net = build(problem, costs, arcs)
+        flows = solve_network(net)
     return read_solution(problem, net, flows)
+
+
+def _keep_useful(
+    costs: Costing,
+    net: Network,
+    flows: IntArray,
+    potential: npt.NDArray[np.float64],
+    base: Arcs,
+    arcs: Arcs,
+) -> None:
+    """Drop from ``arcs`` the service arcs priced in earlier rounds that carry no flow and whose
+    reduced cost is positive (the nearest ones stay): pricing adds them back if they turn useful,
+    and the network stays small."""
+    reduced = net.cost + potential[net.tail] - potential[net.head]
+    for kind in SERVICE_KINDS:
+        dense = costs.dense(kind)
+        if not dense.cost.size:
+            continue
+        mine = net.kind == kind
+        idle = mine & (flows == 0) & (reduced > 0)
+        row = np.searchsorted(dense.rows, net.need[idle])
+        src = net.source[idle]
+        arcs[kind][row, src] = base[kind][row, src]
 
 
 def potentials(net: Network, flows: IntArray) -> npt.NDArray[np.float64] | None:
@@ -95,39 +121,54 @@ def potentials(net: Network, flows: IntArray) -> npt.NDArray[np.float64] | None:
     return None
 
 
-def price(costs: Costing, net: Network, potential: npt.NDArray[np.float64]) -> Pairs:
-    """Arcs left out of ``net`` whose reduced cost is negative: per need, its most negative few."""
-    found: Pairs = {}
-    need_pot = potential[net.need0 : net.need0 + len(costs.qty)]
-    for kind in (ARC_FRAME, ARC_VISOR):
-        if kind not in net.first_node:
-            continue
-        s_lat, _ = costs.source_points(kind)
-        if not len(s_lat):
+def price(
+    costs: Costing,
+    net: Network,
+    potential: npt.NDArray[np.float64],
+    arcs: Arcs,
+) -> tuple[int, float]:
+    """Add to ``arcs`` the arcs left out whose reduced cost is negative (per need, its most
+    negative few); return how many were added and a lower bound on the optimum over all arcs.
+
+    The bound is the dual value of the potentials with each need's potential lowered by its most
+    negative reduced cost left out (so every arc left out prices at zero or more): the need's
+    arc to the sink then pays that difference on its whole quantity.
+    """
+    nn = len(costs.qty)
+    need_pot = potential[net.need0 : net.need0 + nn]
+    shift = np.zeros(nn, dtype=np.float64)
+    added = 0
+    for kind in SERVICE_KINDS:
+        dense = costs.dense(kind)
+        if not dense.cost.size:
             continue
         first = net.first_node[kind]
-        src_pot = potential[first : first + len(s_lat)]
-        wanted = costs.is_frame if kind == ARC_FRAME else ~costs.is_frame
+        src_pot = potential[first : first + dense.cost.shape[1]]
         # a cost is never negative: only needs whose potential exceeds a source's can gain
-        gaining = np.nonzero(wanted & (need_pot > src_pot.min()))[0]
-        step = max(1, 400_000 // len(s_lat))
-        picked_need, picked_src = [], []
-        for begin in range(0, len(gaining), step):
-            block = gaining[begin : begin + step]
-            need = np.repeat(block, len(s_lat))
-            src = np.tile(np.arange(len(s_lat), dtype=np.int64), len(block))
-            reduced = (costs.pairs(kind, need, src) + src_pot[src] - need_pot[need]).reshape(
-                len(block), len(s_lat)
-            )
-            m = min(PRICED_PER_NEED, len(s_lat))
-            best = np.argpartition(reduced, m - 1, axis=1)[:, :m]
-            values = np.take_along_axis(reduced, best, axis=1)
-            rows, cols = np.nonzero(values < -1e-9)
-            picked_need.append(block[rows])
-            picked_src.append(best[rows, cols])
-        if picked_need and sum(len(x) for x in picked_need):
-            found[kind] = (np.concatenate(picked_need), np.concatenate(picked_src))
-    return found
+        rows = np.nonzero(need_pot[dense.rows] > src_pot.min())[0]
+        if not len(rows):
+            continue
+        reduced = dense.cost[rows] + (src_pot[None, :] - need_pot[dense.rows[rows]][:, None])
+        reduced[arcs[kind][rows]] = np.inf
+        lowest = reduced.min(axis=1)
+        gaining = np.nonzero(lowest < -1e-9)[0]
+        if not len(gaining):
+            continue
+        shift[dense.rows[rows[gaining]]] = lowest[gaining]
+        m = min(PRICED_PER_NEED, reduced.shape[1])
+        block = reduced[gaining]
+        best = np.argpartition(block, m - 1, axis=1)[:, :m]
+        good = np.take_along_axis(block, best, axis=1) < -1e-9
+        r, c = np.nonzero(good)
+        arcs[kind][rows[gaining[r]], best[r, c]] = True
+        added += len(r)
+    shifted = potential.copy()
+    shifted[net.need0 : net.need0 + nn] += shift
+    reduced_cost = net.cost + shifted[net.tail] - shifted[net.head]
+    bound = float((net.capacity * np.minimum(0.0, reduced_cost)).sum()) - net.supply * (
+        shifted[0] - shifted[1]
+    )
+    return added, bound
 
 
 def solve_network(net: Network) -> IntArray:
@@ -180,7 +221,7 @@ def read_solution(problem: Problem, net: Network, flows: IntArray) -> Solution:
 def greedy(problem: Problem) -> Solution:
     """Baseline: most urgent first, each need takes the nearest sources with room left."""
     costs = Costing.of(problem)
-    unit = problem.weights.distance * HALF_EARTH_KM + problem.weights.lateness * costs.late_cap + 1
+    unit = costs.unmet_unit
     room_site = [s.frames_limit for s in problem.sites]
     room_asm = [max(0, a.visors_limit - a.on_hand) for a in problem.assemblies]
     stock_asm = [a.on_hand for a in problem.assemblies]
@@ -188,17 +229,13 @@ def greedy(problem: Problem) -> Solution:
     for i, s in enumerate(problem.sites):
         feeders.setdefault(s.fablab, []).append(i)
     ranked: dict[int, IntArray] = {}
-    for kind in (ARC_FRAME, ARC_VISOR):
-        s_lat, s_lon = costs.source_points(kind)
-        wanted = np.nonzero(costs.is_frame if kind == ARC_FRAME else ~costs.is_frame)[0]
-        if not len(s_lat) or not len(wanted):
+    for kind in SERVICE_KINDS:
+        dense = costs.dense(kind)
+        if not dense.cost.size:
             continue
-        step = max(1, 2_000_000 // len(s_lat))
-        for begin in range(0, len(wanted), step):
-            block = wanted[begin : begin + step]
-            order = np.argsort(distances(costs.lat[block], costs.lon[block], s_lat, s_lon), axis=1)
-            for row, need in enumerate(block):
-                ranked[int(need)] = order[row]
+        order = np.argsort(dense.distance, axis=1)
+        for row, need in enumerate(dense.rows):
+            ranked[int(need)] = order[row]
     taken: list[tuple[int, int, int, int]] = []  # need, kind, source, quantity
     unmet = [n.quantity for n in problem.needs]
     feeds: dict[tuple[str, str], int] = {}
@@ -235,7 +272,7 @@ def greedy(problem: Problem) -> Solution:
                 unmet[i] -= take
     total = 0
     flows = []
-    for kind in (ARC_FRAME, ARC_VISOR):
+    for kind in SERVICE_KINDS:
         mine = [t for t in taken if t[1] == kind]
         if not mine:
             continue
