@@ -192,11 +192,22 @@ def revoke_link(*, session: Session, hint: str, actor: str) -> LinkRow:
     return next(row for row in list_links(session=session) if row.hint == link.hint)
 
 
+USED_PRECISION = timedelta(minutes=1)
+"""``last_used_at`` is kept to this precision: a link acting again within it writes nothing, so
+concurrent orders through one link do not queue on its row's lock until each commits."""
+
+
 def mark_used(*, session: Session, link_id: int) -> None:
-    """Record that a link acted now (called in the acting transaction)."""
+    """Record that a link acted now (called in the acting transaction), to the minute."""
     link = session.get(HospitalLink, link_id)
-    if link is not None:
-        link.last_used_at = utc_now()
+    if link is None:
+        return
+    now = utc_now()
+    last = link.last_used_at
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=UTC)
+    if last is None or now - last >= USED_PRECISION:
+        link.last_used_at = now
         session.add(link)
 
 

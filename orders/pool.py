@@ -35,20 +35,17 @@ LIMIT_THREADS = 4
 
 
 def limits_engine(settings: Settings, *, threads: int = LIMIT_THREADS) -> Engine:
-    """The engine of the database rate limits (PostgreSQL): a small pool, and commits that do not
-    wait for the disk (a bucket lost in a crash only forgets a past burst)."""
+    """The engine of the database rate limits (PostgreSQL): a small pool of connections in
+    autocommit (each hit is one statement) whose commits do not wait for the disk (a bucket lost
+    in a crash only forgets a past burst)."""
     engine = make_engine(
         settings, pool_size=threads, max_overflow=threads, pool_pre_ping=False, pool_recycle=3600
     )
 
     @event.listens_for(engine, "connect")
-    def _no_flush_wait(dbapi_connection: Any, _record: Any) -> None:
-        autocommit = dbapi_connection.autocommit
+    def _autocommit(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.autocommit = True
-        try:
-            dbapi_connection.execute("SET synchronous_commit = off")
-        finally:
-            dbapi_connection.autocommit = autocommit
+        dbapi_connection.execute("SET synchronous_commit = off")
 
     ping_when_idle(engine, idle_s=IDLE_PING_S)
     return engine

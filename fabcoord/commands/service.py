@@ -90,8 +90,11 @@ def run(
         web_workers,
     )
     supervisor.start()
-    while not stopping.wait(0.5):
-        pass
-    if not supervisor.stop(max(STOP_TIMEOUT_S, grace + 30)):
+    try:
+        while not stopping.wait(0.5):
+            pass
+    finally:  # whatever ends the wait, the parts are stopped (their threads keep the process)
+        stopped = supervisor.stop(max(STOP_TIMEOUT_S, grace + 30))
+    if not stopped:
         raise typer.Exit(1)
     log.info("fabcoord run: stopped")
