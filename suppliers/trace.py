@@ -20,10 +20,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 from sqlmodel import select as sqlmodel_select
 
 from fabcoord.ledger.models import Item, Location, LocationKind, Posting, StockMove
+from fabcoord.planning.models import Maker, MakerDelivery
 from suppliers.errors import UnknownLot
 from suppliers.models import table
 
@@ -70,6 +71,7 @@ class Trace:
     hospitals: dict[str, int] = field(default_factory=dict)
     purchase_orders: set[str] = field(default_factory=set)
     makers: set[str] = field(default_factory=set)
+    maker_deliveries: set[int] = field(default_factory=set)
     frames_made: int = 0
     unlotted: set[str] = field(default_factory=set)
     truncated: bool = False
@@ -239,7 +241,19 @@ def _walk(ledger: _Ledger, trace: Trace, start: set[int], *, forward: bool) -> T
             pending |= ledger.postings_of_documents(documents)
         pending -= seen_postings
     trace.steps.sort(key=lambda s: (s.posted_at, s.posting, s.qty))
+    if trace.maker_deliveries:
+        trace.makers |= _maker_names(ledger.session, trace.maker_deliveries)
     return trace
+
+
+def _maker_names(session: Session, deliveries: set[int]) -> set[str]:
+    """The makers who brought the frames of these deliveries (``maker_delivery`` documents)."""
+    rows = session.exec(
+        sqlmodel_select(Maker.name)
+        .join(MakerDelivery, col(MakerDelivery.maker_id) == col(Maker.id))
+        .where(col(MakerDelivery.id).in_(sorted(deliveries)))
+    )
+    return {f"maker {name}" for name in rows}
 
 
 def _record(ledger: _Ledger, trace: Trace, leg: Any) -> None:
@@ -262,8 +276,11 @@ def _record(ledger: _Ledger, trace: Trace, leg: Any) -> None:
     )
     if leg.lot:
         trace.lots.add(leg.lot)
-    if leg.actor:
-        trace.makers.add(leg.actor)
+    if str(leg.reason) == "print_output" and leg.qty > 0:
+        if leg.doc_type == "maker_delivery":
+            trace.maker_deliveries.add(int(leg.doc_id))
+        elif leg.actor:
+            trace.makers.add(leg.actor)  # who recorded the print (a maker, or the farm daemon)
     if kind is LocationKind.PRINTER:
         trace.printers.add(code)
     if leg.doc_type == "print_job":

@@ -98,6 +98,16 @@ def test_the_whole_chain_ends_with_the_orders_and_balances_worked_out_by_hand(
     assert [job["status"] for job in jobs] == ["done"] * 4
     printed_on = {job["printer"] for job in jobs}
     assert printed_on & {"octoprint-1", "octoprint-2"}, printed_on  # real OctoPrint printed
+    shipped = read(
+        empty_database_url, capsys, "trace", "--shipment", outcome.shipments["chu-de-poitiers"]
+    )
+    assert {"maker Léa (Ligugé)", "maker Karim (Chasseneuil)"} <= set(shipped["makers"])
+    assert not [who for who in shipped["makers"] if who.startswith("hospital-link")]
+    sheets = read(empty_database_url, capsys, "trace", "PET-OYO-0412")
+    assert sheets["makers"] == [] and sheets["hospitals"] == {
+        "hospital/chu-de-poitiers (visor)": 24
+    }
+
     names = {path.name for path in outcome.documents}
     assert {f"bl-{number}.pdf" for number in outcome.shipments.values()} <= names
     assert {"purchase-order-1.pdf", "FABCOORD-HO-1.pdf"} <= names

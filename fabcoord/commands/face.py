@@ -128,7 +128,7 @@ def transition(noun: str, name: str, state: str) -> None:
 
 
 def print_json(data: Any) -> None:
-    """Print ``data`` as JSON (dataclasses, pydantic models and datetimes included)."""
+    """Print ``data`` as JSON (dataclasses, pydantic models, datetimes and sets included)."""
 
     def encode(value: Any) -> Any:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -137,6 +137,8 @@ def print_json(data: Any) -> None:
             return value.model_dump()
         if isinstance(value, datetime):
             return value.isoformat()
+        if isinstance(value, set | frozenset):
+            return sorted(value, key=str)
         return str(value)
 
     sys.stdout.write(json.dumps(data, default=encode, ensure_ascii=False, indent=2) + "\n")
