@@ -14,7 +14,9 @@ supervisor may run it too); ``run_once`` is one pass.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -66,6 +68,7 @@ class Outcome:
     sent: bool = False
     final: bool = False  # the error is for good: do not retry
     dropped: bool = False  # nobody to send it to
+    untried: bool = False  # not attempted in this pass (its claim was running out): just released
 
 
 @dataclass
@@ -126,6 +129,9 @@ def record(*, session: Session, outcomes: Sequence[Outcome], now: datetime, poli
         if mail is None or mail.state is not MailState.PENDING:
             continue
         mail.leased_until = None
+        if outcome.untried:
+            session.add(mail)
+            continue
         mail.attempts += 1
         mail.last_error = outcome.error[:1000]
         if outcome.dropped:
@@ -150,15 +156,21 @@ def record(*, session: Session, outcomes: Sequence[Outcome], now: datetime, poli
     return done
 
 
-def send(relay: Relay, due: Sequence[Due], managers: Sequence[str]) -> list[Outcome]:
+def send(
+    relay: Relay, due: Sequence[Due], managers: Sequence[str], *, until: float = math.inf
+) -> list[Outcome]:
     """Send the claimed messages (no database); once the relay is unavailable, the rest of the
-    batch waits for the next attempt without knocking again."""
+    batch waits for the next attempt without knocking again. Past ``until`` (monotonic; well
+    before the claim's lease ends, so that no other worker can have claimed them) the rest are
+    left untried."""
     outcomes: list[Outcome] = []
     down = ""
     for mail in due:
         to = list(managers) if mail.audience is Audience.MANAGERS else [mail.to_address]
         to = [address for address in to if address]
-        if not to:
+        if time.monotonic() >= until:
+            outcomes.append(Outcome(mail, untried=True))
+        elif not to:
             outcomes.append(Outcome(mail, "no recipient (FABCOORD_MANAGER_EMAILS)", dropped=True))
         elif down:
             outcomes.append(Outcome(mail, down))
@@ -193,6 +205,7 @@ def run_once(
     policy = policy or Policy()
     if settings.smtp_url is None or settings.mail_from is None:
         return Pass()
+    claimed = time.monotonic()
     with unit_of_work(engine) as session:
         due = claim(
             session=session,
@@ -205,7 +218,9 @@ def run_once(
         return Pass()
     relay = parse_smtp_url(settings.smtp_url.get_secret_value())
     with Relay(relay, settings.mail_from) as connection:
-        outcomes = send(connection, due, settings.manager_addresses)
+        # a send can take up to two timeouts (connect, then send): stop while the lease holds
+        until = claimed + policy.lease_s / 2 - 2 * connection.timeout_s
+        outcomes = send(connection, due, settings.manager_addresses, until=until)
     with unit_of_work(engine) as session:
         return record(session=session, outcomes=outcomes, now=now or utc_now(), policy=policy)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import signal
 import socket
 import threading
 import time
@@ -24,6 +26,7 @@ from orders import web
 
 log = logging.getLogger(__name__)
 WATCH_S = 0.2
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def run(settings: Settings, stop: threading.Event, *, listen: Listen) -> None:
@@ -75,13 +78,17 @@ def _serve_in_processes(settings: Settings, stop: threading.Event, listen: Liste
     workers: dict[int, BaseProcess] = {}
     failures = dict.fromkeys(range(listen.workers), 0)
     due: dict[int, float] = {}
+    started: dict[int, float] = {}
 
     def start(number: int) -> None:
         process = spawn.Process(
-            target=_worker, args=(settings, sock, listen, number), name=f"web-{number}"
+            target=_worker,
+            args=(settings, sock, listen, number, os.getpid()),
+            name=f"web-{number}",
         )
         process.start()
         workers[number] = process
+        started[number] = time.monotonic()
         log.info("web worker %d started (pid %s)", number, process.pid)
 
     try:
@@ -92,6 +99,8 @@ def _serve_in_processes(settings: Settings, stop: threading.Event, listen: Liste
             for number, process in list(workers.items()):
                 if process.is_alive() or number in due:
                     continue
+                if now - started[number] >= backoff.most_s:  # it had been serving a while
+                    failures[number] = 0
                 failures[number] += 1
                 pause = backoff.delay(failures[number])
                 due[number] = now + pause
@@ -124,9 +133,26 @@ def _stop_all(processes: list[BaseProcess], grace_s: float) -> None:
             process.join()
 
 
-def _worker(settings: Settings, sock: socket.socket, listen: Listen, number: int) -> None:
+def _worker(
+    settings: Settings, sock: socket.socket, listen: Listen, number: int, parent: int
+) -> None:
     """One server process (the target of ``spawn``): serve on the inherited socket."""
+    _die_with_parent(parent)
     threading.current_thread().name = f"web-{number}"
     listen.setup()
     server = _server(settings, listen)
     server.run(sockets=[sock])
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: this worker gets SIGTERM when the service that started it ends, even killed, so
+    no worker is left serving on the shared port with its connections open."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the parent's stop still ends the workers
+        return
+    if os.getppid() != parent:  # the parent ended before the request took effect
+        os._exit(0)

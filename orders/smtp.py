@@ -80,6 +80,8 @@ class Relay:
             if error.smtp_code >= 500:
                 raise MailRefused(text) from None
             raise MailUnavailable(text) from None
+        except smtplib.SMTPNotSupportedError as error:  # an address the relay cannot carry
+            raise MailRefused(f"the relay cannot send this message: {error}") from None
         except smtplib.SMTPResponseException as error:  # sender refused, log-in refused…
             self.drop()
             text = f"relay answered {error.smtp_code} {_text(error.smtp_error)}"

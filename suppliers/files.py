@@ -130,7 +130,7 @@ def chunks(source: DirectoryFile, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[p
             index_col=False,
         )
         start = 0
-        with warnings.catch_warnings():
+        with reader, warnings.catch_warnings():  # the file is closed however the read ends
             warnings.simplefilter("error", pd.errors.ParserWarning)
             for frame in reader:
                 columns = (*source.columns, _EXTRA)
@@ -191,8 +191,17 @@ def _xlsx_chunks(source: DirectoryFile, chunk_rows: int) -> Iterator[pd.DataFram
         sheet = book[source.sheet]
         sheet.reset_dimensions()  # some writers declare a wrong size: read every row there is
         rows = sheet.iter_rows(min_row=2, min_col=1, max_col=width, values_only=True)
-        start, block = 0, []
-        for row in rows:
+        start, block = 0, list[tuple[Any, ...]]()
+        while True:
+            try:  # a truncated or corrupt sheet only shows once its rows are read
+                row = next(rows, None)
+            except Exception as error:  # zipfile, XML and openpyxl errors alike
+                line = start + len(block) + 2
+                raise InvalidInput(
+                    f"{source.path}: sheet {source.sheet!r} unreadable at row {line} ({error})"
+                ) from None
+            if row is None:
+                break
             block.append(row)
             if len(block) == chunk_rows:
                 yield _xlsx_chunk(block, source.columns, start)

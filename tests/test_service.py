@@ -62,11 +62,11 @@ def test_healthz_and_readyz_answer_json(service: Service) -> None:
     health = service.get("/healthz")
     ready = service.get("/readyz")
     assert health.status_code == 200 and health.json()["status"] == "alive"
-    assert set(health.json()["parts"]) == {"web", "dispatcher", "outbox"}
+    assert set(health.json()["parts"]) == {"web", "dispatcher", "outbox", "mail"}
     assert ready.status_code == 200
     assert ready.headers["content-type"] == "application/json"
     checks = ready.json()["checks"]
-    assert set(checks) == {"database", "dispatcher", "outbox", "outbox_lag"}
+    assert set(checks) == {"database", "dispatcher", "outbox", "mail", "outbox_lag"}
     assert all(check["ok"] for check in checks.values())
     assert service.stop() == 0
 
@@ -146,3 +146,23 @@ def test_several_web_workers_on_sqlite_are_refused_in_one_line(tmp_path: Path) -
         "error: --web-workers 2 needs PostgreSQL: SQLite has one writer, run one web worker "
         "(the default) or set FABCOORD_DATABASE_URL=postgresql+psycopg://…"
     ]
+
+
+def test_a_port_another_process_holds_is_refused_in_one_line(database_url: str) -> None:
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-c", "import cli; cli.main()", "run", "--port", str(port)],
+            cwd=ROOT,
+            env={"FABCOORD_DATABASE_URL": database_url, "PATH": "/usr/bin"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: cannot listen on 127.0.0.1:{port}: Address already in use")

@@ -60,6 +60,7 @@ def run(
     level = settings.log_level if "log_level" in settings.model_fields_set else "INFO"
     logs.configure(level, json_lines=log_json)
     face.require_schema()
+    _require_free_port(host, port)
     board = Board(registry.names())
     health = HealthConfig(settings, board, registry.check_targets())
     listen = Listen(
@@ -98,3 +99,24 @@ def run(
     if not stopped:
         raise typer.Exit(1)
     log.info("fabcoord run: stopped")
+
+
+def _require_free_port(host: str, port: int) -> None:
+    """Refuse at once, in one line, a port that another process holds (the web part would
+    otherwise fail to bind and be restarted for ever)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise InvalidInput(f"--host {host}: {error.strerror or error}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise InvalidInput(
+                f"cannot listen on {host}:{port}: {error.strerror or error} (another process "
+                "holds it? choose another --port)"
+            ) from None

@@ -59,7 +59,11 @@ class Supervisor:
 
     def start(self) -> None:
         for part in self.parts:
-            thread = threading.Thread(target=self._keep, args=(part,), name=part.name)
+            thread = (
+                threading.Thread(  # daemon: a part stuck past stop()'s bound cannot hold the exit
+                    target=self._keep, args=(part,), name=part.name, daemon=True
+                )
+            )
             thread.start()
             self._threads.append(thread)
 

@@ -238,6 +238,27 @@ def test_two_workers_never_claim_the_same_mail(reference_loaded: Engine, backend
         assert mail_worker.claim(session=third, now=now, policy=policy, limit=10) == []
 
 
+def test_mails_left_when_the_claim_runs_out_are_released_untried(
+    reference_loaded: Engine, settings: Settings, relay: Relay
+) -> None:
+    place(reference_loaded)
+    policy, now = mail_worker.Policy(), utc_now()
+    with unit_of_work(reference_loaded) as session:
+        due = mail_worker.claim(session=session, now=now, policy=policy, limit=10)
+    configured = mail_settings(settings, relay.url)
+    assert configured.mail_from is not None
+    connection = mail_worker.Relay(parse_smtp_url(relay.url), configured.mail_from)
+    with connection:
+        outcomes = mail_worker.send(connection, due, ["chef@fablab.fr"], until=0.0)
+    assert relay.inbox.received == [] and all(o.untried for o in outcomes)
+    with unit_of_work(reference_loaded) as session:
+        done = mail_worker.record(session=session, outcomes=outcomes, now=now, policy=policy)
+    assert (done.sent, done.retried, done.failed) == (0, 0, 0)
+    assert [(m.state, m.attempts, m.leased_until) for m in outbox(reference_loaded)] == [
+        (MailState.PENDING, 0, None)
+    ] * len(due)
+
+
 def test_smtp_settings_are_validated() -> None:
     relay = parse_smtp_url("smtp://u:p%40ss@mail.example:2525?starttls=1")
     assert (relay.host, relay.port, relay.security, relay.password) == (

@@ -82,3 +82,19 @@ def test_an_xlsx_unpacking_past_the_limit_is_refused(
     monkeypatch.setattr(files, "MAX_XLSX_UNPACKED_BYTES", 1000)
     with pytest.raises(InvalidInput, match=r"its sheets unpack to .*nothing imported"):
         import_file(reference_loaded, path)
+
+
+def test_an_xlsx_sheet_broken_past_its_first_rows_is_refused_with_its_row(tmp_path: Path) -> None:
+    import zipfile
+
+    good = workbook(tmp_path / "bonne.xlsx", [ROW] * 50)
+    broken = tmp_path / "tronquee.xlsx"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(broken, "w") as target:
+        for entry in source.infolist():
+            data = source.read(entry)
+            if entry.filename == "xl/worksheets/sheet1.xml":
+                data = data[: len(data) * 2 // 3]  # the sheet's XML stops mid-row
+            target.writestr(entry, data)
+    source_file = files.open_directory(broken, sheet=None, region_given=False)
+    with pytest.raises(InvalidInput, match=r"sheet 'Fournisseurs' unreadable at row \d+"):
+        list(files.chunks(source_file, chunk_rows=10))
