@@ -35,7 +35,10 @@ def _graph() -> dict[str, set[str]]:
 def test_starting_outcomes_and_cancelling_do_not_import_the_dispatcher() -> None:
     graph = _graph()
     importers = {name for name, deps in graph.items() if "print_farm.dispatcher" in deps}
-    assert importers <= {"print_farm.commands"}  # only the command that runs it (`farm run`)
+    assert importers <= {
+        "print_farm.commands",
+        "print_farm.daemon",
+    }  # what runs it: `farm run`, `run`
     for part in ("starting", "outcomes", "cancelling", "leases", "db_gateway", "farm_state"):
         assert "print_farm.dispatcher" not in graph[f"print_farm.{part}"]
 
