@@ -20,7 +20,8 @@ from sqlmodel import Session, col, select
 from fabcoord import events
 from fabcoord.ledger.posting import utc_now
 from print_farm.attempts import requeue_state
-from print_farm.db_clock import database_now
+from print_farm.db_clock import database_now, database_now_sql
+from print_farm.errors import LeaseLost
 from print_farm.models import Design, FarmPrinter, JobState, PrintJob
 from print_farm.spools import grams_left
 
@@ -102,6 +103,22 @@ def holds_lease(printer: FarmPrinter, owner: str, *, now: datetime | None = None
     return printer.lease_owner == owner and expires is not None and expires > moment
 
 
+def lease_held(
+    session: Session, printer_id: int | None, owner: str, clock: Callable[[], datetime] = utc_now
+) -> bool:
+    """Whether ``owner`` holds an unexpired lease on the printer now, by the database's clock
+    (one query)."""
+    table = FarmPrinter.__table__  # type: ignore[attr-defined]
+    held = session.execute(
+        select(table.c.id).where(
+            table.c.id == printer_id,
+            table.c.lease_owner == owner,
+            table.c.lease_expires_at > database_now_sql(session, clock),
+        )
+    ).first()
+    return held is not None
+
+
 def claim_job(
     *,
     session: Session,
@@ -179,15 +196,29 @@ def lock_attempt(session: Session, job_id: int, attempt: int) -> PrintJob | None
 
 
 def mark_start_sent(
-    *, session: Session, job_id: int, attempt: int, at: datetime | None = None
+    *,
+    session: Session,
+    job_id: int,
+    attempt: int,
+    owner: str,
+    at: datetime | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> bool:
     """Record that the file is selected (its progress reset) and ``start`` is about to be sent
     (``at``: when the start's staggered slot came, taken before waiting for the row lock).
     False, and nothing written, when the attempt is no longer ours or an operator cancelled the
-    job: it must not start."""
+    job: it must not start.
+
+    Raises:
+        LeaseLost: ``owner`` no longer holds an unexpired lease on the job's printer, judged in
+            this transaction by the database's clock (the lease expired or was taken while this
+            write waited); nothing is written and the start must not be sent.
+    """
     job = lock_attempt(session, job_id, attempt)
     if job is None or job.cancel_requested:
         return False
+    if not lease_held(session, job.printer_id, owner, clock):
+        raise LeaseLost(job.printer_id, owner)
     job.start_sent_at = at or utc_now()
     session.add(job)
     return True

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, func, literal, text
+from sqlalchemy.types import DateTime
 from sqlmodel import Session
 
 from fabcoord.ledger.posting import utc_now
@@ -22,3 +23,13 @@ def database_now(session: Session, clock: Callable[[], datetime] = utc_now) -> d
         assert isinstance(moment, datetime)
         return moment.astimezone(UTC)
     return clock()
+
+
+def database_now_sql(
+    session: Session, clock: Callable[[], datetime] = utc_now
+) -> ColumnElement[datetime]:
+    """The database's current time inside a statement (no round trip of its own): PostgreSQL's
+    ``clock_timestamp()``; on SQLite the local clock's value, bound as a parameter."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.clock_timestamp()
+    return literal(clock(), DateTime(timezone=True))
