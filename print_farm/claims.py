@@ -13,17 +13,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, bindparam, or_, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from fabcoord import events
 from fabcoord.ledger.posting import utc_now
 from print_farm.attempts import requeue_state
-from print_farm.db_clock import database_now, database_now_sql
+from print_farm.db_clock import (
+    database_now,
+    database_now_parameter,
+    database_now_sql,
+    is_postgres,
+)
 from print_farm.errors import LeaseLost
 from print_farm.models import Design, FarmPrinter, JobState, PrintJob
 from print_farm.spools import grams_left
+
+_JOB = PrintJob.__table__  # type: ignore[attr-defined]
+_PRINTER = FarmPrinter.__table__  # type: ignore[attr-defined]
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -101,22 +112,6 @@ def holds_lease(printer: FarmPrinter, owner: str, *, now: datetime | None = None
     expires = aware(printer.lease_expires_at)
     moment = now if now is not None else utc_now()
     return printer.lease_owner == owner and expires is not None and expires > moment
-
-
-def lease_held(
-    session: Session, printer_id: int | None, owner: str, clock: Callable[[], datetime] = utc_now
-) -> bool:
-    """Whether ``owner`` holds an unexpired lease on the printer now, by the database's clock
-    (one query)."""
-    table = FarmPrinter.__table__  # type: ignore[attr-defined]
-    held = session.execute(
-        select(table.c.id).where(
-            table.c.id == printer_id,
-            table.c.lease_owner == owner,
-            table.c.lease_expires_at > database_now_sql(session, clock),
-        )
-    ).first()
-    return held is not None
 
 
 def claim_job(
@@ -207,49 +202,105 @@ def mark_start_sent(
     """Record that the file is selected (its progress reset) and ``start`` is about to be sent
     (``at``: when the start's staggered slot came, taken before waiting for the row lock).
     False, and nothing written, when the attempt is no longer ours or an operator cancelled the
-    job: it must not start.
+    job: it must not start. Two statements: the job's row locked and read, then the conditional
+    ``UPDATE`` that checks the lease (a statement of its own, run once the lock is held, so that it
+    sees a lease taken while this transaction waited for the lock).
 
     Raises:
         LeaseLost: ``owner`` no longer holds an unexpired lease on the job's printer, judged in
             this transaction by the database's clock (the lease expired or was taken while this
             write waited); nothing is written and the start must not be sent.
     """
-    job = lock_attempt(session, job_id, attempt)
-    if job is None or job.cancel_requested:
+    row = session.execute(_LOCK_ATTEMPT, {"job_id": job_id, "attempt": attempt}).first()
+    if row is None or not JobState(row.status).is_active or row.cancel_requested:
         return False
-    if not lease_held(session, job.printer_id, owner, clock):
-        raise LeaseLost(job.printer_id, owner)
-    job.start_sent_at = at or utc_now()
-    session.add(job)
+    parameters = {"job_id": job_id, "owner": owner, "at": at or utc_now()}
+    written = session.execute(
+        _start_sent(is_postgres(session)), {**parameters, **database_now_parameter(session, clock)}
+    )
+    if written.rowcount != 1:  # type: ignore[attr-defined]
+        raise LeaseLost(row.printer_id, owner)
+    _written(session, job_id, start_sent_at=parameters["at"])
     return True
+
+
+_LOCK_ATTEMPT = (
+    select(_JOB.c.status, _JOB.c.cancel_requested, _JOB.c.printer_id)
+    .where(_JOB.c.id == bindparam("job_id"), _JOB.c.attempts == bindparam("attempt"))
+    .with_for_update()
+)
+
+
+@cache
+def _start_sent(postgres: bool) -> Any:
+    """``start_sent_at`` written only while the job's printer is leased to ``owner``."""
+    held = (
+        select(_PRINTER.c.id)
+        .where(
+            _PRINTER.c.id == _JOB.c.printer_id,
+            _PRINTER.c.lease_owner == bindparam("owner"),
+            _PRINTER.c.lease_expires_at > database_now_sql(postgres),
+        )
+        .exists()
+    )
+    return (
+        update(_JOB)
+        .where(_JOB.c.id == bindparam("job_id"), held)
+        .values(start_sent_at=bindparam("at"))
+    )
 
 
 def mark_printing(*, session: Session, job_id: int, attempt: int) -> bool:
-    """The printer confirmed the print is under way."""
-    job = lock_attempt(session, job_id, attempt)
-    if job is None:
-        return False
-    if job.status is not JobState.PRINTING:
-        job.status, job.started_at = JobState.PRINTING, utc_now()
-        session.add(job)
-        if job.order_ref and _first_start(session, job):
-            events.publish(
-                session=session,
-                event=events.Event(
-                    "production_started",
-                    "print_farm",
-                    {"reference": job.order_ref, "doc_type": "print_job", "doc_id": str(job.id)},
-                ),
-            )
+    """The printer confirmed the print is under way (one ``UPDATE`` when the job was starting)."""
+    now = utc_now()
+    started = session.execute(
+        _MARK_PRINTING, {"job_id": job_id, "attempt": attempt, "now": now}
+    ).first()
+    if started is None:  # printing already (ours: True), or the attempt is no longer ours
+        status = session.execute(_ATTEMPT_STATUS, {"job_id": job_id, "attempt": attempt}).scalar()
+        return status is not None and JobState(status) is JobState.PRINTING
+    _written(session, job_id, status=JobState.PRINTING, started_at=now)
+    order_ref = started[0]
+    if order_ref and _first_start(session, job_id, order_ref):
+        events.publish(
+            session=session,
+            event=events.Event(
+                "production_started",
+                "print_farm",
+                {"reference": order_ref, "doc_type": "print_job", "doc_id": str(job_id)},
+            ),
+        )
     return True
 
 
-def _first_start(session: Session, job: PrintJob) -> bool:
+_MARK_PRINTING = (
+    update(_JOB)
+    .where(
+        _JOB.c.id == bindparam("job_id"),
+        _JOB.c.attempts == bindparam("attempt"),
+        _JOB.c.status == JobState.STARTING,
+    )
+    .values(status=JobState.PRINTING, started_at=bindparam("now"))
+    .returning(_JOB.c.order_ref)
+)
+_ATTEMPT_STATUS = select(_JOB.c.status).where(
+    _JOB.c.id == bindparam("job_id"), _JOB.c.attempts == bindparam("attempt")
+)
+
+
+def _written(session: Session, job_id: int, **values: object) -> None:
+    """The job's row was written without the ORM: a copy the session holds takes the values."""
+    job = session.identity_map.get(session.identity_key(PrintJob, job_id))
+    for name, value in values.items() if job is not None else ():
+        set_committed_value(job, name, value)
+
+
+def _first_start(session: Session, job_id: int, order_ref: str) -> bool:
     """No other job of the same order has started (or finished) before this one."""
     other = session.exec(
         select(PrintJob.id).where(
-            PrintJob.order_ref == job.order_ref,
-            PrintJob.id != job.id,
+            PrintJob.order_ref == order_ref,
+            PrintJob.id != job_id,
             col(PrintJob.started_at).is_not(None) | (PrintJob.status == JobState.DONE),
         )
     ).first()
