@@ -12,11 +12,13 @@ PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``), so it is starte
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
@@ -31,7 +33,7 @@ from print_farm.db_clock import (
 )
 from print_farm.errors import LeaseLost
 from print_farm.models import Design, FarmPrinter, JobState, PrintJob
-from print_farm.spools import grams_left
+from print_farm.spools import LoadedSpool, grams_left
 
 _JOB = PrintJob.__table__  # type: ignore[attr-defined]
 _PRINTER = FarmPrinter.__table__  # type: ignore[attr-defined]
@@ -106,14 +108,6 @@ def release_leases(*, session: Session, owner: str) -> None:
     )
 
 
-def holds_lease(printer: FarmPrinter, owner: str, *, now: datetime | None = None) -> bool:
-    """Whether ``owner`` holds the printer's lease at ``now`` (the database's time, read with
-    :func:`~print_farm.db_clock.database_now`; this machine's clock when not given)."""
-    expires = aware(printer.lease_expires_at)
-    moment = now if now is not None else utc_now()
-    return printer.lease_owner == owner and expires is not None and expires > moment
-
-
 def claim_job(
     *,
     session: Session,
@@ -122,63 +116,145 @@ def claim_job(
     owner: str,
     clock: Callable[[], datetime] = utc_now,
 ) -> PrintJob | None:
-    """Move a queued job to ``starting`` on a printer this dispatcher holds, or return None when
-    the job was taken, the lease lost, or the printer is no longer free.
+    """:func:`claim`, returning the job claimed (or None)."""
+    if claim(session=session, job_id=job_id, printer_id=printer_id, owner=owner, clock=clock):
+        return session.get(PrintJob, job_id)
+    return None
+
+
+def claim(
+    *,
+    session: Session,
+    job_id: int,
+    printer_id: int,
+    owner: str,
+    clock: Callable[[], datetime] = utc_now,
+) -> int | None:
+    """Move a queued job to ``starting`` on a printer this dispatcher holds and return its
+    attempt number, or return None when the job was taken, the lease lost, or the printer is no
+    longer free (the lease judged by the database's clock, in the statement locking the printer).
 
     The loaded spool is checked again under the printer's row lock (the plan read it earlier): a
-    ``printers load/unload`` in between wins, and the printer's notice says what to do.
+    ``printers load/unload`` in between wins, and the printer's notice says what to do. Four to
+    five statements, built once.
     """
-    printer = session.exec(
-        select(FarmPrinter).where(FarmPrinter.id == printer_id).with_for_update()
-    ).first()
+    session.flush()  # the caller's pending changes (``farm clear``…) are seen below
+    parameters = {"pid": printer_id, "owner": owner, **database_now_parameter(session, clock)}
+    printer = session.execute(_claim_printer(is_postgres(session)), parameters).first()
     if (
         printer is None
-        or not holds_lease(printer, owner, now=database_now(session, clock))
+        or not printer.held
         or printer.current_job_id is not None
         or not printer.bed_clear
         or not printer.enabled
         or printer.removed
     ):
         return None
-    job = session.exec(
-        select(PrintJob)
-        .where(PrintJob.id == job_id, PrintJob.status == JobState.QUEUED)
-        .with_for_update(skip_locked=True)
-    ).first()
+    job = session.execute(_CLAIM_JOB, {"job_id": job_id}).first()
     if job is None:
         return None
-    design = session.get(Design, job.design_id)
-    assert design is not None
-    misfit = spool_misfit(session, printer, design)
+    loaded = _Loaded(printer.loaded_material, printer.loaded_lot, printer.location_id)
+    misfit = spool_misfit(session, loaded, material=job.material, grams=job.grams)
     if misfit:
-        printer.notice = misfit[:300]
-        session.add(printer)
-        session.flush()
+        session.execute(_SET_NOTICE, {"pid": printer_id, "v_notice": misfit[:300]})
+        _written_printer(session, printer_id, notice=misfit[:300])
         return None
-    now = utc_now()
-    job.status, job.printer_id, job.lot = JobState.STARTING, printer_id, printer.loaded_lot
-    job.attempts += 1
-    job.claimed_at, job.start_sent_at, job.started_at, job.last_error = now, None, None, ""
-    printer.current_job_id, printer.notice = job.id, ""
-    session.add_all([job, printer])
-    session.flush()
-    return job
+    now, lot = utc_now(), printer.loaded_lot
+    attempt: int = session.execute(
+        _START_JOB, {"job_id": job_id, "pid": printer_id, "lot": lot, "now": now}
+    ).scalar_one()
+    session.execute(_TAKE_PRINTER, {"pid": printer_id, "job_id": job_id})
+    _written(
+        session,
+        job_id,
+        status=JobState.STARTING,
+        printer_id=printer_id,
+        lot=lot,
+        attempts=attempt,
+        claimed_at=now,
+        start_sent_at=None,
+        started_at=None,
+        last_error="",
+    )
+    _written_printer(session, printer_id, current_job_id=job_id, notice="")
+    return attempt
 
 
-def spool_misfit(session: Session, printer: FarmPrinter, design: Design) -> str:
-    """What the operator must do before ``design`` can print on ``printer`` ("" if it fits)."""
+@dataclass(frozen=True)
+class _Loaded:
+    loaded_material: str
+    loaded_lot: str
+    location_id: int
+
+
+@cache
+def _claim_printer(postgres: bool) -> Any:
+    held = and_(
+        _PRINTER.c.lease_owner == bindparam("owner"),
+        _PRINTER.c.lease_expires_at > database_now_sql(postgres),
+    )
+    return (
+        sa_select(
+            held.label("held"),
+            _PRINTER.c.current_job_id,
+            _PRINTER.c.bed_clear,
+            _PRINTER.c.enabled,
+            _PRINTER.c.removed,
+            _PRINTER.c.loaded_material,
+            _PRINTER.c.loaded_lot,
+            _PRINTER.c.location_id,
+        )
+        .where(_PRINTER.c.id == bindparam("pid"))
+        .with_for_update()
+    )
+
+
+_DESIGN = Design.__table__  # type: ignore[attr-defined]
+_CLAIM_JOB = (
+    select(_JOB.c.id, _DESIGN.c.material, _DESIGN.c.grams)
+    .join(_DESIGN, _DESIGN.c.id == _JOB.c.design_id)
+    .where(_JOB.c.id == bindparam("job_id"), _JOB.c.status == JobState.QUEUED)
+    .with_for_update(skip_locked=True, of=_JOB)
+)
+_SET_NOTICE = (
+    update(_PRINTER).where(_PRINTER.c.id == bindparam("pid")).values(notice=bindparam("v_notice"))
+)
+_START_JOB = (
+    update(_JOB)
+    .where(_JOB.c.id == bindparam("job_id"))
+    .values(
+        status=JobState.STARTING,
+        printer_id=bindparam("pid"),
+        lot=bindparam("lot"),
+        attempts=_JOB.c.attempts + 1,
+        claimed_at=bindparam("now"),
+        start_sent_at=None,
+        started_at=None,
+        last_error="",
+    )
+    .returning(_JOB.c.attempts)
+)
+_TAKE_PRINTER = (
+    update(_PRINTER)
+    .where(_PRINTER.c.id == bindparam("pid"))
+    .values(current_job_id=bindparam("job_id"), notice="")
+)
+
+
+def spool_misfit(session: Session, printer: LoadedSpool, *, material: str, grams: int) -> str:
+    """What the operator must do before a design of ``grams`` of ``material`` can print on
+    ``printer`` ("" if it fits)."""
     if not printer.loaded_material:
-        return f"load a spool of {design.material}"
-    if printer.loaded_material != design.material:
+        return f"load a spool of {material}"
+    if printer.loaded_material != material:
         return (
-            f"loaded {printer.loaded_material} but the next job needs {design.material}: "
-            "change the spool"
+            f"loaded {printer.loaded_material} but the next job needs {material}: change the spool"
         )
     left = grams_left(session=session, printer=printer)
-    if left < design.grams:
+    if left < grams:
         return (
             f"change the spool: {left} g of {printer.loaded_material} lot {printer.loaded_lot} "
-            f"left, the next job needs {design.grams} g"
+            f"left, the next job needs {grams} g"
         )
     return ""
 
@@ -286,6 +362,13 @@ _MARK_PRINTING = (
 _ATTEMPT_STATUS = select(_JOB.c.status).where(
     _JOB.c.id == bindparam("job_id"), _JOB.c.attempts == bindparam("attempt")
 )
+
+
+def _written_printer(session: Session, printer_id: int, **values: object) -> None:
+    """The printer's row was written without the ORM: a copy the session holds takes the values."""
+    printer = session.identity_map.get(session.identity_key(FarmPrinter, printer_id))
+    for name, value in values.items() if printer is not None else ():
+        set_committed_value(printer, name, value)
 
 
 def _written(session: Session, job_id: int, **values: object) -> None:

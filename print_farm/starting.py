@@ -338,12 +338,12 @@ def _claim(
     dispatch_db.store_notices(session=session, notices=notices)
     claimed = []
     for assignment in plan:
-        job = claims.claim_job(
+        attempt = claims.claim(
             session=session, job_id=assignment.job_id, printer_id=assignment.printer_id, owner=owner
         )
-        if job is not None:
-            name = dispatch_db.job_file_name(session=session, job_id=job.id or 0)
-            claimed.append((assignment.printer_id, job.id or 0, job.attempts, name))
+        if attempt is not None:
+            name = dispatch_db.job_file_name(session=session, job_id=assignment.job_id)
+            claimed.append((assignment.printer_id, assignment.job_id, attempt, name))
     return claimed
 
 
