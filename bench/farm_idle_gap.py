@@ -184,7 +184,9 @@ async def _naive_visit(engine: Engine, client: OctoPrintClient, name: str, owner
         await client.upload(file_name, content)
     await client.select(file_name)
     with unit_of_work(engine) as session:
-        claims.mark_start_sent(session=session, job_id=claimed.id, attempt=claimed.attempts)
+        claims.mark_start_sent(
+            session=session, job_id=claimed.id, attempt=claimed.attempts, owner=owner
+        )
     await client.start()
     with unit_of_work(engine) as session:
         claims.mark_printing(session=session, job_id=claimed.id, attempt=claimed.attempts)

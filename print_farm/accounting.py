@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlmodel import Session
 
 from fabcoord import fablabs
@@ -23,10 +24,11 @@ from fabcoord.errors import IdempotencyConflict
 from fabcoord.ledger import catalogue
 from fabcoord.ledger.models import MoveReason
 from fabcoord.ledger.posting import Leg, PostingRequest, post, utc_now
+from fabcoord.records import Fablab
 from print_farm.attempts import requeue_state
 from print_farm.claims import lock_attempt
 from print_farm.models import Design, FarmPrinter, JobState, PrintJob
-from print_farm.registry import fablab_of, location_code
+from print_farm.registry import location_code
 from print_farm.spools import grams_left
 
 FRAME_ITEM = "visor-frame"
@@ -58,8 +60,8 @@ def record_done(*, session: Session, job_id: int, attempt: int, actor: str) -> O
     job = lock_attempt(session, job_id, attempt)
     if job is None:
         return None
-    printer, design = _printer_and_design(session, job)
-    stock = fablabs.stock_location_code(fablab_of(session=session, printer=printer).slug)
+    printer, design, fablab = _printer_and_design(session, job)
+    stock = fablabs.stock_location_code(fablab)
     grams = _available(session, printer, job, design.grams)
     short = design.grams - grams
     legs = [
@@ -96,7 +98,7 @@ def record_failure(
     job = lock_attempt(session, job_id, attempt)
     if job is None:
         return None
-    printer, design = _printer_and_design(session, job)
+    printer, design, _ = _printer_and_design(session, job)
     used = scrap_grams(design.grams, completion)
     grams = _available(session, printer, job, used)
     posting_id = None
@@ -121,11 +123,17 @@ def scrap_grams(design_grams: int, completion: float | None) -> int:
     return min(design_grams, math.ceil(design_grams * fraction))
 
 
-def _printer_and_design(session: Session, job: PrintJob) -> tuple[FarmPrinter, Design]:
-    printer = session.get(FarmPrinter, job.printer_id, with_for_update=True)
-    design = session.get(Design, job.design_id)
-    assert printer is not None and design is not None
-    return printer, design
+def _printer_and_design(session: Session, job: PrintJob) -> tuple[FarmPrinter, Design, str]:
+    """The job's printer (its row locked), its design and the slug of the printer's fablab, in
+    one query."""
+    printer, design, slug = session.execute(
+        select(FarmPrinter, Design, Fablab.slug)  # type: ignore[call-overload]
+        .join(Fablab, Fablab.id == FarmPrinter.fablab_id)
+        .join(Design, Design.id == job.design_id)
+        .where(FarmPrinter.id == job.printer_id)
+        .with_for_update(of=FarmPrinter)
+    ).one()
+    return printer, design, slug
 
 
 def _available(session: Session, printer: FarmPrinter, job: PrintJob, wanted: int) -> int:

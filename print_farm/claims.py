@@ -12,17 +12,31 @@ PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``), so it is starte
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, bindparam, or_, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from fabcoord import events
 from fabcoord.ledger.posting import utc_now
 from print_farm.attempts import requeue_state
-from print_farm.db_clock import database_now
+from print_farm.db_clock import (
+    database_now,
+    database_now_parameter,
+    database_now_sql,
+    is_postgres,
+)
+from print_farm.errors import LeaseLost
 from print_farm.models import Design, FarmPrinter, JobState, PrintJob
-from print_farm.spools import grams_left
+from print_farm.spools import LoadedSpool, grams_left
+
+_JOB = PrintJob.__table__  # type: ignore[attr-defined]
+_PRINTER = FarmPrinter.__table__  # type: ignore[attr-defined]
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -94,14 +108,6 @@ def release_leases(*, session: Session, owner: str) -> None:
     )
 
 
-def holds_lease(printer: FarmPrinter, owner: str, *, now: datetime | None = None) -> bool:
-    """Whether ``owner`` holds the printer's lease at ``now`` (the database's time, read with
-    :func:`~print_farm.db_clock.database_now`; this machine's clock when not given)."""
-    expires = aware(printer.lease_expires_at)
-    moment = now if now is not None else utc_now()
-    return printer.lease_owner == owner and expires is not None and expires > moment
-
-
 def claim_job(
     *,
     session: Session,
@@ -110,63 +116,145 @@ def claim_job(
     owner: str,
     clock: Callable[[], datetime] = utc_now,
 ) -> PrintJob | None:
-    """Move a queued job to ``starting`` on a printer this dispatcher holds, or return None when
-    the job was taken, the lease lost, or the printer is no longer free.
+    """:func:`claim`, returning the job claimed (or None)."""
+    if claim(session=session, job_id=job_id, printer_id=printer_id, owner=owner, clock=clock):
+        return session.get(PrintJob, job_id)
+    return None
+
+
+def claim(
+    *,
+    session: Session,
+    job_id: int,
+    printer_id: int,
+    owner: str,
+    clock: Callable[[], datetime] = utc_now,
+) -> int | None:
+    """Move a queued job to ``starting`` on a printer this dispatcher holds and return its
+    attempt number, or return None when the job was taken, the lease lost, or the printer is no
+    longer free (the lease judged by the database's clock, in the statement locking the printer).
 
     The loaded spool is checked again under the printer's row lock (the plan read it earlier): a
-    ``printers load/unload`` in between wins, and the printer's notice says what to do.
+    ``printers load/unload`` in between wins, and the printer's notice says what to do. Four to
+    five statements, built once.
     """
-    printer = session.exec(
-        select(FarmPrinter).where(FarmPrinter.id == printer_id).with_for_update()
-    ).first()
+    session.flush()  # the caller's pending changes (``farm clear``…) are seen below
+    parameters = {"pid": printer_id, "owner": owner, **database_now_parameter(session, clock)}
+    printer = session.execute(_claim_printer(is_postgres(session)), parameters).first()
     if (
         printer is None
-        or not holds_lease(printer, owner, now=database_now(session, clock))
+        or not printer.held
         or printer.current_job_id is not None
         or not printer.bed_clear
         or not printer.enabled
         or printer.removed
     ):
         return None
-    job = session.exec(
-        select(PrintJob)
-        .where(PrintJob.id == job_id, PrintJob.status == JobState.QUEUED)
-        .with_for_update(skip_locked=True)
-    ).first()
+    job = session.execute(_CLAIM_JOB, {"job_id": job_id}).first()
     if job is None:
         return None
-    design = session.get(Design, job.design_id)
-    assert design is not None
-    misfit = spool_misfit(session, printer, design)
+    loaded = _Loaded(printer.loaded_material, printer.loaded_lot, printer.location_id)
+    misfit = spool_misfit(session, loaded, material=job.material, grams=job.grams)
     if misfit:
-        printer.notice = misfit[:300]
-        session.add(printer)
-        session.flush()
+        session.execute(_SET_NOTICE, {"pid": printer_id, "v_notice": misfit[:300]})
+        _written_printer(session, printer_id, notice=misfit[:300])
         return None
-    now = utc_now()
-    job.status, job.printer_id, job.lot = JobState.STARTING, printer_id, printer.loaded_lot
-    job.attempts += 1
-    job.claimed_at, job.start_sent_at, job.started_at, job.last_error = now, None, None, ""
-    printer.current_job_id, printer.notice = job.id, ""
-    session.add_all([job, printer])
-    session.flush()
-    return job
+    now, lot = utc_now(), printer.loaded_lot
+    attempt: int = session.execute(
+        _START_JOB, {"job_id": job_id, "pid": printer_id, "lot": lot, "now": now}
+    ).scalar_one()
+    session.execute(_TAKE_PRINTER, {"pid": printer_id, "job_id": job_id})
+    _written(
+        session,
+        job_id,
+        status=JobState.STARTING,
+        printer_id=printer_id,
+        lot=lot,
+        attempts=attempt,
+        claimed_at=now,
+        start_sent_at=None,
+        started_at=None,
+        last_error="",
+    )
+    _written_printer(session, printer_id, current_job_id=job_id, notice="")
+    return attempt
 
 
-def spool_misfit(session: Session, printer: FarmPrinter, design: Design) -> str:
-    """What the operator must do before ``design`` can print on ``printer`` ("" if it fits)."""
+@dataclass(frozen=True)
+class _Loaded:
+    loaded_material: str
+    loaded_lot: str
+    location_id: int
+
+
+@cache
+def _claim_printer(postgres: bool) -> Any:
+    held = and_(
+        _PRINTER.c.lease_owner == bindparam("owner"),
+        _PRINTER.c.lease_expires_at > database_now_sql(postgres),
+    )
+    return (
+        sa_select(
+            held.label("held"),
+            _PRINTER.c.current_job_id,
+            _PRINTER.c.bed_clear,
+            _PRINTER.c.enabled,
+            _PRINTER.c.removed,
+            _PRINTER.c.loaded_material,
+            _PRINTER.c.loaded_lot,
+            _PRINTER.c.location_id,
+        )
+        .where(_PRINTER.c.id == bindparam("pid"))
+        .with_for_update()
+    )
+
+
+_DESIGN = Design.__table__  # type: ignore[attr-defined]
+_CLAIM_JOB = (
+    select(_JOB.c.id, _DESIGN.c.material, _DESIGN.c.grams)
+    .join(_DESIGN, _DESIGN.c.id == _JOB.c.design_id)
+    .where(_JOB.c.id == bindparam("job_id"), _JOB.c.status == JobState.QUEUED)
+    .with_for_update(skip_locked=True, of=_JOB)
+)
+_SET_NOTICE = (
+    update(_PRINTER).where(_PRINTER.c.id == bindparam("pid")).values(notice=bindparam("v_notice"))
+)
+_START_JOB = (
+    update(_JOB)
+    .where(_JOB.c.id == bindparam("job_id"))
+    .values(
+        status=JobState.STARTING,
+        printer_id=bindparam("pid"),
+        lot=bindparam("lot"),
+        attempts=_JOB.c.attempts + 1,
+        claimed_at=bindparam("now"),
+        start_sent_at=None,
+        started_at=None,
+        last_error="",
+    )
+    .returning(_JOB.c.attempts)
+)
+_TAKE_PRINTER = (
+    update(_PRINTER)
+    .where(_PRINTER.c.id == bindparam("pid"))
+    .values(current_job_id=bindparam("job_id"), notice="")
+)
+
+
+def spool_misfit(session: Session, printer: LoadedSpool, *, material: str, grams: int) -> str:
+    """What the operator must do before a design of ``grams`` of ``material`` can print on
+    ``printer`` ("" if it fits)."""
     if not printer.loaded_material:
-        return f"load a spool of {design.material}"
-    if printer.loaded_material != design.material:
+        return f"load a spool of {material}"
+    if printer.loaded_material != material:
         return (
-            f"loaded {printer.loaded_material} but the next job needs {design.material}: "
-            "change the spool"
+            f"loaded {printer.loaded_material} but the next job needs {material}: change the spool"
         )
     left = grams_left(session=session, printer=printer)
-    if left < design.grams:
+    if left < grams:
         return (
             f"change the spool: {left} g of {printer.loaded_material} lot {printer.loaded_lot} "
-            f"left, the next job needs {design.grams} g"
+            f"left, the next job needs {grams} g"
         )
     return ""
 
@@ -179,46 +267,123 @@ def lock_attempt(session: Session, job_id: int, attempt: int) -> PrintJob | None
 
 
 def mark_start_sent(
-    *, session: Session, job_id: int, attempt: int, at: datetime | None = None
+    *,
+    session: Session,
+    job_id: int,
+    attempt: int,
+    owner: str,
+    at: datetime | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> bool:
     """Record that the file is selected (its progress reset) and ``start`` is about to be sent
     (``at``: when the start's staggered slot came, taken before waiting for the row lock).
     False, and nothing written, when the attempt is no longer ours or an operator cancelled the
-    job: it must not start."""
-    job = lock_attempt(session, job_id, attempt)
-    if job is None or job.cancel_requested:
+    job: it must not start. Two statements: the job's row locked and read, then the conditional
+    ``UPDATE`` that checks the lease (a statement of its own, run once the lock is held, so that it
+    sees a lease taken while this transaction waited for the lock).
+
+    Raises:
+        LeaseLost: ``owner`` no longer holds an unexpired lease on the job's printer, judged in
+            this transaction by the database's clock (the lease expired or was taken while this
+            write waited); nothing is written and the start must not be sent.
+    """
+    row = session.execute(_LOCK_ATTEMPT, {"job_id": job_id, "attempt": attempt}).first()
+    if row is None or not JobState(row.status).is_active or row.cancel_requested:
         return False
-    job.start_sent_at = at or utc_now()
-    session.add(job)
+    parameters = {"job_id": job_id, "owner": owner, "at": at or utc_now()}
+    written = session.execute(
+        _start_sent(is_postgres(session)), {**parameters, **database_now_parameter(session, clock)}
+    )
+    if written.rowcount != 1:  # type: ignore[attr-defined]
+        raise LeaseLost(row.printer_id, owner)
+    _written(session, job_id, start_sent_at=parameters["at"])
     return True
+
+
+_LOCK_ATTEMPT = (
+    select(_JOB.c.status, _JOB.c.cancel_requested, _JOB.c.printer_id)
+    .where(_JOB.c.id == bindparam("job_id"), _JOB.c.attempts == bindparam("attempt"))
+    .with_for_update()
+)
+
+
+@cache
+def _start_sent(postgres: bool) -> Any:
+    """``start_sent_at`` written only while the job's printer is leased to ``owner``."""
+    held = (
+        select(_PRINTER.c.id)
+        .where(
+            _PRINTER.c.id == _JOB.c.printer_id,
+            _PRINTER.c.lease_owner == bindparam("owner"),
+            _PRINTER.c.lease_expires_at > database_now_sql(postgres),
+        )
+        .exists()
+    )
+    return (
+        update(_JOB)
+        .where(_JOB.c.id == bindparam("job_id"), held)
+        .values(start_sent_at=bindparam("at"))
+    )
 
 
 def mark_printing(*, session: Session, job_id: int, attempt: int) -> bool:
-    """The printer confirmed the print is under way."""
-    job = lock_attempt(session, job_id, attempt)
-    if job is None:
-        return False
-    if job.status is not JobState.PRINTING:
-        job.status, job.started_at = JobState.PRINTING, utc_now()
-        session.add(job)
-        if job.order_ref and _first_start(session, job):
-            events.publish(
-                session=session,
-                event=events.Event(
-                    "production_started",
-                    "print_farm",
-                    {"reference": job.order_ref, "doc_type": "print_job", "doc_id": str(job.id)},
-                ),
-            )
+    """The printer confirmed the print is under way (one ``UPDATE`` when the job was starting)."""
+    now = utc_now()
+    started = session.execute(
+        _MARK_PRINTING, {"job_id": job_id, "attempt": attempt, "now": now}
+    ).first()
+    if started is None:  # printing already (ours: True), or the attempt is no longer ours
+        status = session.execute(_ATTEMPT_STATUS, {"job_id": job_id, "attempt": attempt}).scalar()
+        return status is not None and JobState(status) is JobState.PRINTING
+    _written(session, job_id, status=JobState.PRINTING, started_at=now)
+    order_ref = started[0]
+    if order_ref and _first_start(session, job_id, order_ref):
+        events.publish(
+            session=session,
+            event=events.Event(
+                "production_started",
+                "print_farm",
+                {"reference": order_ref, "doc_type": "print_job", "doc_id": str(job_id)},
+            ),
+        )
     return True
 
 
-def _first_start(session: Session, job: PrintJob) -> bool:
+_MARK_PRINTING = (
+    update(_JOB)
+    .where(
+        _JOB.c.id == bindparam("job_id"),
+        _JOB.c.attempts == bindparam("attempt"),
+        _JOB.c.status == JobState.STARTING,
+    )
+    .values(status=JobState.PRINTING, started_at=bindparam("now"))
+    .returning(_JOB.c.order_ref)
+)
+_ATTEMPT_STATUS = select(_JOB.c.status).where(
+    _JOB.c.id == bindparam("job_id"), _JOB.c.attempts == bindparam("attempt")
+)
+
+
+def _written_printer(session: Session, printer_id: int, **values: object) -> None:
+    """The printer's row was written without the ORM: a copy the session holds takes the values."""
+    printer = session.identity_map.get(session.identity_key(FarmPrinter, printer_id))
+    for name, value in values.items() if printer is not None else ():
+        set_committed_value(printer, name, value)
+
+
+def _written(session: Session, job_id: int, **values: object) -> None:
+    """The job's row was written without the ORM: a copy the session holds takes the values."""
+    job = session.identity_map.get(session.identity_key(PrintJob, job_id))
+    for name, value in values.items() if job is not None else ():
+        set_committed_value(job, name, value)
+
+
+def _first_start(session: Session, job_id: int, order_ref: str) -> bool:
     """No other job of the same order has started (or finished) before this one."""
     other = session.exec(
         select(PrintJob.id).where(
-            PrintJob.order_ref == job.order_ref,
-            PrintJob.id != job.id,
+            PrintJob.order_ref == order_ref,
+            PrintJob.id != job_id,
             col(PrintJob.started_at).is_not(None) | (PrintJob.status == JobState.DONE),
         )
     ).first()

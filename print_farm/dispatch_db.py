@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from functools import cache
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, or_, update
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from fabcoord.ledger.models import Item, StockBalance
 from fabcoord.ledger.posting import utc_now
@@ -104,23 +105,33 @@ def owned_printers(
     *, session: Session, owner: str | None = None, ids: Iterable[int] | None = None
 ) -> list[PrinterRow]:
     """The printers leased by ``owner`` (or those of ``ids``), by name."""
+    query = _owned_printers(owner is not None, ids is not None)
+    parameters = {"owner": owner, "ids": list(ids) if ids is not None else None}
+    return [PrinterRow(*row) for row in session.execute(query, parameters)]
+
+
+@cache
+def _owned_printers(by_owner: bool, by_ids: bool) -> Any:
+    """Built once per filter (building a statement costs several times running it)."""
     query = sa_select(*_PRINTER_COLUMNS).where(_PRINTER.c.removed.is_(False))
-    if owner is not None:
-        query = query.where(_PRINTER.c.lease_owner == owner)
-    if ids is not None:
-        query = query.where(_PRINTER.c.id.in_(list(ids)))
-    return [PrinterRow(*row) for row in session.execute(query.order_by(_PRINTER.c.name))]
+    if by_owner:
+        query = query.where(_PRINTER.c.lease_owner == bindparam("owner"))
+    if by_ids:
+        query = query.where(_PRINTER.c.id.in_(bindparam("ids", expanding=True)))
+    return query.order_by(_PRINTER.c.name)
 
 
 def free_printer_marks(*, session: Session, owner: str) -> dict[int, tuple[object, ...]]:
     """For each printer leased by ``owner`` that has no job: what an operator may change on it
     to make it printable (see :func:`free_marks`), read without building whole rows."""
-    query = sa_select(_PRINTER.c.id, *(_PRINTER.c[name] for name in FREE_MARKS)).where(
-        _PRINTER.c.lease_owner == owner,
-        _PRINTER.c.removed.is_(False),
-        _PRINTER.c.current_job_id.is_(None),
-    )
-    return {row[0]: tuple(row[1:]) for row in session.execute(query)}
+    return {row[0]: tuple(row[1:]) for row in session.execute(_FREE_MARKS, {"owner": owner})}
+
+
+_FREE_MARKS = sa_select(_PRINTER.c.id, *(_PRINTER.c[name] for name in FREE_MARKS)).where(
+    _PRINTER.c.lease_owner == bindparam("owner"),
+    _PRINTER.c.removed.is_(False),
+    _PRINTER.c.current_job_id.is_(None),
+)
 
 
 def free_marks(row: PrinterRow) -> tuple[object, ...]:
@@ -132,6 +143,31 @@ def active_jobs(
     *, session: Session, owner: str | None = None, printer_ids: Iterable[int] | None = None
 ) -> list[ActiveJob]:
     """The jobs starting or printing on the printers leased by ``owner`` (or of ``printer_ids``)."""
+    query = _active_jobs(owner is not None, printer_ids is not None)
+    parameters = {
+        "owner": owner,
+        "ids": list(printer_ids) if printer_ids is not None else None,
+        "active": [state.value for state in _ACTIVE],
+    }
+    return [
+        ActiveJob(
+            id=job_id,
+            attempt=attempt,
+            printer_id=printer_id,
+            status=JobState(status),
+            file_name=file_name_for(sha256),
+            start_sent_at=aware(start_sent_at),
+            claimed_at=aware(claimed_at),
+            cancel_requested=cancel_requested,
+        )
+        for job_id, attempt, printer_id, status, sha256, start_sent_at, claimed_at, cancel_requested in session.execute(
+            query, parameters
+        )
+    ]
+
+
+@cache
+def _active_jobs(by_owner: bool, by_ids: bool) -> Any:
     query = (
         sa_select(
             _JOB.c.id,
@@ -145,29 +181,15 @@ def active_jobs(
         )
         .join(_DESIGN, _DESIGN.c.id == _JOB.c.design_id)
         .join(_BLOB, _BLOB.c.id == _DESIGN.c.blob_id)
-        .where(_JOB.c.status.in_(_ACTIVE))
+        .where(_JOB.c.status.in_(bindparam("active", expanding=True)))
     )
-    if owner is not None:
+    if by_owner:
         query = query.join(_PRINTER, _PRINTER.c.id == _JOB.c.printer_id).where(
-            _PRINTER.c.lease_owner == owner
+            _PRINTER.c.lease_owner == bindparam("owner")
         )
-    if printer_ids is not None:
-        query = query.where(_JOB.c.printer_id.in_(list(printer_ids)))
-    return [
-        ActiveJob(
-            id=job_id,
-            attempt=attempt,
-            printer_id=printer_id,
-            status=status,
-            file_name=file_name_for(sha256),
-            start_sent_at=aware(start_sent_at),
-            claimed_at=aware(claimed_at),
-            cancel_requested=cancel_requested,
-        )
-        for job_id, attempt, printer_id, status, sha256, start_sent_at, claimed_at, cancel_requested in session.execute(
-            query
-        )
-    ]
+    if by_ids:
+        query = query.where(_JOB.c.printer_id.in_(bindparam("ids", expanding=True)))
+    return query
 
 
 def queued_jobs(
@@ -181,6 +203,31 @@ def queued_jobs(
     """The first ``limit`` queued jobs in dispatch order, as plain tuples (no ORM objects: this
     runs whenever a printer is free); optionally only those of ``materials``, open to one of
     ``fablab_ids`` and needing at most ``max_grams``."""
+    query = _queued_jobs(materials is not None, fablab_ids is not None, max_grams is not None)
+    parameters = {
+        "queued": JobState.QUEUED.value,
+        "limit": limit,
+        "materials": sorted(materials) if materials is not None else None,
+        "fablab_ids": sorted(fablab_ids) if fablab_ids is not None else None,
+        "max_grams": max_grams,
+    }
+    return [
+        QueuedJob(
+            id=job_id or 0,
+            priority=priority,
+            needed_by=aware(needed_by),
+            material=material,
+            grams=grams,
+            fablab_id=fablab_id,
+        )
+        for job_id, priority, needed_by, material, grams, fablab_id in session.execute(
+            query, parameters
+        )
+    ]
+
+
+@cache
+def _queued_jobs(by_material: bool, by_fablab: bool, by_grams: bool) -> Any:
     query = (
         sa_select(
             col(PrintJob.id),
@@ -191,28 +238,20 @@ def queued_jobs(
             col(PrintJob.fablab_id),
         )
         .join(Design, col(Design.id) == PrintJob.design_id)
-        .where(col(PrintJob.status) == JobState.QUEUED)
+        .where(col(PrintJob.status) == bindparam("queued"))
     )
-    if materials is not None:
-        query = query.where(col(Design.material).in_(sorted(materials)))
-    if fablab_ids is not None:
+    if by_material:
+        query = query.where(col(Design.material).in_(bindparam("materials", expanding=True)))
+    if by_fablab:
         query = query.where(
-            or_(col(PrintJob.fablab_id).is_(None), col(PrintJob.fablab_id).in_(sorted(fablab_ids)))
+            or_(
+                col(PrintJob.fablab_id).is_(None),
+                col(PrintJob.fablab_id).in_(bindparam("fablab_ids", expanding=True)),
+            )
         )
-    if max_grams is not None:
-        query = query.where(col(Design.grams) <= max_grams)
-    rows = session.execute(query.order_by(*dispatch_order()).limit(limit)).all()
-    return [
-        QueuedJob(
-            id=job_id or 0,
-            priority=priority,
-            needed_by=aware(needed_by),
-            material=material,
-            grams=grams,
-            fablab_id=fablab_id,
-        )
-        for job_id, priority, needed_by, material, grams, fablab_id in rows
-    ]
+    if by_grams:
+        query = query.where(col(Design.grams) <= bindparam("max_grams"))
+    return query.order_by(*dispatch_order()).limit(bindparam("limit"))
 
 
 def lot_balances(*, session: Session, printers: Sequence[PrinterLike]) -> dict[int, int]:
@@ -220,18 +259,29 @@ def lot_balances(*, session: Session, printers: Sequence[PrinterLike]) -> dict[i
     loaded = [p for p in printers if p.loaded_material]
     if not loaded:
         return {}
-    codes = sorted({p.loaded_material for p in loaded})
-    items = {i.code: i.id or 0 for i in session.exec(select(Item).where(col(Item.code).in_(codes)))}
-    rows = session.exec(
-        select(StockBalance).where(
-            col(StockBalance.location_id).in_([p.location_id for p in loaded])
-        )
-    ).all()
-    by_key = {(b.item_id, b.location_id, b.lot): b.qty for b in rows}
-    return {
-        p.id or 0: by_key.get((items.get(p.loaded_material, 0), p.location_id, p.loaded_lot), 0)
-        for p in loaded
+    parameters = {
+        "codes": sorted({p.loaded_material for p in loaded}),
+        "locations": sorted({p.location_id for p in loaded}),
     }
+    by_key = {
+        (code, location_id, lot): qty
+        for code, location_id, lot, qty in session.execute(_LOT_BALANCES, parameters)
+    }
+    return {
+        p.id or 0: by_key.get((p.loaded_material, p.location_id, p.loaded_lot), 0) for p in loaded
+    }
+
+
+_BALANCE = StockBalance.__table__  # type: ignore[attr-defined]
+_ITEM = Item.__table__  # type: ignore[attr-defined]
+_LOT_BALANCES = (
+    sa_select(_ITEM.c.code, _BALANCE.c.location_id, _BALANCE.c.lot, _BALANCE.c.qty)
+    .join(_ITEM, _ITEM.c.id == _BALANCE.c.item_id)
+    .where(
+        _ITEM.c.code.in_(bindparam("codes", expanding=True)),
+        _BALANCE.c.location_id.in_(bindparam("locations", expanding=True)),
+    )
+)
 
 
 def printer_slot(
@@ -269,41 +319,61 @@ def store_observations(*, session: Session, observed: Sequence[Observed]) -> Non
             if item.seen is seen
         ]
         if batch:
-            columns = [key.removeprefix("v_") for key in batch[0] if key != "pid"]
-            statement = (
-                update(_PRINTER)
-                .where(_PRINTER.c.id == bindparam("pid"))
-                .values({column: bindparam("v_" + column) for column in columns})
-            )
-            session.connection().execute(statement, batch)
+            session.connection().execute(_store_observations(seen), batch)
+
+
+@cache
+def _store_observations(seen: bool) -> Any:
+    columns = ["state", "reachable", "completion", "time_left_s"] + (
+        ["last_seen_at"] if seen else []
+    )
+    return (
+        update(_PRINTER)
+        .where(_PRINTER.c.id == bindparam("pid"))
+        .values({column: bindparam("v_" + column) for column in columns})
+    )
 
 
 def store_notices(*, session: Session, notices: dict[int, str]) -> None:
-    table = FarmPrinter.__table__  # type: ignore[attr-defined]
-    for printer_id, notice in notices.items():
-        session.execute(update(table).where(table.c.id == printer_id).values(notice=notice[:300]))
+    if notices:
+        batch = [{"pid": pid, "v_notice": notice[:300]} for pid, notice in notices.items()]
+        session.connection().execute(_STORE_NOTICE, batch)
+
+
+_STORE_NOTICE = (
+    update(_PRINTER).where(_PRINTER.c.id == bindparam("pid")).values(notice=bindparam("v_notice"))
+)
+_REPLACE_NOTICE = (
+    update(_PRINTER)
+    .where(
+        _PRINTER.c.id == bindparam("pid"),
+        or_(bindparam("v_notice") != "", _PRINTER.c.notice == bindparam("old")),
+    )
+    .values(notice=bindparam("v_notice"))
+)
 
 
 def replace_notices(*, session: Session, notices: dict[int, tuple[str, str]]) -> None:
     """Set each ``(old, new)`` notice; an empty ``new`` only clears the printer's notice if it is
     still ``old``."""
-    table = FarmPrinter.__table__  # type: ignore[attr-defined]
-    for printer_id, (old, new) in notices.items():
-        statement = update(table).where(table.c.id == printer_id)
-        if not new:
-            statement = statement.where(table.c.notice == old)
-        session.execute(statement.values(notice=new[:300]))
+    if notices:
+        batch = [
+            {"pid": pid, "old": old, "v_notice": new[:300]} for pid, (old, new) in notices.items()
+        ]
+        session.connection().execute(_REPLACE_NOTICE, batch)
 
 
 def job_file_name(*, session: Session, job_id: int) -> str:
     """The printer file name of a job's design (without reading the G-code)."""
-    sha256 = session.execute(
-        sa_select(_BLOB.c.sha256)
-        .join(_DESIGN, _DESIGN.c.blob_id == _BLOB.c.id)
-        .join(_JOB, _JOB.c.design_id == _DESIGN.c.id)
-        .where(_JOB.c.id == job_id)
-    ).scalar_one()
-    return file_name_for(sha256)
+    return file_name_for(session.execute(_JOB_SHA256, {"job_id": job_id}).scalar_one())
+
+
+_JOB_SHA256 = (
+    sa_select(_BLOB.c.sha256)
+    .join(_DESIGN, _DESIGN.c.blob_id == _BLOB.c.id)
+    .join(_JOB, _JOB.c.design_id == _DESIGN.c.id)
+    .where(_JOB.c.id == bindparam("job_id"))
+)
 
 
 def job_file(*, session: Session, job_id: int) -> tuple[str, bytes]:

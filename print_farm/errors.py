@@ -8,6 +8,7 @@ Hierarchy::
         ├── InvalidGcode                   (also InvalidInput: 422) empty, binary, not G-code
         ├── PrinterInUse, JobNotCancellable    409: printing / finished already
         ├── JobNotRetryable                409: only a held job is retried
+        ├── LeaseLost                      the dispatcher no longer holds the printer's lease
         ├── ApiKeyUnavailable              (also ConfigError) the key's variable or file is missing
         └── OctoPrintError                 talking to one OctoPrint server failed
             ├── PrinterUnreachable         refused, reset, timed out (503)
@@ -130,6 +131,15 @@ class JobNotRetryable(PrintFarmError):
     """Only a held job (one that used up its attempts) can be put back in the queue."""
 
     http_status = 409
+
+
+class LeaseLost(PrintFarmError):
+    """This dispatcher no longer holds an unexpired lease on the printer (it expired, or another
+    dispatcher took it): it must not drive the printer."""
+
+    def __init__(self, printer_id: int | None, owner: str) -> None:
+        super().__init__(f"{owner} no longer holds the lease on printer {printer_id}")
+        self.printer_id, self.owner = printer_id, owner
 
 
 class ApiKeyUnavailable(PrintFarmError, ConfigError):

@@ -6,6 +6,8 @@ grams left on the printer are that lot's balance there, lowered by every print's
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlmodel import Session
 
 from fabcoord import fablabs
@@ -32,7 +34,18 @@ def material_code(*, session: Session, material: str) -> str:
     return item.code
 
 
-def grams_left(*, session: Session, printer: FarmPrinter) -> int:
+class LoadedSpool(Protocol):
+    """What the grams left are read from (a ``FarmPrinter``, or the columns a claim reads)."""
+
+    @property
+    def loaded_material(self) -> str: ...
+    @property
+    def loaded_lot(self) -> str: ...
+    @property
+    def location_id(self) -> int: ...
+
+
+def grams_left(*, session: Session, printer: LoadedSpool) -> int:
     """Grams of the loaded lot still on the printer, from the ledger (0 when nothing is loaded)."""
     if not printer.loaded_material:
         return 0

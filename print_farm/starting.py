@@ -4,7 +4,9 @@ Steps: upload the design's file if the printer lacks it; select it (which resets
 progress); record ``start_sent_at``; send ``start``; then watch the printer (push events and REST)
 until it shows our file printing, or finished. A start that does not show within ``confirm_s`` puts
 the job back in the queue (nothing posted: no filament was used). Nothing starts while the leases
-are not :meth:`fresh <print_farm.leases.LeaseKeeper.fresh>`.
+are not :meth:`fresh <print_farm.leases.LeaseKeeper.fresh>`: checked before ``start_sent_at`` is
+written and again once that write returns, right before ``start``; the write itself is refused
+unless the printer's lease is still this dispatcher's and unexpired (a write can wait on a lock).
 
 A :class:`Starter` needs the farm's state, the database gateway, the config, the clock, whether
 the leases are fresh and the event that wakes a pass: nothing else of the dispatcher.
@@ -25,7 +27,7 @@ from fabcoord.ledger.posting import utc_now
 from print_farm import claims, dispatch_db, planning
 from print_farm.db_gateway import DbGateway
 from print_farm.dispatch_config import DispatcherConfig
-from print_farm.errors import FileMissing, OctoPrintError, PrinterBusy
+from print_farm.errors import FileMissing, LeaseLost, OctoPrintError, PrinterBusy
 from print_farm.farm_state import FarmState
 from print_farm.tracker import Tracked
 from print_farm.tracking import is_active, is_down, is_idle
@@ -185,25 +187,30 @@ class Starter:
             # busy: still finishing the last print, try again soon; else leave it a while
             pause = 1.0 if isinstance(error, PrinterBusy) else self.config.retry_s
             return await self._requeue(tracked, job_id, attempt, f"could not start: {error}", pause)
+        stale = "leases could not be renewed in time: not started"
         async with self.stagger_lock:  # uploads run in parallel; the heating starts are spaced
             await self._stagger()
-            if not self.may_start():  # leases not renewed in time: the printer may not be ours
-                why = "leases could not be renewed in time: not started"
-                sent = None
-            else:
+            why, sent = stale, None
+            if self.may_start():  # else leases not renewed in time: the printer may not be ours
+                owner = self.config.owner
                 slot = utc_now()  # the slot's time, not the one after a wait for the row lock
-                sent = await self.db.write(
-                    lambda session: claims.mark_start_sent(
-                        session=session, job_id=job_id, attempt=attempt, at=slot
+                try:  # refused unless the printer's lease is still ours, checked as it is written
+                    sent = await self.db.write(
+                        lambda session: claims.mark_start_sent(
+                            session=session, job_id=job_id, attempt=attempt, owner=owner, at=slot
+                        )
                     )
-                )
+                except LeaseLost as error:
+                    why = f"{error}: not started"
                 self.last_start = self.clock()  # the next start counts from this one
         if sent is None:
             return await self._requeue(tracked, job_id, attempt, why, self.config.retry_s)
         if not sent:  # cancelled by an operator meanwhile (or the attempt is no longer ours)
             why = f"job {job_id} cancelled before it started"
             return await self._requeue(tracked, job_id, attempt, why, 0.0)
-        tracked.begin_start(time.time())
+        if not self.may_start():  # the leases went stale while the write waited
+            return await self._requeue(tracked, job_id, attempt, stale, self.config.retry_s)
+        tracked.begin_start(time.time())  # from here to ``start`` nothing awaits
         problem = ""
         try:
             await client.start(verify=False)  # the watch below decides whether it started
@@ -331,12 +338,12 @@ def _claim(
     dispatch_db.store_notices(session=session, notices=notices)
     claimed = []
     for assignment in plan:
-        job = claims.claim_job(
+        attempt = claims.claim(
             session=session, job_id=assignment.job_id, printer_id=assignment.printer_id, owner=owner
         )
-        if job is not None:
-            name = dispatch_db.job_file_name(session=session, job_id=job.id or 0)
-            claimed.append((assignment.printer_id, job.id or 0, job.attempts, name))
+        if attempt is not None:
+            name = dispatch_db.job_file_name(session=session, job_id=assignment.job_id)
+            claimed.append((assignment.printer_id, assignment.job_id, attempt, name))
     return claimed
 
 

@@ -37,7 +37,7 @@ def claimed_job(engine: Engine, *, grams: int = 30, units: int = 2) -> tuple[ff.
 def printing_job(engine: Engine, *, grams: int = 30, units: int = 2) -> tuple[ff.Farm, str, int]:
     farm, printer, job_id = claimed_job(engine, grams=grams, units=units)
     with unit_of_work(engine) as session:
-        assert claims.mark_start_sent(session=session, job_id=job_id, attempt=1)
+        assert claims.mark_start_sent(session=session, job_id=job_id, attempt=1, owner="d1")
         assert claims.mark_printing(session=session, job_id=job_id, attempt=1)
     return farm, printer, job_id
 
@@ -139,7 +139,7 @@ def test_a_retry_after_a_failure_is_a_new_attempt_with_its_own_posting(engine: E
         registry.clear_bed(session=session, name=printer)
         job = claims.claim_job(session=session, job_id=job_id, printer_id=row.id or 0, owner="d1")
         assert job is not None and job.attempts == 2
-        claims.mark_start_sent(session=session, job_id=job_id, attempt=2)
+        claims.mark_start_sent(session=session, job_id=job_id, attempt=2, owner="d1")
         accounting.record_done(session=session, job_id=job_id, attempt=2, actor="d1")
     assert ff.qty(engine, "petg", "scrap", lot="L1") == 40
     assert ff.qty(engine, "visor-frame", farm.stock) == 2
@@ -279,7 +279,7 @@ def fail_attempt(engine: Engine, job_id: int, printer_id: int, *, limit: int) ->
         job = claims.claim_job(session=session, job_id=job_id, printer_id=printer_id, owner="d1")
         assert job is not None
         attempt = job.attempts
-        assert claims.mark_start_sent(session=session, job_id=job_id, attempt=attempt)
+        assert claims.mark_start_sent(session=session, job_id=job_id, attempt=attempt, owner="d1")
     with unit_of_work(engine) as session:
         assert claims.requeue_not_started(
             session=session,
@@ -357,7 +357,7 @@ def test_a_job_cancelled_between_its_claim_and_its_start_is_never_started(engine
         queue.cancel_job(session=session, job_id=job_id)  # the job is starting: a request
     before = ledger_snapshot(engine)
     with unit_of_work(engine) as session:
-        assert not claims.mark_start_sent(session=session, job_id=job_id, attempt=1)
+        assert not claims.mark_start_sent(session=session, job_id=job_id, attempt=1, owner="d1")
         assert claims.requeue_not_started(session=session, job_id=job_id, attempt=1, why="x")
     job = ff.job(engine, job_id)
     assert job.status is JobState.CANCELLED and job.start_sent_at is None

@@ -12,8 +12,9 @@ from fabcoord.ledger.posting import utc_now
 from print_farm import claims, spools
 from print_farm.claims import aware
 from print_farm.db_clock import database_now
-from print_farm.models import JobState
-from tests.factories import ledger_snapshot
+from print_farm.errors import LeaseLost
+from print_farm.models import FarmPrinter, JobState
+from tests.factories import database_snapshot, ledger_snapshot
 from tests.print_farm import farm_factories as ff
 
 
@@ -129,3 +130,27 @@ def test_a_spool_swapped_for_a_short_lot_after_planning_wins_over_the_claim(
     assert claim(engine, job_id, printer_id) is True
     assert ff.job(engine, job_id).lot == "L1"
     assert ff.printer(engine, printer).notice == ""
+
+
+@pytest.mark.parametrize("lost", ["expired", "taken"])
+def test_a_start_is_not_recorded_on_a_lease_no_longer_held(engine: Engine, lost: str) -> None:
+    _, _, printer_id, job_id = claimable(engine)
+    assert claim(engine, job_id, printer_id)
+    with unit_of_work(engine) as session:
+        printer = session.get(FarmPrinter, printer_id)
+        assert printer is not None
+        printer.lease_expires_at = database_now(session) - timedelta(seconds=1)
+        if lost == "taken":
+            printer.lease_owner = "d2"
+            printer.lease_expires_at += timedelta(seconds=60)
+        session.add(printer)
+    before = database_snapshot(engine)
+    with unit_of_work(engine) as session, pytest.raises(LeaseLost, match="d1 no longer holds"):
+        claims.mark_start_sent(session=session, job_id=job_id, attempt=1, owner="d1")
+    assert database_snapshot(engine) == before
+    with unit_of_work(engine) as session:  # the holder of the lease may record it
+        owner = "d2" if lost == "taken" else "d1"
+        if lost == "expired":
+            claims.acquire_leases(session=session, owner="d1", lease_s=30)
+        assert claims.mark_start_sent(session=session, job_id=job_id, attempt=1, owner=owner)
+    assert ff.job(engine, job_id).start_sent_at is not None

@@ -70,7 +70,7 @@ def _start(engine: Engine, job_id: int, printer_id: int) -> None:
     with unit_of_work(engine) as session:
         claims.acquire_leases(session=session, owner="d1", lease_s=30)
         assert claims.claim_job(session=session, job_id=job_id, printer_id=printer_id, owner="d1")
-        assert claims.mark_start_sent(session=session, job_id=job_id, attempt=1)
+        assert claims.mark_start_sent(session=session, job_id=job_id, attempt=1, owner="d1")
         assert claims.mark_printing(session=session, job_id=job_id, attempt=1)
 
 

@@ -170,7 +170,7 @@ def test_replanning_moves_queued_jobs_but_never_a_job_already_printing(
         claims.acquire_leases(session=session, owner="d1", lease_s=30)
         printer_id = ff.printer(engine, printers[0]).id or 0
         assert claims.claim_job(session=session, job_id=first.id, printer_id=printer_id, owner="d1")
-        assert claims.mark_start_sent(session=session, job_id=first.id, attempt=1)
+        assert claims.mark_start_sent(session=session, job_id=first.id, attempt=1, owner="d1")
         assert claims.mark_printing(session=session, job_id=first.id, attempt=1)
     second = compute(engine, providers)
     [line] = second.result["lines"]
