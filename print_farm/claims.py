@@ -63,6 +63,14 @@ def acquire_leases(
     now = database_now(session, clock)
     expires = now + timedelta(seconds=lease_s)
     table = FarmPrinter.__table__  # type: ignore[attr-defined]
+    # the rows in id order first, the order every multi-printer write of a pass takes (PostgreSQL
+    # would otherwise lock them in scan order and can deadlock with a pass; SQLite locks the file)
+    session.execute(
+        sa_select(table.c.id)
+        .where(table.c.lease_owner == owner)
+        .order_by(table.c.id)
+        .with_for_update()
+    )
     session.execute(
         update(table).where(table.c.lease_owner == owner).values(lease_expires_at=expires)
     )

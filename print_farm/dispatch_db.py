@@ -305,6 +305,9 @@ def printer_slot(
 def store_observations(*, session: Session, observed: Sequence[Observed]) -> None:
     """Write what was observed of each printer: one batched ``UPDATE`` per kind (seen or not)."""
     now = utc_now()
+    observed = sorted(observed, key=lambda item: item.printer_id)
+    if len(observed) > 1:  # rows locked in id order, as lease renewal locks them
+        session.connection().execute(_LOCK_PRINTERS, {"ids": [o.printer_id for o in observed]})
     for seen in (True, False):
         batch: list[dict[str, object]] = [
             {
@@ -322,6 +325,14 @@ def store_observations(*, session: Session, observed: Sequence[Observed]) -> Non
             session.connection().execute(_store_observations(seen), batch)
 
 
+_LOCK_PRINTERS = (
+    sa_select(_PRINTER.c.id)
+    .where(_PRINTER.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_PRINTER.c.id)
+    .with_for_update()
+)
+
+
 @cache
 def _store_observations(seen: bool) -> Any:
     columns = ["state", "reachable", "completion", "time_left_s"] + (
@@ -336,7 +347,7 @@ def _store_observations(seen: bool) -> Any:
 
 def store_notices(*, session: Session, notices: dict[int, str]) -> None:
     if notices:
-        batch = [{"pid": pid, "v_notice": notice[:300]} for pid, notice in notices.items()]
+        batch = [{"pid": pid, "v_notice": notice[:300]} for pid, notice in sorted(notices.items())]
         session.connection().execute(_STORE_NOTICE, batch)
 
 
