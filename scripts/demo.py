@@ -267,9 +267,11 @@ class Scenario:
         self.fab("init")
         loaded = self.fab_json("reference", "load")
         self.fab("hospital", "site", "seed")
+        counts = {**loaded["unchanged"], **loaded["updated"], **loaded["added"]}
         self.screen.note(
-            f"reference data: {len(loaded)} records (18 regions, CHU/CHR, DIRECCTE, pôles de "
-            "compétitivité); hospital sites seeded from public records"
+            f"reference data: {counts.get('regions', 0)} regions, {counts.get('hospitals', 0)} "
+            f"CHU/CHR, {counts.get('direccte', 0)} DIRECCTE, {counts.get('clusters', 0)} pôles "
+            "de compétitivité; hospital sites seeded from public records"
         )
 
     def register_fablabs(self) -> None:
