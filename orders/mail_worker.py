@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, or_
 from sqlmodel import Session, col, select
 
+from fabcoord.backoff import doubling_delay
 from fabcoord.clock import utc_now
 from fabcoord.config import Settings, parse_smtp_url
 from fabcoord.db import unit_of_work
@@ -47,7 +48,7 @@ class Policy:
     lease_s: float = 300.0
 
     def delay(self, attempts: int) -> timedelta:
-        return timedelta(seconds=min(self.cap_s, self.base_s * 2 ** max(0, attempts - 1)))
+        return timedelta(seconds=doubling_delay(attempts, first_s=self.base_s, most_s=self.cap_s))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from fabcoord.backoff import doubling_delay
 from fabcoord.errors import FabcoordError
 
 
@@ -47,7 +48,7 @@ class RepeatedErrors:
             self.log.warning(
                 "%s still failing (%d times in a row): %s", self.what, self.count, error
             )
-        return float(min(self.most_s, self.first_s * 2.0 ** (self.in_row - 1)))
+        return doubling_delay(self.in_row, first_s=self.first_s, most_s=self.most_s)
 
     def succeeded(self) -> None:
         """The work went through: the pause starts again from ``first_s``."""

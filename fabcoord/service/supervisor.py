@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from fabcoord.backoff import doubling_delay
 from fabcoord.service.board import Board, PartState
 
 log = logging.getLogger("fabcoord.service")
@@ -43,7 +44,7 @@ class Backoff:
     most_s: float = 60.0
 
     def delay(self, failures: int) -> float:
-        return float(min(self.most_s, self.first_s * 2.0 ** max(0, failures - 1)))
+        return doubling_delay(failures, first_s=self.first_s, most_s=self.most_s)
 
 
 class Supervisor:

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, or_
 from sqlmodel import Session, col, select
 
+from fabcoord.backoff import doubling_delay
 from fabcoord.clock import utc_now
 from fabcoord.db import unit_of_work
 from fabcoord.errors import ConfigError
@@ -58,7 +59,7 @@ class Backoff:
     cap_s: float = 300.0
 
     def delay(self, attempts: int) -> timedelta:
-        return timedelta(seconds=min(self.cap_s, self.base_s * 2 ** max(0, attempts - 1)))
+        return timedelta(seconds=doubling_delay(attempts, first_s=self.base_s, most_s=self.cap_s))
 
 
 @dataclass(frozen=True)
