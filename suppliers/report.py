@@ -11,13 +11,12 @@ supplier and item, what was ordered and what was received in the week.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy import String, cast, select
 from sqlmodel import Session, col
 
 from fabcoord.ledger.models import Item, MoveReason
-from fabcoord.reports.arrivals import arrivals
+from fabcoord.reports.arrivals import Tally, arrivals, document_ids
 from fabcoord.reports.providers import Rows, Scope
 from suppliers.models import PurchaseOrder, PurchaseState, Supplier
 
@@ -27,14 +26,7 @@ _NOT_PLACED = (PurchaseState.DRAFT, PurchaseState.CANCELLED)
 
 
 def figures(*, session: Session, scope: Scope) -> Mapping[str, Rows]:
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def row(name: str, item: str, unit: str) -> dict[str, Any]:
-        key = (name, item)
-        if key not in rows:
-            rows[key] = {"kind": "supplier", "name": name, "item": item, "unit": unit, "ordered": 0, "received": 0}  # fmt: skip
-        return rows[key]
-
+    tally = Tally("supplier")
     placed = (
         select(
             col(Supplier.name),
@@ -53,10 +45,10 @@ def figures(*, session: Session, scope: Scope) -> Mapping[str, Rows]:
     if scope.fablab_ids is not None:
         placed = placed.where(col(PurchaseOrder.fablab_id).in_(sorted(scope.fablab_ids)))
     for name, item, unit, quantity in session.execute(placed).all():
-        row(name, item, unit)["ordered"] += int(quantity)
+        tally.row(name, item, unit)["ordered"] += int(quantity)
     came = arrivals(session=session, cause=MoveReason.RECEIPT, start=scope.start, end=scope.end,
                     fablab_ids=scope.fablab_ids)  # fmt: skip
-    ordered_ids = sorted({int(a.doc_id) for a in came if a.doc_type == DOC_TYPE and a.doc_id.isdigit()})  # fmt: skip
+    ordered_ids = document_ids(came, DOC_TYPE)
     supplier_of = dict(
         session.execute(
             select(col(PurchaseOrder.id), col(Supplier.name))
@@ -68,8 +60,8 @@ def figures(*, session: Session, scope: Scope) -> Mapping[str, Rows]:
         name = UNORDERED
         if arrival.doc_type == DOC_TYPE and arrival.doc_id.isdigit():
             name = supplier_of.get(int(arrival.doc_id), UNORDERED)
-        row(name, arrival.item, arrival.unit)["received"] += arrival.qty
-    found = [r for r in rows.values() if r["ordered"] or r["received"]]
+        tally.row(name, arrival.item, arrival.unit)["received"] += arrival.qty
+    found = tally.found()
     return {
         "suppliers": sorted(found, key=lambda r: (r["name"] == UNORDERED, r["name"], r["item"]))
     }

@@ -8,7 +8,7 @@ through the document both carry), so a provider only has to name the documents.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -87,3 +87,29 @@ def arrivals(
         for doc_type, doc_id, item, unit, qty in session.connection().execute(query).all()
         if qty
     ]
+
+
+def document_ids(came: Iterable[Arrival], doc_type: str) -> list[int]:
+    """The numeric ids of the ``doc_type`` documents among ``came``, sorted, each once."""
+    return sorted({int(a.doc_id) for a in came if a.doc_type == doc_type and a.doc_id.isdigit()})
+
+
+class Tally:
+    """What a supplier-like provider reports: ordered and received per (name, item), one row
+    each, in the shape of the report's ``suppliers`` table (``kind`` says supplier or partner)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._rows: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def row(self, name: str, item: str, unit: str) -> dict[str, Any]:
+        """The row of ``name`` and ``item``, made with zero counts the first time."""
+        key = (name, item)
+        if key not in self._rows:
+            self._rows[key] = {"kind": self.kind, "name": name, "item": item, "unit": unit,
+                               "ordered": 0, "received": 0}  # fmt: skip
+        return self._rows[key]
+
+    def found(self) -> list[dict[str, Any]]:
+        """The rows with something ordered or received."""
+        return [r for r in self._rows.values() if r["ordered"] or r["received"]]

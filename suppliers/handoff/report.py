@@ -11,13 +11,12 @@ and item, what was ordered from partners and what they delivered in the week.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy import String, cast, select
 from sqlmodel import Session, col
 
 from fabcoord.ledger.models import Item, Location, LocationKind, MoveReason
-from fabcoord.reports.arrivals import arrivals
+from fabcoord.reports.arrivals import Tally, arrivals, document_ids
 from fabcoord.reports.providers import Rows, Scope
 from suppliers.handoff.models import Handoff, HandoffState, Partner
 
@@ -26,14 +25,7 @@ _NOT_PLACED = (HandoffState.DRAFT, HandoffState.CANCELLED, HandoffState.REFUSED)
 
 
 def figures(*, session: Session, scope: Scope) -> Mapping[str, Rows]:
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def row(name: str, item: str, unit: str) -> dict[str, Any]:
-        key = (name, item)
-        if key not in rows:
-            rows[key] = {"kind": "partner", "name": name, "item": item, "unit": unit, "ordered": 0, "received": 0}  # fmt: skip
-        return rows[key]
-
+    tally = Tally("partner")
     placed = (
         select(
             col(Partner.name),
@@ -62,7 +54,7 @@ def figures(*, session: Session, scope: Scope) -> Mapping[str, Rows]:
         fablab_ids=scope.fablab_ids,
         hospital_ids=hospitals,
     )
-    handoff_ids = sorted({int(a.doc_id) for a in came if a.doc_type == DOC_TYPE and a.doc_id.isdigit()})  # fmt: skip
+    handoff_ids = document_ids(came, DOC_TYPE)
     partner_of = dict(
         session.execute(
             select(col(Handoff.id), col(Partner.name))
@@ -72,17 +64,17 @@ def figures(*, session: Session, scope: Scope) -> Mapping[str, Rows]:
     )
     if scope.fablab_ids is None and scope.hospital_ids is None:
         for name, item, unit, quantity, _ in session.execute(placed).all():
-            row(name, item, unit)["ordered"] += int(quantity)
+            tally.row(name, item, unit)["ordered"] += int(quantity)
     else:
         wanted = _destinations(session, scope.fablab_ids, hospitals)
         for name, item, unit, quantity, destination in session.execute(placed).all():
             if destination in wanted:
-                row(name, item, unit)["ordered"] += int(quantity)
+                tally.row(name, item, unit)["ordered"] += int(quantity)
     for arrival in came:
         if arrival.doc_type == DOC_TYPE and arrival.doc_id.isdigit():
             name = partner_of.get(int(arrival.doc_id), f"hand-off {arrival.doc_id}")
-            row(name, arrival.item, arrival.unit)["received"] += arrival.qty
-    found = [r for r in rows.values() if r["ordered"] or r["received"]]
+            tally.row(name, arrival.item, arrival.unit)["received"] += arrival.qty
+    found = tally.found()
     return {"suppliers": sorted(found, key=lambda r: (r["name"], r["item"]))}
 
 
