@@ -213,14 +213,20 @@ def machine() -> str:
     )
 
 
-def write_section(body: str) -> None:
+def write_section(
+    body: str,
+    *,
+    name: str = "orders",
+    title: str = "Order intake: order creation through the JSON API",
+) -> None:
+    """Replace (or add) the section ``name`` of BENCHMARKS.md, stamped with the machine."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = (
-        f"<!-- orders:start -->\n## Order intake: order creation through the JSON API\n\n"
-        f"Measured {stamp} on: {machine()}.\n\n{body.strip()}\n<!-- orders:end -->"
+        f"<!-- {name}:start -->\n## {title}\n\n"
+        f"Measured {stamp} on: {machine()}.\n\n{body.strip()}\n<!-- {name}:end -->"
     )
     current = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"<!-- orders:start -->.*?<!-- orders:end -->", re.DOTALL)
+    pattern = re.compile(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", re.DOTALL)
     if pattern.search(current):
         current = pattern.sub(lambda _: section, current)
     else:

@@ -14,24 +14,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.orders_bench import CLIENTS, database, load, machine, pct, prepare
+from bench import orders_bench
+from bench.orders_bench import CLIENTS, database, load, pct, prepare
 from bench.procstat import cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ROOT / "BENCHMARKS.md"
 PHASES = (
     ("create order, back to back (saturation)", None),
     ("create order, each client 1 per second (50/s offered)", 1.0),
@@ -133,19 +131,12 @@ def line(r: dict[str, Any]) -> str:
 
 
 def write_section(body: str) -> None:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    section = (
-        f"<!-- service:start -->\n## Service: order intake through `fabcoord run`, one web process "
-        f"and 4 web workers (PostgreSQL)\n\nMeasured {stamp} on: {machine()}.\n\n{body.strip()}\n"
-        "<!-- service:end -->"
+    orders_bench.write_section(
+        body,
+        name="service",
+        title="Service: order intake through `fabcoord run`, one web process and 4 web workers "
+        "(PostgreSQL)",
     )
-    current = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"<!-- service:start -->.*?<!-- service:end -->", re.DOTALL)
-    if pattern.search(current):
-        current = pattern.sub(lambda _: section, current)
-    else:
-        current = current.rstrip() + "\n\n" + section + "\n"
-    BENCHMARKS.write_text(current, encoding="utf-8")
 
 
 def main() -> None:

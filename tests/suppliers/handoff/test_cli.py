@@ -10,31 +10,15 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-import cli
 from fabcoord import demand
 from fabcoord.config import PROJECT_DATA_DIR
 from fabcoord.db import unit_of_work
 from fabcoord.records import Hospital
 from fabcoord.reference import load_reference_data
+from tests.factories import Runner
 from tests.suppliers.handoff.conftest import Partner
 
 REF = "CMD-2026-000007"
-
-
-class Run:
-    def __init__(self, url: str, capsys: pytest.CaptureFixture[str]) -> None:
-        self.url, self.capsys = url, capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        code = cli.run(["--db", self.url, "--actor", "tester", *args])
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    def ok(self, *args: str) -> str:
-        code, out, err = self(*args)
-        assert code == 0, err
-        return out
 
 
 @pytest.fixture
@@ -44,7 +28,7 @@ def run(
     partner: Partner,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> Run:
+) -> Runner:
     monkeypatch.setenv("PARTNER_KEY", partner.api_key)
     with unit_of_work(engine) as session:
         load_reference_data(session=session, data_dir=PROJECT_DATA_DIR)
@@ -59,7 +43,7 @@ def run(
             state=demand.DemandState.OPEN,
             status="accepted",
         )
-    runner = Run(database_url, capsys)
+    runner = Runner(database_url, capsys)
     runner.ok(
         *("partners", "add", "Plastiques de l'Ouest", "--odoo-url", partner.url),
         *("--database", partner.database, "--login", partner.login),
@@ -69,7 +53,7 @@ def run(
 
 
 def test_a_coordinator_hands_off_follows_and_receives_in_a_few_commands(
-    run: Run, partner: Partner
+    run: Runner, partner: Partner
 ) -> None:
     check = run.ok("partners", "check", "Plastiques de l'Ouest")
     assert "Odoo 17.0, login accepted" in check and partner.api_key not in check
@@ -90,7 +74,7 @@ def test_a_coordinator_hands_off_follows_and_receives_in_a_few_commands(
     assert "is now cancelled" in run.ok("handoff", "cancel", "1")
 
 
-def test_bad_input_is_one_line_and_changes_nothing(run: Run) -> None:
+def test_bad_input_is_one_line_and_changes_nothing(run: Runner) -> None:
     soon = date.today().isoformat()
     cases = [
         (("--partner", "Nobody", "--qty", "100", "--needed-by", "2030-01-01"), "unknown partner"),
@@ -110,7 +94,9 @@ def test_bad_input_is_one_line_and_changes_nothing(run: Run) -> None:
     assert json.loads(run.ok("handoff", "list", "--json")) == []
 
 
-def test_a_wrong_key_and_a_wrong_database_say_so(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wrong_key_and_a_wrong_database_say_so(
+    run: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PARTNER_KEY", "wrong")
     code, _out, err = run("partners", "check", "Plastiques de l'Ouest")
     assert code == 3 and "refused login 'admin' or its API key" in err and "wrong" not in err[6:]
@@ -119,7 +105,7 @@ def test_a_wrong_key_and_a_wrong_database_say_so(run: Run, monkeypatch: pytest.M
     assert code == 1 and "PARTNER_KEY" in err
 
 
-def test_the_manual_fallback_from_the_command_line(run: Run, tmp_path: Path) -> None:
+def test_the_manual_fallback_from_the_command_line(run: Runner, tmp_path: Path) -> None:
     run.ok(
         *("handoff", "create", "--partner", "Plastiques de l'Ouest", "--qty", "100"),
         *("--needed-by", "2030-01-01", "--orders", REF),
