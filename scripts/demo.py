@@ -344,7 +344,7 @@ class Scenario:
         self.fab("purchase", "confirm", "1", "--expected", self.in_days(5))
         for qty, lot in [("600", "PET-OYO-0412"), ("400", "PET-OYO-0415")]:
             self.fab("purchase", "receive", "1", "--qty", qty, "--unit", "sheet", "--lot", lot)
-        self.pdf("purchase", "pdf", "1", "--out", str(self.out / "pdf" / "purchase-order-1.pdf"))
+        self.fab("purchase", "pdf", "1", "--out", str(self.out / "pdf" / "purchase-order-1.pdf"))
         self.screen.note("purchase order 1: 1,000 sheets sent, confirmed, received as 600 + 400")
 
     def invite_hospitals(self) -> None:
@@ -505,7 +505,7 @@ class Scenario:
         )
         self.fab("batch", "inspect", batch, "--from-file", str(inspection))
         for document in ("record", "labels", "notice"):
-            self.pdf("batch", document, batch, "--out", str(self.out / "pdf"))
+            self.fab("batch", document, batch, "--out", str(self.out / "pdf"))
         self.screen.note(f"batch {batch} released; batch record, box labels and notice written")
 
     def ship(self) -> None:
@@ -519,7 +519,6 @@ class Scenario:
                                     "--qty", str(qty), "--carrier", carrier,
                                     "--out", str(self.out / "pdf"))  # fmt: skip
             self.outcome.shipments[hospital] = shipped["shipment"]
-            self.outcome.documents.append(Path(shipped["delivery_note"]))
             self.screen.note(
                 f"{shipped['shipment']}: {qty} visors for {refs[hospital]} ({carrier})"
             )
@@ -568,7 +567,7 @@ class Scenario:
             http.standin(odoo, "deliver", {"ref": "FABCOORD-HO-1", "quantity": part})
             self.fab("handoff", "sync")
             self.screen.note(f"the partner delivers {part} visors; synced back into the ledger")
-        self.pdf("handoff", "export", "1", "--to", str(self.out / "pdf"))
+        self.fab("handoff", "export", "1", "--to", str(self.out / "pdf"))
 
     def trace(self) -> None:
         self.screen.title("Trace a lot of PET sheets to the hospitals that got it")
@@ -580,7 +579,6 @@ class Scenario:
         out = self.out / "pdf" / f"weekly-{week}.pdf"
         self.fab("report", "weekly", "--week", week, "--out", str(out),
                  "--charts", str(self.out / "charts"))  # fmt: skip
-        self.outcome.documents.append(out)
         self.screen.note(f"{out} and PNG charts in {self.out / 'charts'}")
 
     def check_ledger(self) -> None:
@@ -590,16 +588,12 @@ class Scenario:
     def summary(self) -> None:
         self.screen.title("Summary")
         self.screen.show(self.fab("orders", "list"))
-        documents = sorted({*self.outcome.documents, *(self.out / "pdf").glob("*.pdf")})
-        self.outcome.documents = documents
+        documents = self.outcome.documents = sorted((self.out / "pdf").glob("*.pdf"))
         self.screen.note(f"{len(documents)} documents (PDF) in {self.out / 'pdf'}:")
         for path in documents:
             self.screen.note(f"  {path.name}")
 
     # --- helpers ---------------------------------------------------------------------------
-
-    def pdf(self, *argv: str) -> None:
-        self.fab(*argv)
 
     def wait(self, url: str, log: Path) -> None:
         try:
