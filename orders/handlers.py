@@ -129,9 +129,14 @@ def on_receipt_confirmed(*, session: Session, event: Event) -> None:
         return
     shipment = str(event.payload.get("shipment", ""))
     suffix = f" ({shipment})" if shipment else ""
-    if order.status in _BEFORE_SHIPPING:
+    if order.status in _BEFORE_SHIPPING:  # recorded, but the hospital gets one message
         lifecycle.record(
-            session=session, order=order, to=S.SHIPPED, actor=event.actor, reason="expédiée"
+            session=session,
+            order=order,
+            to=S.SHIPPED,
+            actor=event.actor,
+            reason="expédiée",
+            tell=False,
         )
     lifecycle.record(
         session=session,

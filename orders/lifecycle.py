@@ -68,8 +68,10 @@ def record(
     actor: str,
     reason: str,
     link_id: int | None = None,
+    tell: bool = True,
 ) -> Order:
-    """Write the event, move the order and publish its projection (no checks)."""
+    """Write the event, move the order and publish its projection (no checks); queue the
+    hospital's e-mail about the new state unless ``tell`` is false (a step passed through)."""
     now = utc_now()
     before = order.status
     session.add(
@@ -90,7 +92,8 @@ def record(
     session.add(order)
     session.flush()
     projection.publish(session=session, order=order)
-    if to is not before:  # the e-mail is queued in this transaction: it leaves only if it commits
+    # the e-mail is queued in this transaction: it leaves only if it commits
+    if tell and to is not before:
         notify.status_changed(session=session, order=order, reason=reason)
     return order
 

@@ -20,6 +20,7 @@ from fabcoord.errors import ConfigError
 from fabcoord.events import Event, Subscribers
 from orders import handlers, lifecycle, links, mail_worker, service
 from orders.mail_models import MailState, OrderMail
+from orders.models import Order, OrderEvent, OrderStatus
 from orders.schemas import OrderCreate, today
 from tests.orders.conftest import HOSPITAL, valid_order
 from tests.orders.smtp_relay import Relay, free_port
@@ -131,6 +132,26 @@ def test_acceptance_planning_shipment_and_delivery_mail_the_hospital(
     assert subjects == ["reçue", "acceptée", "planifiée", "expédiée", "livrée"]
     assert f"Livraison prévue : {when:%d/%m/%Y}" in to_hospital[2].body
     assert "SHP-1" in to_hospital[3].body
+
+
+def test_a_receipt_before_any_shipment_mails_delivered_once_not_shipped_too(
+    reference_loaded: Engine,
+) -> None:
+    ref = place(reference_loaded, person_link(reference_loaded))
+    subscribers = Subscribers()
+    handlers.subscribe(subscribers)
+    with unit_of_work(reference_loaded) as session:
+        lifecycle.accept_order(session=session, reference=ref, actor="anne", reason="ok")
+    with unit_of_work(reference_loaded) as session:
+        payload = {"reference": ref, "refused": 0, "received": 250, "fully_delivered": True}
+        subscribers.publish(session=session, event=Event("receipt_confirmed", "farm", payload))
+    kinds = [m.kind for m in outbox(reference_loaded)]
+    assert kinds == ["created", "new_order", "accepted", "delivered"]
+    with unit_of_work(reference_loaded, read_only=True) as session:
+        steps = session.exec(
+            select(OrderEvent.to_status).join(Order).where(Order.reference == ref)
+        ).all()
+    assert OrderStatus.SHIPPED in steps  # the step is recorded, only not mailed
 
 
 def test_without_a_person_the_site_contact_then_the_orders_contact_is_mailed(
