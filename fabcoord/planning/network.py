@@ -307,14 +307,14 @@ class Costing:
         limit, r, stock = self.limit[kind][pick], self.rate[kind][pick], self.stock[kind][pick]
         q = np.minimum(self.qty[need].astype(np.float64), limit)
         made = np.where(r > 0, np.ceil((q - stock) / np.maximum(r, 1e-9)), 1e6)
-        if kind in self.start:
+        if kind in self.start and self.start[kind].any():  # skipped: no source has a start day
             made = made + self.start[kind][pick]
         days = np.where(q <= stock, 0.0, made)
         late = np.minimum(np.maximum(0.0, days + _transit(d) - self.slack[need]), self.late_cap)
         cost: IntArray = np.rint(d * w.distance).astype(np.int64) + (
             w.lateness * self.prio[need] * late.astype(np.int64)
         )
-        if kind in self.extra:
+        if kind in self.extra and self.extra[kind].any():
             cost = cost + self.extra[kind][pick]
         return cost
 
