@@ -3,7 +3,8 @@ orders build in milliseconds), and the per-unit cost of serving a need from a so
 
 Nodes: the source S (supply = all demand), the sink T, one node per site (frames), two per
 assembly fablab (frames in → visors out, the arc between them bounded by sheets and elastic; a
-partner's visors, made without frames, come in from S beside the visors on hand), one per need. Arcs: S → site (what it can make), site → its fablab's assembly, site → frame need,
+partner's visors, made without frames, come in from S beside the visors on hand), one per need.
+Arcs: S → site (what it can make), site → its fablab's assembly, site → frame need,
 assembly → visor need (the service arcs: a chosen subset, see :class:`Arcs`), need → T, and
 S → need at the *unmet* cost, so every plan answers and shows what it could not serve.
 
