@@ -252,9 +252,7 @@ def _print_plan(view: PlanView, *, as_json: bool) -> None:
         for why in handoff["why"]:
             face.say(f"  - {why}")
     elif partners:
-        face.say(
-            "no hand-off beyond the partner allocations above: every other order is met in time"
-        )
+        face.say("no hand-off recommended beyond the partner allocations above")
     else:
         face.say("no hand-off needed: every order is met in time within the horizon")
     if partners and not view.accepted_at:
