@@ -117,14 +117,17 @@ def _compose() -> None:
     events.subscribers.defer(_subscribe_handlers)
     capacity.providers.defer(_provide_capacity)
     capacity.providers.defer(_provide_on_order)
+    capacity.providers.defer(_provide_partners)
 
 
 def _subscribe_handlers(subscribers: Any) -> None:
     import orders.handlers
     import print_farm.handlers
+    import suppliers.handoff.planning
 
     orders.handlers.subscribe(subscribers)
     print_farm.handlers.subscribe(subscribers)
+    suppliers.handoff.planning.subscribe(subscribers)
 
 
 def _provide_capacity(providers: Any) -> None:
@@ -137,6 +140,12 @@ def _provide_on_order(providers: Any) -> None:
     import suppliers.planning
 
     suppliers.planning.provide(providers)
+
+
+def _provide_partners(providers: Any) -> None:
+    import suppliers.handoff.planning
+
+    suppliers.handoff.planning.provide(providers)
 
 
 # --- entry point ---------------------------------------------------------------------------

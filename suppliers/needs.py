@@ -14,8 +14,9 @@ region until a plan assigns it. Bills of materials (``data/visor_facts.md``):
   fablab's own measure, said in the elastic line's note; ``elastic_mm`` overrides it. Without a
   bill of materials and without ``elastic_mm``, elastic is reported as not computed.
 
-Finished visors and frames on hand are netted first. Stock on order counts from its expected day
-(an order without one counts only at the horizon's end). An item runs out on the first needed-by
+Finished visors and frames on hand are netted first. Stock on order is what the plan counts too
+(:data:`suppliers.purchasing.ON_ORDER_STATES`): purchase orders the supplier confirmed with an
+expected day, counted from that day; a purchase order only sent is not counted until confirmed. An item runs out on the first needed-by
 day its cumulative requirement exceeds what is on hand and arrived by then.
 """
 

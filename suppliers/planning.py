@@ -12,37 +12,30 @@ from sqlmodel import Session, col, select
 
 from fabcoord.planning.capacity import Incoming
 from fabcoord.records import Fablab
-from suppliers.models import PurchaseOrder, PurchaseState
+from suppliers.purchasing import ON_ORDER_STATES
+from suppliers.purchasing import on_order as purchases_on_order
 
 if TYPE_CHECKING:
     from fabcoord.planning.capacity import Providers
 
-CONFIRMED = (PurchaseState.CONFIRMED, PurchaseState.PARTLY_RECEIVED)
-"""Only a confirmed order has a date the supplier gave; a sent one is a request still."""
+CONFIRMED = ON_ORDER_STATES
+"""Only a confirmed order has a date the supplier gave; a sent one is a request still (the same
+rule as sourcing needs: :data:`suppliers.purchasing.ON_ORDER_STATES`)."""
 
 
 def on_order(*, session: Session) -> list[Incoming]:
     """Per confirmed purchase order with an expected day: what it has still to bring."""
-    rows = session.exec(
-        select(PurchaseOrder, Fablab.slug)
-        .join(Fablab, col(Fablab.id) == PurchaseOrder.fablab_id)
-        .where(
-            col(PurchaseOrder.state).in_([s.value for s in CONFIRMED]),
-            col(PurchaseOrder.expected_on).is_not(None),
-            col(PurchaseOrder.quantity) > col(PurchaseOrder.received),
-        )
-        .order_by(col(PurchaseOrder.id))
-    ).all()
+    slugs = dict(session.exec(select(Fablab.id, Fablab.slug).order_by(col(Fablab.id))).all())
     return [
         Incoming(
-            fablab=slug,
+            fablab=slugs[order.fablab_id],
             item=order.item_code,
-            quantity=order.quantity - order.received,
+            quantity=order.quantity,
             expected_on=order.expected_on,
-            source=f"purchase order {order.id}",
+            source=f"purchase order {order.order_id}",
         )
-        for order, slug in rows
-        if order.expected_on is not None
+        for order in purchases_on_order(session=session)
+        if order.expected_on is not None and order.fablab_id in slugs
     ]
 
 

@@ -29,6 +29,11 @@ from suppliers.models import PurchaseOrder, PurchaseReceipt, PurchaseState, Supp
 
 DOC_TYPE = "purchase_order"
 OPEN_STATES = (PurchaseState.SENT, PurchaseState.CONFIRMED, PurchaseState.PARTLY_RECEIVED)
+ON_ORDER_STATES = (PurchaseState.CONFIRMED, PurchaseState.PARTLY_RECEIVED)
+"""Stock on order, for sourcing needs and the plan alike: what a supplier confirmed with a date
+(``confirm --expected-on``, or its lead time) and has not delivered yet. A sent order is a request
+the supplier has not answered: it brings nothing on a known day, so counting it would hide a
+shortage from dated planning until the supplier confirms."""
 RECEIVABLE = OPEN_STATES
 _NEXT = {
     "send": ((PurchaseState.DRAFT,), PurchaseState.SENT),
@@ -240,9 +245,11 @@ def receipts_of(*, session: Session, order_id: int) -> list[PurchaseReceipt]:
 
 
 def on_order(*, session: Session, item: str | None = None) -> list[OnOrder]:
-    """What is ordered (sent, confirmed, partly received) and not yet received."""
+    """Stock on order: confirmed (or partly received) with an expected day, not yet received
+    (:data:`ON_ORDER_STATES`)."""
     query = select(PurchaseOrder).where(
-        col(PurchaseOrder.state).in_([s.value for s in OPEN_STATES])
+        col(PurchaseOrder.state).in_([s.value for s in ON_ORDER_STATES]),
+        col(PurchaseOrder.expected_on).is_not(None),
     )
     if item is not None:
         query = query.where(PurchaseOrder.item_code == item)
@@ -258,7 +265,8 @@ def on_order_total(*, session: Session, fablab_id: int, item: str) -> int:
         select(func.coalesce(func.sum(PurchaseOrder.quantity - PurchaseOrder.received), 0)).where(
             PurchaseOrder.fablab_id == fablab_id,
             PurchaseOrder.item_code == item,
-            col(PurchaseOrder.state).in_([s.value for s in OPEN_STATES]),
+            col(PurchaseOrder.state).in_([s.value for s in ON_ORDER_STATES]),
+            col(PurchaseOrder.expected_on).is_not(None),
         )
     ).one()
     return int(total)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer()
 plan_app = typer.Typer(
-    help="Allocate open orders to fablabs and makers: forecasts, hand-off, accept.",
+    help="Allocate open orders to fablabs, makers and partners: forecasts, hand-off, accept.",
     invoke_without_command=True,
 )
 makers_app = typer.Typer(help="Makers printing at home for a fablab.", no_args_is_help=True)
@@ -128,6 +128,13 @@ def plan_accept(ctx: typer.Context, version: VersionArg = None) -> None:
         f"plan {view.version} accepted: {len({j['reference'] for j in jobs})} order(s) sent to "
         f"printers for {frames} frames; orders planned with their expected delivery"
     )
+    for row in view.result.get("partners", {}).values():
+        orders = ",".join(dict.fromkeys(x["reference"] for x in row["lines"]))
+        face.say(
+            f"{row['name']}: {row['visors']} visors by {row['by']} for {orders} recorded as "
+            "draft hand-off(s), not sent: check them with 'fabcoord handoff list --state draft' "
+            "and send each with 'fabcoord handoff send ID'"
+        )
 
 
 @plan_app.command("explain")
@@ -214,16 +221,45 @@ def _print_plan(view: PlanView, *, as_json: bool) -> None:
         face.say(f"note: {note}")
     for key, why in result.get("excluded", {}).items():
         face.say(f"not planned: {key}: {why}")
+    partners = result.get("partners", {})
+    if partners:
+        face.table(
+            "partner manufacturers",
+            ["partner", "visors", "by", "order lines"],
+            [
+                [
+                    row["name"],
+                    row["visors"],
+                    row["by"],
+                    ", ".join(
+                        f"{x['reference']}/{x['line']} {x['quantity']}" for x in row["lines"]
+                    ),
+                ]
+                for row in partners.values()
+            ],
+        )
     handoff = result.get("handoff")
-    if handoff:
+    if handoff and handoff["visors"] > 0:
+        beyond = " beyond the partner allocations above" if partners else ""
         face.say(
-            f"hand-off recommended: {handoff['visors']} visors to an industrial partner by "
-            f"{handoff['by']}, because:"
+            f"hand-off recommended: {handoff['visors']} visors to an industrial partner"
+            f"{beyond} by {handoff['by']}, because:"
         )
         for why in handoff["why"]:
             face.say(f"  - {why}")
+    elif handoff and handoff["why"]:
+        face.say("hand-off recommended, because:")
+        for why in handoff["why"]:
+            face.say(f"  - {why}")
+    elif partners:
+        face.say("no hand-off recommended beyond the partner allocations above")
     else:
         face.say("no hand-off needed: every order is met in time within the horizon")
+    if partners and not view.accepted_at:
+        face.say(
+            "accepting the plan records each partner allocation as a draft hand-off "
+            "('fabcoord handoff send ID' sends it)"
+        )
 
 
 # --- makers ----------------------------------------------------------------------------------

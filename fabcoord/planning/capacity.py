@@ -4,7 +4,10 @@ A capability that makes frames (the print farm) registers a :data:`CapacityProvi
 fablab, its printing rate and the filament a frame needs, and a :data:`CommittedProvider` giving the
 frames already under way or made for each order line (those are never planned again). A
 capability that buys material (suppliers' purchase orders) registers an :data:`OnOrderProvider`
-giving the material confirmed and not yet received, with the day it is expected.
+giving the material confirmed and not yet received, with the day it is expected. A capability
+that hands volume to partner manufacturers (suppliers' hand-off) registers a
+:data:`PartnerProvider` giving each partner's declared visors a day, its city and its lead time;
+the planner places the city with the core's city table.
 """
 
 from __future__ import annotations
@@ -59,6 +62,28 @@ class Incoming:
     source: str
 
 
+@dataclass(frozen=True)
+class PartnerCapacity:
+    """A partner manufacturer as the planner sees it: whole visors, from its lead time on.
+
+    Attributes:
+        key: ``partner/<id>``, how the plan names it (and the hand-off finds it again).
+        name: the partner's name; city, region: where it ships from (``city`` empty: not set).
+        visors_per_day: its declared capacity; lead_time_days: days before its first delivery
+            leaves (0 when it declared none: see the provider); minimum_order: the least it takes.
+        notes: how the figures were reached, for explanations.
+    """
+
+    key: str
+    name: str
+    city: str
+    region: str
+    visors_per_day: int
+    lead_time_days: int
+    minimum_order: int = 0
+    notes: tuple[str, ...] = ()
+
+
 CapacityProvider = Callable[..., list[FablabCapacity]]
 """Called as ``provider(session=session, now=now)``."""
 
@@ -68,6 +93,9 @@ CommittedProvider = Callable[..., dict[tuple[str, int], int]]
 OnOrderProvider = Callable[..., list[Incoming]]
 """Called as ``provider(session=session)``: material confirmed, not received, with its date."""
 
+PartnerProvider = Callable[..., list[PartnerCapacity]]
+"""Called as ``provider(session=session)``: partner manufacturers that declared a capacity."""
+
 
 class Providers:
     """The providers in use; the composition root fills them."""
@@ -76,6 +104,7 @@ class Providers:
         self.capacity: list[CapacityProvider] = []
         self.committed: list[CommittedProvider] = []
         self.on_order: list[OnOrderProvider] = []
+        self.partners: list[PartnerProvider] = []
         self._deferred: list[Callable[[Providers], None]] = []
         self._deferred_lock = threading.Lock()
 
@@ -96,6 +125,7 @@ class Providers:
         capacity: CapacityProvider | None = None,
         committed: CommittedProvider | None = None,
         on_order: OnOrderProvider | None = None,
+        partners: PartnerProvider | None = None,
     ) -> None:
         """Add providers; adding the same one twice keeps one."""
         if capacity is not None and capacity not in self.capacity:
@@ -104,11 +134,14 @@ class Providers:
             self.committed.append(committed)
         if on_order is not None and on_order not in self.on_order:
             self.on_order.append(on_order)
+        if partners is not None and partners not in self.partners:
+            self.partners.append(partners)
 
     def clear(self) -> None:
         self.capacity.clear()
         self.committed.clear()
         self.on_order.clear()
+        self.partners.clear()
         self._deferred.clear()
 
     def fablab_capacity(self, *, session: Session, now: datetime) -> dict[str, FablabCapacity]:
@@ -132,6 +165,12 @@ class Providers:
         self._ready()
         found = [row for provider in self.on_order for row in provider(session=session)]
         return sorted(found, key=lambda r: (r.expected_on, r.fablab, r.item, r.source))
+
+    def partner_capacity(self, *, session: Session) -> list[PartnerCapacity]:
+        """Partner manufacturers from every provider, by key."""
+        self._ready()
+        found = {row.key: row for provider in self.partners for row in provider(session=session)}
+        return [found[key] for key in sorted(found)]
 
 
 providers = Providers()

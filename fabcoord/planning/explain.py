@@ -45,6 +45,9 @@ def explain(plan: PlanView, reference: str) -> list[str]:
         sentences.append(head)
         for part in line["parts"]:
             site = sites.get(part["site"], {"name": part["site"], "notes": [], "binding": []})
+            if site.get("kind") == "partner":
+                sentences.extend(_partner_part(line, part, site, plan.accepted_at is not None))
+                continue
             stock = f", {part['from_stock']} of them already in stock" if part["from_stock"] else ""
             sentences.append(
                 f"{_units(line['item'], part['quantity'])} go to {site['name']}, "
@@ -73,8 +76,37 @@ def explain(plan: PlanView, reference: str) -> list[str]:
             )
     handoff = result.get("handoff")
     if sentences and handoff and any(k.split("/")[0] == reference for k in handoff["orders"]):
+        beyond = " beyond the partner allocations of this plan" if handoff.get("partners") else ""
         sentences.append(
-            f"The plan recommends handing {handoff['visors']} visors to an industrial partner "
-            f"by {_day(handoff['by'])}; this order is one of those that bind."
+            f"The plan recommends handing {handoff['visors']} more visors to an industrial "
+            f"partner{beyond} by {_day(handoff['by'])}; this order is one of those that bind."
         )
+    return sentences
+
+
+def _partner_part(
+    line: dict[str, Any], part: dict[str, Any], site: dict[str, Any], accepted: bool
+) -> list[str]:
+    """Why part of a line went to a partner manufacturer, and what accepting the plan does."""
+    volunteers = (
+        "fablabs and makers within reach cannot deliver it by the date asked"
+        if part["delivery"] <= line["needed_by"]
+        else "fablabs and makers within reach would deliver it even later"
+    )
+    cost = site.get("unit_cost", 0)
+    sentences = [
+        f"{_units(line['item'], part['quantity'])} go to {site['name']}, an industrial partner "
+        f"{part['distance_km']} km away: {volunteers}, so the plan hands them to the partner "
+        f"(a partner's visor counts {cost} more than a volunteer's, as {cost} km, so fablabs and "
+        f"makers are used first); they should be ready on {_day(part['completion'])} and "
+        f"delivered on {_day(part['delivery'])}.",
+    ]
+    sentences.extend(f"{site['name']}: {note}." for note in site["notes"])
+    sentences.append(
+        "The plan was accepted: this is a draft hand-off to the partner, sent to its Odoo only by "
+        "'fabcoord handoff send ID' (see 'fabcoord handoff list --state draft')."
+        if accepted
+        else "Accepting the plan records this as a draft hand-off to the partner; it is sent to "
+        "the partner's Odoo only by 'fabcoord handoff send ID'."
+    )
     return sentences

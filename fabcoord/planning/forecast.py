@@ -3,7 +3,8 @@ delivery, per fablab its backlog in days, per region when its demand is met, and
 much) to hand off to an industrial partner.
 
 Each site works through what it was given most urgent first (needed-by date, then priority): frames
-in stock first, then its rate per day. A visor is assembled where its frame arrives, the same day;
+in stock first, then its rate per day; a partner manufacturer from the end of its lead time on, at
+its declared visors a day. A visor is assembled where its frame arrives, the same day;
 transport takes :func:`~fabcoord.planning.network.transit_days`.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 
 from fabcoord.geo import distance_km
 from fabcoord.planning.network import transit_days
-from fabcoord.planning.problem import Problem, Solution
+from fabcoord.planning.problem import PARTNER, Assembly, Problem, Solution
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Forecast:
     fablab_backlog_days: dict[str, float]
     region_met_on: dict[str, str | None]
     handoff: dict[str, Any] | None
+    partners: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """As ``dataclasses.asdict`` would give it, without its deep copies (plain values)."""
@@ -75,6 +77,7 @@ class Forecast:
             "fablab_backlog_days": dict(self.fablab_backlog_days),
             "region_met_on": dict(self.region_met_on),
             "handoff": None if self.handoff is None else dict(self.handoff),
+            "partners": dict(self.partners),
         }
 
 
@@ -82,11 +85,14 @@ def split_parts(problem: Problem, solution: Solution) -> list[Part]:
     """Per need, which site makes how much: visors at an assembly are shared out among the sites
     that feed it (printers before makers), most urgent visor first."""
     sites = {s.key: s for s in problem.sites}
+    partners = {a.key for a in problem.assemblies if a.kind == PARTNER}
     parts: list[Part] = []
     by_assembly: dict[str, list[tuple[int, int]]] = {}
     for flow in solution.flows:
         served = problem.needs[flow.need]
-        if flow.source.startswith("assembly/"):
+        if flow.source in partners:  # made by the partner itself
+            parts.append(Part(flow.need, flow.source, flow.source, served.item, flow.quantity))
+        elif flow.source.startswith("assembly/"):
             by_assembly.setdefault(flow.source.removeprefix("assembly/"), []).append(
                 (flow.need, flow.quantity)
             )
@@ -134,13 +140,19 @@ def forecast(
     """Dates for every part, line, fablab and region, and the hand-off recommendation."""
     parts = split_parts(problem, solution)
     sites = {s.key: s for s in problem.sites}
+    partners = {a.key: a for a in problem.assemblies if a.kind == PARTNER}
     assembly_points = {a.fablab: a.point for a in problem.assemblies}
     today = problem.today
     load: dict[str, float] = {}
     used_stock: dict[str, int] = {}
     for part in sorted(parts, key=lambda p: (_urgency(problem, p.need), p.site)):
         need = problem.needs[part.need]
-        if part.site.startswith("assembly/"):
+        partner = partners.get(part.site)
+        if partner is not None:  # from its lead time on, at its declared rate
+            load[part.site] = load.get(part.site, 0.0) + part.quantity
+            part.finish_day = partner.start_day + load[part.site] / max(partner.rate, 1e-9)
+            point = partner.point
+        elif part.site.startswith("assembly/"):
             part.finish_day = 0.0
             point = assembly_points[part.fablab]
         else:
@@ -206,27 +218,69 @@ def forecast(
         lines=lines,
         fablab_backlog_days=dict(sorted(backlog_days.items())),
         region_met_on=region_met,
-        handoff=_handoff(problem, lines, parts, backlog_days, handoff_after_days, excluded),
+        handoff=_handoff(problem, lines, backlog_days, handoff_after_days, excluded, partners),
+        partners=_partner_allocations(problem, parts, partners),
     )
     return result, parts
+
+
+def _partner_allocations(
+    problem: Problem, parts: list[Part], partners: dict[str, Assembly]
+) -> dict[str, dict[str, Any]]:
+    """Per partner the plan uses: its visors, by when (the last delivery) and the lines served."""
+    found: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        if part.site not in partners:
+            continue
+        need = problem.needs[part.need]
+        row = found.setdefault(
+            part.site,
+            {"name": partners[part.site].name, "visors": 0, "by": part.delivery, "lines": []},
+        )
+        row["visors"] += part.quantity
+        row["by"] = max(row["by"], part.delivery)
+        row["lines"].append(
+            {
+                "reference": need.reference,
+                "line": need.line,
+                "quantity": part.quantity,
+                "needed_by": need.needed_by.isoformat(),
+                "delivery": part.delivery,
+            }
+        )
+    for row in found.values():
+        row["lines"].sort(key=lambda r: (r["reference"], r["line"]))
+    return dict(sorted(found.items()))
 
 
 def _handoff(
     problem: Problem,
     lines: list[LineForecast],
-    parts: list[Part],
     backlog_days: dict[str, float],
     after_days: int,
     excluded: dict[str, str],
+    partners: dict[str, Assembly],
 ) -> dict[str, Any] | None:
-    """Recommend a hand-off when demand is unmet, late, or waits beyond ``after_days``."""
+    """Recommend a hand-off when demand is unmet, late, or waits beyond ``after_days``.
+
+    What the plan already gives partner manufacturers is not recommended again: the
+    recommendation is what fablabs and makers would make too late or not at all, beyond the
+    partners' declared capacity, and it names the partner allocations beside it.
+    """
     binding: list[tuple[str, str, int, str]] = []
     volume = 0
+    placed: dict[str, int] = {}
     for line in lines:
+        for p in line.parts:
+            if p["site"] in partners:
+                placed[p["site"]] = placed.get(p["site"], 0) + p["quantity"]
         slow = sum(
             p["quantity"] - p["from_stock"]
             for p in line.parts
-            if p["finish_day"] > after_days or (line.late_days and p["delivery"] > line.needed_by)
+            if p["site"] not in partners
+            and (
+                p["finish_day"] > after_days or (line.late_days and p["delivery"] > line.needed_by)
+            )
         )
         if line.unmet or slow:
             volume += line.unmet + slow
@@ -239,8 +293,14 @@ def _handoff(
                 (line.needed_by, f"{line.reference}/{line.line}", line.unmet + slow, "; ".join(why))
             )
     overloaded = {lab: days for lab, days in backlog_days.items() if days > after_days}
+    given = [
+        {"partner": key, "name": partners[key].name, "visors": qty}
+        for key, qty in sorted(placed.items())
+    ]
     if not binding and not overloaded and not excluded:
-        return None
+        if not given:
+            return None
+        return {"visors": 0, "by": None, "orders": [], "why": [], "partners": given}
     binding.sort()
     by_when = binding[0][0] if binding else (problem.today + timedelta(days=after_days)).isoformat()
     reasons = [f"{key} (needed by {needed_by}): {why}" for needed_by, key, _, why in binding[:10]]
@@ -253,4 +313,5 @@ def _handoff(
         "by": by_when,
         "orders": [key for _, key, _, _ in binding],
         "why": reasons,
+        "partners": given,
     }

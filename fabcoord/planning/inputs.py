@@ -25,6 +25,7 @@ from fabcoord.planning.capacity import Providers
 from fabcoord.planning.models import Maker
 from fabcoord.planning.problem import (
     FRAME,
+    PARTNER,
     PLANNED_ITEMS,
     VISOR,
     Assembly,
@@ -230,6 +231,7 @@ def gather(
                 binding=tuple(binding) if visors_wanted else (),
             )
         )
+    assemblies.extend(_partners(session, providers, cities, settings, inputs))
     for s in sites:
         inputs.sites[s.key] = {
             "name": s.name,
@@ -237,7 +239,15 @@ def gather(
             "frames_limit": s.frames_limit,
         }
     for a in assemblies:
-        inputs.assemblies[a.fablab] = {"name": a.name, "visors_limit": a.visors_limit}
+        if a.kind == PARTNER:
+            inputs.sites[a.key] = {
+                "name": a.name,
+                "visors_per_day": a.rate,
+                "start_day": a.start_day,
+                "visors_limit": a.visors_limit,
+            }
+        else:
+            inputs.assemblies[a.fablab] = {"name": a.name, "visors_limit": a.visors_limit}
     problem = Problem(
         today=today,
         horizon_days=horizon,
@@ -247,6 +257,61 @@ def gather(
         weights=settings.weights,
     )
     return problem, inputs
+
+
+def _partners(
+    session: Session,
+    providers: Providers,
+    cities: CityTable,
+    settings: PlanSettings,
+    inputs: Inputs,
+) -> list[Assembly]:
+    """Partner manufacturers as visor sources: their declared visors a day from the end of their
+    lead time to the horizon's end, placed at their city, each visor costing ``weights.partner``
+    on top of distance and lateness."""
+    horizon = settings.horizon_days
+    found: list[Assembly] = []
+    for partner in providers.partner_capacity(session=session):
+        if not partner.city.strip():
+            inputs.notes.append(
+                f"partner {partner.name} is left out of the plan: no city set "
+                f"('fabcoord partners set \"{partner.name}\" --city CITY')"
+            )
+            continue
+        try:
+            point = cities.locate(partner.city, partner.region)
+        except UnknownCity as error:
+            inputs.notes.append(f"partner {partner.name} is left out of the plan: {error}")
+            continue
+        days = max(0, horizon - partner.lead_time_days)
+        makes = partner.visors_per_day * days
+        if makes <= 0:
+            inputs.notes.append(
+                f"partner {partner.name} is left out of the plan: its lead time of "
+                f"{partner.lead_time_days} days leaves nothing within the {horizon}-day horizon"
+            )
+            continue
+        found.append(
+            Assembly(
+                fablab=partner.key,
+                name=f"partner {partner.name}",
+                point=point,
+                region=partner.region,
+                visors_limit=makes,
+                kind=PARTNER,
+                makes=makes,
+                rate=float(partner.visors_per_day),
+                start_day=partner.lead_time_days,
+                unit_cost=settings.weights.partner,
+                minimum=partner.minimum_order,
+                notes=(
+                    f"an industrial partner in {partner.city}: {partner.visors_per_day} visors a "
+                    f"day declared, first ones after {partner.lead_time_days} day(s) of lead time",
+                    *partner.notes,
+                ),
+            )
+        )
+    return found
 
 
 def _needs(

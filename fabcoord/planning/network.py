@@ -2,8 +2,9 @@
 orders build in milliseconds), and the per-unit cost of serving a need from a source.
 
 Nodes: the source S (supply = all demand), the sink T, one node per site (frames), two per
-assembly fablab (frames in → visors out, the arc between them bounded by sheets and elastic), one
-per need. Arcs: S → site (what it can make), site → its fablab's assembly, site → frame need,
+assembly fablab (frames in → visors out, the arc between them bounded by sheets and elastic; a
+partner's visors, made without frames, come in from S beside the visors on hand), one per need.
+Arcs: S → site (what it can make), site → its fablab's assembly, site → frame need,
 assembly → visor need (the service arcs: a chosen subset, see :class:`Arcs`), need → T, and
 S → need at the *unmet* cost, so every plan answers and shows what it could not serve.
 
@@ -152,15 +153,15 @@ def build(problem: Problem, costs: Costing, arcs: Arcs) -> Network:
     add(
         asm_in0 + asm_idx,
         asm_out0 + asm_idx,
-        [max(0, a.visors_limit - a.on_hand) for a in assemblies],
+        [max(0, a.visors_limit - a.on_hand - a.makes) for a in assemblies],
         0,
         ARC_ASSEMBLE,
         -1,
         asm_idx,
     )
-    add(
-        np.zeros(na), asm_out0 + asm_idx, [a.on_hand for a in assemblies], 0, ARC_STOCK, -1, asm_idx
-    )
+    # visors ready without frames fed: on hand, and what a source makes itself (a partner)
+    ready = [a.on_hand + a.makes for a in assemblies]
+    add(np.zeros(na), asm_out0 + asm_idx, ready, 0, ARC_STOCK, -1, asm_idx)
     qty, prio, need_idx = costs.qty, costs.prio, np.arange(nn, dtype=np.int64)
     first_node = {ARC_FRAME: site0, ARC_VISOR: asm_out0}
     for kind in SERVICE_KINDS:
@@ -206,6 +207,8 @@ class Costing:
     stock: dict[int, FloatArray]
     limit: dict[int, FloatArray]
     late_cap: int
+    start: dict[int, FloatArray] = field(default_factory=dict)  # days before a source's first unit
+    extra: dict[int, IntArray] = field(default_factory=dict)  # a source's cost per unit on top
     _points: dict[int, tuple[FloatArray, FloatArray]] = field(default_factory=dict)
     _dense: dict[int, Dense] = field(default_factory=dict)
 
@@ -226,7 +229,8 @@ class Costing:
             rate={
                 ARC_FRAME: np.array([max(s.frames_per_day, 0.0) for s in sites], dtype=np.float64),
                 ARC_VISOR: np.array(
-                    [fablab_rate.get(a.fablab, 0.0) for a in assemblies], dtype=np.float64
+                    [fablab_rate.get(a.fablab, 0.0) + max(a.rate, 0.0) for a in assemblies],
+                    dtype=np.float64,
                 ),
             },
             stock={
@@ -238,13 +242,22 @@ class Costing:
                 ARC_VISOR: np.array([a.visors_limit for a in assemblies], dtype=np.float64),
             },
             late_cap=10 * problem.horizon_days + 60,
+            start={
+                ARC_FRAME: np.array([s.start_day for s in sites], dtype=np.float64),
+                ARC_VISOR: np.array([a.start_day for a in assemblies], dtype=np.float64),
+            },
+            extra={
+                ARC_FRAME: np.array([s.unit_cost for s in sites], dtype=np.int64),
+                ARC_VISOR: np.array([a.unit_cost for a in assemblies], dtype=np.int64),
+            },
         )
 
     @property
     def unmet_unit(self) -> int:
         """An unmet unit of priority 1 costs more than the dearest possible choice."""
         w = self.problem.weights
-        return w.distance * HALF_EARTH_KM + w.lateness * self.late_cap + 1
+        dearest = max((int(e.max()) for e in self.extra.values() if e.size), default=0)
+        return w.distance * HALF_EARTH_KM + w.lateness * self.late_cap + max(0, dearest) + 1
 
     def source_points(self, kind: int) -> tuple[FloatArray, FloatArray]:
         cached = self._points.get(kind)
@@ -288,18 +301,22 @@ class Costing:
     def _cost(self, kind: int, need: IntArray, src: IntArray | None, d: FloatArray) -> IntArray:
         """Per unit: km × distance weight + days late × priority × lateness weight, where a
         source alone would finish the need's quantity (at most what it can make in the horizon)
-        at its rate, stock first. ``src`` None: every source (columns)."""
+        at its rate from its start day, stock first; plus the source's own cost per unit.
+        ``src`` None: every source (columns)."""
         w = self.problem.weights
         pick = slice(None) if src is None else src
         limit, r, stock = self.limit[kind][pick], self.rate[kind][pick], self.stock[kind][pick]
         q = np.minimum(self.qty[need].astype(np.float64), limit)
-        days = np.where(
-            q <= stock, 0.0, np.where(r > 0, np.ceil((q - stock) / np.maximum(r, 1e-9)), 1e6)
-        )
+        made = np.where(r > 0, np.ceil((q - stock) / np.maximum(r, 1e-9)), 1e6)
+        if kind in self.start and self.start[kind].any():  # skipped: no source has a start day
+            made = made + self.start[kind][pick]
+        days = np.where(q <= stock, 0.0, made)
         late = np.minimum(np.maximum(0.0, days + _transit(d) - self.slack[need]), self.late_cap)
         cost: IntArray = np.rint(d * w.distance).astype(np.int64) + (
             w.lateness * self.prio[need] * late.astype(np.int64)
         )
+        if kind in self.extra and self.extra[kind].any():
+            cost = cost + self.extra[kind][pick]
         return cost
 
 

@@ -2,15 +2,17 @@
 last accepted one, and accepted once, only while their inputs still hold.
 
 Accepting publishes ``order_planned`` for each order that got an allocation (its expected
-delivery) and ``plan_accepted`` with the print jobs of fablabs that have printers; the print farm
-queues them on that fablab's printers only.
+delivery) and ``plan_accepted`` with the print jobs of fablabs that have printers (the print farm
+queues them on that fablab's printers only) and the partner allocations (the hand-off records each
+as a *draft* hand-off, never sent from here: ``fabcoord handoff send ID`` places it through the
+outbox, once the coordinator has checked it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from fabcoord.planning.capacity import Providers
 from fabcoord.planning.forecast import forecast
 from fabcoord.planning.inputs import Inputs, PlanSettings, gather
 from fabcoord.planning.models import Plan
+from fabcoord.planning.problem import PARTNER, Problem, Solution
 
 ACTOR = "planning"
 
@@ -74,7 +77,7 @@ def compute(
         today=today,
         now=now,
     )
-    solution = solver.solve(problem)
+    problem, solution = _solve_with_minimums(problem, inputs)
     outlook, parts = forecast(
         problem, solution, handoff_after_days=settings.handoff_after_days, excluded=inputs.excluded
     )
@@ -91,7 +94,22 @@ def compute(
         for s in problem.sites
     }
     for a in problem.assemblies:
-        sites[f"assembly/{a.fablab}"] = {
+        if a.kind == PARTNER:
+            sites[a.key] = {
+                "name": a.name,
+                "kind": PARTNER,
+                "fablab": "",
+                "printers": False,
+                "visors_per_day": a.rate,
+                "start_day": a.start_day,
+                "unit_cost": a.unit_cost,
+                "frames_per_day": 0,
+                "frames_limit": a.visors_limit,
+                "notes": list(a.notes),
+                "binding": [],
+            }
+            continue
+        sites[a.key] = {
             "name": a.name,
             "fablab": a.fablab,
             "printers": False,
@@ -135,6 +153,32 @@ def compute(
     session.add(plan)
     session.flush()
     return _view(plan, inputs=read, result=result)  # as stored: plain JSON values
+
+
+def _solve_with_minimums(problem: Problem, inputs: Inputs) -> tuple[Problem, Solution]:
+    """Solve; a partner given less than its minimum order is left out and the rest solved again
+    (a min-cost flow cannot say "all or nothing"), until every partner used gets its minimum."""
+    while True:
+        solution = solver.solve(problem)
+        given: dict[str, int] = {}
+        for flow in solution.flows:
+            given[flow.source] = given.get(flow.source, 0) + flow.quantity
+        short = {
+            a.key: given[a.key]
+            for a in problem.assemblies
+            if a.kind == PARTNER and 0 < given.get(a.key, 0) < a.minimum
+        }
+        if not short:
+            return problem, solution
+        for a in problem.assemblies:
+            if a.key in short:
+                inputs.notes.append(
+                    f"{a.name} is left out of the plan: it would get {short[a.key]} visors, "
+                    f"below its minimum order of {a.minimum}"
+                )
+        problem = replace(
+            problem, assemblies=tuple(a for a in problem.assemblies if a.key not in short)
+        )
 
 
 def show(*, session: Session, version: int | None = None) -> PlanView:
@@ -233,7 +277,11 @@ def accept(
         )
     events.publish(
         session=session,
-        event=events.Event("plan_accepted", actor, {"plan_id": plan.id, "jobs": result["jobs"]}),
+        event=events.Event(
+            "plan_accepted",
+            actor,
+            {"plan_id": plan.id, "jobs": result["jobs"], "partners": result.get("partners", {})},
+        ),
     )
     plan.accepted_at, plan.accepted_by = now, actor
     session.add(plan)

@@ -2,7 +2,9 @@
 
 Units are items: ``visor-frame`` (a printed headband) and ``visor`` (a frame, a PET sheet and an
 elastic, assembled at a fablab). A *site* prints frames (a fablab's printers, or a maker at home);
-an *assembly* is a fablab where frames become visors, bounded by its sheets and elastic.
+an *assembly* is a fablab where frames become visors, bounded by its sheets and elastic, or a
+partner manufacturer that makes whole visors itself (``kind`` ``partner``: no frames fed, a rate
+from its start day, and a cost per unit on top of distance and lateness, so volunteers come first).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from fabcoord.geo import Point
 FRAME = "visor-frame"
 VISOR = "visor"
 PLANNED_ITEMS = (FRAME, VISOR)
+FABLAB = "fablab"
+PARTNER = "partner"
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,8 @@ class Site:
         frames_limit: the most frames it can make in the horizon (rate, material and stock).
         on_hand: finished frames already in stock (part of ``frames_limit``, take no time).
         printers: whether its work becomes print jobs (a fablab with OctoPrint printers).
+        start_day: days before it can make its first unit (stock on hand takes none).
+        unit_cost: added to the cost of every unit it serves (0: distance and lateness only).
     """
 
     key: str
@@ -41,11 +47,24 @@ class Site:
     printers: bool = False
     notes: tuple[str, ...] = ()
     binding: tuple[str, ...] = ()
+    start_day: int = 0
+    unit_cost: int = 0
 
 
 @dataclass(frozen=True)
 class Assembly:
-    """A fablab that assembles visors: at most ``visors_limit`` (sheets, elastic, visors on hand)."""
+    """A source of visors: a fablab that assembles them (at most ``visors_limit``: sheets,
+    elastic, visors on hand), or a partner manufacturer (``kind`` ``partner``) making them.
+
+    Attributes:
+        fablab: the fablab's slug; for a partner, its key (``partner/<id>``).
+        makes: visors it makes itself, without frames fed to it (a partner: its rate per day
+            from ``start_day`` to the horizon's end); part of ``visors_limit``.
+        rate: visors a day it makes itself (frames fed are counted at their sites' rate).
+        start_day: days before its first visor is made (a partner's lead time).
+        unit_cost: added to the cost of every visor it serves.
+        minimum: the least it takes when used at all (a partner's minimum order).
+    """
 
     fablab: str
     name: str
@@ -54,6 +73,18 @@ class Assembly:
     visors_limit: int
     on_hand: int = 0
     binding: tuple[str, ...] = ()
+    kind: str = FABLAB
+    makes: int = 0
+    rate: float = 0.0
+    start_day: int = 0
+    unit_cost: int = 0
+    minimum: int = 0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """How flows name it: ``assembly/<slug>`` for a fablab, its own key for a partner."""
+        return self.fablab if self.kind == PARTNER else f"assembly/{self.fablab}"
 
 
 @dataclass(frozen=True)
@@ -77,11 +108,16 @@ class Weights:
     A unit left unmet costs its priority × (more than the dearest possible choice: half the
     Earth's circumference plus the longest lateness counted): the plan leaves nothing unmet that
     it could make, and when it must choose, leaves the less urgent unmet.
-    ``nearest``: each order is linked to that many nearest sources (0: all)."""
+    ``nearest``: each order is linked to that many nearest sources (0: all).
+    ``partner``: what a visor made by a partner manufacturer costs on top, as that many km (or
+    ``partner / lateness`` priority-days late): fablabs and makers are used first, as in 2020,
+    and a partner takes the volume they would deliver more than 3 priority-days late (or not
+    at all) at the default weights."""
 
     distance: int = 1
     lateness: int = 100
     nearest: int = 20
+    partner: int = 300
 
 
 @dataclass(frozen=True)

@@ -199,7 +199,7 @@ def read_solution(problem: Problem, net: Network, flows: IntArray) -> Solution:
         key = (
             problem.sites[source].key
             if net.kind[arc] == ARC_FRAME
-            else "assembly/" + problem.assemblies[source].fablab
+            else problem.assemblies[source].key
         )
         served.append(Flow(need=need, source=key, quantity=int(flows[arc])))
     feeds: dict[tuple[str, str], int] = {}
@@ -223,8 +223,8 @@ def greedy(problem: Problem) -> Solution:
     costs = Costing.of(problem)
     unit = costs.unmet_unit
     room_site = [s.frames_limit for s in problem.sites]
-    room_asm = [max(0, a.visors_limit - a.on_hand) for a in problem.assemblies]
-    stock_asm = [a.on_hand for a in problem.assemblies]
+    room_asm = [max(0, a.visors_limit - a.on_hand - a.makes) for a in problem.assemblies]
+    stock_asm = [a.on_hand + a.makes for a in problem.assemblies]
     feeders: dict[str, list[int]] = {}
     for i, s in enumerate(problem.sites):
         feeders.setdefault(s.fablab, []).append(i)
@@ -282,9 +282,7 @@ def greedy(problem: Problem) -> Solution:
         total += int((costs.pairs(kind, need, src) * qty).sum())
         for n, s_, q in zip(need, src, qty, strict=True):
             source = (
-                problem.sites[int(s_)].key
-                if kind == ARC_FRAME
-                else "assembly/" + problem.assemblies[int(s_)].fablab
+                problem.sites[int(s_)].key if kind == ARC_FRAME else problem.assemblies[int(s_)].key
             )
             flows.append(Flow(need=int(n), source=source, quantity=int(q)))
     penalty = sum(u * unit * max(1, n.priority) for u, n in zip(unmet, problem.needs, strict=True))

@@ -24,6 +24,25 @@ if TYPE_CHECKING:
 # --- options -----------------------------------------------------------------------------------
 
 HandoffArg = Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID)]
+# checked by the service (one line, exit 1), not by typer's bounds
+VisorsPerDay = Annotated[
+    int,
+    typer.Option(
+        "--visors-per-day",
+        "--capacity-per-day",
+        help="Visors a day it declared: with --city, the plan may give it volume.",
+    ),
+]
+MinimumOrder = Annotated[int, typer.Option("--minimum-order", help="Least visors per order.")]
+LeadTime = Annotated[
+    int, typer.Option("--lead-time-days", help="Days before its first delivery leaves.")
+]
+CityOption = Annotated[
+    str, typer.Option("--city", help="Where it ships from (a city of data/cities.csv).")
+]
+RegionOption = Annotated[
+    str | None, typer.Option("--region", help="The city's region, when the name is ambiguous.")
+]
 
 app = typer.Typer()
 partners_app = typer.Typer(
@@ -53,15 +72,20 @@ def partners_add(
     protocol: Annotated[str, typer.Option("--protocol", help="jsonrpc, xmlrpc or json2.")] = (
         "jsonrpc"
     ),
-    capacity_per_day: Annotated[int, typer.Option("--capacity-per-day", min=0)] = 0,
-    minimum_order: Annotated[int, typer.Option("--minimum-order", min=0)] = 0,
-    lead_time_days: Annotated[int, typer.Option("--lead-time-days", min=0)] = 0,
+    capacity_per_day: VisorsPerDay = 0,
+    minimum_order: MinimumOrder = 0,
+    lead_time_days: LeadTime = 0,
     timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds per call.")] = 30.0,
     customer_name: Annotated[
         str, typer.Option("--as", help="Our organisation's name as the partner's customer.")
     ] = "fabcoord",
+    city: CityOption = "",
+    region: RegionOption = None,
 ) -> None:
-    """Register a partner manufacturer (its API key stays in the environment)."""
+    """Register a partner manufacturer (its API key stays in the environment).
+
+    With --visors-per-day and --city it is a source of the plan ('fabcoord plan').
+    """
     from suppliers.handoff import partners
 
     with face.work() as session:
@@ -78,8 +102,59 @@ def partners_add(
             lead_time_days=lead_time_days,
             timeout_s=timeout_s,
             customer_name=customer_name,
+            city=city,
+            region=region or "",
+            cities=_cities() if city else None,
         )
     face.say(f"partner {partner.name} added ({partner.protocol} {partner.odoo_url})")
+
+
+@partners_app.command("set")
+def partners_set(
+    name: Annotated[str, typer.Argument(help="The partner's name.")],
+    capacity_per_day: Annotated[
+        int | None,
+        typer.Option(
+            "--visors-per-day", "--capacity-per-day", help="Visors a day it declared (0: none)."
+        ),
+    ] = None,
+    minimum_order: Annotated[
+        int | None, typer.Option("--minimum-order", help="Least visors it takes per order.")
+    ] = None,
+    lead_time_days: Annotated[
+        int | None, typer.Option("--lead-time-days", help="Days before its first delivery.")
+    ] = None,
+    city: Annotated[
+        str | None, typer.Option("--city", help="Where it ships from (in the city table).")
+    ] = None,
+    region: RegionOption = None,
+) -> None:
+    """Change what the plan reads of a partner: capacity, minimum order, lead time, city."""
+    from suppliers.handoff import partners
+
+    with face.work() as session:
+        partner = partners.update_partner(
+            session=session,
+            name=name,
+            capacity_per_day=capacity_per_day,
+            minimum_order=minimum_order,
+            lead_time_days=lead_time_days,
+            city=city,
+            region=region,
+            cities=_cities() if city or region else None,
+        )
+        said = (
+            f"partner {partner.name}: {partner.capacity_per_day} visors a day, minimum order "
+            f"{partner.minimum_order}, lead time {partner.lead_time_days} day(s), city "
+            f"{partner.city or 'not set'}"
+        )
+    face.say(said)
+
+
+def _cities() -> Any:
+    from fabcoord.geo import CityTable
+
+    return CityTable.load(face.context().settings.data_dir)
 
 
 @partners_app.command("list")
@@ -100,6 +175,8 @@ def partners_list(as_json: JsonOption = False) -> None:
             "capacity_per_day": p.capacity_per_day,
             "minimum_order": p.minimum_order,
             "lead_time_days": p.lead_time_days,
+            "city": p.city,
+            "region": p.region,
             "odoo_version": p.odoo_version,
         }
         for p in rows
@@ -109,8 +186,8 @@ def partners_list(as_json: JsonOption = False) -> None:
     columns = ["name", "odoo_url", "database", "protocol", "capacity_per_day", "minimum_order"]
     face.table(
         "Partners",
-        [*columns, "lead_time_days", "odoo_version"],
-        [[d[c] for c in [*columns, "lead_time_days", "odoo_version"]] for d in data],
+        [*columns, "lead_time_days", "city", "odoo_version"],
+        [[d[c] for c in [*columns, "lead_time_days", "city", "odoo_version"]] for d in data],
     )
 
 

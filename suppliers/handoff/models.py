@@ -46,9 +46,11 @@ class Partner(SQLModel, table=True):
     login: str = Field(max_length=120)
     api_key_env: str = Field(max_length=120)
     protocol: str = Field(max_length=16)
-    capacity_per_day: int = 0
+    capacity_per_day: int = 0  # visors a day it declared (0: not a source for the plan)
     minimum_order: int = 0
     lead_time_days: int = 0
+    city: str = Field(default="", max_length=120)  # where it ships from (the plan places it)
+    region: str = Field(default="", max_length=120)
     timeout_s: float = 30.0
     customer_name: str = Field(default="fabcoord", max_length=120)
     odoo_version: str = Field(default="", max_length=40)

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from fabcoord.clock import utc_now
 from fabcoord.errors import AlreadyExists, ConfigError, InvalidInput
+from fabcoord.geo import CityTable
 from suppliers.handoff.errors import UnknownPartner
 from suppliers.handoff.models import Partner
 from suppliers.handoff.odoo import PROTOCOLS, Client, Endpoint, parse_url
@@ -45,11 +46,18 @@ def add_partner(
     lead_time_days: int = 0,
     timeout_s: float = 30.0,
     customer_name: str = "fabcoord",
+    city: str = "",
+    region: str = "",
+    cities: CityTable | None = None,
 ) -> Partner:
     """Register a partner manufacturer.
 
+    Args:
+        capacity_per_day: visors a day it declared; with a ``city`` it is a source of the plan.
+        cities: the core's city table, to check ``city`` against (it must be there to be placed).
+
     Raises:
-        InvalidInput: a bad address, protocol, variable name or number; AlreadyExists.
+        InvalidInput: a bad address, protocol, variable name, number or city; AlreadyExists.
     """
     name = " ".join(name.split())
     if not name or len(name) > 120:
@@ -65,13 +73,12 @@ def add_partner(
     for label, value in (("--database", database), ("--login", login)):
         if not value.strip() or len(value) > 120:
             raise InvalidInput(f"{label} must be 1 to 120 characters")
-    for label, number in (
-        ("capacity per day", capacity_per_day),
-        ("minimum order", minimum_order),
-        ("lead time", lead_time_days),
-    ):
-        if number < 0 or number > 10_000_000:
-            raise InvalidInput(f"{label} must be between 0 and 10,000,000")
+    _check_numbers(
+        capacity_per_day=capacity_per_day,
+        minimum_order=minimum_order,
+        lead_time_days=lead_time_days,
+    )
+    city, region = _check_place(city, region, cities)
     if not 0 < timeout_s <= 600:
         raise InvalidInput("timeout must be between 0 and 600 seconds")
     if session.exec(select(Partner).where(Partner.name == name)).first() is not None:
@@ -88,11 +95,77 @@ def add_partner(
         lead_time_days=lead_time_days,
         timeout_s=timeout_s,
         customer_name=customer_name.strip() or "fabcoord",
+        city=city,
+        region=region,
         created_at=utc_now(),
     )
     session.add(partner)
     session.flush()
     return partner
+
+
+def update_partner(
+    *,
+    session: Session,
+    name: str,
+    capacity_per_day: int | None = None,
+    minimum_order: int | None = None,
+    lead_time_days: int | None = None,
+    city: str | None = None,
+    region: str | None = None,
+    cities: CityTable | None = None,
+) -> Partner:
+    """Change what the plan reads of a partner: capacity, minimum order, lead time, city.
+
+    Everything is checked before anything is written.
+
+    Raises:
+        UnknownPartner; InvalidInput: a number out of range, a city not in the city table.
+    """
+    partner = get_partner(session=session, name=name)
+    _check_numbers(
+        capacity_per_day=partner.capacity_per_day if capacity_per_day is None else capacity_per_day,
+        minimum_order=partner.minimum_order if minimum_order is None else minimum_order,
+        lead_time_days=partner.lead_time_days if lead_time_days is None else lead_time_days,
+    )
+    if city is not None or region is not None:
+        city, region = _check_place(
+            partner.city if city is None else city,
+            partner.region if region is None else region,
+            cities,
+        )
+        partner.city, partner.region = city, region
+    if capacity_per_day is not None:
+        partner.capacity_per_day = capacity_per_day
+    if minimum_order is not None:
+        partner.minimum_order = minimum_order
+    if lead_time_days is not None:
+        partner.lead_time_days = lead_time_days
+    session.add(partner)
+    session.flush()
+    return partner
+
+
+def _check_numbers(*, capacity_per_day: int, minimum_order: int, lead_time_days: int) -> None:
+    for label, number, most in (
+        ("--visors-per-day", capacity_per_day, 10_000_000),
+        ("--minimum-order", minimum_order, 10_000_000),
+        ("--lead-time-days", lead_time_days, 365),
+    ):
+        if isinstance(number, bool) or not 0 <= number <= most:
+            raise InvalidInput(f"{label} must be a whole number from 0 to {most:,}, got {number}")
+
+
+def _check_place(city: str, region: str, cities: CityTable | None) -> tuple[str, str]:
+    """The city and region cleaned; the city must be in the city table (when one is given)."""
+    city, region = " ".join(city.split()), " ".join(region.split())
+    if len(city) > 120 or len(region) > 120:
+        raise InvalidInput("--city and --region take at most 120 characters")
+    if region and not city:
+        raise InvalidInput("--region needs --city")
+    if city and cities is not None:
+        cities.locate(city, region)  # raises UnknownCity, naming the table to add it to
+    return city, region
 
 
 def list_partners(*, session: Session) -> list[Partner]:

@@ -119,8 +119,14 @@ def create_handoff(
     force: bool = False,
     today: date | None = None,
     note: str = "",
+    ordered_together: int | None = None,
 ) -> Created:
     """Record a hand-off (not sent yet).
+
+    Args:
+        ordered_together: the whole quantity ordered from the partner at once when this
+            hand-off is one of several (a plan's allocation, one hand-off per order served): the
+            partner's minimum order applies to it.
 
     Raises:
         UnknownPartner, BelowMinimum, TooSoon (unless ``force``: then a warning), InvalidInput
@@ -129,10 +135,10 @@ def create_handoff(
     found = get_partner(session=session, name=partner)
     if isinstance(quantity, bool) or quantity <= 0 or quantity > 10_000_000:
         raise InvalidInput(f"--qty must be a whole number from 1 to 10,000,000, got {quantity}")
-    if quantity < found.minimum_order:
+    if max(quantity, ordered_together or 0) < found.minimum_order:
         raise BelowMinimum(
             f"partner {found.name} takes orders of at least {found.minimum_order} units, "
-            f"{quantity} asked"
+            f"{max(quantity, ordered_together or 0)} asked"
         )
     warnings: list[str] = []
     earliest = (today or utc_now().date()) + timedelta(days=found.lead_time_days)

@@ -154,3 +154,32 @@ def test_elastic_comes_from_the_visors_bill_of_materials_unless_given(
         0,
         "100 mm per visor, from --elastic-mm",
     )
+
+
+def test_a_sent_purchase_order_is_not_stock_on_order_until_confirmed_with_a_date(
+    reference_loaded: Engine, fablab: str
+) -> None:
+    """The same rule as the plan's (suppliers.purchasing.ON_ORDER_STATES): a request the
+    supplier has not answered brings nothing on a known day."""
+    import_samples(reference_loaded)
+    chu = poitiers(reference_loaded)
+    with unit_of_work(reference_loaded) as session:
+        order = purchasing.create(
+            session=session,
+            supplier="00000002600013",
+            item="petg",
+            quantity="3",
+            unit="kg",
+            fablab="Fablab des Usines",
+            actor="t",
+        )
+        purchasing.send(session=session, order_id=order.id or 0)
+    lines = [Line("CMD-1", chu, "visor-frame", 100, TODAY + timedelta(days=6))]
+    petg = needs(reference_loaded, lines)["petg"]
+    assert (petg.on_order, petg.short) == (0, 2440)
+    with unit_of_work(reference_loaded) as session:
+        purchasing.confirm(
+            session=session, order_id=order.id or 0, expected_on=TODAY + timedelta(days=4)
+        )
+    petg = needs(reference_loaded, lines)["petg"]
+    assert (petg.on_order, petg.short) == (3000, 0)

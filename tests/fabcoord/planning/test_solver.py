@@ -154,3 +154,61 @@ def test_pricing_the_arcs_left_out_reaches_the_optimum_over_all_arcs(seed: int) 
     problem = Problem(TODAY, 14, sites, (), needs)
     restricted = solver.solve(problem, nearest_k=2, rounds=20, tolerance=0)
     assert restricted.cost == solver.solve(problem, nearest_k=0).cost
+
+
+def partner(rate: int, point: Point = LYON, *, start: int = 2, cost: int = 300) -> Assembly:
+    makes = rate * (14 - start)
+    return Assembly(
+        fablab="partner/1",
+        name="partner P",
+        point=point,
+        region="r",
+        visors_limit=makes,
+        kind="partner",
+        makes=makes,
+        rate=rate,
+        start_day=start,
+        unit_cost=cost,
+    )
+
+
+def nantes_visors(per_day: float) -> tuple[tuple[Site, ...], Assembly]:
+    frames = (site("maker/nantes", NANTES, per_day),)  # its fablab: nantes
+    return frames, Assembly("nantes", "Fablab Nantes", NANTES, "r", visors_limit=1000)
+
+
+def test_a_partner_is_used_only_where_volunteers_would_be_late() -> None:
+    frames, lab = nantes_visors(10)
+    on_time = need("A", 40, NANTES, days=10, item=VISOR)
+    problem = Problem(TODAY, 14, frames, (lab, partner(100)), (on_time,))
+    [flow] = solver.solve(problem).flows
+    assert flow.source == "assembly/nantes"  # same place, on time: the partner costs more
+    late = need("B", 300, NANTES, days=7, item=VISOR)
+    result = solver.solve(Problem(TODAY, 14, frames, (lab, partner(100)), (late,)))
+    assert {f.source for f in result.flows} == {"partner/1"} and result.unmet == (0,)
+    # with its cost raised past what lateness weighs, the volunteers make all they can (late),
+    # and the partner only what they cannot make at all
+    dear = solver.solve(Problem(TODAY, 14, frames, (lab, partner(100, cost=50_000)), (late,)))
+    assert {f.source: f.quantity for f in dear.flows} == {"assembly/nantes": 140, "partner/1": 160}
+
+
+def test_a_partner_starts_after_its_lead_time_and_counts_its_distance() -> None:
+    late = need("B", 300, NANTES, days=7, item=VISOR)
+    frames, lab = nantes_visors(10)
+    problem = Problem(TODAY, 14, frames, (lab, partner(100, start=4)), (late,))
+    result = solver.solve(problem)
+    outlook, parts = forecast(problem, result, handoff_after_days=7, excluded={})
+    mine = [p for p in parts if p.site == "partner/1"]
+    assert mine and min(p.finish_day for p in mine) > 4
+    assert all(p.distance_km > 400 for p in mine)
+    assert outlook.partners["partner/1"]["visors"] == sum(p.quantity for p in mine)
+    assert solver.greedy(problem).unmet == (0,)  # the baseline sees the partner's visors too
+
+
+def test_leaving_a_need_unmet_costs_more_than_any_partner() -> None:
+    frames, lab = nantes_visors(0)
+    far = partner(100, Point(-21.1151, 55.5364), cost=5_000)  # Saint-Denis, La Réunion
+    result = solver.solve(
+        Problem(TODAY, 14, frames, (lab, far), (need("B", 50, NANTES, item=VISOR),))
+    )
+    assert result.unmet == (0,) and {f.source for f in result.flows} == {"partner/1"}

@@ -1,0 +1,143 @@
+"""The hand-off's answer to the planner: partner manufacturers as sources of visors, the volume
+already handed to them, and the draft hand-offs an accepted plan asks for.
+
+Registered by the composition root (``cli.py``): :func:`provide` gives the planner
+(:mod:`fabcoord.planning.capacity`) each partner's declared capacity and what hand-offs already
+cover; :func:`subscribe` hears ``plan_accepted``.
+
+- A partner is a source when it declared visors a day (``partners add|set --visors-per-day``); its
+  city (``--city``) places it with the core's city table (the planner leaves a partner without one
+  out, with a note). Its first visors come after its lead time; a partner that declared none
+  (``--lead-time-days`` 0) is counted :data:`DEFAULT_LEAD_TIME_DAYS` days: an order placed in a
+  partner's Odoo still has to be scheduled, made and packed before it leaves (not sourced: a
+  cautious figure; declare the partner's own).
+- Volume handed off already (every hand-off but a refused one; of a cancelled one, what it
+  delivered) is committed to the orders it serves and not planned again. A hand-off serving several
+  orders covers them in the order listed, each up to its line's quantity.
+- Accepting a plan records each partner allocation as **draft** hand-offs, one per order served,
+  delivered to that order's hospital by the plan's expected delivery date. Nothing is sent: the
+  coordinator checks them (``handoff list --state draft``) and places each with ``handoff send
+  ID``, through the outbox, as for a hand-off made by hand. The partner's minimum order applies to
+  its whole allocation (the planner gives a partner its minimum or nothing).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, col, select
+
+from fabcoord import demand, events
+from fabcoord.planning.capacity import PartnerCapacity
+from suppliers.handoff import service
+from suppliers.handoff.models import Handoff, HandoffState, Partner
+
+if TYPE_CHECKING:
+    from fabcoord.planning.capacity import Providers
+
+DEFAULT_LEAD_TIME_DAYS = 3
+KEY_PREFIX = "partner/"
+
+
+def partner_key(partner: Partner) -> str:
+    return f"{KEY_PREFIX}{partner.id}"
+
+
+def partner_capacity(*, session: Session) -> list[PartnerCapacity]:
+    """Every partner that declared a capacity, as the planner counts it."""
+    rows = session.exec(
+        select(Partner).where(col(Partner.capacity_per_day) > 0).order_by(col(Partner.id))
+    )
+    found = []
+    for partner in rows:
+        lead = partner.lead_time_days or DEFAULT_LEAD_TIME_DAYS
+        notes = (
+            ()
+            if partner.lead_time_days
+            else (f"no lead time declared: {DEFAULT_LEAD_TIME_DAYS} days counted",)
+        )
+        found.append(
+            PartnerCapacity(
+                key=partner_key(partner),
+                name=partner.name,
+                city=partner.city,
+                region=partner.region,
+                visors_per_day=partner.capacity_per_day,
+                lead_time_days=lead,
+                minimum_order=partner.minimum_order,
+                notes=notes,
+            )
+        )
+    return found
+
+
+def handed_off(*, session: Session) -> dict[tuple[str, int], int]:
+    """Units already handed to partners per (order reference, line): never planned again."""
+    result: dict[tuple[str, int], int] = {}
+    rows = session.exec(
+        select(Handoff).where(col(Handoff.state) != HandoffState.REFUSED).order_by(col(Handoff.id))
+    )
+    for handoff in rows:
+        left = handoff.delivered if handoff.state is HandoffState.CANCELLED else handoff.quantity
+        for reference in filter(None, handoff.orders.split(",")):
+            if left <= 0:
+                break
+            lines = [
+                line
+                for line in demand.lines_of(session=session, reference=reference)
+                if line.item_code == handoff.item_code
+            ]
+            if not lines:
+                continue
+            line = lines[0]
+            take = min(left, line.quantity)
+            key = (line.reference, line.line)
+            result[key] = result.get(key, 0) + take
+            left -= take
+    return result
+
+
+def on_plan_accepted(*, session: Session, event: events.Event) -> None:
+    """Record the accepted plan's partner allocations as draft hand-offs (never sent here)."""
+    plan_id = event.payload["plan_id"]
+    allocations: dict[str, Any] = event.payload.get("partners") or {}
+    for key, allocation in sorted(allocations.items()):
+        partner = _partner(session, key)
+        if partner is None:
+            continue
+        per_order: dict[str, list[dict[str, Any]]] = {}
+        for line in allocation["lines"]:
+            per_order.setdefault(line["reference"], []).append(line)
+        total = int(allocation["visors"])
+        for reference, lines in sorted(per_order.items()):
+            quantity = sum(int(line["quantity"]) for line in lines)
+            by = max(date.fromisoformat(line["delivery"]) for line in lines)
+            service.create_handoff(
+                session=session,
+                partner=partner.name,
+                quantity=quantity,
+                needed_by=by,
+                destination=service.default_destination(session=session, references=[reference]),
+                actor=event.actor,
+                orders=[reference],
+                force=True,  # the plan counted the lead time from the day it was computed
+                note=f"plan {plan_id}: {quantity} of the {total} visors it gives {partner.name}",
+                ordered_together=total,
+            )
+
+
+def _partner(session: Session, key: str) -> Partner | None:
+    if not key.startswith(KEY_PREFIX) or not key.removeprefix(KEY_PREFIX).isdigit():
+        return None
+    return session.get(Partner, int(key.removeprefix(KEY_PREFIX)))
+
+
+def provide(providers: Providers) -> None:
+    """Offer the planner the partners' capacity and the volume already handed off."""
+    providers.register(partners=partner_capacity, committed=handed_off)
+
+
+def subscribe(subscribers: events.Subscribers) -> None:
+    """Record an accepted plan's partner allocations as draft hand-offs."""
+    subscribers.subscribe("plan_accepted", on_plan_accepted)

@@ -1,0 +1,221 @@
+"""Partner manufacturers in the plan: placed by their city, dearer than volunteers, started after
+their lead time; explained; recorded as draft hand-offs (never sent) when the plan is accepted;
+bad partner input refused in one line. Through ``cli.run``, as the composition root wires it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from fabcoord import events
+from fabcoord.db import unit_of_work
+from fabcoord.planning import capacity, handoff_recommendation
+from suppliers.handoff.models import Handoff, HandoffCommand, HandoffState, Partner
+from tests.factories import Runner, database_snapshot, receive
+from tests.print_farm import farm_factories as ff
+
+REF = "CMD-2026-000101"
+PARTNER = "Plastiques de Lyon"
+
+
+@pytest.fixture(autouse=True)
+def clean_wiring() -> Iterator[None]:
+    yield None
+    events.subscribers.clear()
+    capacity.providers.clear()
+
+
+@pytest.fixture
+def run(database_url: str, capsys: pytest.CaptureFixture[str]) -> Runner:
+    return Runner(database_url, capsys)
+
+
+def volunteers(engine: Engine, run: Runner, *, per_day: int = 10) -> ff.Farm:
+    """A fablab in Nantes with a maker and sheets and elastic for 1,000 visors."""
+    farm = ff.make_fablab(engine)
+    run.ok("makers", "add", "Ann", "--fablab", farm.fablab, "--declared-per-day", str(per_day))
+    receive(engine, item="pet-sheet-a4", qty=1000, to=farm.stock, lot="S1")
+    receive(engine, item="elastic", qty=300_000, to=farm.stock, lot="E1")
+    return farm
+
+
+def add_partner(run: Runner, *extra: str, name: str = PARTNER) -> str:
+    return run.ok(
+        *("partners", "add", name, "--odoo-url", "https://odoo.example", "--database", "prod"),
+        *("--login", "fabcoord@chu.example", "--api-key-env", "PARTNER_KEY"),
+        *extra,
+    )
+
+
+def soon(days: int) -> date:
+    return date.today() + timedelta(days=days)
+
+
+def plan(run: Runner) -> dict[str, Any]:
+    result = run.json("plan")
+    assert isinstance(result, dict)
+    return result
+
+
+def test_volunteers_come_first_when_they_meet_the_date(engine: Engine, run: Runner) -> None:
+    volunteers(engine, run)
+    add_partner(run, "--visors-per-day", "500", "--city", "Lyon", "--lead-time-days", "1")
+    ff.open_order(engine, REF, item="visor", quantity=40, needed_by=soon(10))
+    result = plan(run)
+    [line] = result["lines"]
+    assert line["unmet"] == 0 and line["late_days"] == 0
+    assert [p["site"] for p in line["parts"]] == ["maker/1"]
+    assert result["partners"] == {}
+
+
+def test_a_partner_takes_what_volunteers_cannot_deliver_in_time(
+    engine: Engine, run: Runner
+) -> None:
+    volunteers(engine, run)
+    add_partner(
+        run, "--visors-per-day", "100", "--city", "Lyon", "--lead-time-days", "2",
+        "--minimum-order", "50",
+    )  # fmt: skip
+    ff.open_order(engine, REF, item="visor", quantity=300, needed_by=soon(6))
+    small = ff.open_order(engine, "CMD-2026-000102", item="visor", quantity=40, needed_by=soon(10))
+    result = plan(run)
+    line, other = sorted(result["lines"], key=lambda x: x["reference"])
+    assert line["unmet"] == 0
+    assert other["reference"] == small and other["late_days"] == 0
+    assert [p["site"] for p in other["parts"]] == ["maker/1"]  # on time by Ann: not the partner
+    made = {p["site"]: p["quantity"] for p in line["parts"]}
+    [key] = [k for k in made if k.startswith("partner/")]
+    assert made[key] >= 50 and sum(made.values()) == 300
+    partner = result["partners"][key]
+    assert partner["name"] == f"partner {PARTNER}" and partner["visors"] == made[key]
+    assert partner["lines"][0]["reference"] == REF
+    part = next(p for p in line["parts"] if p["site"] == key)
+    assert part["distance_km"] > 400  # Lyon to Nantes: the distance is counted
+    assert part["completion"] >= soon(3).isoformat()  # not before its lead time is over
+    assert result["sites"][key]["kind"] == "partner"
+    assert result["handoff"]["partners"] == [
+        {"partner": key, "name": f"partner {PARTNER}", "visors": made[key]}
+    ]
+
+    shown = run.ok("plan", "show")
+    assert "partner manufacturers" in shown and f"partner {PARTNER}" in shown
+    explained = run.ok("plan", "explain", REF)
+    assert f"go to partner {PARTNER}, an industrial partner" in explained
+    assert "fablabs and makers are used first" in explained
+    assert "Accepting the plan records this as a draft hand-off" in explained
+
+    accepted = run.ok("plan", "accept")
+    assert f"partner {PARTNER}: {made[key]} visors" in accepted and "not sent" in accepted
+    with unit_of_work(engine, read_only=True) as session:
+        [handoff] = session.exec(select(Handoff)).all()
+        assert (handoff.state, handoff.quantity, handoff.orders) == (
+            HandoffState.DRAFT,
+            made[key],
+            REF,
+        )
+        assert handoff.destination == "hospital/chu-de-nantes"
+        assert handoff.needed_by.isoformat() == part["delivery"]
+        assert session.exec(select(HandoffCommand)).all() == []  # nothing sent to the Odoo
+    # the next plan does not plan the handed-off visors again
+    again = {x["reference"]: x for x in plan(run)["lines"]}
+    assert REF not in again or again[REF]["quantity"] == 300 - made[key]
+
+
+def test_the_recommendation_is_what_partners_cannot_place(engine: Engine, run: Runner) -> None:
+    volunteers(engine, run, per_day=5)
+    add_partner(run, "--visors-per-day", "10", "--city", "Lyon", "--lead-time-days", "1")
+    ff.open_order(engine, REF, item="visor", quantity=1000, needed_by=soon(5))
+    result = plan(run)
+    [line] = result["lines"]
+    placed = sum(p["quantity"] for p in line["parts"])
+    partner_visors = sum(r["visors"] for r in result["partners"].values())
+    assert partner_visors == 130  # 10 a day from day 1 to day 14
+    handoff = result["handoff"]
+    assert handoff["visors"] >= line["unmet"] > 0
+    assert handoff["visors"] <= 1000 - partner_visors
+    assert handoff["partners"][0]["visors"] == partner_visors and placed >= partner_visors
+    with unit_of_work(engine, read_only=True) as session:
+        recommended = handoff_recommendation(session=session)
+    assert recommended is not None and recommended.quantity == handoff["visors"]
+    assert "beyond the partner allocations" in run.ok("plan", "show")
+
+
+def test_a_partner_is_left_out_without_city_capacity_or_its_minimum(
+    engine: Engine, run: Runner
+) -> None:
+    volunteers(engine, run, per_day=1)
+    add_partner(run, "--visors-per-day", "100", name="Sans Ville")
+    add_partner(run, "--city", "Lyon", name="Sans Capacité")
+    add_partner(
+        run, "--visors-per-day", "100", "--city", "Lyon", "--minimum-order", "100000",
+        name="Gros Minimum",
+    )  # fmt: skip
+    ff.open_order(engine, REF, item="visor", quantity=200, needed_by=soon(6))
+    result = plan(run)
+    assert result["partners"] == {}
+    notes = "\n".join(result["notes"])
+    assert "partner Sans Ville is left out of the plan: no city set" in notes
+    assert "partner Gros Minimum is left out of the plan" in notes and "minimum order" in notes
+    assert "Sans Capacité" not in notes + str(result["sites"])  # no capacity: not a source
+    assert result["handoff"]["visors"] > 0
+
+
+def test_partners_set_changes_what_the_plan_reads(engine: Engine, run: Runner) -> None:
+    volunteers(engine, run, per_day=1)
+    add_partner(run)
+    ff.open_order(engine, REF, item="visor", quantity=200, needed_by=soon(6))
+    assert plan(run)["partners"] == {}
+    said = run.ok(
+        "partners",
+        "set",
+        PARTNER,
+        "--visors-per-day",
+        "50",
+        "--city",
+        "Lyon",
+        "--lead-time-days",
+        "0",
+    )
+    assert "50 visors a day" in said and "city Lyon" in said
+    result = plan(run)
+    [row] = result["partners"].values()
+    assert row["visors"] > 0
+    key = next(iter(result["partners"]))
+    assert "no lead time declared: 3 days counted" in result["sites"][key]["notes"]
+    assert result["sites"][key]["start_day"] == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--visors-per-day", "-5"), "error: --visors-per-day must be a whole number from 0"),
+        (("--city", "Atlantis"), "error: unknown city 'Atlantis'"),
+        (("--lead-time-days", "400"), "error: --lead-time-days must be a whole number from 0"),
+        (("--region", "Bretagne"), "error: --region needs --city"),
+    ],
+)
+def test_bad_partner_input_is_one_line_and_writes_nothing(
+    engine: Engine, run: Runner, args: tuple[str, ...], message: str
+) -> None:
+    add_partner(run, "--visors-per-day", "10", "--city", "Lyon")
+    before = database_snapshot(engine)
+    code, _, err = run("partners", "add", "Autre", *("--odoo-url", "https://o.example"),
+                       *("--database", "d", "--login", "l", "--api-key-env", "K"), *args)  # fmt: skip
+    assert code == 1 and err.startswith(message) and err.count("\n") == 1, err
+    if args[0] != "--region":  # the partner has a city already: a region alone may be set
+        code, _, err = run("partners", "set", PARTNER, *args)
+        assert code == 1 and err.startswith(message) and err.count("\n") == 1, err
+    assert database_snapshot(engine) == before
+    with unit_of_work(engine, read_only=True) as session:
+        [partner] = session.exec(select(Partner)).all()
+        assert (partner.capacity_per_day, partner.city, partner.lead_time_days) == (10, "Lyon", 0)
+
+
+def test_setting_an_unknown_partner_is_refused(run: Runner) -> None:
+    code, _, err = run("partners", "set", "Nobody", "--visors-per-day", "5")
+    assert code == 1 and err.startswith("error: unknown partner 'Nobody'")
