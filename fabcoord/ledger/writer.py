@@ -272,29 +272,38 @@ def _write_sqlite(
         ids = _sqlite_headers(cursor, postings, stamped)
     moves: list[Any] = []  # the legs' values, row after row
     changes = Changes(forbid)
+    add, add_posting = changes.add, changes.add_posting
+    reason: MoveReason | None = None
+    value = ""
     for n, (posting_id, p, posted_at) in enumerate(zip(ids, postings, stamped, strict=True)):
         if posting_id is None:
             continue
-        reason, doc_type, doc_id = p.reason.value, p.doc_type, p.doc_id
+        if p.reason is not reason:  # an enum's value is slow to read: once per run of reasons
+            reason = p.reason
+            value = reason.value
+        doc_type, doc_id = p.doc_type, p.doc_id
         real = []
         for item_code, location_code, qty, lot in p.legs:
             item, location = items[item_code], locations[location_code]
+            item_id, location_id = item.id, location.id
             moves += (
                 posting_id,
-                item.id,
-                location.id,
+                item_id,
+                location_id,
                 lot,
                 qty,
                 item.unit_value,
-                reason,
+                value,
                 doc_type,
                 doc_id,
                 posted_at,
             )
             if not location.virtual:  # virtual counterparts are never cached
-                real.append(((item.id, location.id, lot), qty))
-        if real:
-            changes.add_posting(n, real)
+                real.append(((item_id, location_id, lot), qty))
+        if len(real) == 1:  # the usual posting: one real place (the other is virtual)
+            add(n, *real[0])
+        elif real:
+            add_posting(n, real)
     per_statement = _PARAMETERS_PER_STATEMENT // len(_MOVE) * len(_MOVE)  # whole rows
     for first in range(0, len(moves), per_statement):
         chunk = moves[first : first + per_statement]
@@ -304,6 +313,9 @@ def _write_sqlite(
 
 def _stamped(postings: Sequence[NewPosting], stamp: Callable[[datetime], Any]) -> list[Any]:
     """Each posting's time as stored, converted once per distinct time (a batch has one)."""
+    first = postings[0].posted_at
+    if all(p.posted_at is first for p in postings):  # a batch: one time
+        return [stamp(first)] * len(postings)
     done: dict[datetime, Any] = {}
     result = []
     for p in postings:
@@ -326,13 +338,29 @@ def _sqlite_headers(
     per_statement = _PARAMETERS_PER_STATEMENT // (len(_HEADER) + 1)
     for first in range(0, len(postings), per_statement):
         values: list[Any] = []
+        reason: MoveReason | None = None
+        value = ""
         for posting_id, p, posted_at in zip(
             wanted[first : first + per_statement],
             postings[first : first + per_statement],
             stamped[first : first + per_statement],
             strict=True,
         ):
-            values += (posting_id, *_header(p, posted_at))
+            if p.reason is not reason:  # as in _write_sqlite: the value once per run of reasons
+                reason = p.reason
+                value = reason.value
+            values += (
+                posting_id,
+                value,
+                p.doc_type,
+                p.doc_id,
+                p.actor,
+                posted_at,
+                p.idempotency_key,
+                p.fingerprint,
+                p.reverses_id,
+                p.note,
+            )
         rows = len(values) // (len(_HEADER) + 1)
         cursor.execute(_sqlite_headers_sql(rows, with_ids=True, returning=keyed), values)
         if keyed:
