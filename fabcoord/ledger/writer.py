@@ -10,8 +10,9 @@ the sequence (``ON CONFLICT (idempotency_key) DO NOTHING``), the legs of the hea
 inserted, and every balance change in one upsert ``RETURNING`` the new balances.
 SQLite (no data-modifying CTEs): the header insert with the same ``ON CONFLICT … DO NOTHING
 RETURNING id`` (for a batch, one multi-row insert after reading the largest posting id: ids follow
-it, as SQLite's own would, safe under the ``BEGIN IMMEDIATE`` write lock), one multi-row insert of
-the legs, one balance upsert.
+it, as SQLite's own would, safe under the ``BEGIN IMMEDIATE`` write lock), the legs by one
+prepared single-row insert run for each (``executemany``: less CPU in SQLite than a multi-row
+``VALUES``), one balance upsert.
 
 A header whose idempotency key is already taken is not inserted, and neither are its legs nor its
 balance changes; :func:`write` reports it as None and the caller answers from the earlier posting.
@@ -270,7 +271,7 @@ def _write_sqlite(
         ids: list[int | None] = [row[0] for row in cursor.fetchall()] or [None]
     else:  # ids chosen here, to tell which headers were inserted (RETURNING has no order)
         ids = _sqlite_headers(cursor, postings, stamped)
-    moves: list[Any] = []  # the legs' values, row after row
+    moves: list[tuple[Any, ...]] = []  # the legs' rows
     changes = Changes(forbid)
     add, add_posting = changes.add, changes.add_posting
     reason: MoveReason | None = None
@@ -286,17 +287,19 @@ def _write_sqlite(
         for item_code, location_code, qty, lot in p.legs:
             item, location = items[item_code], locations[location_code]
             item_id, location_id = item.id, location.id
-            moves += (
-                posting_id,
-                item_id,
-                location_id,
-                lot,
-                qty,
-                item.unit_value,
-                value,
-                doc_type,
-                doc_id,
-                posted_at,
+            moves.append(
+                (
+                    posting_id,
+                    item_id,
+                    location_id,
+                    lot,
+                    qty,
+                    item.unit_value,
+                    value,
+                    doc_type,
+                    doc_id,
+                    posted_at,
+                )
             )
             if not location.virtual:  # virtual counterparts are never cached
                 real.append(((item_id, location_id, lot), qty))
@@ -304,10 +307,9 @@ def _write_sqlite(
             add(n, *real[0])
         elif real:
             add_posting(n, real)
-    per_statement = _PARAMETERS_PER_STATEMENT // len(_MOVE) * len(_MOVE)  # whole rows
-    for first in range(0, len(moves), per_statement):
-        chunk = moves[first : first + per_statement]
-        cursor.execute(_sqlite_moves_sql(len(chunk) // len(_MOVE)), chunk)
+    # one prepared single-row insert run for every leg: SQLite inserts rows this way for less
+    # CPU than the same rows as one multi-row VALUES (measured: about 3 µs less per leg)
+    cursor.executemany(_SQLITE_MOVE_SQL, moves)
     return ids, _upsert_balances(cursor, "?", changes.net), changes
 
 
@@ -378,10 +380,9 @@ def _sqlite_headers_sql(rows: int, *, with_ids: bool, returning: bool = True) ->
     )
 
 
-@lru_cache(maxsize=256)
-def _sqlite_moves_sql(rows: int) -> str:
-    row = "(" + ", ".join("?" for _ in _MOVE) + ")"
-    return f"INSERT INTO stock_move ({', '.join(_MOVE)}) VALUES {', '.join([row] * rows)}"
+_SQLITE_MOVE_SQL = (
+    f"INSERT INTO stock_move ({', '.join(_MOVE)}) VALUES ({', '.join('?' for _ in _MOVE)})"
+)
 
 
 # --- balances -------------------------------------------------------------------------------
