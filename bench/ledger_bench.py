@@ -538,8 +538,8 @@ psycopg) with ids and codes already known. One posting per transaction: the head
 both legs in one insert, the balance upsert `RETURNING` the new balance, and the commit. Batched on
 SQLite, set-wise: the headers and the legs each in one `executemany`, the balance changes in one
 multi-row upsert `RETURNING` the new balances, the commit; on PostgreSQL the floor's batch is
-still one posting at a time. fabcoord sends a SQLite batch as one multi-row header insert, one
-multi-row leg insert and one balance upsert, and on PostgreSQL a posting or a batch as one
+still one posting at a time. fabcoord sends a SQLite batch as one multi-row header insert, the
+legs in one `executemany` and one balance upsert, and on PostgreSQL a posting or a batch as one
 statement (data-modifying CTEs), so it can beat that floor. CPU per posting is this process's
 time (SQLite runs in it; the database's own work is included), less distorted by a loaded machine
 than wall time. The commit rate is one tiny row per transaction, the most transactions per second

@@ -24,6 +24,8 @@ from typing import Any
 
 import psycopg
 
+from fabcoord.db import SQLITE_CACHE_MIB
+
 Receipt = tuple[int, int, int, str]  # item id, shelf id, qty, lot
 
 FLOOR_HEADER = (
@@ -62,6 +64,7 @@ def sqlite_raw_connection(path: Path, synchronous: str = "NORMAL") -> sqlite3.Co
         "foreign_keys=ON",
         "busy_timeout=30000",
         f"synchronous={synchronous}",
+        f"cache_size=-{SQLITE_CACHE_MIB * 1024}",  # the page cache fabcoord's connections have
     ):
         connection.execute(f"PRAGMA {pragma}")
     return connection

@@ -62,6 +62,12 @@ class Leg:
     qty: int
     lot: str = ""
 
+    def __init__(self, item: str, location: str, qty: int, lot: str = "") -> None:
+        # a frozen dataclass's own __init__ sets each field through object.__setattr__, which
+        # costs more per receipt than validating it: the fields are stored directly instead
+        d = self.__dict__
+        d["item"], d["location"], d["qty"], d["lot"] = item, location, qty, lot
+
 
 @dataclass(frozen=True)
 class PostingRequest:
@@ -74,6 +80,20 @@ class PostingRequest:
     actor: str
     idempotency_key: str | None = None
     note: str = ""
+
+    def __init__(
+        self,
+        reason: MoveReason,
+        doc_type: str,
+        doc_id: str,
+        legs: tuple[Leg, ...],
+        actor: str,
+        idempotency_key: str | None = None,
+        note: str = "",
+    ) -> None:
+        d = self.__dict__  # as Leg: the fields stored directly
+        d["reason"], d["doc_type"], d["doc_id"], d["legs"] = reason, doc_type, doc_id, legs
+        d["actor"], d["idempotency_key"], d["note"] = actor, idempotency_key, note
 
 
 def transfer(
@@ -115,31 +135,26 @@ def post_many(*, session: Session, requests: Sequence[PostingRequest]) -> list[P
     """
     if not requests:
         return []
-    checked = [(request, _checked(request)) for request in requests]
-    fresh = _first_per_key(checked)
     posted_at = utc_now()
+    new = [_prepared(request, posted_at) for request in requests]
+    fresh = _first_per_key(new)
     with atomic(session) as connection:
         items, locations = lookups.resolve(
             session,
             connection,
-            {leg.item for r, _ in fresh for leg in r.legs},
-            {leg.location for r, _ in fresh for leg in r.legs},
+            {leg[0] for p in fresh for leg in p.legs},
+            {leg[1] for p in fresh for leg in p.legs},
         )
-        written = writer.write(
-            connection, [_new(r, fp, posted_at) for r, fp in fresh], items, locations
-        )
-        taken = [(r, fp) for (r, fp), w in zip(fresh, written, strict=True) if w is None]
+        written = writer.write(connection, fresh, items, locations)
+        taken = [p for p, w in zip(fresh, written, strict=True) if w is None]
         earlier = _earlier_postings(connection, taken)
     posted = [w for w in written if w is not None]
     if len(posted) == len(requests):  # the usual case: every request new, none twice
         return posted
     by_key = {w.idempotency_key: w for w in posted if w.idempotency_key is not None}
     by_key.update(earlier)
-    by_request = {id(r): w for (r, _), w in zip(fresh, written, strict=True) if w is not None}
-    return [
-        by_request[id(r)] if r.idempotency_key is None else by_key[r.idempotency_key]
-        for r in requests
-    ]
+    by_new = {id(p): w for p, w in zip(fresh, written, strict=True) if w is not None}
+    return [by_new[id(p)] if p.idempotency_key is None else by_key[p.idempotency_key] for p in new]
 
 
 def reverse(*, session: Session, posting_id: int, reason: str, actor: str) -> Posted:
@@ -178,7 +193,7 @@ def reverse(*, session: Session, posting_id: int, reason: str, actor: str) -> Po
         actor=actor,
         note=reason,
     )
-    new = _new(request, _checked(request), utc_now(), reverses_id=posting_id)
+    new = _prepared(request, utc_now(), reverses_id=posting_id)
     try:
         with atomic(session) as connection:
             items, locations = lookups.resolve(
@@ -197,14 +212,19 @@ def reverse(*, session: Session, posting_id: int, reason: str, actor: str) -> Po
 _LIMITS = (("document type", 40), ("document id", 120), ("actor", 120), ("note", 500))
 
 
-def _checked(request: PostingRequest) -> str:
-    """Validate a request (InvalidInput, InvalidQuantity, UnbalancedPosting) and return its
-    content fingerprint. The usual request passes a few cheap tests; the detailed checks, which
-    word the refusal, run only when one of them fails."""
+def _prepared(
+    request: PostingRequest, posted_at: datetime, *, reverses_id: int | None = None
+) -> writer.NewPosting:
+    """Validate a request (InvalidInput, InvalidQuantity, UnbalancedPosting) and return it ready
+    to write, with its content fingerprint. The usual request passes a few cheap tests; the
+    detailed checks, which word the refusal, run only when one of them fails. The usual posting,
+    one quantity of one item and lot from one place to another, is checked and fingerprinted
+    without a loop."""
     doc_type, doc_id, actor, note = request.doc_type, request.doc_id, request.actor, request.note
+    stored_type, stored_id = doc_type.strip(), doc_id.strip()
     if (
-        not doc_type.strip()
-        or not doc_id.strip()
+        not stored_type
+        or not stored_id
         or len(doc_type) > 40
         or len(doc_id) > 120
         or len(actor) > 120
@@ -215,7 +235,38 @@ def _checked(request: PostingRequest) -> str:
     if key is not None and not 0 < len(key) <= 200:
         raise InvalidInput("idempotency key must be 1 to 200 characters")
     legs = request.legs
-    if len(legs) < 2:
+    if len(legs) == 2:
+        a, b = legs
+        item, lot, qty = a.item, a.lot, a.qty
+        if (
+            type(qty) is int
+            and type(b.qty) is int
+            and b.qty == -qty
+            and 0 < abs(qty) <= MAX_QUANTITY
+            and b.item == item
+            and b.lot == lot
+            and len(lot) <= 80
+        ):
+            here, there = a.location, b.location
+            i, at, lot_text = _json(item), _json(here), _json(lot)
+            rows_text = (  # the two legs sorted as (item, location, lot, qty): item and lot agree
+                _FINGERPRINT_TWO_LEGS % (i, at, lot_text, qty, i, _json(there), lot_text, -qty)
+                if (here, qty) <= (there, -qty)
+                else _FINGERPRINT_TWO_LEGS % (i, _json(there), lot_text, -qty, i, at, lot_text, qty)
+            )
+            return writer.NewPosting(
+                request.reason,
+                stored_type,
+                stored_id,
+                actor,
+                posted_at,
+                key,
+                _fingerprint(request, rows_text),
+                reverses_id,
+                note,
+                ((item, here, qty, lot), (item, there, -qty, lot)),
+            )
+    elif len(legs) < 2:
         raise UnbalancedPosting("a posting needs at least two legs (from and to)")
     totals: dict[tuple[str, str], int] = {}
     rows = []
@@ -229,7 +280,23 @@ def _checked(request: PostingRequest) -> str:
     if any(totals.values()):
         _refuse_unbalanced(totals)
     rows.sort()
-    return _fingerprint(request, rows)
+    return writer.NewPosting(
+        request.reason,
+        stored_type,
+        stored_id,
+        actor,
+        posted_at,
+        key,
+        _fingerprint(
+            request,
+            ", ".join(
+                [_FINGERPRINT_LEG % (_json(i), _json(at), _json(lot), q) for i, at, lot, q in rows]
+            ),
+        ),
+        reverses_id,
+        note,
+        tuple([(leg.item, leg.location, leg.qty, leg.lot) for leg in legs]),
+    )
 
 
 def _check_header(request: PostingRequest) -> None:
@@ -263,18 +330,16 @@ def _refuse_unbalanced(totals: dict[tuple[str, str], int]) -> None:
 
 _FINGERPRINT = '{"doc": [%s, %s], "legs": [%s], "note": %s, "reason": %s}'
 _FINGERPRINT_LEG = "[%s, %s, %s, %d]"
+_FINGERPRINT_TWO_LEGS = f"{_FINGERPRINT_LEG}, {_FINGERPRINT_LEG}"
 
 
-def _fingerprint(request: PostingRequest, rows: list[tuple[str, str, str, int]]) -> str:
+def _fingerprint(request: PostingRequest, legs: str) -> str:
     """SHA-256 of the request's content as canonical JSON (sorted keys, sorted legs).
 
     The text is exactly ``json.dumps(content, sort_keys=True)`` of ``{"reason", "doc": [type,
     id], "legs": [[item, location, lot, qty], …] sorted, "note"}`` (stored fingerprints must stay
     comparable), written out directly because ``json.dumps`` costs more than the whole insert.
-    ``rows`` are the legs as ``(item, location, lot, qty)``, sorted."""
-    legs = ", ".join(
-        [_FINGERPRINT_LEG % (_json(i), _json(at), _json(lot), q) for i, at, lot, q in rows]
-    )
+    ``legs`` is the legs' part of that text (``[item, location, lot, qty]`` each, sorted)."""
     text = _FINGERPRINT % (
         _json(request.doc_type),
         _json(request.doc_id),
@@ -286,21 +351,21 @@ def _fingerprint(request: PostingRequest, rows: list[tuple[str, str, str, int]])
 
 
 def _earlier_postings(
-    connection: Connection, taken: Sequence[tuple[PostingRequest, str]]
+    connection: Connection, taken: Sequence[writer.NewPosting]
 ) -> dict[str, Posted]:
     """The postings that hold the keys found taken; IdempotencyConflict if one differs."""
     if not taken:
         return {}
-    keys = sorted({r.idempotency_key for r, _ in taken if r.idempotency_key is not None})
+    keys = sorted({p.idempotency_key for p in taken if p.idempotency_key is not None})
     found = {
         row.idempotency_key: Posted.of(row)
         for row in connection.execute(_SELECT_BY_KEYS, {"keys": keys})
     }
-    for request, fingerprint in taken:
-        key = request.idempotency_key
+    for p in taken:
+        key = p.idempotency_key
         if key is None or key not in found:  # never expected: the key's row was just seen
             raise RuntimeError(f"idempotency key {key!r} reported taken but not found")
-        if found[key].fingerprint != fingerprint:
+        if found[key].fingerprint != p.fingerprint:
             raise IdempotencyConflict(
                 f"idempotency key {key!r} was already used for move {found[key].id} "
                 "with different content"
@@ -308,39 +373,17 @@ def _earlier_postings(
     return found
 
 
-def _first_per_key(
-    fresh: list[tuple[PostingRequest, str]],
-) -> list[tuple[PostingRequest, str]]:
+def _first_per_key(new: list[writer.NewPosting]) -> list[writer.NewPosting]:
+    """The postings less repeats of an idempotency key (IdempotencyConflict if one differs)."""
     seen: dict[str, str] = {}
     kept = []
-    for request, fingerprint in fresh:
-        key = request.idempotency_key
+    for p in new:
+        key = p.idempotency_key
         if key is not None:
             if key in seen:
-                if seen[key] != fingerprint:
+                if seen[key] != p.fingerprint:
                     raise IdempotencyConflict(f"idempotency key {key!r} used twice in one batch")
                 continue
-            seen[key] = fingerprint
-        kept.append((request, fingerprint))
+            seen[key] = p.fingerprint
+        kept.append(p)
     return kept
-
-
-def _new(
-    request: PostingRequest,
-    fingerprint: str,
-    posted_at: datetime,
-    *,
-    reverses_id: int | None = None,
-) -> writer.NewPosting:
-    return writer.NewPosting(
-        request.reason,
-        request.doc_type.strip(),
-        request.doc_id.strip(),
-        request.actor,
-        posted_at,
-        request.idempotency_key,
-        fingerprint,
-        reverses_id,
-        request.note,
-        tuple([(leg.item, leg.location, leg.qty, leg.lot) for leg in request.legs]),
-    )

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from fabcoord.config import load_settings
-from fabcoord.db import make_engine
+from fabcoord.db import SQLITE_CACHE_MIB, make_engine
 from fabcoord.errors import ConfigError
 
 
@@ -52,4 +52,14 @@ def test_sqlite_commits_durably_unless_a_setting_lowers_it(
         engine = make_engine(load_settings(database_url=url, sqlite_synchronous=value))
         with engine.connect() as connection:
             assert connection.execute(text("PRAGMA synchronous")).scalar_one() == level
+        engine.dispose()
+
+
+def test_sqlite_connections_keep_a_page_cache_sized_for_the_ledger_indexes(tmp_path: Path) -> None:
+    engine = make_engine(load_settings(database_url=f"sqlite:///{tmp_path}/cache.db"))
+    try:
+        with engine.connect() as connection:
+            kib = -connection.execute(text("PRAGMA cache_size")).scalar_one()  # KiB when negative
+        assert kib == SQLITE_CACHE_MIB * 1024 > 2000  # more than SQLite's default of 2,000 KiB
+    finally:
         engine.dispose()

@@ -272,3 +272,23 @@ def test_a_refused_batch_names_the_first_posting_that_runs_short(engine: Engine)
     assert (refused.value.available, refused.value.requested) == (2, 4)
     assert "2 g available, 4 g requested" in str(refused.value)
     assert _quantity(engine, shelf) == 10
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_postings_between_virtual_counterparts_write_their_moves_and_no_balance(
+    engine: Engine, batch: int
+) -> None:
+    before = ledger_snapshot(engine)
+    requests = [
+        move_request(
+            item="petg", qty=n + 1, source=catalogue.SUPPLIERS, destination=catalogue.PRODUCTION
+        )
+        for n in range(batch)
+    ]
+    with unit_of_work(engine) as session:
+        posted = post_many(session=session, requests=requests)
+    after = ledger_snapshot(engine)
+    assert len(after["posting"]) == len(before["posting"]) + batch == len({p.id for p in posted})
+    assert len(after["stock_move"]) == len(before["stock_move"]) + 2 * batch
+    assert after["stock_balance"] == before["stock_balance"]
+    _assert_cache_matches_moves(engine)
