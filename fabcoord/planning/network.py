@@ -10,13 +10,15 @@ S → need at the *unmet* cost, so every plan answers and shows what it could no
 
 The cost of every service pair (need × source of its kind) is computed once, as a dense matrix
 (:meth:`Costing.dense`): a thousand sources × ten thousand needs is a few million numbers, built
-with one matrix product for the distances and array arithmetic for the lateness.
+with three outer products for the distances and array arithmetic for the lateness (the days
+each source takes are tabled per distinct quantity).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +29,7 @@ from fabcoord.planning.problem import FRAME, Problem
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+CostArray = npt.NDArray[np.signedinteger[Any]]  # int32 unless the weights need more
 
 
 def transit_days(distance_km: float) -> int:
@@ -53,10 +56,18 @@ def distances(
 ) -> FloatArray:
     """Great-circle distances in km, ``a`` rows × ``b`` columns (inputs in degrees).
 
-    The haversine ``h = sin²(θ/2)`` is ``(1 − a·b) / 2`` for unit vectors: one matrix product.
+    The haversine ``h = sin²(θ/2)`` is ``(1 − a·b) / 2`` for unit vectors: one product each.
     """
-    dot = unit_vectors(lat_a, lon_a) @ unit_vectors(lat_b, lon_b).T
-    return _arc_km(dot)
+    return _arc_km(_dot(unit_vectors(lat_a, lon_a), unit_vectors(lat_b, lon_b)))
+
+
+def _dot(a: FloatArray, b: FloatArray) -> FloatArray:
+    """``a @ b.T`` for rows of three: three outer products (a matrix product with an inner
+    dimension of 3 gains nothing from BLAS, whose threads only spin on a shared machine)."""
+    dot: FloatArray = np.multiply.outer(a[:, 0], b[:, 0])
+    for axis in (1, 2):
+        dot += np.multiply.outer(a[:, axis], b[:, axis])
+    return dot
 
 
 def _arc_km(dot: FloatArray) -> FloatArray:
@@ -97,7 +108,7 @@ class Dense:
 
     rows: IntArray
     distance: FloatArray
-    cost: IntArray
+    cost: CostArray
 
     def nearest(self, k: int) -> BoolArray:
         """Per row, its ``k`` nearest sources (all of them when ``k`` is 0 or too many)."""
@@ -278,15 +289,18 @@ class Costing:
         rows = np.nonzero(self.is_frame if kind == ARC_FRAME else ~self.is_frame)[0]
         s_lat, s_lon = self.source_points(kind)
         distance = np.empty((len(rows), len(s_lat)), dtype=np.float64)
-        cost = np.empty((len(rows), len(s_lat)), dtype=np.int64)
+        cost = np.empty((len(rows), len(s_lat)), dtype=self.cost_type)
         if distance.size:
-            sources = unit_vectors(s_lat, s_lon).T
+            sources = unit_vectors(s_lat, s_lon)
+            days, which = self._days(kind, rows)
             step = max(1, BLOCK // len(s_lat))
             for begin in range(0, len(rows), step):
                 need = rows[begin : begin + step]
-                d = _arc_km(unit_vectors(self.lat[need], self.lon[need]) @ sources)
+                d = _arc_km(_dot(unit_vectors(self.lat[need], self.lon[need]), sources))
                 distance[begin : begin + step] = d
-                cost[begin : begin + step] = self._cost(kind, need[:, None], None, d)
+                cost[begin : begin + step] = self._cost(
+                    kind, need, days[which[begin : begin + step]], d
+                )
         cached = Dense(rows=rows, distance=distance, cost=cost)
         self._dense[kind] = cached
         return cached
@@ -295,28 +309,46 @@ class Costing:
         """The per-unit cost of each pair ``need[i]``–``src[i]`` (from :meth:`dense`)."""
         dense = self.dense(kind)
         row = np.searchsorted(dense.rows, need)
-        result: IntArray = dense.cost[row, src]
+        result: IntArray = dense.cost[row, src].astype(np.int64)
         return result
 
-    def _cost(self, kind: int, need: IntArray, src: IntArray | None, d: FloatArray) -> IntArray:
-        """Per unit: km × distance weight + days late × priority × lateness weight, where a
-        source alone would finish the need's quantity (at most what it can make in the horizon)
-        at its rate from its start day, stock first; plus the source's own cost per unit.
-        ``src`` None: every source (columns)."""
-        w = self.problem.weights
-        pick = slice(None) if src is None else src
-        limit, r, stock = self.limit[kind][pick], self.rate[kind][pick], self.stock[kind][pick]
-        q = np.minimum(self.qty[need].astype(np.float64), limit)
+    @property
+    def cost_type(self) -> type[np.signedinteger[Any]]:
+        """int32 (half the memory to price) when every unit cost fits, which it does by far
+        unless the weights or priorities are huge."""
+        fits = self.unmet_unit * int(self.prio.max(initial=1)) < 2**31
+        return np.int32 if fits else np.int64
+
+    def _days(self, kind: int, rows: IntArray) -> tuple[CostArray, IntArray]:
+        """Days each source of this kind takes to finish a need's quantity alone (at most what it
+        can make in the horizon) at its rate from its start day, stock first: one row per
+        distinct quantity among ``rows``' needs, and the row of each need. Days beyond any
+        lateness counted are cut."""
+        quantities, which = np.unique(self.qty[rows], return_inverse=True)
+        limit, r, stock = self.limit[kind], self.rate[kind], self.stock[kind]
+        q = np.minimum(quantities.astype(np.float64)[:, None], limit[None, :])
         made = np.where(r > 0, np.ceil((q - stock) / np.maximum(r, 1e-9)), 1e6)
-        if kind in self.start and self.start[kind].any():  # skipped: no source has a start day
-            made = made + self.start[kind][pick]
+        start = self.start.get(kind)
+        if start is not None and start.any():  # skipped: no source has a start day
+            made = made + start[None, :]
         days = np.where(q <= stock, 0.0, made)
-        late = np.minimum(np.maximum(0.0, days + _transit(d) - self.slack[need]), self.late_cap)
-        cost: IntArray = np.rint(d * w.distance).astype(np.int64) + (
-            w.lateness * self.prio[need] * late.astype(np.int64)
-        )
-        if kind in self.extra and self.extra[kind].any():
-            cost = cost + self.extra[kind][pick]
+        most = self.late_cap + max(0, int(self.slack[rows].max()))  # later is late_cap anyway
+        return np.minimum(days, most).astype(self.cost_type), which.reshape(-1)
+
+    def _cost(self, kind: int, need: IntArray, days: CostArray, d: FloatArray) -> CostArray:
+        """Per unit: km × distance weight + days late × priority × lateness weight, the goods
+        made in ``days`` (a row per need, a column per source) and carried ``d`` km; plus each
+        source's own cost per unit."""
+        w = self.problem.weights
+        dtype = self.cost_type
+        late = days + (d >= 300) + 3 * (d >= 1000).astype(dtype) + 1
+        late -= self.slack[need, None].astype(dtype)
+        np.clip(late, 0, self.late_cap, out=late)
+        late *= (w.lateness * self.prio[need, None]).astype(dtype)
+        cost: CostArray = np.rint(d * w.distance).astype(dtype) + late
+        extra = self.extra.get(kind)
+        if extra is not None and extra.any():  # skipped: no source has a cost of its own
+            cost += extra.astype(dtype)[None, :]
         return cost
 
 
