@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from fabcoord.geo import distance_km
-from fabcoord.planning.network import transit_days
+import numpy as np
+
+from fabcoord.geo import EARTH_RADIUS_KM, Point
+from fabcoord.planning.network import FloatArray, transit_days
 from fabcoord.planning.problem import PARTNER, Assembly, Problem, Solution
 
 
@@ -143,18 +145,36 @@ def forecast(
     partners = {a.key: a for a in problem.assemblies if a.kind == PARTNER}
     assembly_points = {a.fablab: a.point for a in problem.assemblies}
     today = problem.today
+    days: dict[int, str] = {}
+
+    def day(offset: int) -> str:
+        """``today + offset`` days, ISO (a few dozen distinct dates for ten thousand parts)."""
+        text = days.get(offset)
+        if text is None:
+            text = days[offset] = (today + timedelta(days=offset)).isoformat()
+        return text
+
+    def source_point(part: Part) -> Point:
+        partner = partners.get(part.site)
+        if partner is not None:
+            return partner.point
+        if part.site.startswith("assembly/"):
+            return assembly_points[part.fablab]
+        return sites[part.site].point
+
     load: dict[str, float] = {}
     used_stock: dict[str, int] = {}
-    for part in sorted(parts, key=lambda p: (_urgency(problem, p.need), p.site)):
-        need = problem.needs[part.need]
+    ordered = sorted(parts, key=lambda p: (_urgency(problem, p.need), p.site))
+    distances = _haversine_km(
+        [source_point(p) for p in ordered], [problem.needs[p.need].point for p in ordered]
+    ).tolist()
+    for part, distance in zip(ordered, distances, strict=True):
         partner = partners.get(part.site)
         if partner is not None:  # from its lead time on, at its declared rate
             load[part.site] = load.get(part.site, 0.0) + part.quantity
             part.finish_day = partner.start_day + load[part.site] / max(partner.rate, 1e-9)
-            point = partner.point
         elif part.site.startswith("assembly/"):
             part.finish_day = 0.0
-            point = assembly_points[part.fablab]
         else:
             site = sites[part.site]
             stock_left = site.on_hand - used_stock.get(part.site, 0)
@@ -164,12 +184,10 @@ def forecast(
             load[part.site] = load.get(part.site, 0.0) + made
             rate = site.frames_per_day
             part.finish_day = (load[part.site] / rate) if made and rate > 0 else 0.0
-            point = site.point
-        distance = distance_km(point, need.point)
         part.distance_km = round(distance)
-        done = today + timedelta(days=math.ceil(part.finish_day))
-        part.completion = done.isoformat()
-        part.delivery = (done + timedelta(days=transit_days(distance))).isoformat()
+        done = math.ceil(part.finish_day)
+        part.completion = day(done)
+        part.delivery = day(done + transit_days(distance))
     by_need: dict[int, list[Part]] = {}
     for part in parts:
         by_need.setdefault(part.need, []).append(part)
@@ -251,6 +269,17 @@ def _partner_allocations(
     for row in found.values():
         row["lines"].sort(key=lambda r: (r["reference"], r["line"]))
     return dict(sorted(found.items()))
+
+
+def _haversine_km(a: list[Point], b: list[Point]) -> FloatArray:
+    """:func:`fabcoord.geo.distance_km` of each pair ``a[i]``–``b[i]``, in arrays."""
+    lat_a = np.radians([p.latitude for p in a])
+    lat_b = np.radians([p.latitude for p in b])
+    half_dlat = (lat_b - lat_a) / 2
+    half_dlon = np.radians(np.subtract([p.longitude for p in b], [p.longitude for p in a])) / 2
+    h = np.sin(half_dlat) ** 2 + np.cos(lat_a) * np.cos(lat_b) * np.sin(half_dlon) ** 2
+    result: FloatArray = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    return result
 
 
 def _handoff(

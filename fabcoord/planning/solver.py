@@ -192,30 +192,37 @@ def read_solution(problem: Problem, net: Network, flows: IntArray) -> Solution:
     mask = net.kind == ARC_UNMET
     np.add.at(unmet, net.need[mask], flows[mask])
     unmet_cost = int((flows[mask] * net.cost[mask]).sum())
-    served: list[Flow] = []
-    used = (flows > 0) & ((net.kind == ARC_FRAME) | (net.kind == ARC_VISOR))
-    for arc in np.nonzero(used)[0]:
-        need, source = int(net.need[arc]), int(net.source[arc])
-        key = (
-            problem.sites[source].key
-            if net.kind[arc] == ARC_FRAME
-            else problem.assemblies[source].key
+    served: list[tuple[int, str, int]] = []
+    for kind, keys in _source_keys(problem).items():
+        used = np.nonzero((flows > 0) & (net.kind == kind))[0]
+        served += zip(
+            net.need[used].tolist(),
+            [keys[s] for s in net.source[used].tolist()],
+            flows[used].tolist(),
+            strict=True,
         )
-        served.append(Flow(need=need, source=key, quantity=int(flows[arc])))
+    served.sort(key=lambda f: (f[0], f[1]))
     feeds: dict[tuple[str, str], int] = {}
-    fed = (flows > 0) & (net.kind == ARC_FEED)
-    for arc in np.nonzero(fed)[0]:
-        site = problem.sites[int(net.source[arc])]
-        feeds[(site.key, site.fablab)] = int(flows[arc])
-    served.sort(key=lambda f: (f.need, f.source))
+    fed = np.nonzero((flows > 0) & (net.kind == ARC_FEED))[0]
+    for site_index, quantity in zip(net.source[fed].tolist(), flows[fed].tolist(), strict=True):
+        site = problem.sites[site_index]
+        feeds[(site.key, site.fablab)] = quantity
     return Solution(
-        flows=tuple(served),
-        unmet=tuple(int(x) for x in unmet),
+        flows=tuple(Flow(need=n, source=s, quantity=q) for n, s, q in served),
+        unmet=tuple(unmet.tolist()),
         cost=cost,
         solver=SOLVER,
         unmet_cost=unmet_cost,
         feeds=feeds,
     )
+
+
+def _source_keys(problem: Problem) -> dict[int, list[str]]:
+    """The key of every source, per service arc kind (as :class:`Flow` names it)."""
+    return {
+        ARC_FRAME: [s.key for s in problem.sites],
+        ARC_VISOR: [a.key for a in problem.assemblies],
+    }
 
 
 def greedy(problem: Problem) -> Solution:
