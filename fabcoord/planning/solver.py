@@ -6,11 +6,15 @@ OR-Tools is used here and nowhere else.
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import timedelta
+
 import numpy as np
 import numpy.typing as npt
 from ortools.graph.python import min_cost_flow  # type: ignore[import-untyped]
 
 from fabcoord.errors import FabcoordError
+from fabcoord.geo import Point
 from fabcoord.planning.network import (
     ARC_FEED,
     ARC_FRAME,
@@ -23,7 +27,7 @@ from fabcoord.planning.network import (
     Network,
     build,
 )
-from fabcoord.planning.problem import Flow, Problem, Solution
+from fabcoord.planning.problem import Flow, Need, Problem, Solution
 
 SOLVER = "or-tools min-cost flow"
 
@@ -36,6 +40,8 @@ ROUNDS = 8
 TOLERANCE = 1e-3  # stop once the cost is proven within this fraction (0.1 %) of the optimum
 PRICED_PER_NEED = 8
 BELLMAN_FORD_PASSES = 2000
+COARSE_FROM = 2000  # needs: from this many, the first prices come from the coarse problem
+COARSE_CELL_DEG = 0.4  # the coarse problem's needs: per cell of this many degrees (~45 km)
 
 
 def solve(
@@ -44,6 +50,7 @@ def solve(
     nearest_k: int | None = None,
     rounds: int = ROUNDS,
     tolerance: float = TOLERANCE,
+    coarse_from: int = COARSE_FROM,
 ) -> Solution:
     """The least-cost allocation of the problem's needs (within ``tolerance`` of it, proven).
 
@@ -55,12 +62,22 @@ def solve(
     bound on the optimum over *all* arcs (:func:`price`); it stops when the cost is within
     ``tolerance`` of that bound (0: only when no arc left out could lower the cost), or after
     ``rounds`` rounds.
+
+    With ``coarse_from`` needs or more, the first prices come from a coarse problem instead
+    (:func:`coarse_potentials`: a few thousand needs, solved in a fraction of the time), so the
+    first network solved already has the long arcs that regions short of capacity need: one
+    solve of the full network instead of two on the benchmark's problem.
     """
     k = problem.weights.nearest if nearest_k is None else nearest_k
     costs = Costing.of(problem)
     base = {kind: costs.dense(kind).nearest(k) for kind in SERVICE_KINDS}
     arcs = {kind: mask.copy() for kind, mask in base.items()}
     net = build(problem, costs, arcs)
+    if k and rounds and len(problem.needs) >= coarse_from:
+        guess = coarse_potentials(problem, costs, k, net)
+        if guess is not None:
+            price(costs, net, guess, arcs)
+            net = build(problem, costs, arcs)
     flows = solve_network(net)
     if not k:
         return read_solution(problem, net, flows)
@@ -76,6 +93,57 @@ def solve(
         net = build(problem, costs, arcs)
         flows = solve_network(net)
     return read_solution(problem, net, flows)
+
+
+def coarse_potentials(
+    problem: Problem, costs: Costing, k: int, net: Network
+) -> npt.NDArray[np.float64] | None:
+    """Node potentials for ``net`` (the problem's network) read from a coarse problem: the needs
+    of each item and priority grouped per cell of :data:`COARSE_CELL_DEG` degrees (the quantity
+    summed, at the quantity-weighted centre and mean date), the sources unchanged, each linked to
+    its ``k`` nearest sources and solved once. A need takes its group's potential, a source its
+    own: pricing the full problem's arcs with them finds the long arcs its solution will need.
+    None if the coarse network's potentials do not settle."""
+    cell = np.floor(np.column_stack([costs.lat, costs.lon]) / COARSE_CELL_DEG)
+    keys = np.column_stack([cell, costs.is_frame, costs.prio])
+    _, group = np.unique(keys, axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    groups = int(group.max()) + 1
+    qty = np.bincount(group, weights=costs.qty, minlength=groups)
+    lat, lon, slack = (
+        np.bincount(group, weights=costs.qty * x, minlength=groups) / qty
+        for x in (costs.lat, costs.lon, costs.slack)
+    )
+    first = np.zeros(groups, dtype=np.int64)
+    first[group[::-1]] = np.arange(len(group))[::-1]  # a need of each group
+    needs = []
+    for g in range(groups):
+        like = problem.needs[int(first[g])]
+        needs.append(
+            Need(
+                reference=like.reference,
+                line=like.line,
+                item=like.item,
+                quantity=int(qty[g]),
+                needed_by=problem.today + timedelta(days=round(float(slack[g]))),
+                priority=like.priority,
+                hospital=like.hospital,
+                point=Point(float(lat[g]), float(lon[g])),
+                region=like.region,
+            )
+        )
+    coarse: Problem = dataclasses.replace(problem, needs=tuple(needs))
+    coarse_costs = Costing.of(coarse)
+    coarse_net = build(
+        coarse, coarse_costs, {kind: coarse_costs.dense(kind).nearest(k) for kind in SERVICE_KINDS}
+    )
+    potential = potentials(coarse_net, solve_network(coarse_net))
+    if potential is None:
+        return None
+    guess = np.empty(net.nodes, dtype=np.float64)
+    guess[: net.need0] = potential[: coarse_net.need0]  # S, T and the sources: the same nodes
+    guess[net.need0 :] = potential[coarse_net.need0 + group]
+    return guess
 
 
 def _keep_useful(

@@ -212,3 +212,39 @@ def test_leaving_a_need_unmet_costs_more_than_any_partner() -> None:
         Problem(TODAY, 14, frames, (lab, far), (need("B", 50, NANTES, item=VISOR),))
     )
     assert result.unmet == (0,) and {f.source for f in result.flows} == {"partner/1"}
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_the_coarse_problems_first_prices_lead_to_the_optimum_over_all_arcs(seed: int) -> None:
+    """Clustered demand short of capacity, frames and visors, a partner: started from the coarse
+    problem's potentials, the plan still reaches the optimum over all arcs."""
+    rng = random.Random(seed)
+    centres = [Point(rng.uniform(43, 50), rng.uniform(-4, 7)) for _ in range(4)]
+
+    def point() -> Point:
+        centre = rng.choice(centres)
+        return Point(centre.latitude + rng.gauss(0, 0.5), centre.longitude + rng.gauss(0, 0.5))
+
+    sites = tuple(site(f"fablab/s{i}", point(), rng.randint(0, 30)) for i in range(12))
+    labs = [
+        Assembly(s.fablab, s.name, s.point, "r", rng.randint(0, 300), rng.randint(0, 20))
+        for s in sites[:6]
+    ]
+    assemblies = (*labs, partner(rng.randint(0, 40), point(), start=rng.randint(0, 5)))
+    needs = tuple(
+        need(
+            f"N{i}",
+            rng.randint(1, 120),
+            point(),
+            days=rng.randint(-2, 20),
+            priority=rng.randint(1, 3),
+            item=rng.choice((FRAME, VISOR)),
+        )
+        for i in range(60)
+    )
+    problem = Problem(TODAY, 14, sites, assemblies, needs)
+    coarse = solver.solve(problem, nearest_k=2, rounds=30, tolerance=0, coarse_from=0)
+    assert coarse.cost == solver.solve(problem, nearest_k=0).cost
+    served = {n: sum(f.quantity for f in coarse.flows if f.need == n) for n in range(len(needs))}
+    assert all(served[n] + coarse.unmet[n] == needs[n].quantity for n in served)
