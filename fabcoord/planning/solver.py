@@ -216,15 +216,17 @@ def price(
         rows = np.nonzero(need_pot[dense.rows] > src_pot.min())[0]
         if not len(rows):
             continue
-        reduced = dense.cost[rows] + (src_pot[None, :] - need_pot[dense.rows[rows]][:, None])
-        reduced[arcs[kind][rows]] = np.inf
+        every = len(rows) == len(dense.rows)  # then no copies of the rows taken
+        reduced = np.subtract.outer(-need_pot[dense.rows[rows]], -src_pot)
+        reduced += dense.cost if every else dense.cost[rows]
+        np.copyto(reduced, np.inf, where=arcs[kind] if every else arcs[kind][rows])
         lowest = reduced.min(axis=1)
         gaining = np.nonzero(lowest < -1e-9)[0]
         if not len(gaining):
             continue
         shift[dense.rows[rows[gaining]]] = lowest[gaining]
         m = min(PRICED_PER_NEED, reduced.shape[1])
-        block = reduced[gaining]
+        block = reduced if len(gaining) == len(rows) else reduced[gaining]
         best = np.argpartition(block, m - 1, axis=1)[:, :m]
         good = np.take_along_axis(block, best, axis=1) < -1e-9
         r, c = np.nonzero(good)
