@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -13,6 +15,7 @@ import cli
 from fabcoord import events, planning
 from fabcoord.clock import utc_now
 from fabcoord.db import unit_of_work
+from fabcoord.planning import capacity
 from print_farm.models import PrintJob
 from tests.print_farm import farm_factories as ff
 
@@ -97,3 +100,28 @@ def test_bad_plan_input_is_one_line_and_changes_nothing(
         capsys.readouterr().err.strip()
         == "error: unknown maker 'Nobody' (see 'fabcoord makers list')"
     )
+
+
+def test_the_cycle_collector_is_paused_while_a_plan_is_computed_and_left_as_it_was(
+    database_url: str, engine: Engine
+) -> None:
+    ff.open_order(engine, quantity=30, needed_by=(utc_now() + timedelta(days=6)).date())
+    seen: list[bool] = []
+
+    def watching(**_: Any) -> list[capacity.FablabCapacity]:
+        seen.append(gc.isenabled())
+        return []
+
+    capacity.providers.register(capacity=watching)
+    try:
+        assert gc.isenabled()
+        assert run(database_url, "plan") == 0
+        assert seen == [False] and gc.isenabled()
+        gc.disable()  # paused by someone else: left paused
+        try:
+            assert run(database_url, "plan") == 0
+            assert seen == [False, False] and not gc.isenabled()
+        finally:
+            gc.enable()
+    finally:
+        capacity.providers.capacity.remove(watching)
