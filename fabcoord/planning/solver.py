@@ -103,7 +103,9 @@ def coarse_potentials(
     summed, at the quantity-weighted centre and mean date), the sources unchanged, each linked to
     its ``k`` nearest sources and solved once. A need takes its group's potential, a source its
     own: pricing the full problem's arcs with them finds the long arcs its solution will need.
-    None if the coarse network's potentials do not settle."""
+    None if the coarse network's potentials do not settle (or there is no need)."""
+    if not len(problem.needs):
+        return None
     cell = np.floor(np.column_stack([costs.lat, costs.lon]) / COARSE_CELL_DEG)
     keys = np.column_stack([cell, costs.is_frame, costs.prio])
     _, group = np.unique(keys, axis=0, return_inverse=True)
