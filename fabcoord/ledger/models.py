@@ -137,6 +137,10 @@ class Posting(SQLModel, table=True):
     note: str = Field(default="", max_length=500)
 
 
+# the reports' reads of a period, answered from this index alone (migration issue16_report_0001)
+PERIOD_INDEX_COLUMNS = ("posted_at", "location_id", "item_id", "reason", "qty", "posting_id")
+
+
 class StockMove(SQLModel, table=True):
     """One signed leg of a posting: ``qty`` of an item and lot at one location. Append-only."""
 
@@ -145,6 +149,7 @@ class StockMove(SQLModel, table=True):
         Index("ix_stock_move_balance", "item_id", "location_id", "lot", "posted_at"),
         Index("ix_stock_move_document", "doc_type", "doc_id"),
         Index("ix_stock_move_location_time", "location_id", "posted_at"),
+        Index("ix_stock_move_period", *PERIOD_INDEX_COLUMNS),
     )
 
     id: int | None = Field(default=None, primary_key=True)

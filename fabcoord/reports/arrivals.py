@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, cast, false, func, or_, select
+from sqlalchemy import String, and_, cast, false, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
@@ -60,14 +60,22 @@ def arrivals(
             if hospital_ids
             else false()
         )
-    postings = (
+    # the reversals of ``cause`` postings, through the unique index on reverses_id (few)
+    undoing = (
         select(col(Posting.id))
-        .outerjoin(original, col(original.id) == Posting.reverses_id)
-        .where(
-            col(Posting.posted_at) >= start,
-            col(Posting.posted_at) < end,
-            func.coalesce(col(original.reason), col(Posting.reason)) == cause,
-        )
+        .join(original, col(original.id) == Posting.reverses_id)
+        .where(col(Posting.reverses_id) > 0, col(original.reason) == cause)
+    )
+    moved = (  # a move carries its posting's time and reason: the moves of the period, by index
+        col(StockMove.posted_at) >= start,
+        col(StockMove.posted_at) < end,
+        or_(
+            col(StockMove.reason) == cause,
+            and_(
+                col(StockMove.reason) == MoveReason.REVERSAL,
+                col(StockMove.posting_id).in_(undoing),
+            ),
+        ),
     )
     query = (  # a move carries its posting's document (a reversal, that of what it cancels)
         select(
@@ -79,7 +87,7 @@ def arrivals(
         )
         .join(Location, col(Location.id) == StockMove.location_id)
         .join(Item, col(Item.id) == StockMove.item_id)
-        .where(col(StockMove.posting_id).in_(postings), or_(at_fablab, at_hospital))
+        .where(*moved, or_(at_fablab, at_hospital))
         .group_by(col(StockMove.doc_type), col(StockMove.doc_id), col(Item.code), col(Item.unit))
     )
     return [

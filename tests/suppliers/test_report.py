@@ -7,18 +7,18 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from fabcoord.db import unit_of_work
 from fabcoord.ledger import catalogue
 from fabcoord.ledger import posting as posting_module
-from fabcoord.ledger.models import MoveReason
+from fabcoord.ledger.models import MoveReason, Posting
 from fabcoord.ledger.posting import Leg, PostingRequest, post
 from fabcoord.reports.providers import ProviderRegistry
 from fabcoord.reports.weekly import ReportRequest, WeeklyReport, build
 from suppliers import purchasing
 from suppliers import report as suppliers_report
-from suppliers.models import Supplier
+from suppliers.models import PurchaseOrder, Supplier
 from tests.suppliers.conftest import import_samples
 
 NOW = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
@@ -115,3 +115,29 @@ def test_a_week_without_purchases_falls_back_to_nothing_and_does_not_fail(
     result = weekly(reference_loaded, "2026-W47")
     assert result.figures.suppliers.empty
     assert "suppliers" not in result.figures.provided
+
+
+def test_a_reversed_receipt_counts_against_its_supplier_in_the_week_of_the_reversal(
+    reference_loaded: Engine, purchases: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 3 kg without purchase order (20 Nov) are reversed on 21 Nov, in W47 itself; PO3's
+    10 kg of 19 Nov (W47) on 24 Nov, in W48: W47 keeps PO3's receipt, W48 counts it back."""
+
+    def reverse_receipt(doc_type: str, doc_id: str, when: datetime) -> None:
+        monkeypatch.setattr(posting_module, "utc_now", lambda: when)
+        with unit_of_work(reference_loaded) as session:
+            found = session.exec(
+                select(Posting.id).where(
+                    Posting.reason == MoveReason.RECEIPT,
+                    Posting.doc_type == doc_type,
+                    Posting.doc_id == doc_id,
+                )
+            ).one()
+            posting_module.reverse(session=session, posting_id=found, reason="wrong", actor="t")
+
+    with unit_of_work(reference_loaded) as session:
+        po3 = session.exec(select(PurchaseOrder.id).order_by(col(PurchaseOrder.id))).first()
+    reverse_receipt("receipt", "BL-9", datetime(2026, 11, 21, 9, tzinfo=UTC))
+    reverse_receipt("purchase_order", str(po3), datetime(2026, 11, 24, 9, tzinfo=UTC))
+    assert rows(weekly(reference_loaded, "2026-W47")) == {purchases: (20_000, 22_000)}
+    assert rows(weekly(reference_loaded, "2026-W48")) == {purchases: (0, 8_000 - 10_000)}
