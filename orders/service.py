@@ -7,9 +7,11 @@ import json
 import uuid
 from collections.abc import Sequence
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from fabcoord.demand import LineSpec
 from fabcoord.ledger.models import Item, ItemKind
 from fabcoord.ledger.posting import utc_now
 from fabcoord.records import Hospital
@@ -17,7 +19,17 @@ from orders import links, notify, projection, sites
 from orders.errors import IdempotencyKeyReused, InvalidOrder, UnknownOrder
 from orders.models import HospitalSite, Order, OrderEvent, OrderLine, OrderStatus
 from orders.progress import Progress, progress
-from orders.schemas import OrderCreate, OrderEventPublic, OrderLinePublic, OrderPublic, SitePublic
+from orders.schemas import (
+    OrderCreate,
+    OrderEventPublic,
+    OrderLineIn,
+    OrderLinePublic,
+    OrderPublic,
+    SitePublic,
+)
+
+_LINES = OrderLine.__table__  # type: ignore[attr-defined]
+_EVENTS = OrderEvent.__table__  # type: ignore[attr-defined]
 
 
 def fingerprint(order: OrderCreate) -> str:
@@ -93,50 +105,67 @@ def create_order(
         created_at=now,
         updated_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(record)
-            session.flush()
-    except IntegrityError:
-        earlier = _by_key(session, hospital_id, idempotency_key) if idempotency_key else None
-        if earlier is None:
-            raise
-        return _replay(earlier, print_, idempotency_key or ""), False
+    if idempotency_key is None:  # nothing unique to race on: no savepoint (two round trips)
+        session.add(record)
+        session.flush()
+    else:
+        try:
+            with session.begin_nested():
+                session.add(record)
+                session.flush()
+        except IntegrityError:  # the same key committed meanwhile by another request
+            earlier = _by_key(session, hospital_id, idempotency_key)
+            if earlier is None:
+                raise
+            return _replay(earlier, print_, idempotency_key), False
     record.reference = f"CMD-{now.year}-{record.id:06d}"
     session.add(record)
-    rows = [
-        OrderLine(order_id=record.id or 0, line=number, item_code=line.item, quantity=line.quantity)
-        for number, line in enumerate(lines, start=1)
-    ]
-    session.add_all(rows)
-    session.add(
-        OrderEvent(
-            order_id=record.id or 0,
-            from_status=None,
-            to_status=OrderStatus.RECEIVED,
-            actor=actor,
-            reason=_received(channel),
-            at=now,
-            link_id=link_id,
-            quantity=record.quantity,
-            needed_by=record.needed_by,
-            expected_delivery=record.expected_delivery,
-        )
+    rows = [LineSpec(number, line.item, line.quantity) for number, line in enumerate(lines, 1)]
+    # the order's other rows are written by plain statements: they are not read back as
+    # objects in this transaction, and the ORM's unit of work costs more than the insert
+    session.execute(
+        insert(_LINES),
+        [
+            {
+                "order_id": record.id,
+                "line": r.line,
+                "item_code": r.item_code,
+                "quantity": r.quantity,
+            }
+            for r in rows
+        ],
+    )
+    session.execute(
+        insert(_EVENTS),
+        {
+            "order_id": record.id,
+            "from_status": None,
+            "to_status": OrderStatus.RECEIVED,
+            "actor": actor,
+            "reason": _received(channel),
+            "at": now,
+            "link_id": link_id,
+            "quantity": record.quantity,
+            "needed_by": record.needed_by,
+            "expected_delivery": record.expected_delivery,
+        },
     )
     if link_id is not None:
         links.mark_used(session=session, link_id=link_id)
     notify.order_created(session=session, order=record, lines=rows)
+    projection.publish(session=session, order=record, lines=rows, new=True)
     session.flush()
-    projection.publish(session=session, order=record, lines=rows)
     return record, True
 
 
 def catalogue(*, session: Session) -> dict[str, str]:
     """The models hospitals may order: code → label (finished items of the catalogue)."""
-    rows = session.exec(
-        select(Item.code, Item.name).where(Item.kind == ItemKind.FINISHED).order_by(col(Item.code))
-    ).all()
-    return {code: name for code, name in rows}
+    return {code: name for code, name in session.exec(_CATALOGUE).all()}
+
+
+_CATALOGUE = (  # built once: every order checks its models against it
+    select(Item.code, Item.name).where(Item.kind == ItemKind.FINISHED).order_by(col(Item.code))
+)
 
 
 def _received(channel: str) -> str:
@@ -243,9 +272,15 @@ def describe_created(
     hospital: str,
     actor: str,
     link_id: int | None = None,
+    ordered: Sequence[OrderLineIn] | None = None,
 ) -> OrderPublic:
     """The answer to :func:`create_order`: a new order is described without reading it back
-    (nothing has happened to it yet: no postings, one event); a replayed one is read."""
+    (nothing has happened to it yet: no postings, one event); a replayed one is read.
+
+    Args:
+        ordered: the lines as asked (``OrderCreate.order_lines()``), which :func:`create_order`
+            numbered from 1; None: they are read back.
+    """
     if not created:
         return describe(session=session, orders=[order], with_events=True)[0]
     received = OrderEventPublic(
@@ -256,7 +291,11 @@ def describe_created(
         at=order.created_at,
         link_id=link_id,
     )
-    lines = projection.lines_of(session=session, order_id=order.id or 0)
+    lines = (
+        projection.lines_of(session=session, order_id=order.id or 0)
+        if ordered is None
+        else [LineSpec(number, x.item, x.quantity) for number, x in enumerate(ordered, 1)]
+    )
     site = session.get(HospitalSite, order.site_id) if order.site_id else None
     place = sites.public(site) if site else None
     return _public(order, hospital, Progress(), [received], lines, place)
@@ -267,7 +306,7 @@ def _public(
     hospital: str,
     done: Progress,
     events: list[OrderEventPublic],
-    lines: list[OrderLine],
+    lines: Sequence[OrderLine | LineSpec],
     site: SitePublic | None,
 ) -> OrderPublic:
     return OrderPublic(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from fabcoord import demand
 from fabcoord.config import Settings
@@ -34,6 +34,35 @@ def test_creating_an_order_returns_its_reference_and_state(client: TestClient, t
     assert body["hospital"] == HOSPITAL
     assert (body["quantity"], body["allocated"], body["delivered"]) == (250, 0, 0)
     assert body["events"][0]["to_status"] == "received"
+
+
+def test_creating_an_order_reads_each_row_once_and_takes_no_savepoint_without_a_key(
+    client: TestClient, token: str
+) -> None:
+    client.post("/api/v1/orders", json=valid_order(), headers=auth(token))  # the site exists now
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(" ".join(str(args[2]).split()).upper())
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        response = client.post("/api/v1/orders", json=valid_order(), headers=auth(token))
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert response.status_code == 201
+    assert response.json()["lines"] == [{"line": 1, "item": "visor", "quantity": 250}]
+    reads = [s.split(" FROM ")[1].split()[0] for s in seen if s.startswith("SELECT")]
+    assert sorted(reads) == ["HOSPITAL_LINK", "HOSPITAL_SITE", "ITEM"]  # link + hospital joined
+    assert not [s for s in seen if "SAVEPOINT" in s]
+    writes = sorted(s.split()[2] for s in seen if s.startswith("INSERT"))
+    assert writes == [
+        "DEMAND_LINE",
+        "HOSPITAL_ORDER",
+        "HOSPITAL_ORDER_EVENT",
+        "HOSPITAL_ORDER_LINE",
+        "ORDER_MAIL",  # the hospital's and the managers' messages in one statement
+    ]
 
 
 def test_the_longest_allowed_key_is_stored_and_a_longer_one_refused(
