@@ -7,11 +7,13 @@ import json
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from fabcoord.demand import LineSpec
+from fabcoord.errors import DatabaseBusy
 from fabcoord.ledger.models import Item, ItemKind
 from fabcoord.ledger.posting import utc_now
 from fabcoord.records import Hospital
@@ -28,8 +30,26 @@ from orders.schemas import (
     SitePublic,
 )
 
+_ORDERS = Order.__table__  # type: ignore[attr-defined]
 _LINES = OrderLine.__table__  # type: ignore[attr-defined]
 _EVENTS = OrderEvent.__table__  # type: ignore[attr-defined]
+# the statements of every order, built once (building one costs about as much as running it)
+_WRITTEN = [column.name for column in _ORDERS.columns if column.name != "id"]
+_INSERT_ORDER = {  # no row when the hospital already used the idempotency key
+    "postgresql": postgresql.insert(_ORDERS)
+    .on_conflict_do_nothing(index_elements=["hospital_id", "idempotency_key"])
+    .returning(_ORDERS.c.id),
+    "sqlite": sqlite.insert(_ORDERS)
+    .on_conflict_do_nothing(index_elements=["hospital_id", "idempotency_key"])
+    .returning(_ORDERS.c.id),
+}
+_SET_REFERENCE = (
+    update(_ORDERS)
+    .where(_ORDERS.c.id == bindparam("order_id"))
+    .values(reference=bindparam("new_reference"))
+)
+_INSERT_LINE = insert(_LINES)
+_INSERT_EVENT = insert(_EVENTS)
 
 
 def fingerprint(order: OrderCreate) -> str:
@@ -72,10 +92,6 @@ def create_order(
     if problems:
         raise InvalidOrder(problems)
     print_ = fingerprint(order)
-    if idempotency_key is not None:
-        earlier = _by_key(session, hospital_id, idempotency_key)
-        if earlier is not None:
-            return _replay(earlier, print_, idempotency_key), False
     if site is None:
         site = sites.site_for_address(
             session=session, hospital_id=hospital_id, address=order.delivery_address, actor=actor
@@ -105,26 +121,27 @@ def create_order(
         created_at=now,
         updated_at=now,
     )
-    if idempotency_key is None:  # nothing unique to race on: no savepoint (two round trips)
-        session.add(record)
-        session.flush()
-    else:
-        try:
-            with session.begin_nested():
-                session.add(record)
-                session.flush()
-        except IntegrityError:  # the same key committed meanwhile by another request
-            earlier = _by_key(session, hospital_id, idempotency_key)
-            if earlier is None:
-                raise
-            return _replay(earlier, print_, idempotency_key), False
-    record.reference = f"CMD-{now.year}-{record.id:06d}"
+    # plain statements rather than the ORM's unit of work (its two flushes cost more than the
+    # insert and the update); the order is then handed to the session as the row it wrote
+    written = {name: getattr(record, name) for name in _WRITTEN}
+    # a key already used makes no row (ON CONFLICT DO NOTHING; on PostgreSQL after the other
+    # transaction that used it ends): no lookup first, no savepoint
+    dialect = session.get_bind().dialect.name
+    order_id = session.execute(_INSERT_ORDER[dialect], written).scalar_one_or_none()
+    if order_id is None:
+        earlier = _by_key(session, hospital_id, idempotency_key or "")
+        if earlier is None:  # its transaction rolled back between the insert and the lookup
+            raise DatabaseBusy("commande en cours d'enregistrement sous cette clé, réessayez")
+        return _replay(earlier, print_, idempotency_key or ""), False
+    record.id, record.reference = order_id, f"CMD-{now.year}-{order_id:06d}"
+    session.execute(_SET_REFERENCE, {"order_id": order_id, "new_reference": record.reference})
+    make_transient_to_detached(record)  # as if read back: nothing left for the ORM to write
     session.add(record)
     rows = [LineSpec(number, line.item, line.quantity) for number, line in enumerate(lines, 1)]
     # the order's other rows are written by plain statements: they are not read back as
     # objects in this transaction, and the ORM's unit of work costs more than the insert
     session.execute(
-        insert(_LINES),
+        _INSERT_LINE,
         [
             {
                 "order_id": record.id,
@@ -136,7 +153,7 @@ def create_order(
         ],
     )
     session.execute(
-        insert(_EVENTS),
+        _INSERT_EVENT,
         {
             "order_id": record.id,
             "from_status": None,

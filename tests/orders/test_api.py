@@ -36,8 +36,9 @@ def test_creating_an_order_returns_its_reference_and_state(client: TestClient, t
     assert body["events"][0]["to_status"] == "received"
 
 
-def test_creating_an_order_reads_each_row_once_and_takes_no_savepoint_without_a_key(
-    client: TestClient, token: str
+@pytest.mark.parametrize("key", [None, "k-1"])
+def test_creating_an_order_reads_each_row_once_and_takes_no_savepoint(
+    client: TestClient, token: str, key: str | None
 ) -> None:
     client.post("/api/v1/orders", json=valid_order(), headers=auth(token))  # the site exists now
     seen: list[str] = []
@@ -47,14 +48,14 @@ def test_creating_an_order_reads_each_row_once_and_takes_no_savepoint_without_a_
 
     event.listen(Engine, "before_cursor_execute", record)
     try:
-        response = client.post("/api/v1/orders", json=valid_order(), headers=auth(token))
+        response = client.post("/api/v1/orders", json=valid_order(), headers=auth(token, key))
     finally:
         event.remove(Engine, "before_cursor_execute", record)
     assert response.status_code == 201
     assert response.json()["lines"] == [{"line": 1, "item": "visor", "quantity": 250}]
     reads = [s.split(" FROM ")[1].split()[0] for s in seen if s.startswith("SELECT")]
     assert sorted(reads) == ["HOSPITAL_LINK", "HOSPITAL_SITE", "ITEM"]  # link + hospital joined
-    assert not [s for s in seen if "SAVEPOINT" in s]
+    assert not [s for s in seen if "SAVEPOINT" in s]  # a used key makes the insert write nothing
     writes = sorted(s.split()[2] for s in seen if s.startswith("INSERT"))
     assert writes == [
         "DEMAND_LINE",
@@ -63,6 +64,10 @@ def test_creating_an_order_reads_each_row_once_and_takes_no_savepoint_without_a_
         "HOSPITAL_ORDER_LINE",
         "ORDER_MAIL",  # the hospital's and the managers' messages in one statement
     ]
+    if key is not None:  # and the replay answers the same order
+        again = client.post("/api/v1/orders", json=valid_order(), headers=auth(token, key))
+        assert again.status_code == 200
+        assert again.json()["reference"] == response.json()["reference"]
 
 
 def test_the_longest_allowed_key_is_stored_and_a_longer_one_refused(
