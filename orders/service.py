@@ -93,7 +93,14 @@ def create_order(
         raise InvalidOrder(problems)
     print_ = fingerprint(order)
     if site is None:
-        site = sites.site_for_address(
+        site = sites.site_at(
+            session=session, hospital_id=hospital_id, address=order.delivery_address
+        )
+    if site is None:  # a new address makes a site, but never for a replay
+        earlier = _by_key(session, hospital_id, idempotency_key) if idempotency_key else None
+        if earlier is not None:
+            return _replay(earlier, print_, idempotency_key or ""), False
+        site = sites.new_site_at(
             session=session, hospital_id=hospital_id, address=order.delivery_address, actor=actor
         )
     now = utc_now()

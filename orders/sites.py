@@ -148,16 +148,26 @@ _AT_ADDRESS = (
 )
 
 
+def site_at(*, session: Session, hospital_id: int, address: str) -> HospitalSite | None:
+    """The hospital's working site at exactly this address (the first by name), if any."""
+    return session.exec(
+        _AT_ADDRESS, params={"hospital_id": hospital_id, "address": address.strip()}
+    ).first()
+
+
 def site_for_address(
     *, session: Session, hospital_id: int, address: str, actor: str
 ) -> HospitalSite:
     """The hospital's site at this address, created from it when there is none yet."""
-    text = address.strip()
-    existing = session.exec(
-        _AT_ADDRESS, params={"hospital_id": hospital_id, "address": text}
-    ).first()
+    existing = site_at(session=session, hospital_id=hospital_id, address=address)
     if existing is not None:
         return existing
+    return new_site_at(session=session, hospital_id=hospital_id, address=address, actor=actor)
+
+
+def new_site_at(*, session: Session, hospital_id: int, address: str, actor: str) -> HospitalSite:
+    """A new site of the hospital made from an address (name: its first part)."""
+    text = address.strip()
     first = text.replace("\n", ",").split(",")[0].strip()[:120] or "Adresse de livraison"
     found = _POSTAL.search(text)
     site = HospitalSite(

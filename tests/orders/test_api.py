@@ -8,11 +8,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
+from sqlmodel import select
 
 from fabcoord import demand
 from fabcoord.config import Settings
 from fabcoord.db import unit_of_work
-from orders import lifecycle, links
+from orders import lifecycle, links, sites
+from orders.models import HospitalSite
 from orders.schemas import today
 from orders.web import create_app
 from tests.orders.conftest import HOSPITAL, OTHER_HOSPITAL, invite, order_count, state, valid_order
@@ -88,6 +90,21 @@ def test_replaying_a_key_with_the_same_body_returns_the_original_order(
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["reference"] == first.json()["reference"]
     assert order_count(reference_loaded) == 1
+
+
+def test_replaying_a_key_makes_no_site_even_when_the_orders_site_was_removed(
+    client: TestClient, token: str, reference_loaded: Engine
+) -> None:
+    first = client.post("/api/v1/orders", json=valid_order(), headers=auth(token, "key-1"))
+    site_id = first.json()["site"]["id"]
+    with unit_of_work(reference_loaded) as session:
+        sites.remove_site(session=session, hospital=HOSPITAL, site=site_id)
+        count = len(session.exec(select(HospitalSite)).all())
+    again = client.post("/api/v1/orders", json=valid_order(), headers=auth(token, "key-1"))
+    assert again.status_code == 200
+    assert again.json()["reference"] == first.json()["reference"]
+    with unit_of_work(reference_loaded, read_only=True) as session:
+        assert len(session.exec(select(HospitalSite)).all()) == count
 
 
 def test_reusing_a_key_with_another_body_is_a_conflict_and_changes_nothing(
