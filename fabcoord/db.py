@@ -103,17 +103,45 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int, synchronous: str 
             raise DBAPIError.instance(sql, None, error, sqlite3.Error) from None
 
 
+class KeepingSession(Session):
+    """A session that holds every object it loaded or added until it closes.
+
+    SQLAlchemy's identity map holds objects weakly: a row read by one function and dropped is
+    read again by the next ``session.get`` of the same key. In a short unit of work (a web
+    request) holding them costs little memory and saves those round trips."""
+
+
+def _keep(session: Session, instance: object) -> None:
+    session.info.setdefault(_KEPT, {})[id(instance)] = instance
+
+
+def _drop(session: Session, instance: object) -> None:
+    session.info.get(_KEPT, {}).pop(id(instance), None)
+
+
+_KEPT = "fabcoord_kept"
+for _name in ("pending_to_persistent", "loaded_as_persistent", "detached_to_persistent"):
+    event.listen(KeepingSession, _name, _keep)
+for _name in ("persistent_to_detached", "persistent_to_deleted", "persistent_to_transient"):
+    event.listen(KeepingSession, _name, _drop)
+
+
 @contextmanager
-def unit_of_work(engine: Engine, *, read_only: bool = False) -> Iterator[Session]:
+def unit_of_work(
+    engine: Engine, *, read_only: bool = False, keep_loaded: bool = False
+) -> Iterator[Session]:
     """One transaction: commit when the block ends normally, roll back on any exception.
 
     Args:
         read_only: on SQLite, open with a plain ``BEGIN`` so readers do not take the write lock.
+        keep_loaded: hold every object loaded until the end (:class:`KeepingSession`), so a
+            ``session.get`` of a row already read costs no query; for short units of work.
     """
     bind = reader(engine) if read_only else engine
+    kind = KeepingSession if keep_loaded else Session
     with (
         translate_database_errors(engine),
-        Session(bind, expire_on_commit=False) as session,
+        kind(bind, expire_on_commit=False) as session,
         session.begin(),
     ):
         yield session

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, UniqueConstraint
+from sqlalchemy import Column, UniqueConstraint, insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from fabcoord.clock import utc_now
@@ -80,6 +80,9 @@ class DemandDocument(SQLModel, table=True):
     created_at: datetime
 
 
+_LINES = DemandLine.__table__  # type: ignore[attr-defined]
+
+
 class UnknownDemand(NotFound):
     """No order (line) has that reference."""
 
@@ -110,14 +113,29 @@ def publish(
     status: str,
     priority: int = 1,
     site: str = "",
+    new: bool = False,
 ) -> None:
     """Create or bring up to date the projection of one order (all its lines).
 
     Lines no longer in ``lines`` are kept with quantity 0 (a document may still point at them).
+    ``new``: the order was created in this transaction, it has no projection to read yet.
     """
     if not lines:
         raise InvalidInput(f"order {reference} has no lines")
     now = utc_now()
+    if new:  # one plain insert: nothing to read or merge, no objects for the ORM to track
+        values = {"reference": reference, "hospital_id": hospital_id, "needed_by": needed_by}
+        values |= {"priority": priority, "site": site, "state": state, "status": status}
+        session.execute(
+            insert(_LINES),
+            [
+                values
+                | {"line": spec.line, "item_code": spec.item_code, "quantity": spec.quantity}
+                | {"updated_at": now}
+                for spec in lines
+            ],
+        )
+        return
     existing = {
         row.line: row
         for row in session.exec(select(DemandLine).where(DemandLine.reference == reference))

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from orders.limits import Limiter
+from orders.limits import Limiter, hit_in_turn
 from orders.pool import LIMIT_THREADS
 
 Scope = MutableMapping[str, Any]
@@ -81,12 +81,10 @@ class Guard:
         """Seconds to wait before the next request (0: go on); a limit that cannot be read
         (the database is away) lets the request through, which then meets the same trouble."""
         try:
-            wait = (
-                self.per_link.hit("link:" + hashlib.sha256(token.encode()).hexdigest())
-                if token
-                else 0
-            )
-            return wait or self.per_address.hit(f"addr:{address}")
+            if not token:
+                return self.per_address.hit(f"addr:{address}")
+            link = "link:" + hashlib.sha256(token.encode()).hexdigest()
+            return hit_in_turn(self.per_link, link, self.per_address, f"addr:{address}")
         except Exception as error:
             log.warning("rate limits unavailable, request let through: %s", error)
             return 0

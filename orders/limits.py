@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, text
 
@@ -76,15 +76,29 @@ class RateLimiter:
         self._last_sweep = now
 
 
-# GCRA in one statement: allowed while the next arrival time stays within a window of now
-_HIT = """
-    INSERT INTO web_rate_bucket AS b (key, tat, ok) VALUES (%(key)s, %(now)s + %(period)s, true)
+def _take(key: str, period: str, window: str, source: str) -> str:
+    """GCRA in one upsert: allowed while the next arrival time stays within a window of now."""
+    return f"""
+    INSERT INTO web_rate_bucket AS b (key, tat, ok) {source}
     ON CONFLICT (key) DO UPDATE SET
-        ok = GREATEST(b.tat, %(now)s) + %(period)s <= %(now)s + %(window)s,
-        tat = CASE WHEN GREATEST(b.tat, %(now)s) + %(period)s <= %(now)s + %(window)s
-                   THEN GREATEST(b.tat, %(now)s) + %(period)s ELSE b.tat END
-    RETURNING tat, ok
-"""
+        ok = GREATEST(b.tat, %(now)s) + %({period})s <= %(now)s + %({window})s,
+        tat = CASE WHEN GREATEST(b.tat, %(now)s) + %({period})s <= %(now)s + %({window})s
+                   THEN GREATEST(b.tat, %(now)s) + %({period})s ELSE b.tat END
+    RETURNING tat, ok"""
+
+
+_HIT = _take("key", "period", "window", "VALUES (%(key)s, %(now)s + %(period)s, true)")
+_THEN = _take(
+    "then_key",
+    "then_period",
+    "then_window",
+    "SELECT %(then_key)s, %(now)s + %(then_period)s, true FROM first WHERE first.ok",
+)
+# two buckets in one round trip, the second taken only when the first allowed the request
+_HIT_THEN = (
+    f"WITH first AS ({_HIT}), second AS ({_THEN})\n"
+    "SELECT first.tat, first.ok, second.tat, second.ok FROM first LEFT JOIN second ON true"
+)
 _SWEEP = "DELETE FROM web_rate_bucket WHERE tat < %(now)s"
 
 
@@ -114,14 +128,26 @@ class DatabaseRateLimiter:
     def hit(self, key: str) -> int:
         now = self._clock()
         params = {"key": key, "now": now, "period": self.period, "window": self.window_s}
+        tat, ok = self._run(_HIT, params, now)[:2]
+        return self._wait(tat, ok, now)
+
+    def hit_then(self, key: str, then: DatabaseRateLimiter, then_key: str) -> int:
+        """``hit(key)``, then, when allowed, ``then.hit(then_key)`` (same engine and clock), in
+        one statement: the wait of the first bucket that refused, else 0."""
+        now = self._clock()
+        params = {"key": key, "now": now, "period": self.period, "window": self.window_s}
+        params |= {"then_key": then_key, "then_period": then.period, "then_window": then.window_s}
+        tat, ok, then_tat, then_ok = self._run(_HIT_THEN, params, now)
+        return self._wait(tat, ok, now) or then._wait(then_tat, then_ok, now)
+
+    def _run(self, sql: str, params: dict[str, object], now: float) -> tuple[Any, ...]:
         connection = self.engine.raw_connection()
         try:
             cursor = connection.cursor()
             try:
-                cursor.execute(_HIT, params)
+                cursor.execute(sql, params)
                 row = cursor.fetchone()
                 assert row is not None  # an upsert with RETURNING answers one row
-                tat, ok = row
                 if now - self._swept > self.window_s:
                     self._swept = now
                     cursor.execute(_SWEEP, {"now": now})
@@ -129,9 +155,25 @@ class DatabaseRateLimiter:
                 cursor.close()
         finally:
             connection.close()  # back to the pool
-        if ok:
+        return tuple(row)
+
+    def _wait(self, tat: Any, ok: bool | None, now: float) -> int:
+        if ok is None or ok:  # None: this bucket was not taken (an earlier one refused)
             return 0
         return max(1, math.ceil(float(tat) + self.period - now - self.window_s))
+
+
+def hit_in_turn(first: Limiter, key: str, second: Limiter, second_key: str) -> int:
+    """Take ``first``'s bucket for ``key``, then, when allowed, ``second``'s for
+    ``second_key``: the seconds to wait (0: allowed). Two database limiters on one engine take
+    both in one round trip."""
+    if (
+        isinstance(first, DatabaseRateLimiter)
+        and isinstance(second, DatabaseRateLimiter)
+        and first.engine is second.engine
+    ):
+        return first.hit_then(key, second, second_key)
+    return first.hit(key) or second.hit(second_key)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from fabcoord.errors import InvalidInput, NotFound
@@ -227,6 +228,15 @@ def revoke(*, session: Session, hospital: str, actor: str) -> int:
     return len(links)
 
 
+# built once: every request authenticates (building and keying a statement costs more than
+# running it)
+_BY_HASH = (
+    select(HospitalLink, Hospital)
+    .join(Hospital, col(Hospital.id) == HospitalLink.hospital_id)
+    .where(HospitalLink.token_hash == bindparam("token_hash"))
+)
+
+
 def authenticate(*, session: Session, token: str | None) -> Access:
     """The hospital a token opens.
 
@@ -235,11 +245,7 @@ def authenticate(*, session: Session, token: str | None) -> Access:
     """
     if not token or not _TOKEN.match(token):
         raise LinkNotFound()
-    found = session.exec(
-        select(HospitalLink, Hospital)
-        .join(Hospital, col(Hospital.id) == HospitalLink.hospital_id)
-        .where(HospitalLink.token_hash == hash_token(token))
-    ).first()
+    found = session.exec(_BY_HASH, params={"token_hash": hash_token(token)}).first()
     if found is None or found[0].revoked_at is not None:
         raise LinkNotFound()
     expires_at = found[0].expires_at

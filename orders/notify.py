@@ -14,9 +14,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from fabcoord.clock import utc_now
+from fabcoord.demand import LineSpec
 from fabcoord.records import Hospital
 from orders.forms import ITEM_FR, PRIORITY_FR
 from orders.mail_models import Audience, MailState, OrderMail
@@ -47,6 +49,7 @@ _SAID = {  # (kind, subject's state, the sentence that opens the message)
     ),
     S.CANCELLED: ("cancelled", "annulée", "Votre commande a été annulée."),
 }
+_OUTBOX = OrderMail.__table__  # type: ignore[attr-defined]
 _REPLANNED = ("replanned", "nouvelle date", "La date de livraison de votre commande a changé.")
 _FOOTER = (
     "Pour suivre la commande, utilisez le lien personnel qui vous a été remis ; il n'est pas "
@@ -55,10 +58,10 @@ _FOOTER = (
 )
 
 
-def order_created(*, session: Session, order: Order, lines: Sequence[OrderLine]) -> None:
+def order_created(*, session: Session, order: Order, lines: Sequence[OrderLine | LineSpec]) -> None:
     """Queue the hospital's confirmation and the managers' notice of a new order."""
     hospital = _hospital_name(session, order)
-    _queue_hospital(session, order, lines, hospital, _SAID[S.RECEIVED], reason="")
+    mails = _for_hospital(session, order, lines, hospital, _SAID[S.RECEIVED], reason="")
     details = _details(order, lines, hospital)
     urgency = PRIORITY_FR.get(order.priority.value, order.priority.value)
     if order.urgency_reason:
@@ -71,15 +74,17 @@ def order_created(*, session: Session, order: Order, lines: Sequence[OrderLine])
         + f"\nfabcoord orders show {order.reference}\n"
         f"fabcoord orders accept {order.reference}  (ou reject --reason …)\n"
     )
-    _add(
-        session,
-        order,
-        "new_order",
-        Audience.MANAGERS,
-        "",
-        f"Nouvelle commande {order.reference} — {hospital} — {order.quantity} visières",
-        body,
+    mails.append(
+        _mail(
+            order,
+            "new_order",
+            Audience.MANAGERS,
+            "",
+            f"Nouvelle commande {order.reference} — {hospital} — {order.quantity} visières",
+            body,
+        )
     )
+    _queue(session, mails)
 
 
 def status_changed(*, session: Session, order: Order, reason: str) -> None:
@@ -115,23 +120,35 @@ def hospital_address(*, session: Session, order: Order) -> str:
 def _queue_hospital(
     session: Session,
     order: Order,
-    lines: Sequence[OrderLine],
+    lines: Sequence[OrderLine | LineSpec],
     hospital: str,
     said: tuple[str, str, str],
     reason: str,
 ) -> None:
+    _queue(session, _for_hospital(session, order, lines, hospital, said, reason))
+
+
+def _for_hospital(
+    session: Session,
+    order: Order,
+    lines: Sequence[OrderLine | LineSpec],
+    hospital: str,
+    said: tuple[str, str, str],
+    reason: str,
+) -> list[dict[str, object]]:
+    """The hospital's message (none when there is nobody to send it to)."""
     address = hospital_address(session=session, order=order)
     if not address:
-        return
+        return []
     kind, state, opening = said
     ours = f" (votre bon de commande {order.purchase_order})" if order.purchase_order else ""
     subject = f"Commande {order.reference}{ours} : {state}"
     why = f"\nMotif : {reason}\n" if reason else ""
     body = f"Bonjour,\n\n{opening}\n{why}\n{_details(order, lines, hospital)}\n{_FOOTER}\n"
-    _add(session, order, kind, Audience.HOSPITAL, address, subject, body)
+    return [_mail(order, kind, Audience.HOSPITAL, address, subject, body)]
 
 
-def _details(order: Order, lines: Sequence[OrderLine], hospital: str) -> str:
+def _details(order: Order, lines: Sequence[OrderLine | LineSpec], hospital: str) -> str:
     items = "".join(
         f"  - {line.quantity} × {ITEM_FR.get(line.item_code, line.item_code)}\n" for line in lines
     )
@@ -149,29 +166,34 @@ def _details(order: Order, lines: Sequence[OrderLine], hospital: str) -> str:
     return "\n".join(rows) + "\n"
 
 
-def _add(
-    session: Session,
-    order: Order,
-    kind: str,
-    audience: Audience,
-    to: str,
-    subject: str,
-    body: str,
-) -> None:
+def _mail(
+    order: Order, kind: str, audience: Audience, to: str, subject: str, body: str
+) -> dict[str, object]:
+    """One outbox row, as the values of :class:`OrderMail`'s columns."""
     now = utc_now()
-    session.add(
-        OrderMail(
-            order_id=order.id or 0,
-            kind=kind,
-            audience=audience,
-            to_address=to[:254],
-            subject=" ".join(subject.split())[:200],
-            body=body,
-            state=MailState.PENDING,
-            created_at=now,
-            next_attempt_at=now,
-        )
-    )
+    return {
+        "order_id": order.id or 0,
+        "kind": kind,
+        "audience": audience,
+        "to_address": to[:254],
+        "subject": " ".join(subject.split())[:200],
+        "body": body,
+        "state": MailState.PENDING,
+        "attempts": 0,
+        "last_error": "",
+        "created_at": now,
+        "next_attempt_at": now,
+        "leased_until": None,
+        "sent_at": None,
+    }
+
+
+def _queue(session: Session, mails: list[dict[str, object]]) -> None:
+    """Write the messages in one statement, one ``VALUES`` row each (a plain insert: the outbox
+    rows are not read back as objects here, and the ORM's unit of work would cost more than the
+    insert; a driver's executemany costs more than one statement for a couple of rows)."""
+    if mails:
+        session.execute(insert(_OUTBOX).values(mails))
 
 
 def _hospital_name(session: Session, order: Order) -> str:

@@ -4,6 +4,8 @@ Published on every create, amendment and state change, in the same transaction."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlmodel import Session, col, select
 
 from fabcoord import demand
@@ -31,8 +33,14 @@ def lines_of(*, session: Session, order_id: int) -> list[OrderLine]:
     )
 
 
-def publish(*, session: Session, order: Order, lines: list[OrderLine] | None = None) -> None:
-    """Bring the core's projection of ``order`` up to date."""
+def publish(
+    *,
+    session: Session,
+    order: Order,
+    lines: Sequence[OrderLine | demand.LineSpec] | None = None,
+    new: bool = False,
+) -> None:
+    """Bring the core's projection of ``order`` up to date (``new``: it has none yet)."""
     if lines is None:
         lines = lines_of(session=session, order_id=order.id or 0)
     demand.publish(
@@ -45,4 +53,5 @@ def publish(*, session: Session, order: Order, lines: list[OrderLine] | None = N
         status=order.status.value,
         priority=WEIGHT[order.priority],
         site=order.delivery_address,
+        new=new,
     )

@@ -7,9 +7,13 @@ import json
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
+from fabcoord.demand import LineSpec
+from fabcoord.errors import DatabaseBusy
 from fabcoord.ledger.models import Item, ItemKind
 from fabcoord.ledger.posting import utc_now
 from fabcoord.records import Hospital
@@ -17,7 +21,35 @@ from orders import links, notify, projection, sites
 from orders.errors import IdempotencyKeyReused, InvalidOrder, UnknownOrder
 from orders.models import HospitalSite, Order, OrderEvent, OrderLine, OrderStatus
 from orders.progress import Progress, progress
-from orders.schemas import OrderCreate, OrderEventPublic, OrderLinePublic, OrderPublic, SitePublic
+from orders.schemas import (
+    OrderCreate,
+    OrderEventPublic,
+    OrderLineIn,
+    OrderLinePublic,
+    OrderPublic,
+    SitePublic,
+)
+
+_ORDERS = Order.__table__  # type: ignore[attr-defined]
+_LINES = OrderLine.__table__  # type: ignore[attr-defined]
+_EVENTS = OrderEvent.__table__  # type: ignore[attr-defined]
+# the statements of every order, built once (building one costs about as much as running it)
+_WRITTEN = [column.name for column in _ORDERS.columns if column.name != "id"]
+_INSERT_ORDER = {  # no row when the hospital already used the idempotency key
+    "postgresql": postgresql.insert(_ORDERS)
+    .on_conflict_do_nothing(index_elements=["hospital_id", "idempotency_key"])
+    .returning(_ORDERS.c.id),
+    "sqlite": sqlite.insert(_ORDERS)
+    .on_conflict_do_nothing(index_elements=["hospital_id", "idempotency_key"])
+    .returning(_ORDERS.c.id),
+}
+_SET_REFERENCE = (
+    update(_ORDERS)
+    .where(_ORDERS.c.id == bindparam("order_id"))
+    .values(reference=bindparam("new_reference"))
+)
+_INSERT_LINE = insert(_LINES)
+_INSERT_EVENT = insert(_EVENTS)
 
 
 def fingerprint(order: OrderCreate) -> str:
@@ -60,12 +92,15 @@ def create_order(
     if problems:
         raise InvalidOrder(problems)
     print_ = fingerprint(order)
-    if idempotency_key is not None:
-        earlier = _by_key(session, hospital_id, idempotency_key)
-        if earlier is not None:
-            return _replay(earlier, print_, idempotency_key), False
     if site is None:
-        site = sites.site_for_address(
+        site = sites.site_at(
+            session=session, hospital_id=hospital_id, address=order.delivery_address
+        )
+    if site is None:  # a new address makes a site, but never for a replay
+        earlier = _by_key(session, hospital_id, idempotency_key) if idempotency_key else None
+        if earlier is not None:
+            return _replay(earlier, print_, idempotency_key or ""), False
+        site = sites.new_site_at(
             session=session, hospital_id=hospital_id, address=order.delivery_address, actor=actor
         )
     now = utc_now()
@@ -93,50 +128,68 @@ def create_order(
         created_at=now,
         updated_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(record)
-            session.flush()
-    except IntegrityError:
-        earlier = _by_key(session, hospital_id, idempotency_key) if idempotency_key else None
-        if earlier is None:
-            raise
+    # plain statements rather than the ORM's unit of work (its two flushes cost more than the
+    # insert and the update); the order is then handed to the session as the row it wrote
+    written = {name: getattr(record, name) for name in _WRITTEN}
+    # a key already used makes no row (ON CONFLICT DO NOTHING; on PostgreSQL after the other
+    # transaction that used it ends): no lookup first, no savepoint
+    dialect = session.get_bind().dialect.name
+    order_id = session.execute(_INSERT_ORDER[dialect], written).scalar_one_or_none()
+    if order_id is None:
+        earlier = _by_key(session, hospital_id, idempotency_key or "")
+        if earlier is None:  # its transaction rolled back between the insert and the lookup
+            raise DatabaseBusy("commande en cours d'enregistrement sous cette clé, réessayez")
         return _replay(earlier, print_, idempotency_key or ""), False
-    record.reference = f"CMD-{now.year}-{record.id:06d}"
+    record.id, record.reference = order_id, f"CMD-{now.year}-{order_id:06d}"
+    session.execute(_SET_REFERENCE, {"order_id": order_id, "new_reference": record.reference})
+    make_transient_to_detached(record)  # as if read back: nothing left for the ORM to write
     session.add(record)
-    rows = [
-        OrderLine(order_id=record.id or 0, line=number, item_code=line.item, quantity=line.quantity)
-        for number, line in enumerate(lines, start=1)
-    ]
-    session.add_all(rows)
-    session.add(
-        OrderEvent(
-            order_id=record.id or 0,
-            from_status=None,
-            to_status=OrderStatus.RECEIVED,
-            actor=actor,
-            reason=_received(channel),
-            at=now,
-            link_id=link_id,
-            quantity=record.quantity,
-            needed_by=record.needed_by,
-            expected_delivery=record.expected_delivery,
-        )
+    rows = [LineSpec(number, line.item, line.quantity) for number, line in enumerate(lines, 1)]
+    # the order's other rows are written by plain statements: they are not read back as
+    # objects in this transaction, and the ORM's unit of work costs more than the insert
+    session.execute(
+        _INSERT_LINE,
+        [
+            {
+                "order_id": record.id,
+                "line": r.line,
+                "item_code": r.item_code,
+                "quantity": r.quantity,
+            }
+            for r in rows
+        ],
+    )
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "order_id": record.id,
+            "from_status": None,
+            "to_status": OrderStatus.RECEIVED,
+            "actor": actor,
+            "reason": _received(channel),
+            "at": now,
+            "link_id": link_id,
+            "quantity": record.quantity,
+            "needed_by": record.needed_by,
+            "expected_delivery": record.expected_delivery,
+        },
     )
     if link_id is not None:
         links.mark_used(session=session, link_id=link_id)
     notify.order_created(session=session, order=record, lines=rows)
+    projection.publish(session=session, order=record, lines=rows, new=True)
     session.flush()
-    projection.publish(session=session, order=record, lines=rows)
     return record, True
 
 
 def catalogue(*, session: Session) -> dict[str, str]:
     """The models hospitals may order: code → label (finished items of the catalogue)."""
-    rows = session.exec(
-        select(Item.code, Item.name).where(Item.kind == ItemKind.FINISHED).order_by(col(Item.code))
-    ).all()
-    return {code: name for code, name in rows}
+    return {code: name for code, name in session.exec(_CATALOGUE).all()}
+
+
+_CATALOGUE = (  # built once: every order checks its models against it
+    select(Item.code, Item.name).where(Item.kind == ItemKind.FINISHED).order_by(col(Item.code))
+)
 
 
 def _received(channel: str) -> str:
@@ -243,9 +296,15 @@ def describe_created(
     hospital: str,
     actor: str,
     link_id: int | None = None,
+    ordered: Sequence[OrderLineIn] | None = None,
 ) -> OrderPublic:
     """The answer to :func:`create_order`: a new order is described without reading it back
-    (nothing has happened to it yet: no postings, one event); a replayed one is read."""
+    (nothing has happened to it yet: no postings, one event); a replayed one is read.
+
+    Args:
+        ordered: the lines as asked (``OrderCreate.order_lines()``), which :func:`create_order`
+            numbered from 1; None: they are read back.
+    """
     if not created:
         return describe(session=session, orders=[order], with_events=True)[0]
     received = OrderEventPublic(
@@ -256,7 +315,11 @@ def describe_created(
         at=order.created_at,
         link_id=link_id,
     )
-    lines = projection.lines_of(session=session, order_id=order.id or 0)
+    lines = (
+        projection.lines_of(session=session, order_id=order.id or 0)
+        if ordered is None
+        else [LineSpec(number, x.item, x.quantity) for number, x in enumerate(ordered, 1)]
+    )
     site = session.get(HospitalSite, order.site_id) if order.site_id else None
     place = sites.public(site) if site else None
     return _public(order, hospital, Progress(), [received], lines, place)
@@ -267,7 +330,7 @@ def _public(
     hospital: str,
     done: Progress,
     events: list[OrderEventPublic],
-    lines: list[OrderLine],
+    lines: Sequence[OrderLine | LineSpec],
     site: SitePublic | None,
 ) -> OrderPublic:
     return OrderPublic(

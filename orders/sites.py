@@ -6,6 +6,7 @@ import csv
 import re
 from pathlib import Path
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from fabcoord.clock import utc_now
@@ -134,14 +135,39 @@ def find_site(*, session: Session, hospital_id: int, site: str | int) -> Hospita
     raise UnknownSite(f"unknown site {str(site)[:60]!r} (see 'fabcoord hospital site list')")
 
 
+# the first working site (by name) at an address; built once, as every order asks it
+_AT_ADDRESS = (
+    select(HospitalSite)
+    .where(
+        HospitalSite.hospital_id == bindparam("hospital_id"),
+        col(HospitalSite.removed_at).is_(None),
+        HospitalSite.address == bindparam("address"),
+    )
+    .order_by(col(HospitalSite.name), col(HospitalSite.id))
+    .limit(1)
+)
+
+
+def site_at(*, session: Session, hospital_id: int, address: str) -> HospitalSite | None:
+    """The hospital's working site at exactly this address (the first by name), if any."""
+    return session.exec(
+        _AT_ADDRESS, params={"hospital_id": hospital_id, "address": address.strip()}
+    ).first()
+
+
 def site_for_address(
     *, session: Session, hospital_id: int, address: str, actor: str
 ) -> HospitalSite:
     """The hospital's site at this address, created from it when there is none yet."""
+    existing = site_at(session=session, hospital_id=hospital_id, address=address)
+    if existing is not None:
+        return existing
+    return new_site_at(session=session, hospital_id=hospital_id, address=address, actor=actor)
+
+
+def new_site_at(*, session: Session, hospital_id: int, address: str, actor: str) -> HospitalSite:
+    """A new site of the hospital made from an address (name: its first part)."""
     text = address.strip()
-    for candidate in sites_of(session=session, hospital_id=hospital_id):
-        if candidate.address == text:
-            return candidate
     first = text.replace("\n", ",").split(",")[0].strip()[:120] or "Adresse de livraison"
     found = _POSTAL.search(text)
     site = HospitalSite(

@@ -202,7 +202,7 @@ def create_app(settings: Settings) -> FastAPI:
             errors = forms.row_errors(errors, values)
             return form_page(access, token, values, status=422, errors=errors, **kept)
         try:
-            with writing, unit_of_work(engine) as session:
+            with writing, unit_of_work(engine, keep_loaded=True) as session:
                 created, _ = service.create_order(
                     session=session,
                     hospital_id=access.hospital_id,
@@ -467,8 +467,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     def api_create(body: OrderCreate, token: Token, key: IdempotencyKey = None) -> Response:
         """Passer une commande ; avec Idempotency-Key, un rejeu renvoie la commande d'origine."""
-        with writing, unit_of_work(engine) as session:
-            access = api_auth(session, token)
+        with writing, unit_of_work(engine, keep_loaded=True) as session:
+            access = api_auth(session, token)  # its link and hospital stay loaded for the order
             actor = f"hospital-link:{access.link_id}"
             order, created = service.create_order(
                 session=session,
@@ -486,6 +486,7 @@ def create_app(settings: Settings) -> FastAPI:
                 hospital=access.hospital_name,
                 actor=actor,
                 link_id=access.link_id,
+                ordered=body.order_lines(),
             )
         return json(public, 201 if created else 200)
 

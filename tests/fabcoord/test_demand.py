@@ -175,3 +175,33 @@ def test_delivered_counts_linked_documents_at_the_ordering_hospital_net_of_rever
         posting.reverse(session=session, posting_id=delivered.id, reason="wrong", actor="t")
     with unit_of_work(engine, read_only=True) as session:
         assert demand.delivered_per_line(session=session, reference="CMD-2026-000001")[1] == 0
+
+
+def test_a_new_orders_projection_is_written_as_a_first_publish_writes_it(
+    engine: Engine, hospital_id: int
+) -> None:
+    with unit_of_work(engine) as session:
+        _publish(session, hospital_id, demand.DemandState.PENDING)
+    with unit_of_work(engine) as session:
+        demand.publish(
+            session=session,
+            reference="CMD-2026-000002",
+            hospital_id=hospital_id,
+            lines=[demand.LineSpec(1, "visor", 300), demand.LineSpec(2, "visor-frame", 50)],
+            needed_by=date(2026, 12, 20),
+            state=demand.DemandState.PENDING,
+            status=demand.DemandState.PENDING.value,
+            priority=2,
+            site="Hôtel-Dieu, Nantes",
+            new=True,
+        )
+    with unit_of_work(engine, read_only=True) as session:
+        first, new = (
+            [
+                x.model_dump(exclude={"id", "reference", "updated_at"})
+                for x in demand.lines_of(session=session, reference=reference)
+            ]
+            for reference in ("CMD-2026-000001", "CMD-2026-000002")
+        )
+    assert new == first
+    assert [x["line"] for x in new] == [1, 2]

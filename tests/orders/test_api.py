@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
+from sqlmodel import select
 
 from fabcoord import demand
 from fabcoord.config import Settings
 from fabcoord.db import unit_of_work
-from orders import lifecycle, links
+from orders import lifecycle, links, sites
+from orders.models import HospitalSite
 from orders.schemas import today
 from orders.web import create_app
 from tests.orders.conftest import HOSPITAL, OTHER_HOSPITAL, invite, order_count, state, valid_order
@@ -36,6 +38,40 @@ def test_creating_an_order_returns_its_reference_and_state(client: TestClient, t
     assert body["events"][0]["to_status"] == "received"
 
 
+@pytest.mark.parametrize("key", [None, "k-1"])
+def test_creating_an_order_reads_each_row_once_and_takes_no_savepoint(
+    client: TestClient, token: str, key: str | None
+) -> None:
+    client.post("/api/v1/orders", json=valid_order(), headers=auth(token))  # the site exists now
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(" ".join(str(args[2]).split()).upper())
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        response = client.post("/api/v1/orders", json=valid_order(), headers=auth(token, key))
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert response.status_code == 201
+    assert response.json()["lines"] == [{"line": 1, "item": "visor", "quantity": 250}]
+    reads = [s.split(" FROM ")[1].split()[0] for s in seen if s.startswith("SELECT")]
+    assert sorted(reads) == ["HOSPITAL_LINK", "HOSPITAL_SITE", "ITEM"]  # link + hospital joined
+    assert not [s for s in seen if "SAVEPOINT" in s]  # a used key makes the insert write nothing
+    writes = sorted(s.split()[2] for s in seen if s.startswith("INSERT"))
+    assert writes == [
+        "DEMAND_LINE",
+        "HOSPITAL_ORDER",
+        "HOSPITAL_ORDER_EVENT",
+        "HOSPITAL_ORDER_LINE",
+        "ORDER_MAIL",  # the hospital's and the managers' messages in one statement
+    ]
+    if key is not None:  # and the replay answers the same order
+        again = client.post("/api/v1/orders", json=valid_order(), headers=auth(token, key))
+        assert again.status_code == 200
+        assert again.json()["reference"] == response.json()["reference"]
+
+
 def test_the_longest_allowed_key_is_stored_and_a_longer_one_refused(
     client: TestClient, token: str, reference_loaded: Engine
 ) -> None:
@@ -54,6 +90,21 @@ def test_replaying_a_key_with_the_same_body_returns_the_original_order(
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["reference"] == first.json()["reference"]
     assert order_count(reference_loaded) == 1
+
+
+def test_replaying_a_key_makes_no_site_even_when_the_orders_site_was_removed(
+    client: TestClient, token: str, reference_loaded: Engine
+) -> None:
+    first = client.post("/api/v1/orders", json=valid_order(), headers=auth(token, "key-1"))
+    site_id = first.json()["site"]["id"]
+    with unit_of_work(reference_loaded) as session:
+        sites.remove_site(session=session, hospital=HOSPITAL, site=site_id)
+        count = len(session.exec(select(HospitalSite)).all())
+    again = client.post("/api/v1/orders", json=valid_order(), headers=auth(token, "key-1"))
+    assert again.status_code == 200
+    assert again.json()["reference"] == first.json()["reference"]
+    with unit_of_work(reference_loaded, read_only=True) as session:
+        assert len(session.exec(select(HospitalSite)).all()) == count
 
 
 def test_reusing_a_key_with_another_body_is_a_conflict_and_changes_nothing(

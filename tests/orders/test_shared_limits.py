@@ -9,7 +9,14 @@ import pytest
 from sqlalchemy import Engine, text
 
 from fabcoord.config import Settings
-from orders.limits import DatabaseRateLimiter, Limiters, RateLimiter, shared_key, signing_key
+from orders.limits import (
+    DatabaseRateLimiter,
+    Limiters,
+    RateLimiter,
+    hit_in_turn,
+    shared_key,
+    signing_key,
+)
 from orders.pool import limits_engine
 
 
@@ -94,3 +101,19 @@ def test_limits_live_in_the_process_on_sqlite_and_in_the_database_on_postgresql(
         limiters.close()
     expected = RateLimiter if settings.is_sqlite else DatabaseRateLimiter
     assert kinds == {expected}
+
+
+@pytest.mark.postgresql_only
+def test_a_link_then_an_address_taken_in_one_statement_as_in_two(bucket_engine: Engine) -> None:
+    """The guard's two limits in one round trip: the address is taken only when the link allowed
+    the request, and each answers as its own bucket would."""
+    clock = Clock()
+    link, address = (DatabaseRateLimiter(bucket_engine, n, 60.0, clock=clock) for n in (2, 3))
+    memory = RateLimiter(2, 60.0, clock=clock), RateLimiter(3, 60.0, clock=clock)
+    seen = []
+    for step, key in ((0, "a"), (0, "a"), (0, "a"), (0, "b"), (0, "b"), (30, "b"), (60, "a")):
+        clock.now += step
+        expected = memory[0].hit(f"link:{key}") or memory[1].hit("addr:x")
+        seen.append((hit_in_turn(link, f"link:{key}", address, "addr:x"), expected))
+    assert [s for s, _ in seen] == [e for _, e in seen] == [0, 0, 30, 0, 20, 0, 0]
+    assert hit_in_turn(RateLimiter(1, 60.0), "k", RateLimiter(1, 60.0), "k") == 0  # in memory
