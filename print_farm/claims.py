@@ -165,14 +165,14 @@ def claim(
     misfit = spool_misfit(session, loaded, material=job.material, grams=job.grams)
     if misfit:
         session.execute(_SET_NOTICE, {"pid": printer_id, "v_notice": misfit[:300]})
-        _written_printer(session, printer_id, notice=misfit[:300])
+        written_printer(session, printer_id, notice=misfit[:300])
         return None
     now, lot = utc_now(), printer.loaded_lot
     attempt: int = session.execute(
         _START_JOB, {"job_id": job_id, "pid": printer_id, "lot": lot, "now": now}
     ).scalar_one()
     session.execute(_TAKE_PRINTER, {"pid": printer_id, "job_id": job_id})
-    _written(
+    written(
         session,
         job_id,
         status=JobState.STARTING,
@@ -184,7 +184,7 @@ def claim(
         started_at=None,
         last_error="",
     )
-    _written_printer(session, printer_id, current_job_id=job_id, notice="")
+    written_printer(session, printer_id, current_job_id=job_id, notice="")
     return attempt
 
 
@@ -299,12 +299,12 @@ def mark_start_sent(
     if row is None or not JobState(row.status).is_active or row.cancel_requested:
         return False
     parameters = {"job_id": job_id, "owner": owner, "at": at or utc_now()}
-    written = session.execute(
+    result = session.execute(
         _start_sent(is_postgres(session)), {**parameters, **database_now_parameter(session, clock)}
     )
-    if written.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:  # type: ignore[attr-defined]
         raise LeaseLost(row.printer_id, owner)
-    _written(session, job_id, start_sent_at=parameters["at"])
+    written(session, job_id, start_sent_at=parameters["at"])
     return True
 
 
@@ -343,7 +343,7 @@ def mark_printing(*, session: Session, job_id: int, attempt: int) -> bool:
     if started is None:  # printing already (ours: True), or the attempt is no longer ours
         status = session.execute(_ATTEMPT_STATUS, {"job_id": job_id, "attempt": attempt}).scalar()
         return status is not None and JobState(status) is JobState.PRINTING
-    _written(session, job_id, status=JobState.PRINTING, started_at=now)
+    written(session, job_id, status=JobState.PRINTING, started_at=now)
     order_ref = started[0]
     if order_ref and _first_start(session, job_id, order_ref):
         events.publish(
@@ -372,14 +372,14 @@ _ATTEMPT_STATUS = select(_JOB.c.status).where(
 )
 
 
-def _written_printer(session: Session, printer_id: int, **values: object) -> None:
+def written_printer(session: Session, printer_id: int, **values: object) -> None:
     """The printer's row was written without the ORM: a copy the session holds takes the values."""
     printer = session.identity_map.get(session.identity_key(FarmPrinter, printer_id))
     for name, value in values.items() if printer is not None else ():
         set_committed_value(printer, name, value)
 
 
-def _written(session: Session, job_id: int, **values: object) -> None:
+def written(session: Session, job_id: int, **values: object) -> None:
     """The job's row was written without the ORM: a copy the session holds takes the values."""
     job = session.identity_map.get(session.identity_key(PrintJob, job_id))
     for name, value in values.items() if job is not None else ():
