@@ -31,8 +31,9 @@ from print_farm.db_clock import (
     database_now_sql,
     is_postgres,
 )
+from print_farm.designs import file_name_for
 from print_farm.errors import LeaseLost
-from print_farm.models import Design, FarmPrinter, JobState, PrintJob
+from print_farm.models import Design, FarmPrinter, GcodeBlob, JobState, PrintJob
 from print_farm.spools import LoadedSpool, grams_left
 
 _JOB = PrintJob.__table__  # type: ignore[attr-defined]
@@ -146,6 +147,22 @@ def claim(
     ``printers load/unload`` in between wins, and the printer's notice says what to do. Four to
     five statements, built once.
     """
+    claimed = claim_for_start(
+        session=session, job_id=job_id, printer_id=printer_id, owner=owner, clock=clock
+    )
+    return None if claimed is None else claimed[0]
+
+
+def claim_for_start(
+    *,
+    session: Session,
+    job_id: int,
+    printer_id: int,
+    owner: str,
+    clock: Callable[[], datetime] = utc_now,
+) -> tuple[int, str] | None:
+    """:func:`claim`, returning the attempt and the printer file name of the job's design (read
+    with the job: no statement of its own)."""
     session.flush()  # the caller's pending changes (``farm clear``…) are seen below
     parameters = {"pid": printer_id, "owner": owner, **database_now_parameter(session, clock)}
     printer = session.execute(_claim_printer(is_postgres(session)), parameters).first()
@@ -185,7 +202,7 @@ def claim(
         last_error="",
     )
     written_printer(session, printer_id, current_job_id=job_id, notice="")
-    return attempt
+    return attempt, file_name_for(job.sha256)
 
 
 @dataclass(frozen=True)
@@ -218,9 +235,11 @@ def _claim_printer(postgres: bool) -> Any:
 
 
 _DESIGN = Design.__table__  # type: ignore[attr-defined]
+_BLOB = GcodeBlob.__table__  # type: ignore[attr-defined]
 _CLAIM_JOB = (
-    select(_JOB.c.id, _DESIGN.c.material, _DESIGN.c.grams)
+    select(_JOB.c.id, _DESIGN.c.material, _DESIGN.c.grams, _BLOB.c.sha256)
     .join(_DESIGN, _DESIGN.c.id == _JOB.c.design_id)
+    .join(_BLOB, _BLOB.c.id == _DESIGN.c.blob_id)
     .where(_JOB.c.id == bindparam("job_id"), _JOB.c.status == JobState.QUEUED)
     .with_for_update(skip_locked=True, of=_JOB)
 )

@@ -464,12 +464,12 @@ def _store(
     notices: dict[int, tuple[str, str]],
     config: DispatcherConfig,
 ) -> list[tuple[int, int, int]]:
-    """A pass's writes: the printers' rows locked in id order first (as lease renewal locks
-    them), then the jobs, each checked under its row lock (exactly once per attempt). Returns
-    the confirmed starts whose attempt is no longer ours."""
+    """A pass's writes: when they touch several printers, the printers' rows are locked in id
+    order first (as lease renewal locks them); each job is checked under its row lock (exactly
+    once per attempt). Returns the confirmed starts whose attempt is no longer ours."""
     printer_ids = {p for p, _, _ in confirmed} | {r.printer_id for r in records}
     printer_ids |= {o.printer_id for o in observed}
-    locked = len(printer_ids) > 1 or bool(confirmed or records)  # a lone UPDATE locks its row
+    locked = len(printer_ids) > 1  # one printer: its rows are locked as they are written
     if locked:
         dispatch_db.lock_printers(session=session, printer_ids=printer_ids)
     unowned = [

@@ -334,11 +334,11 @@ def _claim(
     dispatch_db.store_notices(session=session, notices=notices)
     claimed = []
     for assignment in plan:
-        attempt = claims.claim(
+        started = claims.claim_for_start(
             session=session, job_id=assignment.job_id, printer_id=assignment.printer_id, owner=owner
         )
-        if attempt is not None:
-            name = dispatch_db.job_file_name(session=session, job_id=assignment.job_id)
+        if started is not None:
+            attempt, name = started
             claimed.append((assignment.printer_id, assignment.job_id, attempt, name))
     return claimed
 
