@@ -431,9 +431,10 @@ class Dispatcher:
             unowned = await self.db.write(
                 lambda session: _store(session, confirmed, records, changed, notices, config)
             )
-        except BaseException:
-            state.confirmed[:0] = confirmed  # written by a later pass; the verdicts are judged
-            raise  # again once their jobs are read again (touched)
+        except BaseException:  # written by a later pass (a verdict judged again meanwhile is
+            state.confirmed[:0] = confirmed  # refused then: each attempt is recorded once)
+            self.outcomes.pending[:0] = records
+            raise
         for observed in changed:
             if (done := self.tracked.get(observed.printer_id)) is not None:
                 done.stored(now)
