@@ -61,8 +61,6 @@ def run(kind: str, args: argparse.Namespace, workdir: Path) -> str:
                 if args.source:  # another version of the code (a baseline in the same run)
                     env["PYTHONPATH"] = str(args.source)
                     command = [sys.executable, "-c", "from cli import main; main()", *command[1:]]
-                if os.environ.get("COUNT_WRAP"):
-                    command = [sys.executable, os.environ["COUNT_WRAP"], *command[1:]]
                 if args.profile:
                     out = f"{args.profile}.{kind}"
                     env["PROFILE_OUT"] = out
