@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select, update
 from sqlmodel import Session
 
 from fabcoord import fablabs
@@ -26,7 +27,7 @@ from fabcoord.ledger.models import MoveReason
 from fabcoord.ledger.posting import Leg, PostingRequest, post, utc_now
 from fabcoord.records import Fablab
 from print_farm.attempts import requeue_state
-from print_farm.claims import lock_attempt
+from print_farm.claims import written, written_printer
 from print_farm.models import Design, FarmPrinter, JobState, PrintJob
 from print_farm.registry import location_code
 from print_farm.spools import grams_left
@@ -57,28 +58,27 @@ def idempotency_key(job_id: int, attempt: int) -> str:
 
 def record_done(*, session: Session, job_id: int, attempt: int, actor: str) -> Outcome | None:
     """Record a print that ran to its end; None if this attempt's outcome is already recorded."""
-    job = lock_attempt(session, job_id, attempt)
+    job = _lock_attempt(session, job_id, attempt)
     if job is None:
         return None
-    printer, design, fablab = _printer_and_design(session, job)
-    stock = fablabs.stock_location_code(fablab)
-    grams = _available(session, printer, job, design.grams)
-    short = design.grams - grams
+    printer = _printer_and_design(session, job)
+    stock = fablabs.stock_location_code(printer.slug)
+    grams = _available(session, printer, job, printer.grams)
+    short = printer.grams - grams
     legs = [
-        Leg(FRAME_ITEM, catalogue.PRODUCTION, -design.units_per_print),
-        Leg(FRAME_ITEM, stock, design.units_per_print),
+        Leg(FRAME_ITEM, catalogue.PRODUCTION, -printer.units_per_print),
+        Leg(FRAME_ITEM, stock, printer.units_per_print),
     ]
     if grams > 0:
         legs += [
-            Leg(design.material, location_code(printer.name), -grams, job.lot),
-            Leg(design.material, catalogue.PRODUCTION, grams, job.lot),
+            Leg(printer.material, location_code(printer.name), -grams, job.lot),
+            Leg(printer.material, catalogue.PRODUCTION, grams, job.lot),
         ]
-    note = "done" + _short_note(job, design.grams, grams)
+    note = "done" + _short_note(job, printer.grams, grams)
     posting_id = _post(session, job, attempt, MoveReason.PRINT_OUTPUT, legs, actor, note)
-    _finish(session, job, printer, JobState.DONE, "")
-    _warn_short(printer, job.lot, short)
+    _finish(session, job, printer, JobState.DONE, "", short)
     return Outcome(
-        job_id, attempt, JobState.DONE.value, design.units_per_print, grams, posting_id, short
+        job_id, attempt, JobState.DONE.value, printer.units_per_print, grams, posting_id, short
     )
 
 
@@ -95,23 +95,22 @@ def record_failure(
     """Record a failed or cancelled print: filament used goes to scrap, the job is requeued (or
     cancelled when an operator asked, or held after ``max_attempts`` attempts); None if this
     attempt's outcome is already recorded."""
-    job = lock_attempt(session, job_id, attempt)
+    job = _lock_attempt(session, job_id, attempt)
     if job is None:
         return None
-    printer, design, _ = _printer_and_design(session, job)
-    used = scrap_grams(design.grams, completion)
+    printer = _printer_and_design(session, job)
+    used = scrap_grams(printer.grams, completion)
     grams = _available(session, printer, job, used)
     posting_id = None
     if grams > 0:
         legs = [
-            Leg(design.material, location_code(printer.name), -grams, job.lot),
-            Leg(design.material, catalogue.SCRAP, grams, job.lot),
+            Leg(printer.material, location_code(printer.name), -grams, job.lot),
+            Leg(printer.material, catalogue.SCRAP, grams, job.lot),
         ]
         note = why + _short_note(job, used, grams)
         posting_id = _post(session, job, attempt, MoveReason.PRINT_SCRAP, legs, actor, note)
-    status, lot = requeue_state(job, max_attempts), job.lot
-    _finish(session, job, printer, status, why)  # a requeued job forgets its lot
-    _warn_short(printer, lot, used - grams)
+    status = requeue_state(job, max_attempts)
+    _finish(session, job, printer, status, why, used - grams)  # a requeued job forgets its lot
     return Outcome(job_id, attempt, status.value, 0, grams, posting_id, used - grams)
 
 
@@ -123,27 +122,73 @@ def scrap_grams(design_grams: int, completion: float | None) -> int:
     return min(design_grams, math.ceil(design_grams * fraction))
 
 
-def _printer_and_design(session: Session, job: PrintJob) -> tuple[FarmPrinter, Design, str]:
+_JOB = PrintJob.__table__  # type: ignore[attr-defined]
+_PRINTER = FarmPrinter.__table__  # type: ignore[attr-defined]
+_DESIGN = Design.__table__  # type: ignore[attr-defined]
+_FABLAB = Fablab.__table__  # type: ignore[attr-defined]
+_LOCK_ATTEMPT = (
+    select(
+        _JOB.c.id,
+        _JOB.c.status,
+        _JOB.c.attempts,
+        _JOB.c.retry_base,
+        _JOB.c.cancel_requested,
+        _JOB.c.printer_id,
+        _JOB.c.design_id,
+        _JOB.c.lot,
+        _JOB.c.order_ref,
+    )
+    .where(_JOB.c.id == bindparam("job_id"))
+    .with_for_update()
+)
+_PRINTER_AND_DESIGN = (
+    select(
+        _PRINTER.c.id,
+        _PRINTER.c.name,
+        _PRINTER.c.location_id,
+        _PRINTER.c.loaded_material,
+        _PRINTER.c.loaded_lot,
+        _PRINTER.c.auto_clear,
+        _PRINTER.c.current_job_id,
+        _PRINTER.c.notice,
+        _DESIGN.c.units_per_print,
+        _DESIGN.c.material,
+        _DESIGN.c.grams,
+        _FABLAB.c.slug,
+    )
+    .join(_FABLAB, _FABLAB.c.id == _PRINTER.c.fablab_id)
+    .join(_DESIGN, _DESIGN.c.id == bindparam("design_id"))
+    .where(_PRINTER.c.id == bindparam("printer_id"))
+    .with_for_update(of=_PRINTER)
+)
+_UPDATE_JOB = update(_JOB).where(_JOB.c.id == bindparam("job_id"))
+_UPDATE_PRINTER = update(_PRINTER).where(_PRINTER.c.id == bindparam("printer_id"))
+
+
+def _lock_attempt(session: Session, job_id: int, attempt: int) -> Row[Any] | None:
+    """The job's row, locked, while ``attempt`` is its current attempt and still active."""
+    session.flush()  # the caller's pending changes are seen (and not written over) below
+    job = session.execute(_LOCK_ATTEMPT, {"job_id": job_id}).first()
+    if job is None or job.attempts != attempt or not JobState(job.status).is_active:
+        return None
+    return job
+
+
+def _printer_and_design(session: Session, job: Row[Any]) -> Row[Any]:
     """The job's printer (its row locked), its design and the slug of the printer's fablab, in
     one query."""
-    printer, design, slug = session.execute(
-        select(FarmPrinter, Design, Fablab.slug)  # type: ignore[call-overload]
-        .join(Fablab, Fablab.id == FarmPrinter.fablab_id)
-        .join(Design, Design.id == job.design_id)
-        .where(FarmPrinter.id == job.printer_id)
-        .with_for_update(of=FarmPrinter)
-    ).one()
-    return printer, design, slug
+    parameters = {"printer_id": job.printer_id, "design_id": job.design_id}
+    return session.execute(_PRINTER_AND_DESIGN, parameters).one()
 
 
-def _available(session: Session, printer: FarmPrinter, job: PrintJob, wanted: int) -> int:
+def _available(session: Session, printer: Row[Any], job: Row[Any], wanted: int) -> int:
     """The grams to post: what the print used, but never more than the lot has on the printer."""
     if printer.loaded_lot != job.lot or printer.loaded_material == "":
         return 0
     return max(0, min(wanted, grams_left(session=session, printer=printer)))
 
 
-def _short_note(job: PrintJob, used: int, posted: int) -> str:
+def _short_note(job: Row[Any], used: int, posted: int) -> str:
     if posted >= used:
         return ""
     return (
@@ -152,20 +197,17 @@ def _short_note(job: PrintJob, used: int, posted: int) -> str:
     )
 
 
-def _warn_short(printer: FarmPrinter, lot: str, short: int) -> None:
+def _short_warning(lot: str, short: int) -> str:
     """Tell the operator the ledger had less filament on the printer than the print used."""
-    if short <= 0:
-        return
-    warning = (
+    return (
         f"lot {lot} ran short by {short} g: weigh the spool and correct with "
         f"'fabcoord stock adjust'"
     )
-    printer.notice = (warning + ("; " + printer.notice if printer.notice else ""))[:300]
 
 
 def _post(
     session: Session,
-    job: PrintJob,
+    job: Row[Any],
     attempt: int,
     reason: MoveReason,
     legs: list[Leg],
@@ -182,7 +224,7 @@ def _post(
                 doc_id=str(job.id),
                 legs=tuple(legs),
                 actor=actor,
-                idempotency_key=idempotency_key(job.id or 0, attempt),
+                idempotency_key=idempotency_key(job.id, attempt),
                 note=f"{order}attempt {attempt}, lot {job.lot}: {note}"[:500],
             ),
         )
@@ -192,21 +234,32 @@ def _post(
 
 
 def _finish(
-    session: Session, job: PrintJob, printer: FarmPrinter, status: JobState, why: str
+    session: Session, job: Row[Any], printer: Row[Any], status: JobState, why: str, short: int
 ) -> None:
+    """The job's and the printer's rows after the print: two ``UPDATE``s (the rows are locked)."""
     now = utc_now()
-    job.status, job.last_error = status, why[:300]
+    values: dict[str, object] = {"status": status, "last_error": why[:300]}
     if status in (JobState.QUEUED, JobState.HELD):
-        job.printer_id, job.lot = None, ""
-        job.claimed_at = job.start_sent_at = job.started_at = None
+        values |= {"printer_id": None, "lot": "", "claimed_at": None}
+        values |= {"start_sent_at": None, "started_at": None}
     else:
-        job.finished_at = now
-    if printer.current_job_id == job.id:
-        printer.current_job_id = None
-    printer.bed_clear = printer.auto_clear
-    printer.cleared_at = now if printer.auto_clear else printer.cleared_at
-    printer.completion = None
-    printer.time_left_s = None
+        values["finished_at"] = now
+    session.execute(_UPDATE_JOB.values(values), {"job_id": job.id})
+    written(session, job.id, **values)
+    notice = printer.notice
     if not printer.auto_clear:
-        printer.notice = "remove the parts, then run 'fabcoord farm clear " + printer.name + "'"
-    session.add_all([job, printer])
+        notice = "remove the parts, then run 'fabcoord farm clear " + printer.name + "'"
+    if short > 0:
+        notice = _short_warning(job.lot, short) + ("; " + notice if notice else "")
+    changes: dict[str, object] = {
+        "bed_clear": printer.auto_clear,
+        "completion": None,
+        "time_left_s": None,
+        "notice": notice[:300],
+    }
+    if printer.current_job_id == job.id:
+        changes["current_job_id"] = None
+    if printer.auto_clear:
+        changes["cleared_at"] = now
+    session.execute(_UPDATE_PRINTER.values(changes), {"printer_id": printer.id})
+    written_printer(session, printer.id, **changes)

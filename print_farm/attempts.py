@@ -8,17 +8,30 @@ names each attempt's posting (``print_job/<id>/attempt/<n>``).
 
 from __future__ import annotations
 
-from print_farm.models import JobState, PrintJob
+from typing import Protocol
+
+from print_farm.models import JobState
 
 DEFAULT_MAX_ATTEMPTS = 5
 
 
-def exhausted(job: PrintJob, max_attempts: int | None) -> bool:
+class Attempted(Protocol):
+    """What the attempt rules read of a job (a ``PrintJob``, or the columns a write read)."""
+
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def retry_base(self) -> int: ...
+    @property
+    def cancel_requested(self) -> bool: ...
+
+
+def exhausted(job: Attempted, max_attempts: int | None) -> bool:
     """The job has used up its attempts (None: no limit)."""
     return max_attempts is not None and job.attempts - job.retry_base >= max_attempts
 
 
-def requeue_state(job: PrintJob, max_attempts: int | None) -> JobState:
+def requeue_state(job: Attempted, max_attempts: int | None) -> JobState:
     """Where a job goes when an attempt ends without a print: cancelled if an operator asked,
     held once its attempts are used up, else back in the queue."""
     if job.cancel_requested:

@@ -31,8 +31,9 @@ from print_farm.db_clock import (
     database_now_sql,
     is_postgres,
 )
+from print_farm.designs import file_name_for
 from print_farm.errors import LeaseLost
-from print_farm.models import Design, FarmPrinter, JobState, PrintJob
+from print_farm.models import Design, FarmPrinter, GcodeBlob, JobState, PrintJob
 from print_farm.spools import LoadedSpool, grams_left
 
 _JOB = PrintJob.__table__  # type: ignore[attr-defined]
@@ -146,6 +147,22 @@ def claim(
     ``printers load/unload`` in between wins, and the printer's notice says what to do. Four to
     five statements, built once.
     """
+    claimed = claim_for_start(
+        session=session, job_id=job_id, printer_id=printer_id, owner=owner, clock=clock
+    )
+    return None if claimed is None else claimed[0]
+
+
+def claim_for_start(
+    *,
+    session: Session,
+    job_id: int,
+    printer_id: int,
+    owner: str,
+    clock: Callable[[], datetime] = utc_now,
+) -> tuple[int, str] | None:
+    """:func:`claim`, returning the attempt and the printer file name of the job's design (read
+    with the job: no statement of its own)."""
     session.flush()  # the caller's pending changes (``farm clear``…) are seen below
     parameters = {"pid": printer_id, "owner": owner, **database_now_parameter(session, clock)}
     printer = session.execute(_claim_printer(is_postgres(session)), parameters).first()
@@ -165,14 +182,14 @@ def claim(
     misfit = spool_misfit(session, loaded, material=job.material, grams=job.grams)
     if misfit:
         session.execute(_SET_NOTICE, {"pid": printer_id, "v_notice": misfit[:300]})
-        _written_printer(session, printer_id, notice=misfit[:300])
+        written_printer(session, printer_id, notice=misfit[:300])
         return None
     now, lot = utc_now(), printer.loaded_lot
     attempt: int = session.execute(
         _START_JOB, {"job_id": job_id, "pid": printer_id, "lot": lot, "now": now}
     ).scalar_one()
     session.execute(_TAKE_PRINTER, {"pid": printer_id, "job_id": job_id})
-    _written(
+    written(
         session,
         job_id,
         status=JobState.STARTING,
@@ -184,8 +201,8 @@ def claim(
         started_at=None,
         last_error="",
     )
-    _written_printer(session, printer_id, current_job_id=job_id, notice="")
-    return attempt
+    written_printer(session, printer_id, current_job_id=job_id, notice="")
+    return attempt, file_name_for(job.sha256)
 
 
 @dataclass(frozen=True)
@@ -218,9 +235,11 @@ def _claim_printer(postgres: bool) -> Any:
 
 
 _DESIGN = Design.__table__  # type: ignore[attr-defined]
+_BLOB = GcodeBlob.__table__  # type: ignore[attr-defined]
 _CLAIM_JOB = (
-    select(_JOB.c.id, _DESIGN.c.material, _DESIGN.c.grams)
+    select(_JOB.c.id, _DESIGN.c.material, _DESIGN.c.grams, _BLOB.c.sha256)
     .join(_DESIGN, _DESIGN.c.id == _JOB.c.design_id)
+    .join(_BLOB, _BLOB.c.id == _DESIGN.c.blob_id)
     .where(_JOB.c.id == bindparam("job_id"), _JOB.c.status == JobState.QUEUED)
     .with_for_update(skip_locked=True, of=_JOB)
 )
@@ -299,12 +318,12 @@ def mark_start_sent(
     if row is None or not JobState(row.status).is_active or row.cancel_requested:
         return False
     parameters = {"job_id": job_id, "owner": owner, "at": at or utc_now()}
-    written = session.execute(
+    result = session.execute(
         _start_sent(is_postgres(session)), {**parameters, **database_now_parameter(session, clock)}
     )
-    if written.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:  # type: ignore[attr-defined]
         raise LeaseLost(row.printer_id, owner)
-    _written(session, job_id, start_sent_at=parameters["at"])
+    written(session, job_id, start_sent_at=parameters["at"])
     return True
 
 
@@ -343,7 +362,7 @@ def mark_printing(*, session: Session, job_id: int, attempt: int) -> bool:
     if started is None:  # printing already (ours: True), or the attempt is no longer ours
         status = session.execute(_ATTEMPT_STATUS, {"job_id": job_id, "attempt": attempt}).scalar()
         return status is not None and JobState(status) is JobState.PRINTING
-    _written(session, job_id, status=JobState.PRINTING, started_at=now)
+    written(session, job_id, status=JobState.PRINTING, started_at=now)
     order_ref = started[0]
     if order_ref and _first_start(session, job_id, order_ref):
         events.publish(
@@ -372,14 +391,14 @@ _ATTEMPT_STATUS = select(_JOB.c.status).where(
 )
 
 
-def _written_printer(session: Session, printer_id: int, **values: object) -> None:
+def written_printer(session: Session, printer_id: int, **values: object) -> None:
     """The printer's row was written without the ORM: a copy the session holds takes the values."""
     printer = session.identity_map.get(session.identity_key(FarmPrinter, printer_id))
     for name, value in values.items() if printer is not None else ():
         set_committed_value(printer, name, value)
 
 
-def _written(session: Session, job_id: int, **values: object) -> None:
+def written(session: Session, job_id: int, **values: object) -> None:
     """The job's row was written without the ORM: a copy the session holds takes the values."""
     job = session.identity_map.get(session.identity_key(PrintJob, job_id))
     for name, value in values.items() if job is not None else ():

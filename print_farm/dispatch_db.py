@@ -15,6 +15,7 @@ from sqlmodel import Session, col
 from fabcoord.ledger.models import Item, StockBalance
 from fabcoord.ledger.posting import utc_now
 from print_farm.claims import aware
+from print_farm.db_clock import is_postgres
 from print_farm.designs import design_file, file_name_for
 from print_farm.models import Design, FarmPrinter, GcodeBlob, JobState, PrintJob
 from print_farm.planning import PrinterSlot, QueuedJob
@@ -302,12 +303,15 @@ def printer_slot(
     )
 
 
-def store_observations(*, session: Session, observed: Sequence[Observed]) -> None:
-    """Write what was observed of each printer: one batched ``UPDATE`` per kind (seen or not)."""
+def store_observations(
+    *, session: Session, observed: Sequence[Observed], locked: bool = False
+) -> None:
+    """Write what was observed of each printer: one batched ``UPDATE`` per kind (seen or not);
+    ``locked``: the caller locked their rows already (:func:`lock_printers`)."""
     now = utc_now()
     observed = sorted(observed, key=lambda item: item.printer_id)
-    if len(observed) > 1:  # rows locked in id order, as lease renewal locks them
-        session.connection().execute(_LOCK_PRINTERS, {"ids": [o.printer_id for o in observed]})
+    if len(observed) > 1 and not locked:  # rows locked in id order, as lease renewal does
+        lock_printers(session=session, printer_ids=[o.printer_id for o in observed])
     for seen in (True, False):
         batch: list[dict[str, object]] = [
             {
@@ -323,6 +327,13 @@ def store_observations(*, session: Session, observed: Sequence[Observed]) -> Non
         ]
         if batch:
             session.connection().execute(_store_observations(seen), batch)
+
+
+def lock_printers(*, session: Session, printer_ids: Collection[int]) -> None:
+    """Lock the printers' rows in id order (the order lease renewal locks them), for a write
+    that goes on to several of them (PostgreSQL; a SQLite write already holds the file's lock)."""
+    if printer_ids and is_postgres(session):
+        session.connection().execute(_LOCK_PRINTERS, {"ids": sorted(printer_ids)})
 
 
 _LOCK_PRINTERS = (

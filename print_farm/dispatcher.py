@@ -24,19 +24,20 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from fabcoord.db import bounded_engine
-from print_farm import dispatch_db
+from print_farm import claims, dispatch_db
 from print_farm.db_gateway import DbGateway
 from print_farm.dispatch_config import DispatcherConfig
 from print_farm.errors import ApiKeyUnavailable, AuthenticationFailed, OctoPrintError
 from print_farm.farm_state import FarmState
 from print_farm.leases import LeaseKeeper
 from print_farm.octoprint import OctoPrintClient
-from print_farm.outcomes import Outcomes
+from print_farm.outcomes import Outcomes, Record, write_record
 from print_farm.push import PrinterEvent, PushSubscription
 from print_farm.registry import read_key
 from print_farm.repeated_errors import RepeatedErrors
-from print_farm.starting import Starter
+from print_farm.starting import Starter, cancel_unowned
 from print_farm.tracker import Tracked
+from print_farm.tracking import Verdict
 
 __all__ = ["Dispatcher", "DispatcherConfig", "PrinterView", "new_event_loop"]
 
@@ -288,6 +289,11 @@ class Dispatcher:
     async def close(self) -> None:
         """Let starts under way finish (briefly), stop following printers, give up the leases."""
         await self.starter.close(self.config.confirm_s + 2)
+        if self.state.confirmed:  # starts confirmed since the last pass: written now
+            try:
+                await self._store()
+            except Exception as error:  # the next dispatcher judges them (start_sent_at is set)
+                log.warning("could not record confirmed starts: %s", error)
         # all at once: one by one, a thousand push sockets took most of a minute to close
         await asyncio.gather(*(tracked.close() for tracked in self.state.tracked.values()))
         self.state.tracked.clear()
@@ -394,6 +400,17 @@ class Dispatcher:
         tracked.last_poll = self.clock()
 
     async def _store(self) -> None:
+        """The pass's writes, in one transaction: confirmed starts, verdicts, what was observed
+        of each printer and the trackers' notices."""
+        state = self.state
+        confirmed, state.confirmed = state.confirmed, []
+        starts = {(job_id, attempt) for _, job_id, attempt in confirmed}
+        records = [  # a confirmed start's ``printing`` verdict is the confirmation's write
+            record
+            for record in self.outcomes.take()
+            if record.verdict is not Verdict.PRINTING
+            or (record.job.id, record.job.attempt) not in starts
+        ]
         changed = []
         now = self.clock()
         for printer_id, tracked in self.tracked.items():
@@ -407,14 +424,26 @@ class Dispatcher:
             for printer_id, tracked in self.tracked.items()
             if tracked.notice != tracked.notice_stored
         }
-        if changed or notices:
-            await self.db.write(lambda session: _store(session, changed, notices))
-            for observed in changed:
-                if (done := self.tracked.get(observed.printer_id)) is not None:
-                    done.stored(now)
-            for printer_id, (_, notice) in notices.items():
-                if (noted := self.tracked.get(printer_id)) is not None:
-                    noted.notice_stored = notice
+        if not (changed or notices or records or confirmed):
+            return
+        config = self.config
+        try:
+            unowned = await self.db.write(
+                lambda session: _store(session, confirmed, records, changed, notices, config)
+            )
+        except BaseException:  # written by a later pass (a verdict judged again meanwhile is
+            state.confirmed[:0] = confirmed  # refused then: each attempt is recorded once)
+            self.outcomes.pending[:0] = records
+            raise
+        for observed in changed:
+            if (done := self.tracked.get(observed.printer_id)) is not None:
+                done.stored(now)
+        for printer_id, (_, notice) in notices.items():
+            if (noted := self.tracked.get(printer_id)) is not None:
+                noted.notice_stored = notice
+        for printer_id, job_id, attempt in unowned:
+            if (started := self.tracked.get(printer_id)) is not None:
+                await cancel_unowned(started, job_id, attempt)
 
 
 # --- database work (on the gateway's threads: plain values in, plain values out) ----------
@@ -430,8 +459,29 @@ def _read(
 
 def _store(
     session: Session,
+    confirmed: list[tuple[int, int, int]],
+    records: list[Record],
     observed: list[dispatch_db.Observed],
     notices: dict[int, tuple[str, str]],
-) -> None:
-    dispatch_db.store_observations(session=session, observed=observed)
+    config: DispatcherConfig,
+) -> list[tuple[int, int, int]]:
+    """A pass's writes: when they touch several printers, the printers' rows are locked in id
+    order first (as lease renewal locks them); each job is checked under its row lock (exactly
+    once per attempt). Returns the confirmed starts whose attempt is no longer ours."""
+    printer_ids = {p for p, _, _ in confirmed} | {r.printer_id for r in records}
+    printer_ids |= {o.printer_id for o in observed}
+    locked = len(printer_ids) > 1  # one printer: its rows are locked as they are written
+    if locked:
+        dispatch_db.lock_printers(session=session, printer_ids=printer_ids)
+    unowned = [
+        (printer_id, job_id, attempt)
+        for printer_id, job_id, attempt in confirmed
+        if not claims.mark_printing(session=session, job_id=job_id, attempt=attempt)
+    ]
+    for record in sorted(records, key=lambda record: record.printer_id):  # stable: in order
+        write_record(session, record, config)
+    if records:
+        session.flush()  # the verdicts' row changes first: what was observed comes after them
+    dispatch_db.store_observations(session=session, observed=observed, locked=locked)
     dispatch_db.replace_notices(session=session, notices=notices)
+    return unowned

@@ -98,6 +98,7 @@ def _message(response: httpx.Response) -> str:
     return " ".join(response.text.split())[:200] or response.reason_phrase
 
 
+MAX_URLS = 64  # URLs kept parsed per printer: the API's few paths and the designs' files
 UPLOAD_SLOWEST_BYTES_S = 50_000  # the slowest link an upload must survive: 400 kbit/s
 
 
@@ -127,6 +128,7 @@ class OctoPrintClient:
             verify=_ssl_context(),
         )
         self._timeout = timeout
+        self._urls: dict[str, httpx.URL] = {}  # parsing a URL costs more than sending it
 
     async def __aenter__(self) -> OctoPrintClient:
         return self
@@ -141,9 +143,20 @@ class OctoPrintClient:
     def _error(self, cls: type[OctoPrintError], message: str, status: int | None) -> OctoPrintError:
         return cls(message, base_url=self.base_url, status_code=status)
 
+    def _url(self, path: str) -> httpx.URL:
+        """The absolute URL of ``path``, parsed once (a few paths, asked for on every poll)."""
+        url = self._urls.get(path)
+        if url is None:
+            url, base = httpx.URL(path.lstrip("/")), self._http.base_url
+            if url.is_relative_url:  # as httpx merges it with the client's base URL
+                url = base.copy_with(raw_path=base.raw_path + url.raw_path)
+            if len(self._urls) < MAX_URLS:
+                self._urls[path] = url
+        return url
+
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            return await self._http.request(method, path.lstrip("/"), **kwargs)
+            return await self._http.request(method, self._url(path), **kwargs)
         except httpx.TimeoutException as exc:
             raise self._error(
                 PrinterUnreachable, f"timed out ({type(exc).__name__})", None

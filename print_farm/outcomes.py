@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from sqlmodel import Session
 
@@ -32,6 +33,17 @@ FINAL = frozenset({Verdict.DONE, Verdict.FAILED, Verdict.NOT_STARTED})
 Poll = Callable[[Tracked], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class Record:
+    """A verdict to write, with the rest of the pass's writes (:func:`write_record`)."""
+
+    printer_id: int
+    job: dispatch_db.ActiveJob
+    verdict: Verdict
+    why: str
+    progress: float | None
+
+
 class Outcomes:
     """Judges and records the jobs on the farm's printers (see the module docstring)."""
 
@@ -45,6 +57,13 @@ class Outcomes:
         poll: Poll,
     ) -> None:
         self.state, self.db, self.config, self.clock, self.poll = state, db, config, clock, poll
+        self.pending: list[Record] = []  # verdicts judged, not yet written
+
+    def take(self) -> list[Record]:
+        """The verdicts judged since the last call, in order; the caller writes them (one
+        transaction for a pass: :func:`write_record` each)."""
+        pending, self.pending = self.pending, []
+        return pending
 
     async def reconcile(self) -> None:
         """Record what happened to each job on the dispatcher's printers (exactly once)."""
@@ -103,12 +122,12 @@ class Outcomes:
             )
 
     async def _record(self, tracked: Tracked, job: dispatch_db.ActiveJob, verdict: Verdict) -> None:
+        """Keep the verdict for the pass's write (the job is read again after it)."""
         self.state.touch(tracked.id)
         why = tracked.failure_reason(cancelled=job.cancel_requested)
         if verdict is Verdict.NOT_STARTED:
             why = f"the print did not start on {tracked.name} ({tracked.state})"
-        progress, config = tracked.progress, self.config
-        await self.db.write(lambda session: _record(session, job, verdict, why, progress, config))
+        self.pending.append(Record(tracked.id, job, verdict, why, tracked.progress))
 
     async def connect_offline(self) -> None:
         """Connect printers whose server is up but whose serial link is closed, once the bed is
@@ -135,15 +154,10 @@ class Outcomes:
             tracked.last_poll = -math.inf
 
 
-def _record(
-    session: Session,
-    job: dispatch_db.ActiveJob,
-    verdict: Verdict,
-    why: str,
-    progress: float | None,
-    config: DispatcherConfig,
-) -> None:
-    """Write one verdict (on a gateway thread)."""
+def write_record(session: Session, record: Record, config: DispatcherConfig) -> None:
+    """Write one verdict (on a gateway thread; exactly once per attempt: each write checks the
+    attempt's state under its row lock)."""
+    job, verdict, why, progress = record.job, record.verdict, record.why, record.progress
     if verdict is Verdict.PRINTING:
         claims.mark_printing(session=session, job_id=job.id, attempt=job.attempt)
     elif verdict is Verdict.DONE:

@@ -2,8 +2,8 @@
 
 Protocol (OctoPrint 1.11): ``POST /api/login {"passive": true}`` with the key gives a session; the raw
 WebSocket ``ws://host:port[/prefix]/sockjs/websocket`` first sends ``{"connected": ...}``; the client
-answers ``{"auth": "user:session"}``; then ``{"event": {"type", "payload"}}`` and ``{"current": ...}``
-(about every 0.5 s) arrive. ``{"reauthRequired": ...}`` makes the client log in again.
+answers ``{"auth": "user:session"}`` and subscribes to state and events only (:data:`SUBSCRIBE`);
+then ``{"event": {"type", "payload"}}`` and ``{"current": ...}`` (about every 0.5 s) arrive. ``{"reauthRequired": ...}`` makes the client log in again.
 
 API::
 
@@ -73,6 +73,14 @@ def _snapshot(current: dict[str, Any]) -> dict[str, object]:
         "completion": progress.get("completion"),
         "print_time_left": progress.get("printTimeLeft"),
     }
+
+
+# state and events only: no serial log lines nor terminal messages (every G-code line sent, each
+# "wait" of an idle printer) and no plugin messages, which nothing here reads but each costs
+# parsing (OctoPrint 1.11's socket takes it at any time; the simulator ignores it)
+SUBSCRIBE = json.dumps(
+    {"subscribe": {"state": {"logs": False, "messages": False}, "events": True, "plugins": False}}
+)
 
 
 def websocket_url(base_url: str) -> str:
@@ -179,6 +187,7 @@ class PushSubscription:
                     continue
                 if "connected" in message:
                     await socket.send(json.dumps({"auth": auth}))
+                    await socket.send(SUBSCRIBE)
                     continue
                 if "reauthRequired" in message:
                     raise _Reauth("server asked to log in again")

@@ -2,7 +2,8 @@
 
 Steps: upload the design's file if the printer lacks it; select it (which resets the job's
 progress); record ``start_sent_at``; send ``start``; then watch the printer (push events and REST)
-until it shows our file printing, or finished. A start that does not show within ``confirm_s`` puts
+until it shows our file printing, or finished (the move to ``printing`` is then written with the
+next pass's other writes: :attr:`FarmState.confirmed <print_farm.farm_state.FarmState.confirmed>`). A start that does not show within ``confirm_s`` puts
 the job back in the queue (nothing posted: no filament was used). Nothing starts while the leases
 are not :meth:`fresh <print_farm.leases.LeaseKeeper.fresh>`: checked before ``start_sent_at`` is
 written and again once that write returns, right before ``start``; the write itself is refused
@@ -168,7 +169,7 @@ class Starter:
 
     async def start_job(self, tracked: Tracked, job_id: int, attempt: int, name: str) -> bool:
         """Start the job (whose design's file is ``name``); True when the printer confirmed it
-        (the job is then ``printing``)."""
+        (the next pass writes the job ``printing``)."""
         client = tracked.client
         assert client is not None
         try:
@@ -217,15 +218,10 @@ class Starter:
         except OctoPrintError as error:
             problem = str(error)
         confirmed = await self._confirm(tracked, name)
-        if confirmed:
-            ours = await self.db.write(
-                lambda session: claims.mark_printing(
-                    session=session, job_id=job_id, attempt=attempt
-                )
-            )
-            if not ours:  # requeued by another dispatcher meanwhile: nothing would record it
-                await _cancel_unowned(tracked, job_id, attempt)
-            return ours
+        if confirmed:  # ``printing`` is written with the next pass's writes, which cancel the
+            # print if the attempt is no longer ours (requeued by another dispatcher meanwhile)
+            self.state.confirmed.append((tracked.id, job_id, attempt))
+            return True
         if confirmed is None:
             # ``start`` went out but the printer has not answered since: it may be printing. The
             # job stays ``starting`` with its start recorded; tracking judges it once it answers.
@@ -338,16 +334,17 @@ def _claim(
     dispatch_db.store_notices(session=session, notices=notices)
     claimed = []
     for assignment in plan:
-        attempt = claims.claim(
+        started = claims.claim_for_start(
             session=session, job_id=assignment.job_id, printer_id=assignment.printer_id, owner=owner
         )
-        if attempt is not None:
-            name = dispatch_db.job_file_name(session=session, job_id=assignment.job_id)
+        if started is not None:
+            attempt, name = started
             claimed.append((assignment.printer_id, assignment.job_id, attempt, name))
     return claimed
 
 
-async def _cancel_unowned(tracked: Tracked, job_id: int, attempt: int) -> None:
+async def cancel_unowned(tracked: Tracked, job_id: int, attempt: int) -> None:
+    """Cancel a print whose attempt is no longer ours: nothing would record it."""
     log.warning("job %s attempt %s on %s: no longer ours, cancelled", job_id, attempt, tracked.name)
     assert tracked.client is not None
     try:

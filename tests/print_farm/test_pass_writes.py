@@ -1,0 +1,120 @@
+"""A start the printer confirmed is written ``printing`` by the next pass, in the pass's one write.
+
+The farm simulator (a process of its own) runs the printers; the dispatcher claims and starts a job
+itself, then its next pass records the confirmation together with what it observed of the printers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from fabcoord.db import unit_of_work
+from print_farm import claims, dispatch_db
+from print_farm.dispatcher import Dispatcher
+from print_farm.models import JobState
+from tests.print_farm import farm_factories as ff
+from tests.print_farm import farm_runs as fr
+from tests.print_farm.simulator_process import SimulatorProcess
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[SimulatorProcess]:
+    process = SimulatorProcess(printers=2)
+    process.start("--current-interval", "0.5", ports=1)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def confirmed_start(
+    engine: Engine,
+    simulator: SimulatorProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    printer_n: int,
+    meanwhile: Callable[[int], None],
+) -> tuple[bool, JobState, int, bool]:
+    """Start a claimed 60 s job on printer ``printer_n``, run ``meanwhile(job_id)``, then one
+    pass; return whether the start was confirmed, the job's state and the number of writes after
+    the pass, and whether the printer is still printing."""
+    farm = ff.make_fablab(engine)
+    monkeypatch.setenv("FABCOORD_TEST_SIM_KEY", simulator.api_key)
+    printer = ff.add_printer(
+        engine, farm, url=simulator.url(printer_n), key_env="FABCOORD_TEST_SIM_KEY"
+    )
+    ff.stock_filament(engine, farm, lot="L1", grams=100)
+    ff.load(engine, printer, lot="L1", grams=100)
+    [job_id] = ff.enqueue(engine, fr.dwell_design(engine, ms=60_000, grams=10), 2)
+    printer_id = ff.printer(engine, printer).id or 0
+    dispatcher = Dispatcher(engine, fr.fast_config("d1"))
+    writes = 0
+    write = dispatcher.db.write
+
+    async def counted_write(work: Callable[[Any], Any]) -> Any:
+        nonlocal writes
+        writes += 1
+        return await write(work)
+
+    monkeypatch.setattr(dispatcher.db, "write", counted_write)
+
+    async def scenario() -> tuple[bool, JobState, int, bool]:
+        dispatcher.renew_leases()
+        await dispatcher.step(poll_all=True, plan=False)  # follow and read the printer
+        tracked = dispatcher.tracked[printer_id]
+        with unit_of_work(engine) as session:
+            claimed = claims.claim_for_start(
+                session=session, job_id=job_id, printer_id=printer_id, owner="d1"
+            )
+            assert claimed is not None
+            assert claimed[1] == dispatch_db.job_file_name(session=session, job_id=job_id)
+        started = await dispatcher.starter.start_job(tracked, job_id, *claimed)
+        assert ff.job(engine, job_id).status is JobState.STARTING  # not written by the start
+        meanwhile(job_id)
+        before = writes
+        await dispatcher.step(poll_all=False, plan=False)
+        status = ff.job(engine, job_id).status
+        assert tracked.client is not None
+        for _ in range(50):  # a cancel goes through "Cancelling" first
+            printing = (await tracked.client.job()).state.startswith("Printing")
+            if printing:
+                break
+            await asyncio.sleep(0.1)
+        if printing:
+            await tracked.client.cancel()  # leave the simulator's printer idle for other tests
+        await dispatcher.close()
+        return started, status, writes - before, printing
+
+    return asyncio.run(scenario())
+
+
+def test_a_confirmed_start_is_written_printing_by_the_next_pass_in_its_one_write(
+    engine: Engine, simulator: SimulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, status, writes, printing = confirmed_start(
+        engine, simulator, monkeypatch, 0, lambda _: None
+    )
+    assert started and printing
+    assert status is JobState.PRINTING
+    assert writes == 1
+
+
+def test_a_confirmed_start_no_longer_ours_when_the_pass_writes_it_is_cancelled(
+    engine: Engine, simulator: SimulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def requeued_by_another_dispatcher(job_id: int) -> None:
+        with unit_of_work(engine) as session:
+            assert claims.requeue_not_started(
+                session=session, job_id=job_id, attempt=1, why="judged not started elsewhere"
+            )
+
+    started, status, _, printing = confirmed_start(
+        engine, simulator, monkeypatch, 1, requeued_by_another_dispatcher
+    )
+    assert started
+    assert status is JobState.QUEUED
+    assert not printing
