@@ -20,8 +20,11 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
+STOCK_PREFIX = "fablab/"  # a fablab's stock location: its slug after this prefix
+
+
 def stock_location_code(slug: str) -> str:
-    return f"fablab/{slug}"
+    return f"{STOCK_PREFIX}{slug}"
 
 
 def get_region(*, session: Session, name: str) -> Region:

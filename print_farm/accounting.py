@@ -14,16 +14,17 @@ dispatchers, or a restarted one, seeing the same end can never post twice.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, bindparam, literal, select, update
 from sqlmodel import Session
 
 from fabcoord import fablabs
 from fabcoord.errors import IdempotencyConflict
 from fabcoord.ledger import catalogue
-from fabcoord.ledger.models import MoveReason
+from fabcoord.ledger.models import Location, MoveReason
 from fabcoord.ledger.posting import Leg, PostingRequest, post, utc_now
 from fabcoord.records import Fablab
 from print_farm.attempts import requeue_state
@@ -126,6 +127,7 @@ _JOB = PrintJob.__table__  # type: ignore[attr-defined]
 _PRINTER = FarmPrinter.__table__  # type: ignore[attr-defined]
 _DESIGN = Design.__table__  # type: ignore[attr-defined]
 _FABLAB = Fablab.__table__  # type: ignore[attr-defined]
+_LOCATION = Location.__table__  # type: ignore[attr-defined]
 _LOCK_ATTEMPT = (
     select(
         _JOB.c.id,
@@ -163,6 +165,23 @@ _PRINTER_AND_DESIGN = (
 )
 _UPDATE_JOB = update(_JOB).where(_JOB.c.id == bindparam("job_id"))
 _UPDATE_PRINTER = update(_PRINTER).where(_PRINTER.c.id == bindparam("printer_id"))
+
+
+def stock_location_ids(*, session: Session, printer_ids: Collection[int]) -> dict[int, int]:
+    """Each printer's fablab stock location id: where a finished print posts its frames, the one
+    balance row that printers of different dispatchers share."""
+    if not printer_ids:
+        return {}
+    rows = session.execute(_STOCK_OF, {"ids": sorted(printer_ids)})
+    return {printer_id: location_id for printer_id, location_id in rows}
+
+
+_STOCK_OF = (
+    select(_PRINTER.c.id, _LOCATION.c.id)
+    .join(_FABLAB, _FABLAB.c.id == _PRINTER.c.fablab_id)
+    .join(_LOCATION, _LOCATION.c.code == literal(fablabs.STOCK_PREFIX).op("||")(_FABLAB.c.slug))
+    .where(_PRINTER.c.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 def _lock_attempt(session: Session, job_id: int, attempt: int) -> Row[Any] | None:

@@ -31,7 +31,7 @@ from print_farm.errors import ApiKeyUnavailable, AuthenticationFailed, OctoPrint
 from print_farm.farm_state import FarmState
 from print_farm.leases import LeaseKeeper
 from print_farm.octoprint import OctoPrintClient
-from print_farm.outcomes import Outcomes, Record, write_record
+from print_farm.outcomes import Outcomes, Record, in_lock_order, write_record
 from print_farm.push import PrinterEvent, PushSubscription
 from print_farm.registry import read_key
 from print_farm.repeated_errors import RepeatedErrors
@@ -466,10 +466,12 @@ def _store(
     config: DispatcherConfig,
 ) -> list[tuple[int, int, int]]:
     """A pass's writes: when they touch several printers, the printers' rows are locked in id
-    order first (as lease renewal locks them); each job is checked under its row lock (exactly
-    once per attempt). Returns the confirmed starts whose attempt is no longer ours."""
+    order first (as lease renewal locks them); the verdicts are written in lock order
+    (:func:`in_lock_order`: several fablabs' frame stocks in one order for every writer); each
+    job is checked under its row lock (exactly once per attempt). Returns the confirmed starts
+    whose attempt is no longer ours."""
     printer_ids = {p for p, _, _ in confirmed} | {r.printer_id for r in records}
-    printer_ids |= {o.printer_id for o in observed}
+    printer_ids |= {o.printer_id for o in observed} | set(notices)
     locked = len(printer_ids) > 1  # one printer: its rows are locked as they are written
     if locked:
         dispatch_db.lock_printers(session=session, printer_ids=printer_ids)
@@ -478,7 +480,7 @@ def _store(
         for printer_id, job_id, attempt in confirmed
         if not claims.mark_printing(session=session, job_id=job_id, attempt=attempt)
     ]
-    for record in sorted(records, key=lambda record: record.printer_id):  # stable: in order
+    for record in in_lock_order(session, records):
         write_record(session, record, config)
     if records:
         session.flush()  # the verdicts' row changes first: what was observed comes after them

@@ -154,6 +154,18 @@ class Outcomes:
             tracked.last_poll = -math.inf
 
 
+def in_lock_order(session: Session, records: list[Record]) -> list[Record]:
+    """``records`` in the order their writes may take shared locks: finished prints by their
+    fablab's stock location (the ledger locks balances in (item, location, lot) order, so the
+    frame stocks of several fablabs are taken in one order by every pass and every posting), then
+    by printer. Other verdicts lock only their own printer's rows."""
+    done = {r.printer_id for r in records if r.verdict is Verdict.DONE}
+    stock = (
+        accounting.stock_location_ids(session=session, printer_ids=done) if len(done) > 1 else {}
+    )
+    return sorted(records, key=lambda r: (stock.get(r.printer_id, 0), r.printer_id))
+
+
 def write_record(session: Session, record: Record, config: DispatcherConfig) -> None:
     """Write one verdict (on a gateway thread; exactly once per attempt: each write checks the
     attempt's state under its row lock)."""
