@@ -96,10 +96,13 @@ def create_order(
         site = sites.site_at(
             session=session, hospital_id=hospital_id, address=order.delivery_address
         )
+    made_site = None  # a savepoint before a new site: undone if the key turns out to be used
     if site is None:  # a new address makes a site, but never for a replay
         earlier = _by_key(session, hospital_id, idempotency_key) if idempotency_key else None
         if earlier is not None:
             return _replay(earlier, print_, idempotency_key or ""), False
+        if idempotency_key:  # the same key may be in flight (PostgreSQL): see the insert below
+            made_site = session.begin_nested()
         site = sites.new_site_at(
             session=session, hospital_id=hospital_id, address=order.delivery_address, actor=actor
         )
@@ -136,10 +139,14 @@ def create_order(
     dialect = session.get_bind().dialect.name
     order_id = session.execute(_INSERT_ORDER[dialect], written).scalar_one_or_none()
     if order_id is None:
+        if made_site is not None:
+            made_site.rollback()  # the site made for a replay is not kept
         earlier = _by_key(session, hospital_id, idempotency_key or "")
         if earlier is None:  # its transaction rolled back between the insert and the lookup
             raise DatabaseBusy("commande en cours d'enregistrement sous cette clé, réessayez")
         return _replay(earlier, print_, idempotency_key or ""), False
+    if made_site is not None:
+        made_site.commit()
     record.id, record.reference = order_id, f"CMD-{now.year}-{order_id:06d}"
     session.execute(_SET_REFERENCE, {"order_id": order_id, "new_reference": record.reference})
     make_transient_to_detached(record)  # as if read back: nothing left for the ORM to write
