@@ -71,6 +71,8 @@ class PartnerCapacity:
         name: the partner's name; city, region: where it ships from (``city`` empty: not set).
         visors_per_day: its declared capacity; lead_time_days: days before its first delivery
             leaves (0 when it declared none: see the provider); minimum_order: the least it takes.
+        booked: visors already handed to it and not delivered yet: they take its first days
+            after its lead time, and only the rest of its capacity is offered to the plan.
         notes: how the figures were reached, for explanations.
     """
 
@@ -81,6 +83,7 @@ class PartnerCapacity:
     visors_per_day: int
     lead_time_days: int
     minimum_order: int = 0
+    booked: int = 0
     notes: tuple[str, ...] = ()
 
 

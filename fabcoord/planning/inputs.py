@@ -267,8 +267,9 @@ def _partners(
     inputs: Inputs,
 ) -> list[Assembly]:
     """Partner manufacturers as visor sources: their declared visors a day from the end of their
-    lead time to the horizon's end, placed at their city, each visor costing ``weights.partner``
-    on top of distance and lateness."""
+    lead time to the horizon's end, less the visors already handed to them (``booked``: they take
+    the first days after the lead time, so the free ones start that much later), placed at their
+    city, each visor costing ``weights.partner`` on top of distance and lateness."""
     horizon = settings.horizon_days
     found: list[Assembly] = []
     for partner in providers.partner_capacity(session=session):
@@ -284,13 +285,23 @@ def _partners(
             inputs.notes.append(f"partner {partner.name} is left out of the plan: {error}")
             continue
         days = max(0, horizon - partner.lead_time_days)
-        makes = partner.visors_per_day * days
+        booked = max(0, partner.booked)
+        makes = partner.visors_per_day * days - booked
         if makes <= 0:
             inputs.notes.append(
                 f"partner {partner.name} is left out of the plan: its lead time of "
                 f"{partner.lead_time_days} days leaves nothing within the {horizon}-day horizon"
+                if booked == 0
+                else f"partner {partner.name} is left out of the plan: the {booked} visors "
+                f"already handed to it fill its capacity within the {horizon}-day horizon"
             )
             continue
+        start_day = partner.lead_time_days + booked // max(1, partner.visors_per_day)
+        used = (
+            (f"{booked} visors already handed to it (not delivered) fill it until day {start_day}",)
+            if booked
+            else ()
+        )
         found.append(
             Assembly(
                 fablab=partner.key,
@@ -301,12 +312,13 @@ def _partners(
                 kind=PARTNER,
                 makes=makes,
                 rate=float(partner.visors_per_day),
-                start_day=partner.lead_time_days,
+                start_day=start_day,
                 unit_cost=settings.weights.partner,
                 minimum=partner.minimum_order,
                 notes=(
                     f"an industrial partner in {partner.city}: {partner.visors_per_day} visors a "
                     f"day declared, first ones after {partner.lead_time_days} day(s) of lead time",
+                    *used,
                     *partner.notes,
                 ),
             )

@@ -13,7 +13,12 @@ cover; :func:`subscribe` hears ``plan_accepted``.
   cautious figure; declare the partner's own).
 - Volume handed off already (every hand-off but a refused one; of a cancelled one, what it
   delivered) is committed to the orders it serves and not planned again. A hand-off serving several
-  orders covers them in the order listed, each up to its line's quantity.
+  orders covers them in the order listed, and within an order its lines of the hand-off's item in
+  line order, each up to the line's quantity.
+- Volume handed to a partner and not delivered yet (draft, queued, sent: its quantity; partly
+  delivered: what is left; not refused, cancelled or delivered ones) is its capacity already used:
+  it takes the partner's first days from the end of its lead time on
+  (:attr:`~fabcoord.planning.capacity.PartnerCapacity.booked`), so no plan offers it again.
 - Accepting a plan records each partner allocation as **draft** hand-offs, one per order served,
   delivered to that order's hospital by the plan's expected delivery date. Nothing is sent: the
   coordinator checks them (``handoff list --state draft``) and places each with ``handoff send
@@ -38,6 +43,7 @@ if TYPE_CHECKING:
 
 DEFAULT_LEAD_TIME_DAYS = 3
 KEY_PREFIX = "partner/"
+_BOOKING = (HandoffState.DRAFT, HandoffState.QUEUED, HandoffState.SENT, HandoffState.PARTIAL)
 
 
 def partner_key(partner: Partner) -> str:
@@ -49,6 +55,7 @@ def partner_capacity(*, session: Session) -> list[PartnerCapacity]:
     rows = session.exec(
         select(Partner).where(col(Partner.capacity_per_day) > 0).order_by(col(Partner.id))
     )
+    used = booked(session=session)
     found = []
     for partner in rows:
         lead = partner.lead_time_days or DEFAULT_LEAD_TIME_DAYS
@@ -66,6 +73,7 @@ def partner_capacity(*, session: Session) -> list[PartnerCapacity]:
                 visors_per_day=partner.capacity_per_day,
                 lead_time_days=lead,
                 minimum_order=partner.minimum_order,
+                booked=used.get(partner.id or 0, 0),
                 notes=notes,
             )
         )
@@ -90,11 +98,26 @@ def handed_off(*, session: Session) -> dict[tuple[str, int], int]:
             ]
             if not lines:
                 continue
-            line = lines[0]
-            take = min(left, line.quantity)
-            key = (line.reference, line.line)
-            result[key] = result.get(key, 0) + take
-            left -= take
+            for line in lines:
+                if left <= 0:
+                    break
+                take = min(left, line.quantity)
+                key = (line.reference, line.line)
+                result[key] = result.get(key, 0) + take
+                left -= take
+    return result
+
+
+def booked(*, session: Session) -> dict[int, int]:
+    """Visors handed to each partner (by id) and not delivered yet: its capacity already used."""
+    rows = session.exec(
+        select(Handoff.partner_id, Handoff.quantity, Handoff.delivered).where(
+            col(Handoff.state).in_(_BOOKING)
+        )
+    )
+    result: dict[int, int] = {}
+    for partner_id, quantity, delivered in rows:
+        result[partner_id] = result.get(partner_id, 0) + max(0, quantity - delivered)
     return result
 
 

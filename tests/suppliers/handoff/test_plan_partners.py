@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from fabcoord import events
+from fabcoord import demand, events
 from fabcoord.db import unit_of_work
 from fabcoord.planning import capacity, handoff_recommendation
+from fabcoord.records import Hospital
 from suppliers.handoff.models import Handoff, HandoffCommand, HandoffState, Partner
 from tests.factories import Runner, database_snapshot, receive
 from tests.print_farm import farm_factories as ff
@@ -143,6 +144,59 @@ def test_the_recommendation_is_what_partners_cannot_place(engine: Engine, run: R
         recommended = handoff_recommendation(session=session)
     assert recommended is not None and recommended.quantity == handoff["visors"]
     assert "beyond the partner allocations" in run.ok("plan", "show")
+
+
+def test_an_order_with_two_visor_lines_is_handed_off_once(engine: Engine, run: Runner) -> None:
+    volunteers(engine, run, per_day=1)
+    add_partner(run, "--visors-per-day", "200", "--city", "Lyon", "--lead-time-days", "1")
+    ff.open_order(engine, "CMD-2026-000999", item="visor", quantity=1, needed_by=soon(30))
+    with unit_of_work(engine) as session:  # the order intake takes two lines of one model
+        hospital = session.exec(select(Hospital).where(Hospital.slug == "chu-de-nantes")).one()
+        assert hospital.id is not None
+        demand.publish(
+            session=session,
+            reference=REF,
+            hospital_id=hospital.id,
+            lines=[demand.LineSpec(1, "visor", 150), demand.LineSpec(2, "visor", 150)],
+            needed_by=soon(5),
+            state=demand.DemandState.OPEN,
+            status="accepted",
+            site=hospital.name,
+        )
+    first = plan(run)
+    given = [(p["reference"], p["line"]) for a in first["partners"].values() for p in a["lines"]]
+    assert (REF, 1) in given and (REF, 2) in given
+    run.ok("plan", "accept")
+    second = plan(run)
+    assert REF not in {p["reference"] for a in second["partners"].values() for p in a["lines"]}
+    assert REF not in {line["reference"] for line in second["lines"]}  # nothing left to plan
+    run.ok("plan", "accept")
+    with unit_of_work(engine, read_only=True) as session:
+        handoffs = session.exec(select(Handoff)).all()
+    assert sum(h.quantity for h in handoffs if REF in h.orders.split(",")) == 300
+
+
+def test_a_partners_capacity_handed_off_is_not_offered_again(engine: Engine, run: Runner) -> None:
+    volunteers(engine, run, per_day=1)
+    add_partner(run, "--visors-per-day", "10", "--city", "Lyon", "--lead-time-days", "1")
+    ff.open_order(engine, REF, item="visor", quantity=1000, needed_by=soon(5))
+    first = plan(run)
+    [given] = first["partners"].values()
+    assert given["visors"] == 10 * (14 - 1)  # its whole capacity over the 14-day horizon
+    run.ok("plan", "accept")
+    ff.open_order(engine, "CMD-2026-000102", item="visor", quantity=1000, needed_by=soon(5))
+    second = plan(run)
+    assert second["partners"] == {}
+    assert any("already handed to it fill its capacity" in note for note in second["notes"])
+    run.ok("plan", "accept")
+    with unit_of_work(engine, read_only=True) as session:
+        handoffs = session.exec(select(Handoff)).all()
+        assert sum(h.quantity for h in handoffs) == 130
+    with unit_of_work(engine) as session:  # once cancelled, the partner's days are free again
+        for handoff in session.exec(select(Handoff)).all():
+            handoff.state = HandoffState.CANCELLED
+    third = plan(run)
+    assert sum(a["visors"] for a in third["partners"].values()) == 130
 
 
 def test_a_partner_is_left_out_without_city_capacity_or_its_minimum(
