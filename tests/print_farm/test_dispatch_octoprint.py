@@ -8,11 +8,12 @@ import time
 
 import pytest
 from sqlalchemy import Engine
+from sqlmodel import select
 
 from fabcoord.db import unit_of_work
 from print_farm import claims, registry
 from print_farm.errors import PrinterInUse
-from print_farm.models import JobState
+from print_farm.models import FarmPrinter, JobState
 from tests.factories import ledger_snapshot
 from tests.print_farm import farm_factories as ff
 from tests.print_farm import farm_runs as fr
@@ -182,10 +183,16 @@ def test_a_cancelled_print_is_scrapped_and_the_job_is_not_requeued(
 
     def cancel_when_printing() -> bool:
         job = ff.job(engine, job_id)
-        if job.status is JobState.PRINTING and not job.cancel_requested:
+        # once the print has progressed: cancelled at 0 % it has used no filament, scrapped 0 g
+        if job.status is JobState.PRINTING and not job.cancel_requested and _done(line.name) > 0:
             with unit_of_work(engine) as session:
                 queue.cancel_job(session=session, job_id=job_id)
         return job.status is JobState.CANCELLED
+
+    def _done(printer: str) -> float:
+        with unit_of_work(engine, read_only=True) as session:
+            query = select(FarmPrinter.completion).where(FarmPrinter.name == printer)
+            return session.exec(query).one() or 0.0
 
     fr.drive(engine, cancel_when_printing, what="job cancelled")
     scrapped = ff.qty(engine, "petg", "scrap", lot="L1")
