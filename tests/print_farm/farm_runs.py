@@ -17,6 +17,7 @@ from print_farm.models import JobState, PrintJob
 from tests.print_farm import farm_factories as ff
 from tests.print_farm.conftest import reset_printer
 from tests.print_farm.octoprint_servers import OctoPrintServer, dwell_gcode
+from tests.print_farm.simulator_process import SimulatorProcess
 
 
 @dataclass
@@ -42,6 +43,22 @@ def fast_config(owner: str = "test-dispatcher", **overrides: object) -> Dispatch
     }
     values.update(overrides)
     return DispatcherConfig(**values)  # type: ignore[arg-type]
+
+
+def one_job_on_a_simulated_printer(
+    engine: Engine, simulator: SimulatorProcess, printer_n: int, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, int]:
+    """A fablab with simulated printer ``printer_n``, loaded, and one 60 s job queued for it:
+    (the printer's id, the job's id)."""
+    farm = ff.make_fablab(engine)
+    monkeypatch.setenv("FABCOORD_TEST_SIM_KEY", simulator.api_key)
+    printer = ff.add_printer(
+        engine, farm, url=simulator.url(printer_n), key_env="FABCOORD_TEST_SIM_KEY"
+    )
+    ff.stock_filament(engine, farm, lot="L1", grams=100)
+    ff.load(engine, printer, lot="L1", grams=100)
+    [job_id] = ff.enqueue(engine, dwell_design(engine, ms=60_000, grams=10), 2)
+    return ff.printer(engine, printer).id or 0, job_id
 
 
 def dwell_design(engine: Engine, *, ms: int, units: int = 2, grams: int = 10) -> str:

@@ -42,15 +42,9 @@ def confirmed_start(
     """Start a claimed 60 s job on printer ``printer_n``, run ``meanwhile(job_id)``, then one
     pass; return whether the start was confirmed, the job's state and the number of writes after
     the pass, and whether the printer is still printing."""
-    farm = ff.make_fablab(engine)
-    monkeypatch.setenv("FABCOORD_TEST_SIM_KEY", simulator.api_key)
-    printer = ff.add_printer(
-        engine, farm, url=simulator.url(printer_n), key_env="FABCOORD_TEST_SIM_KEY"
+    printer_id, job_id = fr.one_job_on_a_simulated_printer(
+        engine, simulator, printer_n, monkeypatch
     )
-    ff.stock_filament(engine, farm, lot="L1", grams=100)
-    ff.load(engine, printer, lot="L1", grams=100)
-    [job_id] = ff.enqueue(engine, fr.dwell_design(engine, ms=60_000, grams=10), 2)
-    printer_id = ff.printer(engine, printer).id or 0
     dispatcher = Dispatcher(engine, fr.fast_config("d1"))
     writes = 0
     write = dispatcher.db.write

@@ -86,15 +86,9 @@ def start_while_locked(
 ) -> tuple[bool, int, bool]:
     """Start a claimed job on printer ``printer_n`` while its write waits on a lock; return
     whether the start was confirmed, the job's id and whether the printer is printing after."""
-    farm = ff.make_fablab(engine)
-    monkeypatch.setenv("FABCOORD_TEST_SIM_KEY", simulator.api_key)
-    printer = ff.add_printer(
-        engine, farm, url=simulator.url(printer_n), key_env="FABCOORD_TEST_SIM_KEY"
+    printer_id, job_id = fr.one_job_on_a_simulated_printer(
+        engine, simulator, printer_n, monkeypatch
     )
-    ff.stock_filament(engine, farm, lot="L1", grams=100)
-    ff.load(engine, printer, lot="L1", grams=100)
-    [job_id] = ff.enqueue(engine, fr.dwell_design(engine, ms=60_000, grams=10), 2)
-    printer_id = ff.printer(engine, printer).id or 0
     dispatcher = Dispatcher(engine, fr.fast_config("d1", lease_s=LEASE_S))
     writing = threading.Event()
     write = dispatcher.db.write
