@@ -9,8 +9,9 @@ Known event kinds (stable names; the payload keys each one carries):
 
 - ``production_started``: ``reference``, ``doc_type``, ``doc_id`` — the first work for an order started.
 - ``order_planned``: ``reference``, ``expected_delivery``, ``allocated``, ``reason`` — its plan.
-- ``plan_accepted``: ``plan_id``, ``jobs``, ``partners`` — a plan was accepted; packages act on
-  their part of it (``partners``: per partner key, its visors, date and order lines).
+- ``plan_accepted``: ``plan_id``, ``jobs``, ``partners``, ``said`` — a plan was accepted; packages
+  act on their part of it (``partners``: per partner key, its visors, date and order lines) and
+  may append a sentence for the coordinator to ``said`` (a list) about what they changed.
 - ``shipment_posted``: ``reference``, ``shipment``, ``quantity``, ``fully_shipped`` — goods left.
 - ``receipt_confirmed``: ``reference``, ``shipment``, ``received``, ``refused``,
   ``fully_delivered`` — goods reached the hospital (a signed receipt, or a partner's delivery).

@@ -135,6 +135,8 @@ def plan_accept(ctx: typer.Context, version: VersionArg = None) -> None:
             "draft hand-off(s), not sent: check them with 'fabcoord handoff list --state draft' "
             "and send each with 'fabcoord handoff send ID'"
         )
+    for sentence in view.said:
+        face.say(sentence)
 
 
 @plan_app.command("explain")

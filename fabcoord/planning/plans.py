@@ -57,6 +57,7 @@ class PlanView:
     accepted_at: datetime | None
     inputs: dict[str, Any]
     result: dict[str, Any]
+    said: tuple[str, ...] = ()  # what the packages did on accepting it, for the coordinator
 
 
 def compute(
@@ -315,18 +316,24 @@ def accept(
                 },
             ),
         )
+    said: list[str] = []
     events.publish(
         session=session,
         event=events.Event(
             "plan_accepted",
             actor,
-            {"plan_id": plan.id, "jobs": result["jobs"], "partners": result.get("partners", {})},
+            {
+                "plan_id": plan.id,
+                "jobs": result["jobs"],
+                "partners": result.get("partners", {}),
+                "said": said,
+            },
         ),
     )
     plan.accepted_at, plan.accepted_by = now, actor
     session.add(plan)
     session.flush()
-    return _view(plan)
+    return replace(_view(plan), said=tuple(said))
 
 
 def changes_since(before: dict[str, Any], now: dict[str, Any]) -> list[str]:

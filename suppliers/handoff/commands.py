@@ -217,6 +217,9 @@ def partners_check(
 # --- hand-offs ---------------------------------------------------------------------------------
 
 
+_OPTIONAL = {"plan", "cancel_reason"}  # shown as text only when set
+
+
 def _row(handoff: Handoff, partner: str) -> dict[str, Any]:
     return {
         "id": handoff.id,
@@ -233,6 +236,8 @@ def _row(handoff: Handoff, partner: str) -> dict[str, Any]:
         "odoo_state": handoff.remote_state,
         "by_hand": handoff.manual,
         "last_error": handoff.last_error,
+        "plan": handoff.plan_id,
+        "cancel_reason": handoff.cancel_reason,
     }
 
 
@@ -464,7 +469,7 @@ def handoff_show(handoff_id: HandoffArg, as_json: JsonOption = False) -> None:
     if as_json:
         return face.print_json(row)
     for key, value in row.items():
-        if key != "deliveries":
+        if key != "deliveries" and (value not in (None, "") or key not in _OPTIONAL):
             face.say(f"{key}: {value}")
     for delivery in row["deliveries"]:
         face.say(f"  {delivery['name']} ({delivery['state']}): {delivery['posted']} received")

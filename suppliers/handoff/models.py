@@ -68,6 +68,9 @@ class Handoff(SQLModel, table=True):
         remote_id, remote_name, remote_state: the sale order in the partner's Odoo.
         manual: placed by hand (no API): ``handoff confirm``/``receive`` record what the partner says.
         delivered: units posted into the ledger so far (sum of the receipts).
+        plan_id: the accepted plan that recorded it as a draft (None: made by hand); such a
+            draft, never sent, is replaced (cancelled) when a later plan is accepted.
+        cancel_reason: why it was cancelled (empty: not cancelled, or cancelled by hand).
     """
 
     __tablename__ = "handoff"
@@ -87,6 +90,8 @@ class Handoff(SQLModel, table=True):
     delivered: int = 0
     last_error: str = Field(default="", max_length=1000)
     note: str = Field(default="", max_length=500)
+    plan_id: int | None = Field(default=None, index=True)
+    cancel_reason: str = Field(default="", max_length=300)
     created_by: str = Field(max_length=120)
     created_at: datetime
     updated_at: datetime

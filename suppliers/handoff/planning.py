@@ -11,19 +11,26 @@ cover; :func:`subscribe` hears ``plan_accepted``.
   (``--lead-time-days`` 0) is counted :data:`DEFAULT_LEAD_TIME_DAYS` days: an order placed in a
   partner's Odoo still has to be scheduled, made and packed before it leaves (not sourced: a
   cautious figure; declare the partner's own).
-- Volume handed off already (every hand-off but a refused one; of a cancelled one, what it
-  delivered) is committed to the orders it serves and not planned again. A hand-off serving several
-  orders covers them in the order listed, and within an order its lines of the hand-off's item in
-  line order, each up to the line's quantity.
-- Volume handed to a partner and not delivered yet (draft, queued, sent: its quantity; partly
-  delivered: what is left; not refused, cancelled or delivered ones) is its capacity already used:
-  it takes the partner's first days from the end of its lead time on
+- Volume handed off already (every hand-off but a refused one and a plan's unsent draft; of a
+  cancelled one, what it delivered) is committed to the orders it serves and not planned again. A
+  hand-off serving several orders covers them in the order listed, and within an order its lines
+  of the hand-off's item in line order, each up to the line's quantity.
+- Volume handed to a partner and not delivered yet (draft made by hand, queued, sent: its
+  quantity; partly delivered: what is left; not refused, cancelled or delivered ones) is its
+  capacity already used: it takes the partner's first days from the end of its lead time on
   (:attr:`~fabcoord.planning.capacity.PartnerCapacity.booked`), so no plan offers it again.
 - Accepting a plan records each partner allocation as **draft** hand-offs, one per order served,
   delivered to that order's hospital by the plan's expected delivery date. Nothing is sent: the
   coordinator checks them (``handoff list --state draft``) and places each with ``handoff send
   ID``, through the outbox, as for a hand-off made by hand. The partner's minimum order applies to
   its whole allocation (the planner gives a partner its minimum or nothing).
+- A plan's drafts nobody sent are the plan's proposal, not a commitment (as queued print jobs
+  are): the planner leaves them out of what is handed off and of the partners' booked capacity,
+  and accepting a later plan **replaces** them: they are cancelled in the same transaction, each
+  with its cause (``replaced by plan N``). Hand-offs sent, queued, confirmed or made by hand stay
+  and count. The providers lock those drafts (``FOR UPDATE``) while a plan is computed or
+  accepted, so none is sent between the plan's check of its inputs and their replacement; one
+  sent before is counted again, and the plan's check then refuses the plan as out of date.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import and_, not_
 from sqlmodel import Session, col, select
 
 from fabcoord import demand, events
@@ -44,6 +52,8 @@ if TYPE_CHECKING:
 DEFAULT_LEAD_TIME_DAYS = 3
 KEY_PREFIX = "partner/"
 _BOOKING = (HandoffState.DRAFT, HandoffState.QUEUED, HandoffState.SENT, HandoffState.PARTIAL)
+# a draft an accepted plan recorded, never sent: the next accepted plan replaces it
+_PLAN_DRAFT = and_(col(Handoff.state) == HandoffState.DRAFT, col(Handoff.plan_id).is_not(None))
 
 
 def partner_key(partner: Partner) -> str:
@@ -83,8 +93,11 @@ def partner_capacity(*, session: Session) -> list[PartnerCapacity]:
 def handed_off(*, session: Session) -> dict[tuple[str, int], int]:
     """Units already handed to partners per (order reference, line): never planned again."""
     result: dict[tuple[str, int], int] = {}
+    service.plan_drafts(session=session, lock=True)  # not sent while this plan is decided
     rows = session.exec(
-        select(Handoff).where(col(Handoff.state) != HandoffState.REFUSED).order_by(col(Handoff.id))
+        select(Handoff)
+        .where(col(Handoff.state) != HandoffState.REFUSED, not_(_PLAN_DRAFT))
+        .order_by(col(Handoff.id))
     )
     for handoff in rows:
         left = handoff.delivered if handoff.state is HandoffState.CANCELLED else handoff.quantity
@@ -112,7 +125,7 @@ def booked(*, session: Session) -> dict[int, int]:
     """Visors handed to each partner (by id) and not delivered yet: its capacity already used."""
     rows = session.exec(
         select(Handoff.partner_id, Handoff.quantity, Handoff.delivered).where(
-            col(Handoff.state).in_(_BOOKING)
+            col(Handoff.state).in_(_BOOKING), not_(_PLAN_DRAFT)
         )
     )
     result: dict[int, int] = {}
@@ -122,8 +135,17 @@ def booked(*, session: Session) -> dict[int, int]:
 
 
 def on_plan_accepted(*, session: Session, event: events.Event) -> None:
-    """Record the accepted plan's partner allocations as draft hand-offs (never sent here)."""
+    """Record the accepted plan's partner allocations as draft hand-offs (never sent here),
+    replacing the drafts of earlier plans nobody sent."""
     plan_id = event.payload["plan_id"]
+    said: list[str] | None = event.payload.get("said")
+    replaced = service.replace_plan_drafts(session=session, plan_id=plan_id)
+    if replaced and said is not None:
+        ids = ", ".join(str(h.id) for h in replaced)
+        said.append(
+            f"{len(replaced)} draft hand-off(s) of earlier plans, never sent, replaced "
+            f"(cancelled): {ids}"
+        )
     allocations: dict[str, Any] = event.payload.get("partners") or {}
     for key, allocation in sorted(allocations.items()):
         partner = _partner(session, key)
@@ -147,6 +169,7 @@ def on_plan_accepted(*, session: Session, event: events.Event) -> None:
                 force=True,  # the plan counted the lead time from the day it was computed
                 note=f"plan {plan_id}: {quantity} of the {total} visors it gives {partner.name}",
                 ordered_together=total,
+                plan_id=plan_id,
             )
 
 

@@ -120,6 +120,7 @@ def create_handoff(
     today: date | None = None,
     note: str = "",
     ordered_together: int | None = None,
+    plan_id: int | None = None,
 ) -> Created:
     """Record a hand-off (not sent yet).
 
@@ -127,6 +128,7 @@ def create_handoff(
         ordered_together: the whole quantity ordered from the partner at once when this
             hand-off is one of several (a plan's allocation, one hand-off per order served): the
             partner's minimum order applies to it.
+        plan_id: the accepted plan it comes from (its draft is replaced by a later plan's).
 
     Raises:
         UnknownPartner, BelowMinimum, TooSoon (unless ``force``: then a warning), InvalidInput
@@ -169,6 +171,7 @@ def create_handoff(
         orders=",".join(references),
         state=HandoffState.DRAFT,
         note=note[:500],
+        plan_id=plan_id,
         created_by=actor,
         created_at=now,
         updated_at=now,
@@ -316,6 +319,35 @@ def queue_cancel(*, session: Session, handoff_id: int) -> HandoffCommand | None:
         return None
     # a send may have reached the partner even though we never heard back: cancel by reference
     return _enqueue(session, handoff, "cancel")
+
+
+def plan_drafts(*, session: Session, lock: bool = False) -> list[Handoff]:
+    """The drafts accepted plans recorded and nobody sent yet: the next accepted plan replaces
+    them. ``lock``: held (``FOR UPDATE``) to the end of the transaction, so none of them is sent
+    while a plan that leaves them out is computed or accepted."""
+    query = (
+        select(Handoff)
+        .where(Handoff.state == HandoffState.DRAFT, col(Handoff.plan_id).is_not(None))
+        .order_by(col(Handoff.id))
+    )
+    if lock:
+        query = query.with_for_update()
+    return list(session.exec(query))
+
+
+def replace_plan_drafts(*, session: Session, plan_id: int) -> list[Handoff]:
+    """Cancel the drafts earlier accepted plans recorded and nobody sent (plan ``plan_id``
+    replaces them), each with its cause; sent, confirmed or queued hand-offs are kept."""
+    replaced = []
+    for handoff in plan_drafts(session=session, lock=True):
+        if handoff.plan_id == plan_id or _pending(session, handoff.id or 0, "send") is not None:
+            continue
+        _set(handoff, HandoffState.CANCELLED)
+        handoff.cancel_reason = f"replaced by plan {plan_id} (a draft of plan {handoff.plan_id})"
+        session.add(handoff)
+        replaced.append(handoff)
+    session.flush()
+    return replaced
 
 
 def _pending(session: Session, handoff_id: int, kind: str) -> HandoffCommand | None:

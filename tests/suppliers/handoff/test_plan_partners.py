@@ -122,7 +122,8 @@ def test_a_partner_takes_what_volunteers_cannot_deliver_in_time(
         assert handoff.destination == "hospital/chu-de-nantes"
         assert handoff.needed_by.isoformat() == part["delivery"]
         assert session.exec(select(HandoffCommand)).all() == []  # nothing sent to the Odoo
-    # the next plan does not plan the handed-off visors again
+    # once the partner confirmed it, the next plan does not plan the handed-off visors again
+    run.ok("handoff", "confirm", str(handoff.id))
     again = {x["reference"]: x for x in plan(run)["lines"]}
     assert REF not in again or again[REF]["quantity"] == 300 - made[key]
 
@@ -167,6 +168,9 @@ def test_an_order_with_two_visor_lines_is_handed_off_once(engine: Engine, run: R
     given = [(p["reference"], p["line"]) for a in first["partners"].values() for p in a["lines"]]
     assert (REF, 1) in given and (REF, 2) in given
     run.ok("plan", "accept")
+    with unit_of_work(engine, read_only=True) as session:
+        [draft] = session.exec(select(Handoff)).all()
+    run.ok("handoff", "confirm", str(draft.id))  # the partner confirmed it: handed off
     second = plan(run)
     assert REF not in {p["reference"] for a in second["partners"].values() for p in a["lines"]}
     assert REF not in {line["reference"] for line in second["lines"]}  # nothing left to plan
@@ -184,6 +188,10 @@ def test_a_partners_capacity_handed_off_is_not_offered_again(engine: Engine, run
     [given] = first["partners"].values()
     assert given["visors"] == 10 * (14 - 1)  # its whole capacity over the 14-day horizon
     run.ok("plan", "accept")
+    with unit_of_work(engine, read_only=True) as session:
+        drafts = session.exec(select(Handoff)).all()
+    for draft in drafts:  # sent: no longer the plan's to replace
+        run.ok("handoff", "confirm", str(draft.id))
     ff.open_order(engine, "CMD-2026-000102", item="visor", quantity=1000, needed_by=soon(5))
     second = plan(run)
     assert second["partners"] == {}
@@ -197,6 +205,101 @@ def test_a_partners_capacity_handed_off_is_not_offered_again(engine: Engine, run
             handoff.state = HandoffState.CANCELLED
     third = plan(run)
     assert sum(a["visors"] for a in third["partners"].values()) == 130
+
+
+def live(engine: Engine) -> list[Handoff]:
+    """The hand-offs not cancelled, oldest first."""
+    with unit_of_work(engine, read_only=True) as session:
+        rows = session.exec(select(Handoff).order_by(Handoff.id)).all()  # type: ignore[arg-type]
+    return [h for h in rows if h.state is not HandoffState.CANCELLED]
+
+
+def test_accepting_a_later_plan_replaces_the_earlier_plans_unsent_drafts(
+    engine: Engine, run: Runner
+) -> None:
+    volunteers(engine, run, per_day=1)
+    add_partner(run, "--visors-per-day", "50", "--city", "Lyon", "--lead-time-days", "1")
+    ff.open_order(engine, REF, item="visor", quantity=300, needed_by=soon(6))
+    first = plan(run)
+    given = sum(a["visors"] for a in first["partners"].values())
+    assert given > 0
+    run.ok("plan", "accept")
+    [draft] = live(engine)
+    assert (draft.plan_id, draft.quantity) == (first["version"], given)
+    # the draft is the plan's proposal, not a commitment: the next plan places it again
+    second = plan(run)
+    assert sum(a["visors"] for a in second["partners"].values()) == given
+    assert {n["reference"] for n in second["lines"]} == {REF}
+    said = run.ok("plan", "accept")
+    assert f"replaced (cancelled): {draft.id}" in said
+    [new] = live(engine)
+    assert (new.plan_id, new.quantity, new.state) == (
+        second["version"], given, HandoffState.DRAFT,
+    )  # fmt: skip
+    shown = run.json("handoff", "show", str(draft.id))
+    assert isinstance(shown, dict)
+    assert shown["state"] == "cancelled" and shown["plan"] == first["version"]
+    assert shown["cancel_reason"] == (
+        f"replaced by plan {second['version']} (a draft of plan {first['version']})"
+    )
+    assert "cancel_reason: replaced by plan" in run.ok("handoff", "show", str(draft.id))
+
+
+def test_plans_computed_together_are_accepted_one_after_the_other(
+    engine: Engine, run: Runner
+) -> None:
+    volunteers(engine, run, per_day=1)
+    add_partner(run, "--visors-per-day", "50", "--city", "Lyon", "--lead-time-days", "1")
+    ff.open_order(engine, REF, item="visor", quantity=300, needed_by=soon(6))
+    first, second = plan(run), plan(run)
+    run.ok("plan", "accept", str(first["version"]))
+    run.ok("plan", "accept", str(second["version"]))  # the first's drafts change none of its inputs
+    assert [h.plan_id for h in live(engine)] == [second["version"]]
+
+
+def test_hand_offs_sent_or_made_by_hand_are_kept_and_counted(engine: Engine, run: Runner) -> None:
+    volunteers(engine, run, per_day=1)
+    add_partner(run, "--visors-per-day", "50", "--city", "Lyon", "--lead-time-days", "1")
+    ff.open_order(engine, REF, item="visor", quantity=300, needed_by=soon(6))
+    other = ff.open_order(engine, "CMD-2026-000102", item="visor", quantity=20, needed_by=soon(9))
+    run.ok("handoff", "create", "--partner", PARTNER, "--qty", "20", "--needed-by", soon(9).isoformat(),
+           "--orders", other, "--force")  # fmt: skip
+    first = plan(run)
+    given = sum(a["visors"] for a in first["partners"].values())
+    assert other not in {n["reference"] for n in first["lines"]}  # handed off by hand
+    run.ok("plan", "accept")
+    by_hand, draft = live(engine)
+    run.ok("handoff", "confirm", str(draft.id))  # the partner confirmed the plan's order
+    second = plan(run)
+    assert sum(a["visors"] for a in second["partners"].values()) < given  # its days are booked
+    said = run.ok("plan", "accept")
+    assert "replaced" not in said
+    kept = live(engine)
+    assert [(h.id, h.state) for h in kept[:2]] == [
+        (by_hand.id, HandoffState.DRAFT),
+        (draft.id, HandoffState.SENT),
+    ]
+    assert sum(h.quantity for h in kept if REF in h.orders) <= 300  # never double-booked
+
+
+def test_a_draft_sent_after_the_plan_was_computed_makes_it_out_of_date(
+    engine: Engine, run: Runner
+) -> None:
+    volunteers(engine, run, per_day=1)
+    add_partner(run, "--visors-per-day", "50", "--city", "Lyon", "--lead-time-days", "1")
+    ff.open_order(engine, REF, item="visor", quantity=300, needed_by=soon(6))
+    plan(run)
+    run.ok("plan", "accept")
+    [draft] = live(engine)
+    second = plan(run)  # counts the draft as replaceable
+    run.ok("handoff", "confirm", str(draft.id))  # ... but the coordinator places it meanwhile
+    before = database_snapshot(engine)
+    code, _, err = run("plan", "accept", str(second["version"]))
+    assert code == 1 and f"plan {second['version']} is out of date" in err, err
+    assert err.count("\n") == 1
+    assert database_snapshot(engine) == before
+    [kept] = live(engine)
+    assert (kept.id, kept.state) == (draft.id, HandoffState.SENT)
 
 
 def test_a_partner_is_left_out_without_city_capacity_or_its_minimum(
