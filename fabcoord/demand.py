@@ -299,28 +299,54 @@ def fully_delivered(*, session: Session, reference: str) -> bool:
 
 
 def _delivered(session: Session, lines: Sequence[DemandLine]) -> dict[int, int]:
+    """Per line, what reached the hospital by the documents serving it. A document serving
+    several lines of the order (a hand-off with its lines) is counted once: its units go to its
+    lines in line order, each up to the units it has for that line, the rest to its last."""
     from sqlalchemy import and_, func
 
     from fabcoord.ledger.models import Location, LocationKind, StockMove
 
     result = {line.line: 0 for line in lines}
-    rows = session.exec(
-        select(DemandDocument.line, func.coalesce(func.sum(StockMove.qty), 0))
+    links: dict[tuple[str, str], list[tuple[int, int | None]]] = {}
+    for doc_type, doc_id, line, quantity in session.exec(
+        select(
+            DemandDocument.doc_type,
+            DemandDocument.doc_id,
+            DemandDocument.line,
+            DemandDocument.quantity,
+        )
+        .where(DemandDocument.reference == lines[0].reference)
+        .order_by(col(DemandDocument.line))
+    ).all():
+        links.setdefault((doc_type, doc_id), []).append((line, quantity))
+    documents = (
+        select(DemandDocument.doc_type, DemandDocument.doc_id)
+        .where(DemandDocument.reference == lines[0].reference)
+        .distinct()
+        .subquery()
+    )
+    rows = session.execute(
+        select(documents.c.doc_type, documents.c.doc_id, func.sum(StockMove.qty))
         .join(
             StockMove,
             and_(
-                col(StockMove.doc_type) == DemandDocument.doc_type,
-                col(StockMove.doc_id) == DemandDocument.doc_id,
+                col(StockMove.doc_type) == documents.c.doc_type,
+                col(StockMove.doc_id) == documents.c.doc_id,
             ),
         )
         .join(Location, col(Location.id) == StockMove.location_id)
         .where(
-            DemandDocument.reference == lines[0].reference,
             Location.kind == LocationKind.HOSPITAL,
             Location.hospital_id == lines[0].hospital_id,
         )
-        .group_by(col(DemandDocument.line))
+        .group_by(documents.c.doc_type, documents.c.doc_id)
     ).all()
-    for line, qty in rows:
-        result[line] = int(qty or 0)
+    for doc_type, doc_id, qty in rows:
+        left = int(qty or 0)
+        served = links.get((doc_type, doc_id), [])
+        for number, (line, units) in enumerate(served):
+            last = number == len(served) - 1
+            take = left if last or units is None else max(0, min(left, units))
+            result[line] = result.get(line, 0) + take
+            left -= take
     return result

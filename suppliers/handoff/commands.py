@@ -249,6 +249,14 @@ def handoff_create(
     orders: Annotated[
         str | None, typer.Option("--orders", help="Hospital orders served: REF,REF…")
     ] = None,
+    lines: Annotated[
+        str | None,
+        typer.Option(
+            "--lines",
+            help="The order lines served and the units of each: REF/LINE=QTY,… (they add up to "
+            "--qty, which they give when it is left out).",
+        ),
+    ] = None,
     from_plan: Annotated[
         bool, typer.Option("--from-plan", help="Take quantity, date and orders from the plan.")
     ] = False,
@@ -271,6 +279,9 @@ def handoff_create(
     from suppliers.handoff.partners import get_partner
 
     references = [r for r in (orders or "").split(",") if r.strip()]
+    shares = _parse_lines(lines)
+    if shares and qty is None and not from_plan:
+        qty = sum(share.quantity for share in shares)
     with face.work() as session:
         get_partner(session=session, name=partner)
         when = face.parse_date(needed_by, "--needed-by")
@@ -281,7 +292,9 @@ def handoff_create(
             references = references or list(recommended.references)
         if qty is None or when is None:
             raise InvalidInput("give --qty and --needed-by (or --from-plan)")
-        destination = to or service.default_destination(session=session, references=references)
+        destination = to or service.default_destination(
+            session=session, references=references or [share.reference for share in shares]
+        )
         created = service.create_handoff(
             session=session,
             partner=partner,
@@ -292,8 +305,10 @@ def handoff_create(
             orders=references,
             item_code=item,
             force=force,
+            lines=shares,
         )
         row = _row(created.handoff, partner)
+        row["lines"] = _lines(session, created.handoff.id or 0)
     for warning in created.warnings:
         face.say(f"warning: {warning}")
     if as_json:
@@ -302,6 +317,35 @@ def handoff_create(
         f"hand-off {row['id']} recorded: {row['quantity']} {row['item']} from {partner} by "
         f"{row['needed_by']} to {row['deliver_to']} ('fabcoord handoff send {row['id']}')"
     )
+
+
+def _parse_lines(text: str | None) -> list[Any]:
+    """``REF/LINE=QTY,…`` as the service's line shares; one-line errors."""
+    from suppliers.handoff.service import LineShare
+
+    shares = []
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        target, _, units = part.partition("=")
+        reference, _, line = target.strip().rpartition("/")
+        if not (reference and line.strip().isdigit() and units.strip().isdigit()):
+            raise InvalidInput(
+                f"--lines: {part.strip()!r} is not REF/LINE=QTY (for example CMD-2026-000012/1=150)"
+            )
+        shares.append(LineShare(reference.strip(), int(line), int(units)))
+    if text is not None and not shares:
+        raise InvalidInput("--lines is empty: give REF/LINE=QTY,…")
+    return shares
+
+
+def _lines(session: Any, handoff_id: int) -> list[dict[str, Any]]:
+    from suppliers.handoff import service
+
+    return [
+        {"reference": share.reference, "line": share.line, "quantity": share.quantity}
+        for share in service.lines_of(session=session, handoff_id=handoff_id)
+    ]
 
 
 @handoff_app.command("send")
@@ -462,6 +506,7 @@ def handoff_show(handoff_id: HandoffArg, as_json: JsonOption = False) -> None:
         handoff = service.get_handoff(session=session, handoff_id=handoff_id)
         owner = session.get(Partner, handoff.partner_id)
         row = _row(handoff, owner.name if owner else "?")
+        row["lines"] = _lines(session, handoff_id)
         row["deliveries"] = [
             {"source": r.source, "name": r.name, "state": r.state, "posted": r.posted}
             for r in service.receipts_of(session=session, handoff_id=handoff_id)
@@ -469,7 +514,13 @@ def handoff_show(handoff_id: HandoffArg, as_json: JsonOption = False) -> None:
     if as_json:
         return face.print_json(row)
     for key, value in row.items():
-        if key != "deliveries" and (value not in (None, "") or key not in _OPTIONAL):
+        if key == "lines":
+            served = [f"{x['reference']}/{x['line']}: {x['quantity']}" for x in value]
+            face.say(
+                "lines: "
+                + (", ".join(served) or "not recorded (counted over its orders' lines in order)")
+            )
+        elif key != "deliveries" and (value not in (None, "") or key not in _OPTIONAL):
             face.say(f"{key}: {value}")
     for delivery in row["deliveries"]:
         face.say(f"  {delivery['name']} ({delivery['state']}): {delivery['posted']} received")

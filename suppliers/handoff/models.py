@@ -139,3 +139,17 @@ class HandoffReceipt(SQLModel, table=True):
     state: str = Field(default="", max_length=24)
     posted: int = 0
     updated_at: datetime
+
+
+class HandoffLine(SQLModel, table=True):
+    """An order line a hand-off serves and the units of the hand-off that are for it (recorded
+    when the hand-off comes from a plan allocation, or is given its lines by hand)."""
+
+    __tablename__ = "handoff_line"
+    __table_args__ = (UniqueConstraint("handoff_id", "reference", "line", name="uq_handoff_line"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    handoff_id: int = Field(foreign_key="handoff.id", index=True)
+    reference: str = Field(max_length=40)
+    line: int
+    quantity: int

@@ -12,15 +12,17 @@ cover; :func:`subscribe` hears ``plan_accepted``.
   partner's Odoo still has to be scheduled, made and packed before it leaves (not sourced: a
   cautious figure; declare the partner's own).
 - Volume handed off already (every hand-off but a refused one and a plan's unsent draft; of a
-  cancelled one, what it delivered) is committed to the orders it serves and not planned again. A
-  hand-off serving several orders covers them in the order listed, and within an order its lines
-  of the hand-off's item in line order, each up to the line's quantity.
+  cancelled one, what it delivered) is committed to the order lines it serves and not planned
+  again: the lines it recorded (a plan's allocation, or lines given by hand), each its units; one
+  without recorded lines (made by hand) covers its orders in the order listed, and within an order
+  its lines of the hand-off's item in line order, each up to the line's quantity.
 - Volume handed to a partner and not delivered yet (draft made by hand, queued, sent: its
   quantity; partly delivered: what is left; not refused, cancelled or delivered ones) is its
   capacity already used: it takes the partner's first days from the end of its lead time on
   (:attr:`~fabcoord.planning.capacity.PartnerCapacity.booked`), so no plan offers it again.
 - Accepting a plan records each partner allocation as **draft** hand-offs, one per order served,
-  delivered to that order's hospital by the plan's expected delivery date. Nothing is sent: the
+  with the order lines and units the plan gave the partner, delivered to that order's hospital by
+  the plan's expected delivery date. Nothing is sent: the
   coordinator checks them (``handoff list --state draft``) and places each with ``handoff send
   ID``, through the outbox, as for a hand-off made by hand. The partner's minimum order applies to
   its whole allocation (the planner gives a partner its minimum or nothing).
@@ -44,7 +46,7 @@ from sqlmodel import Session, col, select
 from fabcoord import demand, events
 from fabcoord.planning.capacity import PartnerCapacity
 from suppliers.handoff import service
-from suppliers.handoff.models import Handoff, HandoffState, Partner
+from suppliers.handoff.models import Handoff, HandoffLine, HandoffState, Partner
 
 if TYPE_CHECKING:
     from fabcoord.planning.capacity import Providers
@@ -99,8 +101,20 @@ def handed_off(*, session: Session) -> dict[tuple[str, int], int]:
         .where(col(Handoff.state) != HandoffState.REFUSED, not_(_PLAN_DRAFT))
         .order_by(col(Handoff.id))
     )
+    recorded: dict[int, list[HandoffLine]] = {}
+    for share in session.exec(select(HandoffLine).order_by(col(HandoffLine.id))):
+        recorded.setdefault(share.handoff_id, []).append(share)
     for handoff in rows:
         left = handoff.delivered if handoff.state is HandoffState.CANCELLED else handoff.quantity
+        for share in recorded.get(handoff.id or 0, ()):
+            take = min(left, share.quantity)
+            if take <= 0:
+                break
+            key = (share.reference, share.line)
+            result[key] = result.get(key, 0) + take
+            left -= take
+        if handoff.id in recorded:
+            continue
         for reference in filter(None, handoff.orders.split(",")):
             if left <= 0:
                 break
@@ -156,7 +170,10 @@ def on_plan_accepted(*, session: Session, event: events.Event) -> None:
             per_order.setdefault(line["reference"], []).append(line)
         total = int(allocation["visors"])
         for reference, lines in sorted(per_order.items()):
-            quantity = sum(int(line["quantity"]) for line in lines)
+            shares: dict[int, int] = {}
+            for line in lines:
+                shares[int(line["line"])] = shares.get(int(line["line"]), 0) + int(line["quantity"])
+            quantity = sum(shares.values())
             by = max(date.fromisoformat(line["delivery"]) for line in lines)
             service.create_handoff(
                 session=session,
@@ -170,6 +187,10 @@ def on_plan_accepted(*, session: Session, event: events.Event) -> None:
                 note=f"plan {plan_id}: {quantity} of the {total} visors it gives {partner.name}",
                 ordered_together=total,
                 plan_id=plan_id,
+                lines=[
+                    service.LineShare(reference, number, units)
+                    for number, units in sorted(shares.items())
+                ],
             )
 
 

@@ -37,6 +37,7 @@ from suppliers.handoff.models import (
     CommandState,
     Handoff,
     HandoffCommand,
+    HandoffLine,
     HandoffReceipt,
     HandoffState,
     Partner,
@@ -58,6 +59,15 @@ class Recommendation:
     needed_by: date
     references: tuple[str, ...]
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class LineShare:
+    """Units of a hand-off that are for one order line."""
+
+    reference: str
+    line: int
+    quantity: int
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,7 @@ def create_handoff(
     note: str = "",
     ordered_together: int | None = None,
     plan_id: int | None = None,
+    lines: Sequence[LineShare] = (),
 ) -> Created:
     """Record a hand-off (not sent yet).
 
@@ -129,10 +140,13 @@ def create_handoff(
             hand-off is one of several (a plan's allocation, one hand-off per order served): the
             partner's minimum order applies to it.
         plan_id: the accepted plan it comes from (its draft is replaced by a later plan's).
+        lines: the order lines it serves and the units for each (they add up to ``quantity``;
+            their orders are served, ``orders`` or not). None: it serves its orders' lines of
+            its item, counted in line order.
 
     Raises:
         UnknownPartner, BelowMinimum, TooSoon (unless ``force``: then a warning), InvalidInput
-        (quantity, destination), UnknownItem, UnknownDemand, DemandClosed.
+        (quantity, destination, lines), UnknownItem, UnknownDemand, DemandClosed.
     """
     found = get_partner(session=session, name=partner)
     if isinstance(quantity, bool) or quantity <= 0 or quantity > 10_000_000:
@@ -154,10 +168,10 @@ def create_handoff(
         warnings.append(message)
     item = catalogue.get_item(session=session, code=item_code)
     place = _destination(session, destination)
-    references = _clean_references(orders)
+    references = _clean_references([*orders, *(share.reference for share in lines)])
+    shares = _check_lines(session, lines, item_code=item.code, quantity=quantity)
     for reference in references:
-        lines = demand.lines_of(session=session, reference=reference)
-        line = _line_for(lines, item.code)
+        line = _line_for(demand.lines_of(session=session, reference=reference), item.code)
         if line is None:
             raise demand.UnknownDemand(f"order {reference} has no line for {item.code}")
         demand.require_open(session=session, reference=reference, line=line)
@@ -178,8 +192,67 @@ def create_handoff(
     )
     session.add(handoff)
     session.flush()
+    for share in shares:
+        session.add(
+            HandoffLine(
+                handoff_id=handoff.id or 0,
+                reference=share.reference,
+                line=share.line,
+                quantity=share.quantity,
+            )
+        )
+    session.flush()
     _link(session, handoff, require_open=True)
     return Created(handoff, tuple(warnings))
+
+
+def _check_lines(
+    session: Session, lines: Sequence[LineShare], *, item_code: str, quantity: int
+) -> list[LineShare]:
+    """The lines given, checked (before anything is written), in order and line order.
+
+    Raises:
+        InvalidInput, UnknownDemand, DemandClosed.
+    """
+    if not lines:
+        return []
+    seen: dict[tuple[str, int], LineShare] = {}
+    for share in lines:
+        reference = share.reference.strip()
+        key = (reference, share.line)
+        name = f"{reference}/{share.line}"
+        if key in seen:
+            raise InvalidInput(f"order line {name} is given twice")
+        if isinstance(share.quantity, bool) or not 0 < share.quantity <= 10_000_000:
+            raise InvalidInput(
+                f"order line {name}: the units must be a whole number from 1 to 10,000,000, "
+                f"got {share.quantity}"
+            )
+        row = demand.require_open(session=session, reference=reference, line=share.line)
+        if row.item_code != item_code:
+            raise InvalidInput(
+                f"order line {name} is for {row.item_code}, not {item_code} (the hand-off's item)"
+            )
+        if share.quantity > row.quantity:
+            raise InvalidInput(f"order line {name} asks for {row.quantity}, not {share.quantity}")
+        seen[key] = LineShare(reference, share.line, share.quantity)
+    total = sum(share.quantity for share in seen.values())
+    if total != quantity:
+        raise InvalidInput(
+            f"the order lines' units add up to {total}, the hand-off is for {quantity}"
+        )
+    return list(seen.values())
+
+
+def lines_of(*, session: Session, handoff_id: int) -> list[HandoffLine]:
+    """The order lines a hand-off serves with their units (none: not recorded, made by hand)."""
+    return list(
+        session.exec(
+            select(HandoffLine)
+            .where(HandoffLine.handoff_id == handoff_id)
+            .order_by(col(HandoffLine.id))
+        )
+    )
 
 
 def default_destination(*, session: Session, references: Sequence[str]) -> str:
@@ -229,6 +302,21 @@ def _destination(session: Session, code: str) -> Location:
 
 
 def _link(session: Session, handoff: Handoff, *, require_open: bool) -> None:
+    """Link the hand-off to the order lines it serves: its recorded lines with their units, or
+    (none recorded) each order's first line of its item."""
+    recorded = lines_of(session=session, handoff_id=handoff.id or 0)
+    for share in recorded:
+        demand.link(
+            session=session,
+            doc_type=DOC_TYPE,
+            doc_id=str(handoff.id),
+            reference=share.reference,
+            line=share.line,
+            quantity=share.quantity,
+            require_open_demand=require_open,
+        )
+    if recorded:
+        return
     for reference in filter(None, handoff.orders.split(",")):
         lines = demand.lines_of(session=session, reference=reference)
         demand.link(
