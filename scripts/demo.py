@@ -3,8 +3,9 @@ real HTTP API (``fabcoord serve``), the farm simulator and the Odoo stand-in as 
 
 ``python -m scripts.demo [--out DIR] [--db URL]`` (``make demo``). Spring 2020: fablabs in
 Nouvelle-Aquitaine and Pays de la Loire receive material, source more from the supplier
-directories, take orders from three CHU, plan, print (printers and makers), assemble, inspect,
-ship, have a delivery signed for, hand the excess to a partner manufacturer and report the week.
+directories, take orders from three CHU, plan (fablabs, makers and a partner manufacturer),
+print (printers and makers), assemble, inspect, ship, have a delivery signed for, send the plan's
+hand-off to the partner's Odoo, sync its deliveries and report the week.
 
 The commands run in this process (``cli.run``), as a user would type them; their whole output goes
 to ``DIR/demo.log`` and the screen shows a summary. The end-to-end test runs the same scenario,
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 UNITS_PER_PRINT = 4
 GRAMS_PER_PRINT = 60
 LOADED_GRAMS = 1000
+PARTNER = "Plastiques de l'Ouest"
 
 
 class DemoFailed(Exception):
@@ -56,13 +58,16 @@ class Region:
     """The scenario's sizes: the demo's defaults; the end-to-end test runs a smaller one.
 
     Frames for Poitiers come from two makers (half each); for Nantes from the farm
-    (``farm_frames``, a multiple of 4, at most ``nantes``) and a maker for the rest; Bordeaux's
-    order goes to the partner manufacturer, delivered in two parts (two thirds, then the rest).
+    (``farm_frames``, a multiple of 4, at most ``nantes``) and a maker for the rest. Bordeaux needs
+    its visors in ``bordeaux_days``, sooner than the makers can deliver that many there: the plan
+    gives the order to the partner manufacturer in Bordeaux, whose draft hand-off the coordinator
+    sends; it delivers in two parts (two thirds, then the rest).
     """
 
     poitiers: int = 120
     nantes: int = 60
     bordeaux: int = 300
+    bordeaux_days: int = 3
     farm_frames: int = 36
     simulated_printers: int = 3
     octoprint: tuple[RealPrinter, ...] = ()
@@ -186,7 +191,7 @@ class Screen:
 class Scenario:
     """The chain, step by step, on one database."""
 
-    STEPS = 20
+    STEPS = 21
 
     def __init__(
         self, out: Path, database_url: str, region: Region, *, quiet: bool = False
@@ -195,6 +200,7 @@ class Scenario:
         self.outcome = Outcome()
         self.servers = Servers(out)
         self.tokens: dict[str, str] = {}
+        self.odoo = ""  # the partner's Odoo (the stand-in), once started
         self.secret = f"demo-{random.randrange(10**9)}"  # the simulator's and the partner's key
 
     # --- running commands ------------------------------------------------------------------
@@ -249,6 +255,7 @@ class Scenario:
             self.invite_hospitals,
             self.start_intake,
             self.hospitals_order,
+            self.partner_joins,
             self.plan,
             self.print_on_the_farm,
             self.makers_deliver,
@@ -382,7 +389,7 @@ class Scenario:
              "2 rue de la Milétrie, 86021 Poitiers"),
             ("chu-de-nantes", region.nantes, 12, "Urgences",
              "1 place Alexis-Ricordeau, 44093 Nantes"),
-            ("chu-de-bordeaux", region.bordeaux, 14, "Pneumologie",
+            ("chu-de-bordeaux", region.bordeaux, region.bordeaux_days, "Pneumologie",
              "Place Amélie Raba-Léon, 33000 Bordeaux"),
         ]:  # fmt: skip
             created = http.order(
@@ -406,12 +413,19 @@ class Scenario:
         self.screen.note("the coordinator accepts the three orders")
 
     def plan(self) -> None:
-        self.screen.title("Plan: allocate the orders to fablabs and makers (OR-Tools), accept")
+        self.screen.title(
+            "Plan: allocate the orders to fablabs, makers and the partner (OR-Tools), accept"
+        )
         self.screen.show(self.fab("plan"))
-        explained = self.fab("plan", "explain", self.outcome.references["chu-de-poitiers"])
+        explained = self.fab("plan", "explain", self.outcome.references["chu-de-bordeaux"])
         self.screen.show(explained)
-        self.fab("plan", "accept")
-        self.screen.note("plan accepted: each order is planned with its expected delivery date")
+        accepted = self.fab("plan", "accept")
+        if PARTNER not in accepted:
+            raise DemoFailed(f"the plan gives the partner nothing: {accepted.strip()}")
+        self.screen.note(
+            "plan accepted: each order is planned with its expected delivery date; the partner's "
+            "allocation is recorded as a draft hand-off, not sent"
+        )
 
     def print_on_the_farm(self) -> None:
         region = self.region
@@ -538,36 +552,54 @@ class Scenario:
             f"{self.region.poitiers} received, signed by Dr Claire Martin; order {status}"
         )
 
-    def hand_off(self) -> None:
-        region = self.region
+    def partner_joins(self) -> None:
         self.screen.title(
-            f"Hand Bordeaux's {region.bordeaux} visors to a partner manufacturer on its Odoo "
-            "(the project's stand-in)"
+            "A partner manufacturer in Bordeaux declares its capacity, on its Odoo (the "
+            "project's stand-in)"
         )
         port = http.free_port()
-        odoo = f"http://127.0.0.1:{port}"
+        self.odoo = f"http://127.0.0.1:{port}"
         log = self.servers.start(
             "odoo-standin",
             "-m", "suppliers.handoff.standin", "--port", str(port), "--version", "17",
             env={"FABCOORD_STANDIN_API_KEY": self.secret},
         )  # fmt: skip
-        self.wait(f"{odoo}/web/version", log)
+        self.wait(f"{self.odoo}/web/version", log)
         os.environ["DEMO_PARTNER_KEY"] = self.secret
-        partner = "Plastiques de l'Ouest"
-        self.fab("partners", "add", partner, "--odoo-url", odoo, "--database", "partner",
+        self.fab("partners", "add", PARTNER, "--odoo-url", self.odoo, "--database", "partner",
                  "--login", "admin", "--api-key-env", "DEMO_PARTNER_KEY",
                  "--capacity-per-day", "500", "--minimum-order", "1",
-                 "--lead-time-days", "3")  # fmt: skip
-        self.fab("partners", "check", partner)
-        self.fab("handoff", "create", "--partner", partner, "--qty", str(region.bordeaux),
-                 "--needed-by", self.in_days(14),
-                 "--orders", self.outcome.references["chu-de-bordeaux"])  # fmt: skip
-        self.fab("handoff", "send", "1")
+                 "--lead-time-days", "1", "--city", "Bordeaux")  # fmt: skip
+        self.fab("partners", "check", PARTNER)
+        self.screen.note(
+            f"{PARTNER} (Bordeaux): 500 visors a day after 1 day of lead time, Odoo 17 checked"
+        )
+
+    def hand_off(self) -> None:
+        region = self.region
+        self.screen.title(
+            f"Send the plan's draft hand-off ({region.bordeaux} visors for Bordeaux) to the "
+            "partner's Odoo, sync its deliveries"
+        )
+        [draft] = self.fab_json("handoff", "list", "--state", "draft")
+        if draft["orders"] != [self.outcome.references["chu-de-bordeaux"]]:
+            raise DemoFailed(f"the plan's draft hand-off serves {draft['orders']}, not Bordeaux")
+        number = str(draft["id"])
+        shown = self.fab_json("handoff", "show", number)
+        served = ", ".join(
+            f"{x['reference']}/{x['line']} ({x['quantity']})" for x in shown["lines"]
+        )
+        self.screen.note(
+            f"draft hand-off {number} of plan {shown['plan']}: {shown['quantity']} visors for "
+            f"{served} by {shown['needed_by']}, to {shown['deliver_to']}"
+        )
+        self.fab("handoff", "send", number)
+        self.screen.note(f"hand-off {number} sent: a confirmed sale order in the partner's Odoo")
         for part in (region.first_part, region.bordeaux - region.first_part):
-            http.standin(odoo, "deliver", {"ref": "FABCOORD-HO-1", "quantity": part})
+            http.standin(self.odoo, "deliver", {"ref": draft["reference"], "quantity": part})
             self.fab("handoff", "sync")
             self.screen.note(f"the partner delivers {part} visors; synced back into the ledger")
-        self.fab("handoff", "export", "1", "--to", str(self.out / "pdf"))
+        self.fab("handoff", "export", number, "--to", str(self.out / "pdf"))
 
     def trace(self) -> None:
         self.screen.title("Trace a lot of PET sheets to the hospitals that got it")

@@ -21,9 +21,10 @@ from tests.print_farm.octoprint_servers import (
     stop_servers,
 )
 
-# Poitiers 24 (makers 12 + 12), Nantes 16 (the farm: 4 prints of 4 frames), Bordeaux 30 (partner,
-# delivered as 20 + 10). One batch of 24 + 16 = 40 visors.
-REGION = dict(poitiers=24, nantes=16, bordeaux=30, farm_frames=16, simulated_printers=1)
+# Poitiers 24 (makers 12 + 12), Nantes 16 (the farm: 4 prints of 4 frames), Bordeaux 300 in 3 days
+# (more than the makers can deliver there by then: the plan gives it to the partner, delivered as
+# 200 + 100). One batch of 24 + 16 = 40 visors.
+REGION = dict(poitiers=24, nantes=16, bordeaux=300, farm_frames=16, simulated_printers=1)
 
 EXPECTED_ORDERS = {"chu-de-poitiers": "delivered", "chu-de-nantes": "shipped",
                    "chu-de-bordeaux": "delivered"}  # fmt: skip
@@ -35,7 +36,7 @@ EXPECTED_ORDERS = {"chu-de-poitiers": "delivered", "chu-de-nantes": "shipped",
 #   is the dispatcher's choice, so only their sum is fixed).
 # - elastic: 200 m − 2 m written off − 40 visors × 300 mm = 186,000 mm.
 # - PET sheets: lot PET-OYO-0412 600 − 40 = 560 (first received, first used), PET-OYO-0415 400.
-# - visors: 24 at Poitiers (signed for), 16 in transit to Nantes (not signed), 30 at Bordeaux from
+# - visors: 24 at Poitiers (signed for), 16 in transit to Nantes (not signed), 300 at Bordeaux from
 #   the partner (no lot of ours); frames: 40 made (16 printed + 24 from makers), 40 assembled.
 EXPECTED_STOCK = {
     ("fablab/fablab-de-niort", "petg", "PETG-2020-03-A"): 3_000,
@@ -45,7 +46,7 @@ EXPECTED_STOCK = {
     ("fablab/fablab-des-usines", "pet-sheet-a4", "PET-OYO-0415"): 400,
     ("hospital/chu-de-poitiers", "visor", "LOT-*"): 24,
     ("transit", "visor", "LOT-*"): 16,
-    ("hospital/chu-de-bordeaux", "visor", ""): 30,
+    ("hospital/chu-de-bordeaux", "visor", ""): 300,
 }
 PETG_ON_PRINTERS = 2_760
 
@@ -111,6 +112,16 @@ def test_the_whole_chain_ends_with_the_orders_and_balances_worked_out_by_hand(
     names = {path.name for path in outcome.documents}
     assert {f"bl-{number}.pdf" for number in outcome.shipments.values()} <= names
     assert {"purchase-order-1.pdf", "FABCOORD-HO-1.pdf"} <= names
+    # the partner's volume came from the accepted plan: its draft, with the line it serves, sent
+    [handoff] = read(empty_database_url, capsys, "handoff", "list")
+    assert (handoff["state"], handoff["orders"]) == (
+        "delivered",
+        [outcome.references["chu-de-bordeaux"]],
+    )
+    shown = read(empty_database_url, capsys, "handoff", "show", str(handoff["id"]))
+    assert shown["plan"] == 1 and shown["lines"] == [
+        {"reference": outcome.references["chu-de-bordeaux"], "line": 1, "quantity": 300}
+    ]
     assert any(name.startswith("weekly-") for name in names)
 
 
