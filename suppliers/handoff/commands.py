@@ -128,6 +128,13 @@ def partners_set(
         str | None, typer.Option("--city", help="Where it ships from (in the city table).")
     ] = None,
     region: RegionOption = None,
+    clear_city: Annotated[
+        bool,
+        typer.Option("--clear-city", help="Forget its city and region (the plan leaves it out)."),
+    ] = False,
+    clear_region: Annotated[
+        bool, typer.Option("--clear-region", help="Forget its region (the city alone places it).")
+    ] = False,
 ) -> None:
     """Change what the plan reads of a partner: capacity, minimum order, lead time, city."""
     from suppliers.handoff import partners
@@ -142,11 +149,15 @@ def partners_set(
             city=city,
             region=region,
             cities=_cities() if city or region else None,
+            clear_city=clear_city,
+            clear_region=clear_region,
         )
+        place = partner.city or "not set"
+        if partner.region:
+            place += f" ({partner.region})"
         said = (
             f"partner {partner.name}: {partner.capacity_per_day} visors a day, minimum order "
-            f"{partner.minimum_order}, lead time {partner.lead_time_days} day(s), city "
-            f"{partner.city or 'not set'}"
+            f"{partner.minimum_order}, lead time {partner.lead_time_days} day(s), city {place}"
         )
     face.say(said)
 

@@ -114,15 +114,30 @@ def update_partner(
     city: str | None = None,
     region: str | None = None,
     cities: CityTable | None = None,
+    clear_city: bool = False,
+    clear_region: bool = False,
 ) -> Partner:
     """Change what the plan reads of a partner: capacity, minimum order, lead time, city.
 
     Everything is checked before anything is written.
 
+    Args:
+        clear_city: forget its city and region (the plan then leaves it out, with a note).
+        clear_region: forget its region only (the city alone places it).
+
     Raises:
-        UnknownPartner; InvalidInput: a number out of range, a city not in the city table.
+        UnknownPartner; InvalidInput: a number out of range, a city not in the city table, a
+        place both set and cleared.
     """
     partner = get_partner(session=session, name=name)
+    if clear_city and (city is not None or region is not None):
+        raise InvalidInput("--clear-city forgets the city and region: give no --city or --region")
+    if clear_region and region is not None:
+        raise InvalidInput("--clear-region forgets the region: give no --region")
+    if clear_city:
+        city, region = "", ""
+    elif clear_region:
+        region = ""
     _check_numbers(
         capacity_per_day=partner.capacity_per_day if capacity_per_day is None else capacity_per_day,
         minimum_order=partner.minimum_order if minimum_order is None else minimum_order,

@@ -347,6 +347,43 @@ def test_partners_set_changes_what_the_plan_reads(engine: Engine, run: Runner) -
     assert result["sites"][key]["start_day"] == 3
 
 
+def test_partners_set_clears_the_city_or_the_region(engine: Engine, run: Runner) -> None:
+    volunteers(engine, run, per_day=1)
+    add_partner(run, "--visors-per-day", "50", "--city", "Lyon", "--region", "Auvergne-Rhône-Alpes")
+    ff.open_order(engine, REF, item="visor", quantity=200, needed_by=soon(6))
+    assert "city Lyon (Auvergne-Rhône-Alpes)" in run.ok("partners", "set", PARTNER)
+    assert run.ok("partners", "set", PARTNER, "--clear-region").rstrip().endswith("city Lyon")
+    assert plan(run)["partners"] != {}  # the city alone places it
+    said = run.ok("partners", "set", PARTNER, "--clear-city")
+    assert said.rstrip().endswith("city not set")
+    with unit_of_work(engine, read_only=True) as session:
+        [partner] = session.exec(select(Partner)).all()
+        assert (partner.city, partner.region) == ("", "")
+    result = plan(run)
+    assert result["partners"] == {}
+    assert any(
+        f"partner {PARTNER} is left out of the plan: no city set" in n for n in result["notes"]
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--clear-city", "--city", "Lyon"),
+        ("--clear-city", "--region", "Auvergne-Rhône-Alpes"),
+        ("--clear-region", "--region", "Auvergne-Rhône-Alpes"),
+    ],
+)
+def test_a_place_both_set_and_cleared_is_refused(
+    engine: Engine, run: Runner, args: tuple[str, ...]
+) -> None:
+    add_partner(run, "--visors-per-day", "10", "--city", "Lyon")
+    before = database_snapshot(engine)
+    code, _, err = run("partners", "set", PARTNER, *args)
+    assert code == 1 and err.startswith(f"error: {args[0]} forgets") and err.count("\n") == 1, err
+    assert database_snapshot(engine) == before
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
