@@ -312,7 +312,7 @@ def greedy(problem: Problem) -> Solution:
         dense = costs.dense(kind)
         if not dense.cost.size:
             continue
-        order = np.argsort(dense.distance, axis=1)
+        order = np.argsort(dense.place_distance, axis=1)[dense.place]
         for row, need in enumerate(dense.rows):
             ranked[int(need)] = order[row]
     taken: list[tuple[int, int, int, int]] = []  # need, kind, source, quantity
