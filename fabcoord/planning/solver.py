@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -85,11 +86,11 @@ def solve(
         potential = potentials(net, flows)
         if potential is None:
             break
-        _keep_useful(costs, net, flows, potential, base, arcs)
-        added, bound = price(costs, net, potential, arcs)
         cost = int((flows * net.cost).sum())
+        added, bound = price(costs, net, potential, arcs, cost=cost, tolerance=tolerance)
         if not added or cost - bound <= tolerance * abs(bound):
             break
+        _keep_useful(costs, net, flows, potential, base, arcs)
         net = build(problem, costs, arcs)
         flows = solve_network(net)
     return read_solution(problem, net, flows)
@@ -196,18 +197,26 @@ def price(
     net: Network,
     potential: npt.NDArray[np.float64],
     arcs: Arcs,
+    *,
+    cost: int | None = None,
+    tolerance: float = 0.0,
 ) -> tuple[int, float]:
     """Add to ``arcs`` the arcs left out whose reduced cost is negative (per need, its most
     negative few); return how many were added and a lower bound on the optimum over all arcs.
 
     The bound is the dual value of the potentials with each need's potential lowered by its most
     negative reduced cost left out (so every arc left out prices at zero or more): the need's
-    arc to the sink then pays that difference on its whole quantity.
+    arc to the sink then pays that difference on its whole quantity. When the bound already
+    proves ``cost`` within ``tolerance`` of the optimum, nothing is added (the caller stops).
     """
     nn = len(costs.qty)
     need_pot = potential[net.need0 : net.need0 + nn]
     shift = np.zeros(nn, dtype=np.float64)
-    added = 0
+    # reduced costs in float32 when exact (integers below 2**24: potentials and costs are
+    # integers here), half the memory traffic of float64
+    largest = float(np.abs(potential).max(initial=0.0)) * 2 + float(net.cost.max(initial=0))
+    dtype = np.float32 if largest < 2**24 else np.float64
+    gains: list[tuple[int, IntArray, IntArray, npt.NDArray[np.floating[Any]]]] = []
     for kind in SERVICE_KINDS:
         dense = costs.dense(kind)
         if not dense.cost.size:
@@ -219,27 +228,32 @@ def price(
         if not len(rows):
             continue
         every = len(rows) == len(dense.rows)  # then no copies of the rows taken
-        reduced = np.subtract.outer(-need_pot[dense.rows[rows]], -src_pot)
+        reduced = np.subtract.outer(-need_pot[dense.rows[rows]], -src_pot, dtype=dtype)
         reduced += dense.cost if every else dense.cost[rows]
         np.copyto(reduced, np.inf, where=arcs[kind] if every else arcs[kind][rows])
         lowest = reduced.min(axis=1)
-        gaining = np.nonzero(lowest < -1e-9)[0]
+        gaining = np.nonzero(lowest < -1e-3)[0]
         if not len(gaining):
             continue
         shift[dense.rows[rows[gaining]]] = lowest[gaining]
-        m = min(PRICED_PER_NEED, reduced.shape[1])
-        block = reduced if len(gaining) == len(rows) else reduced[gaining]
-        best = np.argpartition(block, m - 1, axis=1)[:, :m]
-        good = np.take_along_axis(block, best, axis=1) < -1e-9
-        r, c = np.nonzero(good)
-        arcs[kind][rows[gaining[r]], best[r, c]] = True
-        added += len(r)
+        gains.append((kind, rows, gaining, reduced))
     shifted = potential.copy()
     shifted[net.need0 : net.need0 + nn] += shift
     reduced_cost = net.cost + shifted[net.tail] - shifted[net.head]
     bound = float((net.capacity * np.minimum(0.0, reduced_cost)).sum()) - net.supply * (
         shifted[0] - shifted[1]
     )
+    if cost is not None and cost - bound <= tolerance * abs(bound):
+        return 0, bound
+    added = 0
+    for kind, rows, gaining, reduced in gains:
+        m = min(PRICED_PER_NEED, reduced.shape[1])
+        block = reduced if len(gaining) == len(rows) else reduced[gaining]
+        best = np.argpartition(block, m - 1, axis=1)[:, :m]
+        good = np.take_along_axis(block, best, axis=1) < -1e-3
+        r, c = np.nonzero(good)
+        arcs[kind][rows[gaining[r]], best[r, c]] = True
+        added += len(r)
     return added, bound
 
 
