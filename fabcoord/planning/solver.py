@@ -110,9 +110,9 @@ class Alike:
     priority whose unit costs from every source are the same (order lines of one hospital due
     the same week, say). Merging them is exact: any flow of the problem is one of the merged
     problem at the same cost and back, so the optimum, the potentials' bound on it and the plan's
-    cost are the same, on a smaller network (a fifth fewer nodes on the benchmark's problem,
-    a third less time in the solver). :meth:`split` shares each merged need's flows out among
-    its needs again, in their order.
+    cost are the same, on a smaller network (the benchmark's 10,000 lines are 8,434 nodes, and
+    its full solve takes about a sixth less time). :meth:`split` shares each merged need's flows
+    out among its needs again, in their order.
 
     ``problem.needs`` are the merged needs (a group's first need, with the group's quantity),
     ``costs`` their costing (the rows of the problem's own); ``members[i]``: the needs merged
