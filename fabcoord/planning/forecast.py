@@ -83,9 +83,13 @@ class Forecast:
         }
 
 
-def split_parts(problem: Problem, solution: Solution) -> list[Part]:
+def split_parts(
+    problem: Problem, solution: Solution, urgency: list[int] | None = None
+) -> list[Part]:
     """Per need, which site makes how much: visors at an assembly are shared out among the sites
-    that feed it (printers before makers), most urgent visor first."""
+    that feed it (printers before makers), most urgent visor first (``urgency``: each need's
+    rank, from :func:`urgency_ranks`)."""
+    rank = urgency_ranks(problem) if urgency is None else urgency
     sites = {s.key: s for s in problem.sites}
     partners = {a.key for a in problem.assemblies if a.kind == PARTNER}
     parts: list[Part] = []
@@ -107,7 +111,7 @@ def split_parts(problem: Problem, solution: Solution) -> list[Part]:
         if qty > 0:
             feeding.setdefault(lab, []).append((key, qty))
     for fablab, wanted in by_assembly.items():
-        wanted.sort(key=lambda nq: _urgency(problem, nq[0]))
+        wanted.sort(key=lambda nq: rank[nq[0]])
         stock = assemblies[fablab].on_hand
         feeders = sorted(feeding.get(fablab, []), key=lambda kq: (not sites[kq[0]].printers, kq[0]))
         left_keys = [key for key, _ in feeders]
@@ -131,16 +135,23 @@ def split_parts(problem: Problem, solution: Solution) -> list[Part]:
     return parts
 
 
-def _urgency(problem: Problem, need: int) -> tuple[date, int, int]:
-    n = problem.needs[need]
-    return (n.needed_by, -n.priority, need)
+def urgency_ranks(problem: Problem) -> list[int]:
+    """Each need's rank, most urgent first: needed-by date, then priority (highest first), then
+    its index (so no two needs tie): sorting by rank is sorting by that key, computed once."""
+    needs = problem.needs
+    order = sorted(range(len(needs)), key=lambda i: (needs[i].needed_by, -needs[i].priority, i))
+    rank = [0] * len(needs)
+    for position, need in enumerate(order):
+        rank[need] = position
+    return rank
 
 
 def forecast(
     problem: Problem, solution: Solution, *, handoff_after_days: int, excluded: dict[str, str]
 ) -> tuple[Forecast, list[Part]]:
     """Dates for every part, line, fablab and region, and the hand-off recommendation."""
-    parts = split_parts(problem, solution)
+    rank = urgency_ranks(problem)
+    parts = split_parts(problem, solution, rank)
     sites = {s.key: s for s in problem.sites}
     partners = {a.key: a for a in problem.assemblies if a.kind == PARTNER}
     assembly_points = {a.fablab: a.point for a in problem.assemblies}
@@ -164,7 +175,7 @@ def forecast(
 
     load: dict[str, float] = {}
     used_stock: dict[str, int] = {}
-    ordered = sorted(parts, key=lambda p: (_urgency(problem, p.need), p.site))
+    ordered = sorted(parts, key=lambda p: (rank[p.need], p.site))
     distances = _haversine_km(
         [source_point(p) for p in ordered], [problem.needs[p.need].point for p in ordered]
     ).tolist()

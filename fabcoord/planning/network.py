@@ -104,22 +104,31 @@ BLOCK = 1 << 20  # matrix cells computed at a time (bounds the temporaries' memo
 @dataclass
 class Dense:
     """Every pair of one service kind: ``rows`` are the needs of that kind (need indices), the
-    columns the sources of that kind; ``distance`` in km and ``cost`` per unit."""
+    columns the sources of that kind; ``cost`` per unit. Distances are kept per *place* (the
+    distinct points of the rows' needs: ten thousand order lines come from two thousand
+    hospitals): ``place`` is each row's, ``place_distance`` in km, a row per place."""
 
     rows: IntArray
-    distance: FloatArray
     cost: CostArray
+    place: IntArray
+    place_distance: FloatArray
+
+    @property
+    def distance(self) -> FloatArray:
+        """Distance in km of every pair, a row per need of this kind."""
+        result: FloatArray = self.place_distance[self.place]
+        return result
 
     def nearest(self, k: int) -> BoolArray:
         """Per row, its ``k`` nearest sources (all of them when ``k`` is 0 or too many)."""
         rows, cols = self.cost.shape
-        chosen = np.zeros((rows, cols), dtype=bool)
         if not k or k >= cols:
-            chosen[:] = True
-            return chosen
-        part = np.argpartition(self.distance, k - 1, axis=1)[:, :k]
+            return np.ones((rows, cols), dtype=bool)
+        chosen = np.zeros(self.place_distance.shape, dtype=bool)
+        part = np.argpartition(self.place_distance, k - 1, axis=1)[:, :k]
         np.put_along_axis(chosen, part, True, axis=1)
-        return chosen
+        result: BoolArray = chosen[self.place]
+        return result
 
 
 Arcs = dict[int, BoolArray]
@@ -288,20 +297,30 @@ class Costing:
             return cached
         rows = np.nonzero(self.is_frame if kind == ARC_FRAME else ~self.is_frame)[0]
         s_lat, s_lon = self.source_points(kind)
-        distance = np.empty((len(rows), len(s_lat)), dtype=np.float64)
+        points, place = np.unique(
+            np.column_stack([self.lat[rows], self.lon[rows]]), axis=0, return_inverse=True
+        )
+        place = place.reshape(-1)
+        distance = np.empty((len(points), len(s_lat)), dtype=np.float64)
         cost = np.empty((len(rows), len(s_lat)), dtype=self.cost_type)
-        if distance.size:
+        if cost.size:
             sources = unit_vectors(s_lat, s_lon)
-            days, which = self._days(kind, rows)
             step = max(1, BLOCK // len(s_lat))
+            for begin in range(0, len(points), step):
+                at = points[begin : begin + step]
+                distance[begin : begin + step] = _arc_km(
+                    _dot(unit_vectors(at[:, 0], at[:, 1]), sources)
+                )
+            days, which = self._days(kind, rows)
             for begin in range(0, len(rows), step):
                 need = rows[begin : begin + step]
-                d = _arc_km(_dot(unit_vectors(self.lat[need], self.lon[need]), sources))
-                distance[begin : begin + step] = d
                 cost[begin : begin + step] = self._cost(
-                    kind, need, days[which[begin : begin + step]], d
+                    kind,
+                    need,
+                    days[which[begin : begin + step]],
+                    distance[place[begin : begin + step]],
                 )
-        cached = Dense(rows=rows, distance=distance, cost=cost)
+        cached = Dense(rows=rows, cost=cost, place=place, place_distance=distance)
         self._dense[kind] = cached
         return cached
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +24,7 @@ from fabcoord.planning.network import (
     SERVICE_KINDS,
     Arcs,
     Costing,
+    Dense,
     IntArray,
     Network,
     build,
@@ -69,30 +71,146 @@ def solve(
     solve of the full network instead of two on the benchmark's problem.
     """
     k = problem.weights.nearest if nearest_k is None else nearest_k
-    costs = Costing.of(problem)
+    alike = Alike.of(problem)
+    merged, costs = alike.problem, alike.costs
     base = {kind: costs.dense(kind).nearest(k) for kind in SERVICE_KINDS}
     arcs = {kind: mask.copy() for kind, mask in base.items()}
-    net = build(problem, costs, arcs)
+    net = build(merged, costs, arcs)
     if k and rounds and len(problem.needs) >= coarse_from:
-        guess = coarse_potentials(problem, costs, k, net)
+        guess = coarse_potentials(merged, costs, k, net)
         if guess is not None:
             price(costs, net, guess, arcs)
-            net = build(problem, costs, arcs)
+            net = build(merged, costs, arcs)
     flows = solve_network(net)
     if not k:
-        return read_solution(problem, net, flows)
+        return alike.split(read_solution(merged, net, flows))
     for _ in range(rounds):
         potential = potentials(net, flows)
         if potential is None:
             break
-        _keep_useful(costs, net, flows, potential, base, arcs)
-        added, bound = price(costs, net, potential, arcs)
         cost = int((flows * net.cost).sum())
+        added, bound = price(costs, net, potential, arcs, cost=cost, tolerance=tolerance)
         if not added or cost - bound <= tolerance * abs(bound):
             break
-        net = build(problem, costs, arcs)
+        _keep_useful(costs, net, flows, potential, base, arcs)
+        net = build(merged, costs, arcs)
         flows = solve_network(net)
-    return read_solution(problem, net, flows)
+    return alike.split(read_solution(merged, net, flows))
+
+
+def _row_hash(columns: int) -> IntArray:
+    """Fixed random weights: a row's dot product with them tells rows apart (wrapping int64)."""
+    weights: IntArray = np.random.default_rng(2020).integers(1, 2**62, size=columns)
+    return weights
+
+
+@dataclasses.dataclass
+class Alike:
+    """The problem with its *alike* needs merged into one: needs of the same item, place and
+    priority whose unit costs from every source are the same (order lines of one hospital due
+    the same week, say). Merging them is exact: any flow of the problem is one of the merged
+    problem at the same cost and back, so the optimum, the potentials' bound on it and the plan's
+    cost are the same, on a smaller network (the benchmark's 10,000 lines are 8,434 nodes, and
+    its full solve takes about a sixth less time). :meth:`split` shares each merged need's flows
+    out among its needs again, in their order.
+
+    ``problem.needs`` are the merged needs (a group's first need, with the group's quantity),
+    ``costs`` their costing (the rows of the problem's own); ``members[i]``: the needs merged
+    into need ``i``, ascending (``None`` when nothing was merged).
+    """
+
+    original: Problem
+    problem: Problem
+    costs: Costing
+    members: list[list[int]] | None
+
+    @classmethod
+    def of(cls, problem: Problem) -> Alike:
+        costs = Costing.of(problem)
+        nn = len(problem.needs)
+        group = np.full(nn, -1, dtype=np.int64)  # per need, the first need of its group
+        for kind in SERVICE_KINDS:
+            dense = costs.dense(kind)
+            if not len(dense.rows):
+                continue
+            # rows alike by a hash of their costs (and place, priority), then checked equal
+            # to their group's first row: a row that only collided stays on its own
+            key = np.column_stack(
+                [dense.place, costs.prio[dense.rows], dense.cost @ _row_hash(dense.cost.shape[1])]
+            )
+            _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+            first = first[inverse.reshape(-1)]
+            same = (dense.cost == dense.cost[first]).all(axis=1)
+            group[dense.rows] = np.where(same, dense.rows[first], dense.rows)
+        reps = np.unique(group)
+        if len(reps) == nn:
+            return cls(problem, problem, costs, None)
+        index = np.searchsorted(reps, group)  # each need's merged need
+        qty = np.bincount(index, weights=costs.qty, minlength=len(reps)).astype(np.int64)
+        members: list[list[int]] = [[] for _ in reps]
+        for need, i in enumerate(index.tolist()):
+            members[i].append(need)
+        needs = [problem.needs[r] for r in reps.tolist()]
+        for i, own in enumerate(members):
+            if len(own) > 1:
+                needs[i] = dataclasses.replace(needs[i], quantity=int(qty[i]))
+        merged = dataclasses.replace(problem, needs=tuple(needs))
+        dense_of = {}
+        for kind in SERVICE_KINDS:
+            dense = costs.dense(kind)
+            mine = np.nonzero(np.isin(reps, dense.rows))[0]
+            at = np.searchsorted(dense.rows, reps[mine])
+            dense_of[kind] = Dense(
+                rows=mine,
+                cost=dense.cost[at],
+                place=dense.place[at],
+                place_distance=dense.place_distance,
+            )
+        merged_costs = dataclasses.replace(
+            costs,
+            problem=merged,
+            qty=qty,
+            prio=costs.prio[reps],
+            slack=costs.slack[reps],
+            lat=costs.lat[reps],
+            lon=costs.lon[reps],
+            is_frame=costs.is_frame[reps],
+            _points=dict(costs._points),
+            _dense=dense_of,
+        )
+        return cls(problem, merged, merged_costs, members)
+
+    def split(self, solution: Solution) -> Solution:
+        """The merged problem's solution as the problem's: each merged need's flows (by source)
+        fill its needs in order, and what is unmet is left to the last of them."""
+        if self.members is None:
+            return solution
+        needs = self.original.needs
+        served: dict[int, list[Flow]] = {}
+        for flow in solution.flows:
+            served.setdefault(flow.need, []).append(flow)
+        flows: list[Flow] = []
+        unmet = [0] * len(needs)
+        for i, own in enumerate(self.members):
+            mine = served.get(i, [])
+            if len(own) == 1:
+                flows += [Flow(need=own[0], source=f.source, quantity=f.quantity) for f in mine]
+                unmet[own[0]] = solution.unmet[i]
+                continue
+            left = [f.quantity for f in mine]
+            head = 0
+            for need in own:
+                want = needs[need].quantity
+                while want and head < len(mine):
+                    take = min(want, left[head])
+                    flows.append(Flow(need=need, source=mine[head].source, quantity=take))
+                    want -= take
+                    left[head] -= take
+                    if not left[head]:
+                        head += 1
+                unmet[need] = want
+        flows.sort(key=lambda f: (f.need, f.source))
+        return dataclasses.replace(solution, flows=tuple(flows), unmet=tuple(unmet))
 
 
 def coarse_potentials(
@@ -196,18 +314,26 @@ def price(
     net: Network,
     potential: npt.NDArray[np.float64],
     arcs: Arcs,
+    *,
+    cost: int | None = None,
+    tolerance: float = 0.0,
 ) -> tuple[int, float]:
     """Add to ``arcs`` the arcs left out whose reduced cost is negative (per need, its most
     negative few); return how many were added and a lower bound on the optimum over all arcs.
 
     The bound is the dual value of the potentials with each need's potential lowered by its most
     negative reduced cost left out (so every arc left out prices at zero or more): the need's
-    arc to the sink then pays that difference on its whole quantity.
+    arc to the sink then pays that difference on its whole quantity. When the bound already
+    proves ``cost`` within ``tolerance`` of the optimum, nothing is added (the caller stops).
     """
     nn = len(costs.qty)
     need_pot = potential[net.need0 : net.need0 + nn]
     shift = np.zeros(nn, dtype=np.float64)
-    added = 0
+    # reduced costs in float32 when exact (integers below 2**24: potentials and costs are
+    # integers here), half the memory traffic of float64
+    largest = float(np.abs(potential).max(initial=0.0)) * 2 + float(net.cost.max(initial=0))
+    dtype = np.float32 if largest < 2**24 else np.float64
+    gains: list[tuple[int, IntArray, IntArray, npt.NDArray[np.floating[Any]]]] = []
     for kind in SERVICE_KINDS:
         dense = costs.dense(kind)
         if not dense.cost.size:
@@ -219,27 +345,32 @@ def price(
         if not len(rows):
             continue
         every = len(rows) == len(dense.rows)  # then no copies of the rows taken
-        reduced = np.subtract.outer(-need_pot[dense.rows[rows]], -src_pot)
+        reduced = np.subtract.outer(-need_pot[dense.rows[rows]], -src_pot, dtype=dtype)
         reduced += dense.cost if every else dense.cost[rows]
         np.copyto(reduced, np.inf, where=arcs[kind] if every else arcs[kind][rows])
         lowest = reduced.min(axis=1)
-        gaining = np.nonzero(lowest < -1e-9)[0]
+        gaining = np.nonzero(lowest < -1e-3)[0]
         if not len(gaining):
             continue
         shift[dense.rows[rows[gaining]]] = lowest[gaining]
-        m = min(PRICED_PER_NEED, reduced.shape[1])
-        block = reduced if len(gaining) == len(rows) else reduced[gaining]
-        best = np.argpartition(block, m - 1, axis=1)[:, :m]
-        good = np.take_along_axis(block, best, axis=1) < -1e-9
-        r, c = np.nonzero(good)
-        arcs[kind][rows[gaining[r]], best[r, c]] = True
-        added += len(r)
+        gains.append((kind, rows, gaining, reduced))
     shifted = potential.copy()
     shifted[net.need0 : net.need0 + nn] += shift
     reduced_cost = net.cost + shifted[net.tail] - shifted[net.head]
     bound = float((net.capacity * np.minimum(0.0, reduced_cost)).sum()) - net.supply * (
         shifted[0] - shifted[1]
     )
+    if cost is not None and cost - bound <= tolerance * abs(bound):
+        return 0, bound
+    added = 0
+    for kind, rows, gaining, reduced in gains:
+        m = min(PRICED_PER_NEED, reduced.shape[1])
+        block = reduced if len(gaining) == len(rows) else reduced[gaining]
+        best = np.argpartition(block, m - 1, axis=1)[:, :m]
+        good = np.take_along_axis(block, best, axis=1) < -1e-3
+        r, c = np.nonzero(good)
+        arcs[kind][rows[gaining[r]], best[r, c]] = True
+        added += len(r)
     return added, bound
 
 
@@ -312,7 +443,7 @@ def greedy(problem: Problem) -> Solution:
         dense = costs.dense(kind)
         if not dense.cost.size:
             continue
-        order = np.argsort(dense.distance, axis=1)
+        order = np.argsort(dense.place_distance, axis=1)[dense.place]
         for row, need in enumerate(dense.rows):
             ranked[int(need)] = order[row]
     taken: list[tuple[int, int, int, int]] = []  # need, kind, source, quantity

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
@@ -17,7 +18,12 @@ from fabcoord.errors import AlreadyExists, ConfigError, InvalidInput
 from fabcoord.geo import CityTable
 from suppliers.handoff.errors import UnknownPartner
 from suppliers.handoff.models import Partner
-from suppliers.handoff.odoo import PROTOCOLS, Client, Endpoint, parse_url
+
+if TYPE_CHECKING:
+    from suppliers.handoff.odoo import Endpoint
+
+# The Odoo client (httpx, odoolib: a tenth of a second to import) is imported where a partner's
+# address is checked or its Odoo reached, not by every reader of the registry (the planner).
 
 WANTED_MODELS = ("res.partner", "product.product", "sale.order", "stock.picking", "mrp.production")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,119}$")
@@ -62,6 +68,8 @@ def add_partner(
     name = " ".join(name.split())
     if not name or len(name) > 120:
         raise InvalidInput("a partner needs a name of 1 to 120 characters")
+    from suppliers.handoff.odoo import PROTOCOLS, parse_url
+
     parse_url(odoo_url)
     if protocol not in PROTOCOLS:
         raise InvalidInput(f"--protocol {protocol!r} is not one of: {', '.join(PROTOCOLS)}")
@@ -208,6 +216,8 @@ def endpoint_of(partner: Partner, environ: Mapping[str, str]) -> Endpoint:
             f"environment variable {partner.api_key_env} (the API key of partner "
             f"{partner.name}) is not set"
         )
+    from suppliers.handoff.odoo import Endpoint
+
     return Endpoint(
         url=partner.odoo_url,
         database=partner.database,
@@ -225,6 +235,8 @@ def check(endpoint: Endpoint) -> CheckReport:
     Raises:
         PartnerAuthFailed, PartnerRefused (wrong database, not an Odoo), PartnerUnavailable.
     """
+    from suppliers.handoff.odoo import Client
+
     with Client(endpoint) as client:
         version = client.version()
         client.login()

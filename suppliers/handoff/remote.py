@@ -11,10 +11,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from suppliers.handoff.errors import PartnerRefused, PartnerUnavailable
-from suppliers.handoff.odoo import Client
+
+if TYPE_CHECKING:  # the Odoo client is imported by whoever connects, not by readers of these types
+    from suppliers.handoff.odoo import Client
 
 OPEN_ORDER_STATES = ("draft", "sent")
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
+import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fabcoord.geo import Point
 from fabcoord.planning import solver
 from fabcoord.planning.forecast import forecast
+from fabcoord.planning.network import ARC_FRAME, Costing
 from fabcoord.planning.problem import FRAME, VISOR, Assembly, Need, Problem, Site
 
 TODAY = date(2026, 12, 1)
@@ -248,3 +251,54 @@ def test_the_coarse_problems_first_prices_lead_to_the_optimum_over_all_arcs(seed
     assert coarse.cost == solver.solve(problem, nearest_k=0).cost
     served = {n: sum(f.quantity for f in coarse.flows if f.need == n) for n in range(len(needs))}
     assert all(served[n] + coarse.unmet[n] == needs[n].quantity for n in served)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_alike_order_lines_merged_and_split_back_cost_what_solving_them_apart_costs(
+    seed: int,
+) -> None:
+    """Lines of one hospital alike in item, date, priority (and so in every unit cost) are one
+    node of the network; shared back out, each line gets its quantity, served or unmet, and the
+    plan costs what the unmerged problem's optimum costs."""
+    rng = random.Random(seed)
+    hospitals = [Point(rng.uniform(43, 50), rng.uniform(-4, 7)) for _ in range(3)]
+    sites = tuple(
+        site(f"fablab/s{i}", Point(rng.uniform(43, 50), rng.uniform(-4, 7)), rng.randint(0, 15))
+        for i in range(5)
+    )
+    needs = tuple(
+        need(
+            f"N{i}",
+            rng.choice((40, 40, 90)),
+            rng.choice(hospitals),
+            days=rng.choice((3, 10)),
+            priority=rng.choice((1, 3)),
+        )
+        for i in range(30)
+    )
+    problem = Problem(TODAY, 14, sites, (), needs)
+    alike = solver.Alike.of(problem)
+    assert len(alike.problem.needs) < len(needs)
+    merged = solver.solve(problem, nearest_k=0)
+
+    def apart(p: Problem) -> solver.Alike:
+        return solver.Alike(p, p, Costing.of(p), None)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(solver.Alike, "of", apart)
+        unmerged = solver.solve(problem, nearest_k=0)
+    assert merged.cost == unmerged.cost and merged.unmet_cost == unmerged.unmet_cost
+    costs = Costing.of(problem)
+    keys = [s.key for s in sites]
+    paid = sum(
+        f.quantity
+        * int(costs.pairs(ARC_FRAME, np.array([f.need]), np.array([keys.index(f.source)]))[0])
+        for f in merged.flows
+    )
+    assert paid + merged.unmet_cost == merged.cost
+    for index, n in enumerate(needs):
+        served = sum(f.quantity for f in merged.flows if f.need == index)
+        assert served + merged.unmet[index] == n.quantity
+    for s in sites:
+        assert sum(f.quantity for f in merged.flows if f.source == s.key) <= s.frames_limit
