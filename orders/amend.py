@@ -11,7 +11,7 @@ from orders import lifecycle, links, service, sites
 from orders.errors import IllegalTransition, InvalidOrder
 from orders.forms import STATUS_FR
 from orders.models import Order, OrderLine, OrderStatus
-from orders.schemas import OrderAmend
+from orders.schemas import OrderAmend, repeated_models
 
 
 def _received(order: Order, what: str) -> None:
@@ -35,8 +35,8 @@ def amend_order(
     """Change the lines, date or site of a received order of this hospital.
 
     Raises:
-        UnknownOrder, IllegalTransition (accepted already), InvalidOrder (unknown model or site,
-        nothing to change).
+        UnknownOrder, IllegalTransition (accepted already), InvalidOrder (unknown or repeated
+        model, unknown site, nothing to change).
     """
     order = lifecycle.locked(session=session, reference=reference, hospital_id=hospital_id)
     _received(order, "modifiée")
@@ -44,6 +44,7 @@ def amend_order(
     if change.lines is None and change.needed_by is None and change.site is None:
         problems["body"] = "Rien à modifier : indiquez lines, needed_by ou site."
     known = service.catalogue(session=session)
+    problems |= repeated_models([line.item for line in change.lines or []])
     for number, line in enumerate(change.lines or []):
         if line.item not in known:
             problems[f"lines.{number}.item"] = "Modèle inconnu."

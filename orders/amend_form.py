@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from orders.errors import InvalidOrder
 from orders.forms import ROWS, STATUS_FR, form_date, quantity, row_names
-from orders.schemas import OrderAmend, OrderPublic, field_errors
+from orders.schemas import OrderAmend, OrderPublic, field_errors, repeated_models
 
 NOTHING = "Rien n'a changé : modifiez les lignes, la date ou le site, ou revenez à la commande."
 
@@ -71,6 +71,7 @@ def change(values: dict[str, str], order: OrderPublic) -> OrderAmend:
         problems["quantity"] = "Indiquez au moins une ligne (modèle et quantité)."
     elif [(x["item"], x["quantity"]) for x in lines] != [(x.item, x.quantity) for x in order.lines]:
         data["lines"] = lines
+        problems |= repeated_models([str(x["item"]) for x in lines])
     when = form_date(values.get("needed_by", ""))
     if when != order.needed_by.isoformat():
         data["needed_by"] = when or None

@@ -99,7 +99,8 @@ def row_errors(errors: dict[str, str], values: dict[str, str]) -> dict[str, str]
 
 def cross_field_errors(values: dict[str, str]) -> dict[str, str]:
     """The rules between fields, on the raw form values (shown with the single-field errors)."""
-    has_lines = bool(line_rows(values))
+    rows = line_rows(values)
+    has_lines = bool(rows)
     return schemas.cross_field_errors(
         priority=values.get("priority", "normal"),
         urgency_reason=values.get("urgency_reason", ""),
@@ -107,6 +108,7 @@ def cross_field_errors(values: dict[str, str]) -> dict[str, str]:
         quantity=None if has_lines else values.get("quantity", "").strip() or None,
         site=values.get("site", "").strip() or None,
         delivery_address=values.get("delivery_address", ""),
+        items=[_line(values, row)["item"] for row in rows],
     )
 
 

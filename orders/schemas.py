@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -96,7 +97,8 @@ EXAMPLE: dict[str, Any] = {
 class OrderCreate(BaseModel):
     """An order as a hospital submits it (form or API).
 
-    Either ``lines`` (one or more models and quantities) or, for a single model, ``item`` and
+    Either ``lines`` (one or more models and quantities, one line per model: a model on a second
+    line is refused, 422 naming ``lines.N.item``) or, for a single model, ``item`` and
     ``quantity``. Either ``site`` (one of the hospital's sites, ``GET /api/v1/sites``) or a
     ``delivery_address``, which then becomes one of the hospital's sites.
     """
@@ -141,7 +143,26 @@ class OrderCreate(BaseModel):
             quantity=self.quantity,
             site=self.site,
             delivery_address=self.delivery_address,
+            items=[line.item for line in self.lines],
         )
+
+
+def repeated_models(items: Sequence[str]) -> dict[str, str]:
+    """``lines.N.item`` for each line whose model an earlier line of the order has already.
+
+    One line per model: two lines of one model would be one demand counted as two lines by the
+    plan, the progress and the documents, and the hospital likely meant to change one of them.
+    """
+    problems: dict[str, str] = {}
+    seen: set[str] = set()
+    for number, item in enumerate(items):
+        if item in seen:
+            problems[f"lines.{number}.item"] = (
+                f"Modèle « {item} » déjà sur une autre ligne : une ligne par modèle, "
+                "additionnez les quantités."
+            )
+        seen.add(item)
+    return problems
 
 
 def cross_field_errors(
@@ -152,10 +173,11 @@ def cross_field_errors(
     quantity: object,
     site: object,
     delivery_address: str,
+    items: Sequence[str] = (),
 ) -> dict[str, str]:
     """The rules between fields, usable on raw form values too (so a form shows them all at
-    once, beside the errors of single fields)."""
-    problems: dict[str, str] = {}
+    once, beside the errors of single fields). ``items``: the model of each of ``lines``."""
+    problems: dict[str, str] = repeated_models(items)
     if priority in {Priority.URGENT.value, Priority.CRITICAL.value} and not urgency_reason.strip():
         problems["urgency_reason"] = "Précisez la raison de l'urgence."
     if has_lines and quantity not in (None, ""):

@@ -74,7 +74,8 @@ def create_order(
         The order and whether it was created now (``False``: a replay of the same key and content).
 
     Raises:
-        InvalidOrder: cross-field rules or an unknown model of visor.
+        InvalidOrder: cross-field rules (a model on two lines among them) or an unknown model of
+            visor.
         IdempotencyKeyReused: the key was used for a different order of this hospital.
     """
     problems = order.check_urgency()

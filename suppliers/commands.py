@@ -241,7 +241,12 @@ def purchase_send(order: OrderArgument) -> None:
 def purchase_confirm(
     order: OrderArgument,
     expected: Annotated[
-        str | None, typer.Option("--expected", help="Delivery day (default: lead time).")
+        str | None,
+        typer.Option(
+            "--expected",
+            help="Delivery day the supplier gave (default: today + its lead time; needed when "
+            "it declares none).",
+        ),
     ] = None,
 ) -> None:
     """The supplier confirmed the order."""
@@ -250,7 +255,7 @@ def purchase_confirm(
     day = face.parse_date(expected or None, "--expected")
     with face.work() as session:
         done = purchasing.confirm(session=session, order_id=order, expected_on=day)
-    face.transition("purchase order", str(order), done.state.value)
+    face.say(f"purchase order {order} is now {done.state.value}, expected on {done.expected_on}")
 
 
 @purchase_app.command("cancel")

@@ -49,5 +49,10 @@ class PurchaseStateError(FabcoordError):
     http_status = 409
 
 
+class NoExpectedDay(InvalidInput):
+    """A purchase order would be confirmed without a delivery day: none given, and its supplier
+    declares no lead time to derive one from (it would then count nowhere as stock on order)."""
+
+
 class OverReceipt(InvalidInput):
     """More would be received than was ordered (allowed only when asked for)."""

@@ -4,7 +4,8 @@ States: ``draft`` (a request for quote) → ``sent`` → ``confirmed`` → ``par
 ``received``; ``cancelled`` from any state before ``received`` (what was received stays). Receiving
 posts the lot into the fablab's stock through the ledger (reason ``receipt``, document
 ``purchase_order``/ID), from the virtual ``supplier`` location; more than ordered only with
-``over``. What is ordered and not yet received is *stock on order*.
+``over``. What is ordered and not yet received is *stock on order*. Confirming takes the delivery
+day the supplier gave, or today plus its declared lead time; without either it is refused.
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ from fabcoord.ledger.models import MoveReason, Posting
 from fabcoord.ledger.posting import PostingRequest, post, transfer
 from fabcoord.ledger.units import parse_quantity
 from fabcoord.records import Fablab
-from suppliers.errors import OverReceipt, PurchaseStateError, UnknownPurchaseOrder
+from suppliers.errors import (
+    NoExpectedDay,
+    OverReceipt,
+    PurchaseStateError,
+    UnknownPurchaseOrder,
+)
 from suppliers.lookup import get_supplier
 from suppliers.models import PurchaseOrder, PurchaseReceipt, PurchaseState, Supplier
 
@@ -31,9 +37,10 @@ DOC_TYPE = "purchase_order"
 OPEN_STATES = (PurchaseState.SENT, PurchaseState.CONFIRMED, PurchaseState.PARTLY_RECEIVED)
 ON_ORDER_STATES = (PurchaseState.CONFIRMED, PurchaseState.PARTLY_RECEIVED)
 """Stock on order, for sourcing needs and the plan alike: what a supplier confirmed with a date
-(``confirm --expected-on``, or its lead time) and has not delivered yet. A sent order is a request
-the supplier has not answered: it brings nothing on a known day, so counting it would hide a
-shortage from dated planning until the supplier confirms."""
+(``confirm --expected``, or its lead time; :func:`confirm` refuses an order with neither) and
+has not delivered yet. A sent order is a request the supplier has not answered: it brings nothing
+on a known day, so counting it would hide a shortage from dated planning until the supplier
+confirms."""
 RECEIVABLE = OPEN_STATES
 _NEXT = {
     "send": ((PurchaseState.DRAFT,), PurchaseState.SENT),
@@ -112,13 +119,33 @@ def send(*, session: Session, order_id: int) -> PurchaseOrder:
 
 
 def confirm(*, session: Session, order_id: int, expected_on: date | None = None) -> PurchaseOrder:
-    """The supplier confirmed; expected on ``expected_on`` or today plus its lead time."""
-    order = _move(session, order_id, "confirm")
+    """The supplier confirmed; expected on ``expected_on`` or today plus its lead time.
+
+    A confirmed order is stock on order only with an expected day (:data:`ON_ORDER_STATES`), so
+    there is no confirming without one. An order confirmed without a day before that rule (it
+    counted nowhere) takes its day the same way, keeping its state.
+
+    Raises:
+        UnknownPurchaseOrder, PurchaseStateError, NoExpectedDay (no ``expected_on`` and the
+        supplier declares no lead time); the order is then unchanged.
+    """
+    order = get_order(session=session, order_id=order_id, lock=True)
+    undated = order.state in ON_ORDER_STATES and order.expected_on is None
+    if not undated:
+        _check_move(order, "confirm")
     if expected_on is None:
         supplier = session.get(Supplier, order.supplier_id)
         lead = supplier.lead_time_days if supplier else None
-        expected_on = utc_now().date() + timedelta(days=lead) if lead is not None else None
-    order.expected_on = expected_on
+        if lead is None:
+            name = supplier.name if supplier else f"supplier {order.supplier_id}"
+            raise NoExpectedDay(
+                f"purchase order {order.id}: {name} declares no lead time; give the delivery "
+                f"day the supplier confirmed (purchase confirm {order.id} --expected 2026-04-20)"
+            )
+        expected_on = utc_now().date() + timedelta(days=lead)
+    if not undated:
+        order.state = PurchaseState.CONFIRMED
+    order.expected_on, order.updated_at = expected_on, utc_now()
     session.add(order)
     session.flush()
     return order
@@ -274,16 +301,21 @@ def on_order_total(*, session: Session, fablab_id: int, item: str) -> int:
 
 def _move(session: Session, order_id: int, action: str) -> PurchaseOrder:
     order = get_order(session=session, order_id=order_id, lock=True)
+    order.state, order.updated_at = _check_move(order, action), utc_now()
+    session.add(order)
+    session.flush()
+    return order
+
+
+def _check_move(order: PurchaseOrder, action: str) -> PurchaseState:
+    """The state ``action`` moves ``order`` to; PurchaseStateError when its state forbids it."""
     allowed, target = _NEXT[action]
     if order.state not in allowed:
         done = {"send": "sent", "confirm": "confirmed", "cancel": "cancelled"}[action]
         raise PurchaseStateError(
             f"purchase order {order.id} is {order.state.value}: it cannot be {done}"
         )
-    order.state, order.updated_at = target, utc_now()
-    session.add(order)
-    session.flush()
-    return order
+    return target
 
 
 def _cents(price: str) -> int:

@@ -12,6 +12,8 @@ from sqlalchemy import Engine, text
 
 from fabcoord.config import Settings
 from fabcoord.db import unit_of_work
+from fabcoord.ledger import catalogue
+from fabcoord.ledger.models import ItemKind, Unit
 from fabcoord.reference import load_reference_data
 from orders import links
 from orders.schemas import today
@@ -21,6 +23,7 @@ from tests.factories import ledger_snapshot
 HOSPITAL = "CHU de Poitiers"
 OTHER_HOSPITAL = "CHU de Bordeaux"
 SECRET = "test-secret-key-0123456789abcdef0123456789"
+SECOND_MODEL = "visor-xl"
 
 
 @pytest.fixture
@@ -28,6 +31,21 @@ def reference_loaded(engine: Engine, settings: Settings) -> Engine:
     with unit_of_work(engine) as session:
         load_reference_data(session=session, data_dir=settings.data_dir)
     return engine
+
+
+@pytest.fixture
+def second_model(reference_loaded: Engine) -> str:
+    """A second model hospitals may order (the standard catalogue has one, ``visor``), for
+    orders of several lines: one line per model."""
+    with unit_of_work(reference_loaded) as session:
+        catalogue.add_item(
+            session=session,
+            code=SECOND_MODEL,
+            name="Visière de protection, grande taille",
+            kind=ItemKind.FINISHED,
+            unit=Unit.PIECE,
+        )
+    return SECOND_MODEL
 
 
 def invite(engine: Engine, hospital: str = HOSPITAL) -> str:

@@ -175,6 +175,43 @@ def test_bad_bodies_are_refused_field_by_field_and_change_nothing(
     assert state(reference_loaded) == before
 
 
+REPEATED = (
+    "Modèle « visor » déjà sur une autre ligne : une ligne par modèle, additionnez les quantités."
+)
+
+
+def test_an_order_with_a_model_on_two_lines_is_a_422_naming_the_line_and_changes_nothing(
+    client: TestClient, token: str, reference_loaded: Engine, second_model: str
+) -> None:
+    before = state(reference_loaded)
+    lines = [
+        {"item": "visor", "quantity": 10},
+        {"item": second_model, "quantity": 3},
+        {"item": "visor", "quantity": 5},
+    ]
+    response = client.post(
+        "/api/v1/orders", json=valid_order(quantity=None, lines=lines), headers=auth(token, "k")
+    )
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": f"invalid order: lines.2.item: {REPEATED}",
+        "errors": {"lines.2.item": REPEATED},
+    }
+    assert state(reference_loaded) == before
+
+
+def test_amending_an_order_to_a_model_on_two_lines_is_a_422_and_changes_nothing(
+    client: TestClient, token: str, reference_loaded: Engine
+) -> None:
+    ref = client.post("/api/v1/orders", json=valid_order(), headers=auth(token)).json()["reference"]
+    before = state(reference_loaded)
+    lines = [{"item": "visor", "quantity": 40}, {"item": "visor", "quantity": 2}]
+    response = client.patch(f"/api/v1/orders/{ref}", json={"lines": lines}, headers=auth(token))
+    assert response.status_code == 422
+    assert response.json()["errors"] == {"lines.1.item": REPEATED}
+    assert state(reference_loaded) == before
+
+
 @pytest.mark.parametrize(
     "raw",
     [b"", b"{", b"[]", b'"order"', b"\xff\xfe"],
@@ -280,14 +317,14 @@ def test_the_catalogue_lists_the_models_that_can_be_ordered(client: TestClient, 
 
 
 def test_an_order_with_lines_a_site_and_a_purchase_order_number(
-    client: TestClient, token: str
+    client: TestClient, token: str, second_model: str
 ) -> None:
     auth = {"Authorization": f"Bearer {token}"}
     first = client.post(
         "/api/v1/orders",
         json=valid_order(
             quantity=None,
-            lines=[{"item": "visor", "quantity": 10}, {"item": "visor", "quantity": 5}],
+            lines=[{"item": "visor", "quantity": 10}, {"item": second_model, "quantity": 5}],
             purchase_order="BC-77",
         ),
         headers=auth,
@@ -307,7 +344,7 @@ def test_an_order_with_lines_a_site_and_a_purchase_order_number(
 
 
 def test_the_hospital_amends_then_cancels_a_received_order(
-    client: TestClient, token: str, reference_loaded: Engine
+    client: TestClient, token: str, reference_loaded: Engine, second_model: str
 ) -> None:
     auth = {"Authorization": f"Bearer {token}"}
     ref = client.post("/api/v1/orders", json=valid_order(), headers=auth).json()["reference"]
@@ -315,7 +352,7 @@ def test_the_hospital_amends_then_cancels_a_received_order(
     amended = client.patch(
         f"/api/v1/orders/{ref}",
         json={
-            "lines": [{"item": "visor", "quantity": 40}, {"item": "visor", "quantity": 2}],
+            "lines": [{"item": "visor", "quantity": 40}, {"item": second_model, "quantity": 2}],
             "needed_by": later,
         },
         headers=auth,

@@ -132,7 +132,7 @@ def violations(page: Page) -> list[str]:
 
 @pytest.mark.parametrize("width", [390, 1280])
 def test_the_form_its_errors_and_the_list_pass_axe_at_phone_and_desktop_widths(
-    server: str, reference_loaded: Engine, width: int
+    server: str, reference_loaded: Engine, second_model: str, width: int
 ) -> None:
     token = invite(reference_loaded)
     with sync_playwright() as playwright:
@@ -161,6 +161,7 @@ def test_the_form_its_errors_and_the_list_pass_axe_at_phone_and_desktop_widths(
             assert violations(page) == []
             page.click("#amend")  # the amend page, a bad second line, then a good one
             assert violations(page) == []
+            page.select_option("#item_2", second_model)  # one line per model
             page.fill("#quantity_2", "0")
             page.click("button[type=submit]")
             assert page.get_attribute("#quantity_2", "aria-invalid") == "true"
@@ -168,7 +169,7 @@ def test_the_form_its_errors_and_the_list_pass_axe_at_phone_and_desktop_widths(
             assert violations(page) == []
             page.fill("#quantity_2", "40")
             page.click("button[type=submit]")
-            assert "40 × Visière" in page.inner_text("#lines")
+            assert f"40 × {second_model}" in page.inner_text("#lines")
             page.click("text=Suivi des commandes")
             assert violations(page) == []
             header = page.locator("#orders").get_by_text("Livraison prévue")

@@ -66,13 +66,15 @@ def add_site(engine: Engine, name: str = "Hôpital Nord", **changes: str) -> int
         )
 
 
-def test_an_order_has_several_lines_and_their_total(reference_loaded: Engine) -> None:
-    lines = [{"item": "visor", "quantity": 200}, {"item": "visor", "quantity": 50}]
+def test_an_order_has_several_lines_and_their_total(
+    reference_loaded: Engine, second_model: str
+) -> None:
+    lines = [{"item": "visor", "quantity": 200}, {"item": second_model, "quantity": 50}]
     order = create(reference_loaded, item=None, quantity=None, lines=lines)
     public = read(reference_loaded, order.reference)
     assert [(x.line, x.item, x.quantity) for x in public.lines] == [
         (1, "visor", 200),
-        (2, "visor", 50),
+        (2, second_model, 50),
     ]
     assert public.quantity == 250
 
@@ -90,6 +92,13 @@ def test_item_and_quantity_make_one_line(reference_loaded: Engine) -> None:
             {
                 "quantity": None,
                 "lines": [{"item": "visor", "quantity": 1}, {"item": "x", "quantity": 1}],
+            },
+            "lines.1.item",
+        ),
+        (
+            {
+                "quantity": None,
+                "lines": [{"item": "visor", "quantity": 1}, {"item": "visor", "quantity": 2}],
             },
             "lines.1.item",
         ),
@@ -185,8 +194,10 @@ def test_site_names_are_unique_per_hospital_and_postal_codes_checked(
         add_site(reference_loaded, name="Sud", postal_code="8600")
 
 
-def test_the_core_sees_every_line_and_every_state(reference_loaded: Engine) -> None:
-    lines = [{"item": "visor", "quantity": 200}, {"item": "visor", "quantity": 50}]
+def test_the_core_sees_every_line_and_every_state(
+    reference_loaded: Engine, second_model: str
+) -> None:
+    lines = [{"item": "visor", "quantity": 200}, {"item": second_model, "quantity": 50}]
     order = create(reference_loaded, item=None, quantity=None, lines=lines, priority="critical")
     ref = order.reference
     pending, open_, closed = (
@@ -196,7 +207,7 @@ def test_the_core_sees_every_line_and_every_state(reference_loaded: Engine) -> N
     )
     assert projected(reference_loaded, ref) == [
         (1, "visor", 200, pending, "received", 3),
-        (2, "visor", 50, pending, "received", 3),
+        (2, second_model, 50, pending, "received", 3),
     ]
     steps = [
         (OrderStatus.ACCEPTED, open_),

@@ -341,3 +341,23 @@ def test_the_status_page_offers_a_printable_order_with_the_hospitals_reference(
     reference = created.headers["location"].split("/")[-1].split("?")[0]
     assert reference in text and "BC-2026-417" in text and "250" in text
     assert client.get(link.group(1).replace(token, "x" * 43)).status_code == 404
+
+
+def test_the_server_keeps_idle_connections_longer_than_client_pools_do(
+    web_settings: Settings, reference_loaded: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pooled client drops an idle connection before the server closes it, so it never sends
+    a request on a connection the server is closing (httpx.ReadError, nothing in the log)."""
+    import httpx
+    import uvicorn
+
+    from orders import web
+
+    ran: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: ran.update(options))
+    web.serve(web_settings, host="127.0.0.1", port=8000)
+    served = web.server(object(), web_settings, host="127.0.0.1", port=8000, grace_s=5)
+    client_expiry = httpx.Limits().keepalive_expiry
+    assert client_expiry is not None
+    assert ran["timeout_keep_alive"] > client_expiry
+    assert served.config.timeout_keep_alive > client_expiry

@@ -42,16 +42,16 @@ def amend(client: TestClient, token: str, ref: str, **values: str) -> Any:
 
 
 def test_the_form_takes_several_lines(
-    client: TestClient, token: str, reference_loaded: Engine
+    client: TestClient, token: str, reference_loaded: Engine, second_model: str
 ) -> None:
     page = client.get(f"/h/{token}")
     assert 'name="quantity_2"' in page.text and 'name="item_3"' in page.text
-    ref = placed(client, token, quantity="200", item_2="visor", quantity_2="1 500")
+    ref = placed(client, token, quantity="200", item_2=second_model, quantity_2="1 500")
     order = read(reference_loaded, ref)
-    assert [(x.item, x.quantity) for x in order.lines] == [("visor", 200), ("visor", 1500)]
+    assert [(x.item, x.quantity) for x in order.lines] == [("visor", 200), (second_model, 1500)]
     assert order.quantity == 1700
     shown = client.get(f"/h/{token}/commandes/{ref}").text
-    assert "200 × Visière" in shown and "1500 × Visière" in shown
+    assert "200 × Visière" in shown and f"1500 × {second_model}" in shown
 
 
 def test_a_bad_line_is_shown_beside_its_own_field_and_changes_nothing(
@@ -68,7 +68,7 @@ def test_a_bad_line_is_shown_beside_its_own_field_and_changes_nothing(
 
 
 def test_the_hospital_amends_a_received_order_from_its_page(
-    client: TestClient, token: str, reference_loaded: Engine
+    client: TestClient, token: str, reference_loaded: Engine, second_model: str
 ) -> None:
     ref = placed(client, token)
     site = add_site(reference_loaded, "Hôpital Nord")
@@ -82,7 +82,7 @@ def test_the_hospital_amends_a_received_order_from_its_page(
         ref,
         item="visor",
         quantity="300",
-        item_2="visor",
+        item_2=second_model,
         quantity_2="50",
         needed_by=later.strftime("%d/%m/%Y"),
         site=str(site),
@@ -91,9 +91,62 @@ def test_the_hospital_amends_a_received_order_from_its_page(
     assert response.status_code == 303
     assert response.headers["location"].endswith(f"/commandes/{ref}")
     order = read(reference_loaded, ref)
-    assert [(x.item, x.quantity) for x in order.lines] == [("visor", 300), ("visor", 50)]
+    assert [(x.item, x.quantity) for x in order.lines] == [("visor", 300), (second_model, 50)]
     assert order.needed_by == later and order.site is not None and order.site.id == site
     assert "effectif renforcé" in order.events[-1].reason
+
+
+def test_a_model_on_two_lines_is_shown_beside_the_second_and_changes_nothing(
+    client: TestClient, token: str, reference_loaded: Engine, second_model: str
+) -> None:
+    before = state(reference_loaded)
+    response = submit(
+        client,
+        token,
+        open_form(client, token),
+        quantity="200",
+        item_2=second_model,
+        quantity_2="30",
+        item_3="visor",
+        quantity_3="1 500",
+    )
+    assert response.status_code == 422
+    assert re.search(r'id="item_3"[^>]*aria-invalid="true"[^>]*autofocus', response.text)
+    assert (
+        'id="item_3-error">Modèle « visor » déjà sur une autre ligne : une ligne par modèle, '
+        "additionnez les quantités.</p>" in response.text
+    )
+    assert 'id="item-error"' not in response.text and 'id="item_2-error"' not in response.text
+    assert 'value="1 500"' in response.text and 'value="30"' in response.text  # input kept
+    assert state(reference_loaded) == before
+
+
+def test_a_repeated_model_shows_with_the_other_errors_at_once(
+    client: TestClient, token: str, reference_loaded: Engine
+) -> None:
+    before = state(reference_loaded)
+    hidden = open_form(client, token)
+    response = submit(
+        client, token, hidden, quantity="5", item_2="visor", quantity_2="9", department=""
+    )
+    assert response.status_code == 422
+    assert 'id="department-error">Champ obligatoire.' in response.text
+    assert 'id="item_2-error">Modèle « visor » déjà sur une autre ligne' in response.text
+    assert state(reference_loaded) == before
+
+
+def test_an_amend_with_a_model_on_two_lines_is_refused_beside_the_line(
+    client: TestClient, token: str, reference_loaded: Engine
+) -> None:
+    ref = placed(client, token)
+    before = state(reference_loaded)
+    refused = amend(
+        client, token, ref, item="visor", quantity="300", item_2="visor", quantity_2="5"
+    )
+    assert refused.status_code == 422
+    assert 'id="item_2-error">Modèle « visor » déjà sur une autre ligne' in refused.text
+    assert 'value="300"' in refused.text and 'value="5"' in refused.text
+    assert state(reference_loaded) == before
 
 
 def test_amend_errors_show_beside_their_fields_and_change_nothing(

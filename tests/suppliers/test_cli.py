@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 import cli
 from tests.factories import ledger_snapshot
-from tests.suppliers.conftest import DIRECCTE_SAMPLE, POLE_SAMPLE
+from tests.suppliers.conftest import DIRECCTE_SAMPLE, HEADER, POLE_SAMPLE
 
 
 def run(database_url: str, *args: str) -> int:
@@ -151,3 +151,31 @@ def test_purchase_from_draft_to_received_then_trace(
     assert run(imported, "trace", "NOPE") == 1
     assert "no ledger posting brought lot 'NOPE' in" in capsys.readouterr().err
     assert run(imported, "trace", "--shipment", "SHP-404") == 1
+
+
+def test_confirming_without_a_day_for_a_supplier_without_lead_time_fails_in_one_line(
+    imported: str, engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listing = tmp_path / "list.csv"
+    listing.write_text(
+        f"{HEADER}\nFilaments Sans Délai (fictif);;1 rue A;69007;Lyon;Auvergne-Rhône-Alpes;;"
+        "filament PETG;;\n",
+        encoding="utf-8",
+    )
+    assert run(imported, "suppliers", "import", str(listing), "--source", "direccte") == 0
+    supplier = "Filaments Sans Délai (fictif)"
+    create = ("purchase", "create", supplier, "--item", "petg", "--qty", "5", "--unit", "kg")
+    assert run(imported, *create, "--for", "Fablab des Usines") == 0
+    assert run(imported, "purchase", "send", "1") == 0
+    capsys.readouterr()
+    assert run(imported, "purchase", "confirm", "1") == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"error: purchase order 1: {supplier} declares no lead time; give the delivery day the "
+        "supplier confirmed (purchase confirm 1 --expected 2026-04-20)"
+    )
+    assert run(imported, "purchase", "list", "--json") == 0
+    (order,) = json.loads(capsys.readouterr().out)
+    assert (order["state"], order["expected_on"]) == ("sent", None)
+    assert run(imported, "purchase", "confirm", "1", "--expected", "2020-04-09") == 0
+    assert "purchase order 1 is now confirmed, expected on 2020-04-09" in capsys.readouterr().out

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -11,12 +13,41 @@ from fabcoord.db import unit_of_work
 from fabcoord.errors import InvalidQuantity, UnknownUnit
 from fabcoord.ledger import balances, catalogue, journal
 from suppliers import pdf, purchasing
-from suppliers.errors import OverReceipt, PurchaseStateError, UnknownPurchaseOrder
-from suppliers.models import PurchaseState
+from suppliers.errors import (
+    NoExpectedDay,
+    OverReceipt,
+    PurchaseStateError,
+    UnknownPurchaseOrder,
+)
+from suppliers.models import PurchaseOrder, PurchaseState
 from tests.factories import ledger_snapshot
-from tests.suppliers.conftest import import_samples
+from tests.suppliers.conftest import HEADER, import_file, import_samples
 
 LYON_FILAMENT = "00000002600013"
+NO_LEAD_TIME = "Filaments Sans Délai (fictif)"
+
+
+def undated_supplier(engine: Engine, tmp_path: Path) -> None:
+    """A supplier whose listing gives no lead time (its « Délai » column is empty)."""
+    row = f"{NO_LEAD_TIME};;1 rue A;69007;Lyon;Auvergne-Rhône-Alpes;;filament PETG;;"
+    path = tmp_path / "list.csv"
+    path.write_text(f"{HEADER}\n{row}\n", encoding="utf-8")
+    import_file(engine, path)
+
+
+def sent_order(engine: Engine, supplier: str) -> int:
+    with unit_of_work(engine) as session:
+        order = purchasing.create(
+            session=session,
+            supplier=supplier,
+            item="petg",
+            quantity="5",
+            unit="kg",
+            fablab="Fablab des Usines",
+            actor="tester",
+        )
+        purchasing.send(session=session, order_id=order.id or 0)
+        return order.id or 0
 
 
 @pytest.fixture
@@ -176,3 +207,51 @@ def test_a_receipt_retried_with_its_key_is_counted_once(
     assert petg_at_fablab(reference_loaded) == 20_000
     with unit_of_work(reference_loaded, read_only=True) as session:
         assert purchasing.get_order(session=session, order_id=order_id).received == 20_000
+
+
+def test_confirming_without_a_day_is_refused_when_the_supplier_declares_no_lead_time(
+    reference_loaded: Engine, fablab: str, tmp_path: Path
+) -> None:
+    """A confirmed order without an expected day would count nowhere as stock on order."""
+    undated_supplier(reference_loaded, tmp_path)
+    order_id = sent_order(reference_loaded, NO_LEAD_TIME)
+    said = (
+        f"purchase order {order_id}: {NO_LEAD_TIME} declares no lead time; give the delivery day "
+        f"the supplier confirmed (purchase confirm {order_id} --expected"
+    )
+    with pytest.raises(NoExpectedDay, match=re.escape(said)):
+        do(reference_loaded, "confirm", order_id)
+    with unit_of_work(reference_loaded, read_only=True) as session:
+        order = purchasing.get_order(session=session, order_id=order_id)
+        assert (order.state, order.expected_on) == (PurchaseState.SENT, None)
+    do(reference_loaded, "confirm", order_id, expected_on=date(2020, 4, 9))
+    with unit_of_work(reference_loaded, read_only=True) as session:
+        assert [
+            (o.order_id, o.quantity, o.expected_on) for o in purchasing.on_order(session=session)
+        ] == [(order_id, 5_000, date(2020, 4, 9))]
+
+
+def test_an_order_confirmed_without_a_day_earlier_takes_one_and_keeps_its_state(
+    reference_loaded: Engine, fablab: str, tmp_path: Path
+) -> None:
+    """Orders confirmed before the rule, which count nowhere, can be given their day."""
+    undated_supplier(reference_loaded, tmp_path)
+    order_id = sent_order(reference_loaded, NO_LEAD_TIME)
+    with unit_of_work(reference_loaded) as session:  # as an earlier fabcoord left it
+        legacy = session.get(PurchaseOrder, order_id)
+        assert legacy is not None
+        legacy.state = PurchaseState.CONFIRMED
+        session.add(legacy)
+    receive(reference_loaded, order_id, "2", "LOT-A")
+    with pytest.raises(NoExpectedDay):
+        do(reference_loaded, "confirm", order_id)
+    do(reference_loaded, "confirm", order_id, expected_on=date(2020, 4, 9))
+    with unit_of_work(reference_loaded, read_only=True) as session:
+        order = purchasing.get_order(session=session, order_id=order_id)
+        assert (order.state, order.expected_on) == (PurchaseState.PARTLY_RECEIVED, date(2020, 4, 9))
+        assert (
+            purchasing.on_order_total(session=session, fablab_id=order.fablab_id, item="petg")
+            == 3_000
+        )
+    with pytest.raises(PurchaseStateError, match="is partly_received: it cannot be confirmed"):
+        do(reference_loaded, "confirm", order_id, expected_on=date(2020, 4, 10))
