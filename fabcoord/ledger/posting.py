@@ -53,7 +53,7 @@ _SELECT_BY_KEYS = core_select(_POSTING).where(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Leg:
     """One signed quantity of an item (and lot) at a location, in the item's base unit."""
 
@@ -64,12 +64,15 @@ class Leg:
 
     def __init__(self, item: str, location: str, qty: int, lot: str = "") -> None:
         # a frozen dataclass's own __init__ sets each field through object.__setattr__, which
-        # costs more per receipt than validating it: the fields are stored directly instead
-        d = self.__dict__
-        d["item"], d["location"], d["qty"], d["lot"] = item, location, qty, lot
+        # costs more per receipt than validating it: each slot is set by its own descriptor
+        # (slots, not a __dict__: one object for the garbage collector to track, not two)
+        _LEG_ITEM(self, item)
+        _LEG_LOCATION(self, location)
+        _LEG_QTY(self, qty)
+        _LEG_LOT(self, lot)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PostingRequest:
     """What to post. ``doc_type``/``doc_id`` name the causing document."""
 
@@ -91,9 +94,25 @@ class PostingRequest:
         idempotency_key: str | None = None,
         note: str = "",
     ) -> None:
-        d = self.__dict__  # as Leg: the fields stored directly
-        d["reason"], d["doc_type"], d["doc_id"], d["legs"] = reason, doc_type, doc_id, legs
-        d["actor"], d["idempotency_key"], d["note"] = actor, idempotency_key, note
+        _REQUEST_REASON(self, reason)  # as Leg: each slot set directly
+        _REQUEST_DOC_TYPE(self, doc_type)
+        _REQUEST_DOC_ID(self, doc_id)
+        _REQUEST_LEGS(self, legs)
+        _REQUEST_ACTOR(self, actor)
+        _REQUEST_KEY(self, idempotency_key)
+        _REQUEST_NOTE(self, note)
+
+
+_LEG_ITEM, _LEG_LOCATION, _LEG_QTY, _LEG_LOT = writer.slot_setters(Leg)
+(
+    _REQUEST_REASON,
+    _REQUEST_DOC_TYPE,
+    _REQUEST_DOC_ID,
+    _REQUEST_LEGS,
+    _REQUEST_ACTOR,
+    _REQUEST_KEY,
+    _REQUEST_NOTE,
+) = writer.slot_setters(PostingRequest)
 
 
 def transfer(
