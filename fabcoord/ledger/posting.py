@@ -21,10 +21,11 @@ a leg of almost every posting, so caching them would make one row that every wri
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring_ascii as _json
+from typing import Any, cast
 
 from sqlalchemy import Connection, bindparam
 from sqlalchemy import select as core_select
@@ -228,6 +229,12 @@ def reverse(*, session: Session, posting_id: int, reason: str, actor: str) -> Po
     return posting
 
 
+# ``NewPosting``'s own constructor is Python code; the tuple's is not (measured 0.3 µs less per
+# posting). Used only with every field given, in order.
+_new_posting = cast(
+    "Callable[[type[writer.NewPosting], tuple[Any, ...]], writer.NewPosting]", tuple.__new__
+)
+
 _LIMITS = (("document type", 40), ("document id", 120), ("actor", 120), ("note", 500))
 
 
@@ -273,17 +280,20 @@ def _prepared(
                 if (here, qty) <= (there, -qty)
                 else _FINGERPRINT_TWO_LEGS % (i, _json(there), lot_text, -qty, i, at, lot_text, qty)
             )
-            return writer.NewPosting(
-                request.reason,
-                stored_type,
-                stored_id,
-                actor,
-                posted_at,
-                key,
-                _fingerprint(request, rows_text),
-                reverses_id,
-                note,
-                ((item, here, qty, lot), (item, there, -qty, lot)),
+            return _new_posting(
+                writer.NewPosting,
+                (
+                    request.reason,
+                    stored_type,
+                    stored_id,
+                    actor,
+                    posted_at,
+                    key,
+                    _fingerprint(request, rows_text),
+                    reverses_id,
+                    note,
+                    ((item, here, qty, lot), (item, there, -qty, lot)),
+                ),
             )
     elif len(legs) < 2:
         raise UnbalancedPosting("a posting needs at least two legs (from and to)")
