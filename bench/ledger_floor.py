@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 
-from fabcoord.db import SQLITE_CACHE_MIB
+from fabcoord.db import SQLITE_CACHE_MIB, SQLITE_WAL_AUTOCHECKPOINT_PAGES
 
 Receipt = tuple[int, int, int, str]  # item id, shelf id, qty, lot
 
@@ -65,6 +65,7 @@ def sqlite_raw_connection(path: Path, synchronous: str = "NORMAL") -> sqlite3.Co
         "busy_timeout=30000",
         f"synchronous={synchronous}",
         f"cache_size=-{SQLITE_CACHE_MIB * 1024}",  # the page cache fabcoord's connections have
+        f"wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}",  # and their checkpoint interval
     ):
         connection.execute(f"PRAGMA {pragma}")
     return connection

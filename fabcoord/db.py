@@ -32,6 +32,13 @@ READ_ONLY = "fabcoord_read_only"
 # Each ledger posting inserts into several indexes at scattered places: with the default, a batch
 # re-reads most of those index pages from the file, which cost about as much CPU as the inserts.
 SQLITE_CACHE_MIB = 64
+# Pages the WAL may hold before a commit copies them back into the database file (SQLite's default
+# is 1,000, about 4 MiB). A ledger batch dirties pages all over the move indexes: with the default,
+# nearly every batch's commit ran a checkpoint (each page written twice, the database file synced
+# too). With 10,000 (about 40 MiB of WAL), pages changed by several commits are copied back once:
+# measured about 10 µs less CPU per posting in a batch of 500. Durability is unchanged (the commit
+# is on disk in the WAL either way).
+SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
 
 
 def make_engine(
@@ -90,6 +97,7 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int, synchronous: str 
             cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
             cursor.execute(f"PRAGMA synchronous={synchronous}")  # FULL unless settings lower it
             cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_MIB * 1024}")  # KiB when negative
+            cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
         finally:
             cursor.close()
 

@@ -21,10 +21,11 @@ a leg of almost every posting, so caching them would make one row that every wri
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring_ascii as _json
+from typing import Any, cast
 
 from sqlalchemy import Connection, bindparam
 from sqlalchemy import select as core_select
@@ -53,7 +54,7 @@ _SELECT_BY_KEYS = core_select(_POSTING).where(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Leg:
     """One signed quantity of an item (and lot) at a location, in the item's base unit."""
 
@@ -64,12 +65,15 @@ class Leg:
 
     def __init__(self, item: str, location: str, qty: int, lot: str = "") -> None:
         # a frozen dataclass's own __init__ sets each field through object.__setattr__, which
-        # costs more per receipt than validating it: the fields are stored directly instead
-        d = self.__dict__
-        d["item"], d["location"], d["qty"], d["lot"] = item, location, qty, lot
+        # costs more per receipt than validating it: each slot is set by its own descriptor
+        # (slots, not a __dict__: one object for the garbage collector to track, not two)
+        _LEG_ITEM(self, item)
+        _LEG_LOCATION(self, location)
+        _LEG_QTY(self, qty)
+        _LEG_LOT(self, lot)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PostingRequest:
     """What to post. ``doc_type``/``doc_id`` name the causing document."""
 
@@ -91,9 +95,25 @@ class PostingRequest:
         idempotency_key: str | None = None,
         note: str = "",
     ) -> None:
-        d = self.__dict__  # as Leg: the fields stored directly
-        d["reason"], d["doc_type"], d["doc_id"], d["legs"] = reason, doc_type, doc_id, legs
-        d["actor"], d["idempotency_key"], d["note"] = actor, idempotency_key, note
+        _REQUEST_REASON(self, reason)  # as Leg: each slot set directly
+        _REQUEST_DOC_TYPE(self, doc_type)
+        _REQUEST_DOC_ID(self, doc_id)
+        _REQUEST_LEGS(self, legs)
+        _REQUEST_ACTOR(self, actor)
+        _REQUEST_KEY(self, idempotency_key)
+        _REQUEST_NOTE(self, note)
+
+
+_LEG_ITEM, _LEG_LOCATION, _LEG_QTY, _LEG_LOT = writer.slot_setters(Leg)
+(
+    _REQUEST_REASON,
+    _REQUEST_DOC_TYPE,
+    _REQUEST_DOC_ID,
+    _REQUEST_LEGS,
+    _REQUEST_ACTOR,
+    _REQUEST_KEY,
+    _REQUEST_NOTE,
+) = writer.slot_setters(PostingRequest)
 
 
 def transfer(
@@ -209,6 +229,12 @@ def reverse(*, session: Session, posting_id: int, reason: str, actor: str) -> Po
     return posting
 
 
+# ``NewPosting``'s own constructor is Python code; the tuple's is not (measured 0.3 µs less per
+# posting). Used only with every field given, in order.
+_new_posting = cast(
+    "Callable[[type[writer.NewPosting], tuple[Any, ...]], writer.NewPosting]", tuple.__new__
+)
+
 _LIMITS = (("document type", 40), ("document id", 120), ("actor", 120), ("note", 500))
 
 
@@ -254,17 +280,20 @@ def _prepared(
                 if (here, qty) <= (there, -qty)
                 else _FINGERPRINT_TWO_LEGS % (i, _json(there), lot_text, -qty, i, at, lot_text, qty)
             )
-            return writer.NewPosting(
-                request.reason,
-                stored_type,
-                stored_id,
-                actor,
-                posted_at,
-                key,
-                _fingerprint(request, rows_text),
-                reverses_id,
-                note,
-                ((item, here, qty, lot), (item, there, -qty, lot)),
+            return _new_posting(
+                writer.NewPosting,
+                (
+                    request.reason,
+                    stored_type,
+                    stored_id,
+                    actor,
+                    posted_at,
+                    key,
+                    _fingerprint(request, rows_text),
+                    reverses_id,
+                    note,
+                    ((item, here, qty, lot), (item, there, -qty, lot)),
+                ),
             )
     elif len(legs) < 2:
         raise UnbalancedPosting("a posting needs at least two legs (from and to)")

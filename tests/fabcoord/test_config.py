@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from fabcoord.config import load_settings
-from fabcoord.db import SQLITE_CACHE_MIB, make_engine
+from fabcoord.db import SQLITE_CACHE_MIB, SQLITE_WAL_AUTOCHECKPOINT_PAGES, make_engine
 from fabcoord.errors import ConfigError
 
 
@@ -61,5 +61,17 @@ def test_sqlite_connections_keep_a_page_cache_sized_for_the_ledger_indexes(tmp_p
         with engine.connect() as connection:
             kib = -connection.execute(text("PRAGMA cache_size")).scalar_one()  # KiB when negative
         assert kib == SQLITE_CACHE_MIB * 1024 > 2000  # more than SQLite's default of 2,000 KiB
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_connections_checkpoint_the_wal_less_often_than_sqlites_default(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(load_settings(database_url=f"sqlite:///{tmp_path}/wal.db"))
+    try:
+        with engine.connect() as connection:
+            pages = connection.execute(text("PRAGMA wal_autocheckpoint")).scalar_one()
+        assert pages == SQLITE_WAL_AUTOCHECKPOINT_PAGES > 1000  # SQLite's default: 1,000 pages
     finally:
         engine.dispose()
