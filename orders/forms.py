@@ -4,6 +4,7 @@ API documents, and turning posted form fields into an order."""
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,18 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 NOT_FOUND = "Ce lien n'est pas valide."
 ROWS = 3
 """Order lines the form offers: the first is ``item``/``quantity``, the next ``item_2``…"""
+
+
+def offered_rows(models: Collection[str], values: Mapping[str, object] | None = None) -> int:
+    """How many lines the form shows: one per model the catalogue offers (one line per model, so
+    a second line is of no use with a single model), up to :data:`ROWS`, and every line
+    ``values`` filled in (so an error beside it is seen)."""
+    filled = [
+        row
+        for row in range(2, ROWS + 1)
+        if any(str((values or {}).get(name, "")).strip() for name in row_names(row))
+    ]
+    return max(1, min(ROWS, len(models)), *filled)
 
 
 def row_names(row: int) -> tuple[str, str]:

@@ -170,7 +170,9 @@ def create_app(settings: Settings) -> FastAPI:
             items=[(code, forms.ITEM_FR.get(code, code)) for code in codes],
             sites=[(str(site.id), sites.label(site)) for site in places],
             priorities=list(forms.PRIORITY_FR.items()),
-            extra_rows=[(n, *forms.row_names(n)) for n in range(2, forms.ROWS + 1)],
+            extra_rows=[
+                (n, *forms.row_names(n)) for n in range(2, forms.offered_rows(codes, values) + 1)
+            ],
             today=today().isoformat(),
             values=values,
             errors=(errors := extra.pop("errors", {})),
@@ -324,6 +326,8 @@ def create_app(settings: Settings) -> FastAPI:
             return RedirectResponse(f"/h/{token}/commandes/{order.reference}", status_code=303)
         errors = extra.pop("errors", {})
         rows = amend_form.rows_for(order)
+        values = amend_form.initial(order) if values is None else values
+        shown = max(forms.offered_rows(codes, values), len(order.lines))
         return page(
             "amend.html",
             extra.pop("status", 200),
@@ -333,9 +337,9 @@ def create_app(settings: Settings) -> FastAPI:
             csrf_token=csrf_token(secret, access.token_hash),
             items=[(code, forms.ITEM_FR.get(code, code)) for code in codes],
             sites=[(str(site.id), sites.label(site)) for site in places],
-            rows=[(n, *forms.row_names(n)) for n in range(1, rows + 1)],
+            rows=[(n, *forms.row_names(n)) for n in range(1, shown + 1)],
             today=today().isoformat(),
-            values=amend_form.initial(order) if values is None else values,
+            values=values,
             errors=errors,
             first_error=next((name for name in amend_form.fields(rows) if name in errors), None),
             **extra,

@@ -45,13 +45,33 @@ def test_the_form_takes_several_lines(
     client: TestClient, token: str, reference_loaded: Engine, second_model: str
 ) -> None:
     page = client.get(f"/h/{token}")
-    assert 'name="quantity_2"' in page.text and 'name="item_3"' in page.text
+    assert 'name="quantity_2"' in page.text and 'name="item_3"' not in page.text  # 2 models
     ref = placed(client, token, quantity="200", item_2=second_model, quantity_2="1 500")
     order = read(reference_loaded, ref)
     assert [(x.item, x.quantity) for x in order.lines] == [("visor", 200), (second_model, 1500)]
     assert order.quantity == 1700
     shown = client.get(f"/h/{token}/commandes/{ref}").text
     assert "200 × Visière" in shown and f"1500 × {second_model}" in shown
+
+
+def test_the_form_offers_one_line_per_model_the_catalogue_has(
+    client: TestClient, token: str, reference_loaded: Engine
+) -> None:
+    page = client.get(f"/h/{token}").text
+    assert 'name="quantity"' in page and 'name="quantity_2"' not in page
+    assert "lignes 2 et suivantes" not in page
+
+
+def test_a_line_sent_beyond_the_models_offered_is_shown_with_its_error(
+    client: TestClient, token: str, reference_loaded: Engine
+) -> None:
+    before = state(reference_loaded)
+    response = submit(
+        client, token, open_form(client, token), quantity="10", item_2="visor", quantity_2="5"
+    )
+    assert response.status_code == 422
+    assert 'name="quantity_2"' in response.text and "déjà sur une autre ligne" in response.text
+    assert state(reference_loaded) == before
 
 
 def test_a_bad_line_is_shown_beside_its_own_field_and_changes_nothing(
