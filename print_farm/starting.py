@@ -180,7 +180,10 @@ class Starter:
             self.state.touch(tracked.id)
             if not started:  # a confirmed start has just read the printer; else read it now
                 tracked.last_poll = -math.inf
-            self.wake.set()
+                self.wake.set()  # to plan the printer again or judge the start soon
+            # a confirmed start is written ``printing`` by the next pass, at most ``tick_s`` away:
+            # woken for it, a busy farm made a pass (a read and a write) per start as well as per
+            # print end; unwoken, it rides with the next print end's writes
 
     async def start_job(self, tracked: Tracked, job_id: int, attempt: int, name: str) -> bool:
         """Start the job (whose design's file is ``name``); True when the printer confirmed it
