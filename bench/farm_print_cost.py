@@ -65,7 +65,10 @@ def run(kind: str, args: argparse.Namespace, workdir: Path) -> str:
                     out = f"{args.profile}.{kind}"
                     env["PROFILE_OUT"] = out
                     command = [sys.executable, str(PROFILER), *command[1:]]
-                dispatcher = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+                # run from the source tree: ``python -c`` puts the working directory first on
+                # sys.path, which would otherwise import this tree's code, not the other one's
+                cwd = str(args.source) if args.source else None
+                dispatcher = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, cwd=cwd)
                 try:
                     time.sleep(5)
                     cpu0, t0 = cpu_seconds(dispatcher.pid), time.monotonic()

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -198,3 +199,27 @@ def _classify(engine: Engine, error: OperationalError) -> Exception:
 def describe(engine: Engine) -> str:
     """The database URL without its password, for messages."""
     return engine.url.render_as_string(hide_password=True)
+
+
+def ping_when_idle(engine: Engine, *, idle_s: float) -> None:
+    """Check a pooled connection on checkout only if it sat unused for ``idle_s`` seconds; a dead
+    one is replaced (SQLAlchemy retries the checkout with a fresh connection)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_s:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_connection.rollback()
+        except Exception as error:
+            raise exc.DisconnectionError(f"idle connection lost: {error}") from error

@@ -4,13 +4,12 @@ idle (a ping on every checkout costs a round trip per request)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from sqlalchemy import Engine, event, exc
+from sqlalchemy import Engine, event
 
 from fabcoord.config import Settings
-from fabcoord.db import make_engine
+from fabcoord.db import make_engine, ping_when_idle
 
 IDLE_PING_S = 30.0
 SPARE = 2  # for the event loop's own reads and a request finishing while the next starts
@@ -49,27 +48,3 @@ def limits_engine(settings: Settings, *, threads: int = LIMIT_THREADS) -> Engine
 
     ping_when_idle(engine, idle_s=IDLE_PING_S)
     return engine
-
-
-def ping_when_idle(engine: Engine, *, idle_s: float) -> None:
-    """Check a pooled connection on checkout only if it sat unused for ``idle_s`` seconds; a dead
-    one is replaced (SQLAlchemy retries the checkout with a fresh connection)."""
-
-    @event.listens_for(engine, "checkin")
-    def _checked_in(dbapi_connection: Any, record: Any) -> None:
-        record.info["idle_since"] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        since = record.info.get("idle_since")
-        if since is None or time.monotonic() - since < idle_s:
-            return
-        try:
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute("SELECT 1")
-            finally:
-                cursor.close()
-            dbapi_connection.rollback()
-        except Exception as error:
-            raise exc.DisconnectionError(f"idle connection lost: {error}") from error

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Row, bindparam, literal, select, update
@@ -163,8 +164,18 @@ _PRINTER_AND_DESIGN = (
     .where(_PRINTER.c.id == bindparam("printer_id"))
     .with_for_update(of=_PRINTER)
 )
-_UPDATE_JOB = update(_JOB).where(_JOB.c.id == bindparam("job_id"))
-_UPDATE_PRINTER = update(_PRINTER).where(_PRINTER.c.id == bindparam("printer_id"))
+
+
+@cache
+def _update(table: Any, key: str, columns: tuple[str, ...]) -> Any:
+    """``UPDATE table SET column = :v_column… WHERE id = :key``, built once per set of columns
+    (building a statement per print cost more than running it)."""
+    values: dict[str, Any] = {column: bindparam("v_" + column) for column in columns}
+    return update(table).where(table.c.id == bindparam(key)).values(values)
+
+
+def _v(values: dict[str, object]) -> dict[str, object]:
+    return {"v_" + column: value for column, value in values.items()}
 
 
 def stock_location_ids(*, session: Session, printer_ids: Collection[int]) -> dict[int, int]:
@@ -263,7 +274,7 @@ def _finish(
         values |= {"start_sent_at": None, "started_at": None}
     else:
         values["finished_at"] = now
-    session.execute(_UPDATE_JOB.values(values), {"job_id": job.id})
+    session.execute(_update(_JOB, "job_id", tuple(values)), {"job_id": job.id, **_v(values)})
     written(session, job.id, **values)
     notice = printer.notice
     if not printer.auto_clear:
@@ -280,5 +291,6 @@ def _finish(
         changes["current_job_id"] = None
     if printer.auto_clear:
         changes["cleared_at"] = now
-    session.execute(_UPDATE_PRINTER.values(changes), {"printer_id": printer.id})
+    parameters = {"printer_id": printer.id, **_v(changes)}
+    session.execute(_update(_PRINTER, "printer_id", tuple(changes)), parameters)
     written_printer(session, printer.id, **changes)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from fabcoord.db import bounded_engine
+from fabcoord.db import bounded_engine, ping_when_idle
 from print_farm import claims, dispatch_db
 from print_farm.db_gateway import DbGateway
 from print_farm.dispatch_config import DispatcherConfig
@@ -46,6 +46,7 @@ FULL_READ_S_PER_PRINTER = 0.001  # full reads: 1,000 printers every second, 10 e
 FULL_READ_MAX_S = 2.0
 PASS_GAP_S_PER_PRINTER = 0.00005
 PASS_GAP_MAX_S = 0.1
+IDLE_PING_S = 30.0  # a pooled connection unused this long is checked before use
 
 ClientFactory = Callable[[str, str, float], OctoPrintClient]
 SubscriptionFactory = Callable[[str, str, str, Callable[[PrinterEvent], None]], PushSubscription]
@@ -102,7 +103,14 @@ class Dispatcher:
     ) -> None:
         self.config, self.clock = config, clock
         pool = config.db_workers + 2  # the workers, the leases' thread, one spare
-        self.engine = bounded_engine(engine, config.wait_s, pool_size=pool, max_overflow=0)
+        # no ping before every unit of work (a round trip each, several per print on
+        # PostgreSQL): only a connection idle for a while is checked; one that died meanwhile
+        # fails its pass, which is retried (every write is one transaction)
+        self.engine = bounded_engine(
+            engine, config.wait_s, pool_size=pool, max_overflow=0, pool_pre_ping=False
+        )
+        if self.engine.dialect.name == "postgresql":
+            ping_when_idle(self.engine, idle_s=IDLE_PING_S)
         self._client_factory, self._subscription_factory = client_factory, subscription_factory
         self.state = FarmState()
         self.wake = asyncio.Event()

@@ -35,6 +35,9 @@ from print_farm.tracking import is_active, is_down, is_idle
 
 CONFIRM_POLL_S = 0.2
 REPLAN_S = 1.0
+# idle printers planned at most for the plan to be read in the claims' write transaction: a few
+# candidates read a short queue; many read a long one, which holds no write lock outside it
+PLAN_IN_CLAIM_MAX = 16
 log = logging.getLogger(__name__)
 
 
@@ -119,24 +122,27 @@ class Starter:
         ]
         if not candidates:
             return
-        slots, plan, waiting = await self.db.read(lambda session: _plan(session, candidates))
-        unassigned = {slot.id for slot in slots} - {a.printer_id for a in plan}
-        notices = planning.explain_idle(waiting, slots, plan)
-        updates = {
-            slot.id: notices.get(slot.id, "" if slot.bed_clear else state.rows[slot.id].notice)
-            for slot in slots
-        }
-        updates = {pid: text for pid, text in updates.items() if text != state.rows[pid].notice}
-        for printer_id in unassigned:
-            state.resting[printer_id] = (_plan_key(state.rows[printer_id]), now + REPLAN_S)
-        if not plan and not updates:
-            return
-        if plan and not self.may_start():  # the leases went stale while the plan was read
-            plan = []
-        for assignment in plan:
-            state.touch(assignment.printer_id)
         owner = self.config.owner
-        claimed = await self.db.write(lambda session: _claim(session, updates, plan, owner))
+        shown = {row.id: row.notice for row in candidates}
+        if len(candidates) <= PLAN_IN_CLAIM_MAX:  # one transaction, not a read and a write
+            for row in candidates:  # a claim writes the printer: read again before judging it
+                state.touch(row.id)
+            planned, claimed = await self.db.write(
+                lambda session: _plan_and_claim(session, candidates, shown, owner)
+            )
+            slots, plan, updates = planned
+            self._rest(slots, plan, now)
+        else:  # many: the plan is read outside the write (a large queue read holds no lock)
+            slots, plan, waiting = await self.db.read(lambda session: _plan(session, candidates))
+            updates = _notice_updates(slots, plan, waiting, shown)
+            self._rest(slots, plan, now)
+            if not plan and not updates:
+                return
+            if plan and not self.may_start():  # the leases went stale while the plan was read
+                plan = []
+            for assignment in plan:
+                state.touch(assignment.printer_id)
+            claimed = await self.db.write(lambda session: _claim(session, updates, plan, owner))
         for printer_id, notice in updates.items():
             if printer_id in state.rows:
                 state.rows[printer_id].notice = notice
@@ -148,6 +154,15 @@ class Starter:
             task = asyncio.create_task(self._start(tracked, job_id, attempt, name))
             self.starts.add(task)
             task.add_done_callback(self.starts.discard)
+
+    def _rest(
+        self, slots: list[planning.PrinterSlot], plan: list[planning.Assignment], now: float
+    ) -> None:
+        """Idle printers that got no job are planned again after ``REPLAN_S`` (or a change)."""
+        state = self.state
+        for printer_id in {slot.id for slot in slots} - {a.printer_id for a in plan}:
+            if printer_id in state.rows:
+                state.resting[printer_id] = (_plan_key(state.rows[printer_id]), now + REPLAN_S)
 
     # --- one start ------------------------------------------------------------------------
 
@@ -165,7 +180,10 @@ class Starter:
             self.state.touch(tracked.id)
             if not started:  # a confirmed start has just read the printer; else read it now
                 tracked.last_poll = -math.inf
-            self.wake.set()
+                self.wake.set()  # to plan the printer again or judge the start soon
+            # a confirmed start is written ``printing`` by the next pass, at most ``tick_s`` away:
+            # woken for it, a busy farm made a pass (a read and a write) per start as well as per
+            # print end; unwoken, it rides with the next print end's writes
 
     async def start_job(self, tracked: Tracked, job_id: int, attempt: int, name: str) -> bool:
         """Start the job (whose design's file is ``name``); True when the printer confirmed it
@@ -323,6 +341,38 @@ def _plan(
     # what the operator should do: read from the whole queue, only for printers left idle
     waiting = dispatch_db.queued_jobs(session=session, limit=200) if unassigned else []
     return slots, plan, waiting
+
+
+def _notice_updates(
+    slots: list[planning.PrinterSlot],
+    plan: list[planning.Assignment],
+    waiting: list[planning.QueuedJob],
+    shown: dict[int, str],
+) -> dict[int, str]:
+    """The printers' notices that change: what the operator should do for each printer left
+    idle (``shown``: each printer's notice as read)."""
+    notices = planning.explain_idle(waiting, slots, plan)
+    updates = {
+        slot.id: notices.get(slot.id, "" if slot.bed_clear else shown[slot.id]) for slot in slots
+    }
+    return {pid: text for pid, text in updates.items() if text != shown[pid]}
+
+
+def _plan_and_claim(
+    session: Session,
+    candidates: list[dispatch_db.PrinterRow],
+    shown: dict[int, str],
+    owner: str,
+) -> tuple[
+    tuple[list[planning.PrinterSlot], list[planning.Assignment], dict[int, str]],
+    list[tuple[int, int, int, str]],
+]:
+    """:func:`_plan` and :func:`_claim` in one transaction (a few candidates: the plan's reads
+    are short, and each claim checks again under its row locks what the plan read)."""
+    slots, plan, waiting = _plan(session, candidates)
+    updates = _notice_updates(slots, plan, waiting, shown)
+    claimed = _claim(session, updates, plan, owner) if plan or updates else []
+    return (slots, plan, updates), claimed
 
 
 def _claim(
