@@ -300,31 +300,52 @@ def fully_delivered(*, session: Session, reference: str) -> bool:
 
 def _delivered(session: Session, lines: Sequence[DemandLine]) -> dict[int, int]:
     """Per line, what reached the hospital by the documents serving it. A document serving
-    several lines of the order (a hand-off with its lines) is counted once: its units go to its
-    lines in line order, each up to the units it has for that line, the rest to its last."""
+    several order lines (a hand-off with its lines, or serving several orders) is counted once
+    over all the lines it serves at this hospital, whatever their order: its units fill them in
+    the order they were linked, each up to the units it has for that line (none recorded: the
+    line's quantity), the rest to its last."""
     from sqlalchemy import and_, func
+    from sqlalchemy import select as sa_select
 
     from fabcoord.ledger.models import Location, LocationKind, StockMove
 
+    reference, hospital_id = lines[0].reference, lines[0].hospital_id
     result = {line.line: 0 for line in lines}
-    links: dict[tuple[str, str], list[tuple[int, int | None]]] = {}
-    for doc_type, doc_id, line, quantity in session.exec(
-        select(
-            DemandDocument.doc_type,
-            DemandDocument.doc_id,
-            DemandDocument.line,
-            DemandDocument.quantity,
-        )
-        .where(DemandDocument.reference == lines[0].reference)
-        .order_by(col(DemandDocument.line))
-    ).all():
-        links.setdefault((doc_type, doc_id), []).append((line, quantity))
     documents = (
         select(DemandDocument.doc_type, DemandDocument.doc_id)
-        .where(DemandDocument.reference == lines[0].reference)
+        .where(DemandDocument.reference == reference)
         .distinct()
         .subquery()
     )
+    links: dict[tuple[str, str], list[tuple[str, int, int]]] = {}
+    for doc_type, doc_id, served, line, quantity, asked in session.execute(
+        sa_select(
+            col(DemandDocument.doc_type),
+            col(DemandDocument.doc_id),
+            col(DemandDocument.reference),
+            col(DemandDocument.line),
+            col(DemandDocument.quantity),
+            col(DemandLine.quantity),
+        )
+        .join(
+            documents,
+            and_(
+                documents.c.doc_type == DemandDocument.doc_type,
+                documents.c.doc_id == DemandDocument.doc_id,
+            ),
+        )
+        .join(
+            DemandLine,
+            and_(
+                col(DemandLine.reference) == DemandDocument.reference,
+                col(DemandLine.line) == DemandDocument.line,
+            ),
+        )
+        .where(col(DemandLine.hospital_id) == hospital_id)
+        .order_by(col(DemandDocument.id))
+    ).all():
+        units = asked if quantity is None else quantity
+        links.setdefault((doc_type, doc_id), []).append((served, line, units))
     rows = session.execute(
         select(documents.c.doc_type, documents.c.doc_id, func.sum(StockMove.qty))
         .join(
@@ -337,16 +358,17 @@ def _delivered(session: Session, lines: Sequence[DemandLine]) -> dict[int, int]:
         .join(Location, col(Location.id) == StockMove.location_id)
         .where(
             Location.kind == LocationKind.HOSPITAL,
-            Location.hospital_id == lines[0].hospital_id,
+            Location.hospital_id == hospital_id,
         )
         .group_by(documents.c.doc_type, documents.c.doc_id)
     ).all()
     for doc_type, doc_id, qty in rows:
         left = int(qty or 0)
-        served = links.get((doc_type, doc_id), [])
-        for number, (line, units) in enumerate(served):
-            last = number == len(served) - 1
-            take = left if last or units is None else max(0, min(left, units))
-            result[line] = result.get(line, 0) + take
+        served_lines = links.get((doc_type, doc_id), [])
+        for number, (served, line, units) in enumerate(served_lines):
+            last = number == len(served_lines) - 1
+            take = left if last else max(0, min(left, units))
+            if served == reference:
+                result[line] = result.get(line, 0) + take
             left -= take
     return result

@@ -129,11 +129,35 @@ def test_a_delivery_is_credited_to_the_lines_of_the_hand_off(engine: Engine, run
         assert demand.fully_delivered(session=session, reference=REF)
 
 
+def test_a_delivery_serving_two_orders_is_counted_once_over_their_lines(
+    engine: Engine, run: Runner
+) -> None:
+    first, second = "CMD-2026-000201", "CMD-2026-000202"
+    for reference in (first, second):
+        ff.open_order(engine, reference, item="visor", quantity=100, needed_by=soon(20))
+    add_partner(run)
+    created = run.json("handoff", "create", "--partner", PARTNER, "--needed-by",
+                       soon(9).isoformat(), "--lines", f"{first}/1=100,{second}/1=100")  # fmt: skip
+    assert isinstance(created, dict)
+    number = str(created["id"])
+    run.ok("handoff", "confirm", number)
+    run.ok("handoff", "receive", number, "--qty", "100")
+    with unit_of_work(engine, read_only=True) as session:
+        # 100 arrived, not 100 for each order: the second is not delivered yet
+        assert demand.delivered_per_line(session=session, reference=first) == {1: 100}
+        assert demand.delivered_per_line(session=session, reference=second) == {1: 0}
+        assert not demand.fully_delivered(session=session, reference=second)
+    run.ok("handoff", "receive", number, "--qty", "100")
+    with unit_of_work(engine, read_only=True) as session:
+        assert demand.delivered_per_line(session=session, reference=second) == {1: 100}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("--lines", f"{REF}/1"), "error: --lines: 'CMD-2026-000101/1' is not REF/LINE=QTY"),
         (("--lines", f"{REF}/x=5"), "error: --lines: 'CMD-2026-000101/x=5' is not REF/LINE=QTY"),
+        (("--lines", f"{REF}/1=²"), "error: --lines: 'CMD-2026-000101/1=²' is not REF/LINE=QTY"),
         (("--lines", ","), "error: --lines is empty"),
         (("--lines", f"{REF}/3=5"), f"error: order {REF} has no line 3"),
         (("--lines", "CMD-2026-000404/1=5"), "error: unknown order 'CMD-2026-000404'"),
