@@ -544,12 +544,15 @@ def handoff_export(
         "."
     ),
 ) -> None:
-    """Write the order as a PDF purchase order and a CSV (for partners without API access)."""
-    from suppliers.handoff import export
+    """Write the order as a PDF purchase order and a CSV (for partners without API access).
 
-    with face.work(read_only=True) as session:
+    A draft an accepted plan recorded becomes yours: a later plan no longer replaces it."""
+    from suppliers.handoff import export, service
+
+    with face.work() as session:
+        service.keep_exported(session=session, handoff_id=handoff_id)
         order = export.purchase_order(session=session, handoff_id=handoff_id)
-    pdf, csv_path = export.write(order, to)
+        pdf, csv_path = export.write(order, to)  # a failure here keeps the draft the plan's
     face.say(f"wrote {pdf} and {csv_path}")
 
 

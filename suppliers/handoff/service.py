@@ -423,6 +423,19 @@ def plan_drafts(*, session: Session, lock: bool = False) -> list[Handoff]:
     return list(session.exec(query))
 
 
+def keep_exported(*, session: Session, handoff_id: int) -> Handoff:
+    """A hand-off exported to be sent by hand: if an accepted plan recorded it as a draft, it is
+    the coordinator's own from now on (it may already be in the partner's mailbox), so a later
+    plan counts it as handed off and never replaces it. Its note still names the plan."""
+    handoff = get_handoff(session=session, handoff_id=handoff_id, lock=True)
+    if handoff.state is HandoffState.DRAFT and handoff.plan_id is not None:
+        handoff.plan_id = None
+        handoff.updated_at = utc_now()
+        session.add(handoff)
+        session.flush()
+    return handoff
+
+
 def replace_plan_drafts(*, session: Session, plan_id: int) -> list[Handoff]:
     """Cancel the drafts earlier accepted plans recorded and nobody sent (plan ``plan_id``
     replaces them), each with its cause; sent, confirmed or queued hand-offs are kept."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -280,6 +281,24 @@ def test_hand_offs_sent_or_made_by_hand_are_kept_and_counted(engine: Engine, run
         (draft.id, HandoffState.SENT),
     ]
     assert sum(h.quantity for h in kept if REF in h.orders) <= 300  # never double-booked
+
+
+def test_an_exported_plan_draft_is_kept_by_the_next_plan(
+    engine: Engine, run: Runner, tmp_path: Path
+) -> None:
+    volunteers(engine, run, per_day=1)
+    add_partner(run, "--visors-per-day", "50", "--city", "Lyon", "--lead-time-days", "1")
+    ff.open_order(engine, REF, item="visor", quantity=300, needed_by=soon(6))
+    plan(run)
+    run.ok("plan", "accept")
+    [draft] = live(engine)
+    run.ok("handoff", "export", str(draft.id), "--to", str(tmp_path))  # mailed to the partner
+    second = plan(run)
+    assert sum(a["visors"] for a in second["partners"].values()) < draft.quantity  # booked
+    assert "replaced" not in run.ok("plan", "accept")
+    [kept, *_] = live(engine)
+    assert (kept.id, kept.state, kept.plan_id) == (draft.id, HandoffState.DRAFT, None)
+    run.ok("handoff", "confirm", str(draft.id))  # the partner's answer is still taken
 
 
 def test_a_draft_sent_after_the_plan_was_computed_makes_it_out_of_date(
