@@ -170,6 +170,12 @@ def create_handoff(
     place = _destination(session, destination)
     references = _clean_references([*orders, *(share.reference for share in lines)])
     shares = _check_lines(session, lines, item_code=item.code, quantity=quantity)
+    unserved = sorted(set(_clean_references(orders)) - {share.reference for share in shares})
+    if shares and unserved:
+        raise InvalidInput(
+            f"order {unserved[0]} is given with --orders but none of --lines serves it: "
+            "give its line and units in --lines"
+        )
     for reference in references:
         line = _line_for(demand.lines_of(session=session, reference=reference), item.code)
         if line is None:

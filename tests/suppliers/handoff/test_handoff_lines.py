@@ -169,6 +169,10 @@ def test_a_delivery_serving_two_orders_is_counted_once_over_their_lines(
         (("--lines", f"{REF}/1=5,{REF}/1=5"), f"error: order line {REF}/1 is given twice"),
         (("--lines", f"{REF}/1=5", "--qty", "6"), "error: the order lines' units add up to 5"),
         (
+            ("--orders", "CMD-2026-000999", "--lines", f"{REF}/1=5"),
+            "error: order CMD-2026-000999 is given with --orders but none of --lines serves it",
+        ),
+        (
             ("--lines", "CMD-2026-000999/1=1"),
             "error: order line CMD-2026-000999/1 is for visor-frame, not visor",
         ),
