@@ -16,11 +16,10 @@ from sqlmodel import Session, col, select
 from fabcoord import fablabs
 from fabcoord.demand import DemandDocument
 from fabcoord.ledger.models import Item, Location, MoveReason, StockMove
-from fabcoord.planning.capacity import FablabCapacity
+from fabcoord.planning.capacity import FablabCapacity, Providers
 from fabcoord.planning.models import FablabHours
 from fabcoord.records import Fablab
-from print_farm.models import Design, FarmPrinter, JobState, PrintJob
-from print_farm.queue import JOB_DOCUMENT
+from print_farm.models import JOB_DOCUMENT, Design, FarmPrinter, JobState, PrintJob
 
 DEFAULT_HOURS = 10.0
 WINDOW = timedelta(days=7)
@@ -121,3 +120,9 @@ def committed_frames(*, session: Session) -> dict[tuple[str, int], int]:
         .group_by(col(DemandDocument.reference), col(DemandDocument.line))
     ).all()
     return {(ref, line): int(frames) for ref, line, frames in rows}
+
+
+def provide(providers: Providers) -> None:
+    """Offer the planner the farm's capacity and the frames under way per order line (this
+    module alone: a plan does not import the queue, designs and printers' registry)."""
+    providers.register(capacity=fablab_capacity, committed=committed_frames)
