@@ -315,9 +315,9 @@ class Costing:
             km, transit = self._per_place(distance)
             for begin in range(0, len(rows), step):
                 need = rows[begin : begin + step]
-                at = place[begin : begin + step]
+                places = place[begin : begin + step]
                 cost[begin : begin + step] = self._cost(
-                    kind, need, days[which[begin : begin + step]], km[at], transit[at]
+                    kind, need, days[which[begin : begin + step]], km[places], transit[places]
                 )
         cached = Dense(rows=rows, cost=cost, place=place, place_distance=distance)
         self._dense[kind] = cached
