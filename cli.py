@@ -132,9 +132,9 @@ def _subscribe_handlers(subscribers: Any) -> None:
 
 
 def _provide_capacity(providers: Any) -> None:
-    import print_farm.handlers
+    import print_farm.capacity
 
-    print_farm.handlers.provide(providers)
+    print_farm.capacity.provide(providers)
 
 
 def _provide_on_order(providers: Any) -> None:

@@ -16,11 +16,10 @@ from sqlmodel import Session, col, select
 from fabcoord import fablabs
 from fabcoord.demand import DemandDocument
 from fabcoord.ledger.models import Item, Location, MoveReason, StockMove
-from fabcoord.planning.capacity import FablabCapacity
+from fabcoord.planning.capacity import FablabCapacity, Providers
 from fabcoord.planning.models import FablabHours
 from fabcoord.records import Fablab
-from print_farm.models import Design, FarmPrinter, JobState, PrintJob
-from print_farm.queue import JOB_DOCUMENT
+from print_farm.models import JOB_DOCUMENT, Design, FarmPrinter, JobState, PrintJob
 
 DEFAULT_HOURS = 10.0
 WINDOW = timedelta(days=7)
@@ -37,31 +36,30 @@ def best_design(designs: list[Design], materials: set[str]) -> Design | None:
 
 def fablab_capacity(*, session: Session, now: datetime) -> list[FablabCapacity]:
     """Every fablab with enabled printers, with its rate and filament per frame."""
-    printers = list(
-        session.exec(
-            select(FarmPrinter).where(
-                col(FarmPrinter.enabled).is_(True), col(FarmPrinter.removed).is_(False)
-            )
+    # columns only, not printer and fablab objects (a plan reads thousands of printers)
+    printers = session.exec(
+        select(FarmPrinter.fablab_id, FarmPrinter.loaded_material).where(
+            col(FarmPrinter.enabled).is_(True), col(FarmPrinter.removed).is_(False)
         )
-    )
+    ).all()
     designs = list(session.exec(select(Design)))
     if not printers or not designs:
         return []
     hours = {row.fablab_id: row.hours_per_day for row in session.exec(select(FablabHours))}
-    labs = {lab.id: lab for lab in session.exec(select(Fablab))}
+    slugs = dict(session.exec(select(Fablab.id, Fablab.slug)).all())
     produced = _frames_posted_since(session, now - WINDOW)
-    by_lab: dict[int, list[FarmPrinter]] = {}
-    for printer in printers:
-        by_lab.setdefault(printer.fablab_id, []).append(printer)
+    by_lab: dict[int, list[str]] = {}  # per fablab, its printers' loaded materials
+    for fablab_id, material in printers:
+        by_lab.setdefault(fablab_id, []).append(material)
     result = []
     for lab_id, own in sorted(by_lab.items()):
-        lab = labs[lab_id]
-        design = best_design(designs, {p.loaded_material for p in own if p.loaded_material})
+        slug = slugs[lab_id]
+        design = best_design(designs, {m for m in own if m})
         assert design is not None
         day_hours = hours.get(lab_id, DEFAULT_HOURS)
         per_printer = day_hours * 60 / design.minutes * design.units_per_print
         nominal = per_printer * len(own)
-        made = produced.get(fablabs.stock_location_code(lab.slug), 0)
+        made = produced.get(fablabs.stock_location_code(slug), 0)
         utilisation = None if made == 0 else round(min(1.0, made / (nominal * 7)), 3)
         effective = nominal * (utilisation if utilisation is not None else 1.0)
         used = (
@@ -76,7 +74,7 @@ def fablab_capacity(*, session: Session, now: datetime) -> list[FablabCapacity]:
         )
         result.append(
             FablabCapacity(
-                fablab=lab.slug,
+                fablab=slug,
                 printers=len(own),
                 hours_per_day=day_hours,
                 nominal_per_day=round(nominal, 2),
@@ -121,3 +119,9 @@ def committed_frames(*, session: Session) -> dict[tuple[str, int], int]:
         .group_by(col(DemandDocument.reference), col(DemandDocument.line))
     ).all()
     return {(ref, line): int(frames) for ref, line, frames in rows}
+
+
+def provide(providers: Providers) -> None:
+    """Offer the planner the farm's capacity and the frames under way per order line (this
+    module alone: a plan does not import the queue, designs and printers' registry)."""
+    providers.register(capacity=fablab_capacity, committed=committed_frames)

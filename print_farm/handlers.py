@@ -84,4 +84,4 @@ def subscribe(subscribers: events.Subscribers) -> None:
 
 def provide(providers: Providers) -> None:
     """Offer the planner the farm's capacity and the frames under way per order line."""
-    providers.register(capacity=capacity.fablab_capacity, committed=capacity.committed_frames)
+    capacity.provide(providers)

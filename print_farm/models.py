@@ -16,6 +16,9 @@ from sqlmodel import Field, SQLModel
 
 from fabcoord.dbtypes import EnumText
 
+JOB_DOCUMENT = "print_job"
+"""The ledger document type of the frames a print job posts (and of the demand it serves)."""
+
 
 class JobState(StrEnum):
     """Where a print job is. Values are stable: they are stored."""

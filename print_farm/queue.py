@@ -20,11 +20,10 @@ from fabcoord.ledger.posting import utc_now
 from fabcoord.records import Fablab
 from print_farm.designs import get_design
 from print_farm.errors import JobNotCancellable, JobNotRetryable, UnknownJob
-from print_farm.models import Design, FarmPrinter, JobState, PrintJob
+from print_farm.models import JOB_DOCUMENT, Design, FarmPrinter, JobState, PrintJob
 
 MAX_FRAMES = 1_000_000
 MAX_PRIORITY = 1000
-JOB_DOCUMENT = "print_job"
 
 
 @dataclass(frozen=True)

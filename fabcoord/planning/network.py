@@ -312,13 +312,12 @@ class Costing:
                     _dot(unit_vectors(at[:, 0], at[:, 1]), sources)
                 )
             days, which = self._days(kind, rows)
+            km, transit = self._per_place(distance)
             for begin in range(0, len(rows), step):
                 need = rows[begin : begin + step]
+                places = place[begin : begin + step]
                 cost[begin : begin + step] = self._cost(
-                    kind,
-                    need,
-                    days[which[begin : begin + step]],
-                    distance[place[begin : begin + step]],
+                    kind, need, days[which[begin : begin + step]], km[places], transit[places]
                 )
         cached = Dense(rows=rows, cost=cost, place=place, place_distance=distance)
         self._dense[kind] = cached
@@ -354,17 +353,30 @@ class Costing:
         most = self.late_cap + max(0, int(self.slack[rows].max()))  # later is late_cap anyway
         return np.minimum(days, most).astype(self.cost_type), which.reshape(-1)
 
-    def _cost(self, kind: int, need: IntArray, days: CostArray, d: FloatArray) -> CostArray:
+    def _per_place(self, distance: FloatArray) -> tuple[CostArray, CostArray]:
+        """Per place (row of ``distance``) and source: the distance's cost (km × its weight,
+        rounded) and the transit days (:func:`transit_days`), in the cost type. Computed per
+        place, then gathered per need: two thousand places for ten thousand order lines, and
+        the needs' rows gather integers rather than floats."""
+        dtype = self.cost_type
+        km: CostArray = np.rint(distance * self.problem.weights.distance).astype(dtype)
+        transit: CostArray = (1 + (distance >= 300) + 3 * (distance >= 1000)).astype(dtype)
+        return km, transit
+
+    def _cost(
+        self, kind: int, need: IntArray, days: CostArray, km: CostArray, transit: CostArray
+    ) -> CostArray:
         """Per unit: km × distance weight + days late × priority × lateness weight, the goods
-        made in ``days`` (a row per need, a column per source) and carried ``d`` km; plus each
-        source's own cost per unit."""
+        made in ``days`` (a row per need, a column per source) and ``transit`` days on the road
+        (``km``: the distance's cost, see :meth:`_per_place`); plus each source's own cost per
+        unit."""
         w = self.problem.weights
         dtype = self.cost_type
-        late = days + (d >= 300) + 3 * (d >= 1000).astype(dtype) + 1
+        late = days + transit
         late -= self.slack[need, None].astype(dtype)
         np.clip(late, 0, self.late_cap, out=late)
         late *= (w.lateness * self.prio[need, None]).astype(dtype)
-        cost: CostArray = np.rint(d * w.distance).astype(dtype) + late
+        cost: CostArray = km + late
         extra = self.extra.get(kind)
         if extra is not None and extra.any():  # skipped: no source has a cost of its own
             cost += extra.astype(dtype)[None, :]

@@ -413,7 +413,8 @@ def _view(
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    """As JSON text; ``value`` is a tree of plain values (no cycle to check for)."""
+    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False, check_circular=False)
 
 
 __all__ = ["Inputs", "PlanView", "accept", "compute", "diff", "show"]
