@@ -6,7 +6,7 @@ command; output goes through :mod:`fabcoord.commands.face`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from fabcoord.planning.inputs import PlanSettings
     from fabcoord.planning.plans import PlanView
 
+SHOWN = 30
+"""Rows of each long table shown without ``--all``: the lines that need attention first."""
+
 app = typer.Typer()
 plan_app = typer.Typer(
     help="Allocate open orders to fablabs, makers and partners: forecasts, hand-off, accept.",
@@ -27,6 +30,10 @@ makers_app = typer.Typer(help="Makers printing at home for a fablab.", no_args_i
 app.add_typer(plan_app, name="plan")
 app.add_typer(makers_app, name="makers")
 VersionArg = Annotated[int | None, typer.Argument(metavar="[VERSION]", help="Plan version.")]
+AllOption = Annotated[
+    bool,
+    typer.Option("--all", help=f"Every order line, fablab and limit (else the first {SHOWN})."),
+]
 
 
 def _settings() -> Settings:
@@ -63,6 +70,7 @@ def plan(
         int, typer.Option("--elastic-mm", help="Elastic a visor takes, mm (not sourced: set it).")
     ] = 300,
     as_json: JsonOption = False,
+    show_all: AllOption = False,
 ) -> None:
     """Compute a new plan from the open orders, capacity and materials (a new version)."""
     if ctx.invoked_subcommand is not None:
@@ -80,17 +88,19 @@ def plan(
             providers=capacity.providers,
             actor=settings.actor,
         )
-    _print_plan(view, as_json=as_json)
+    _print_plan(view, as_json=as_json, show_all=show_all)
 
 
 @plan_app.command("show")
-def plan_show(version: VersionArg = None, as_json: JsonOption = False) -> None:
+def plan_show(
+    version: VersionArg = None, as_json: JsonOption = False, show_all: AllOption = False
+) -> None:
     """Show a plan (the latest by default)."""
     from fabcoord.planning import plans
 
     with face.work(read_only=True) as session:
         view = plans.show(session=session, version=version)
-    _print_plan(view, as_json=as_json)
+    _print_plan(view, as_json=as_json, show_all=show_all)
 
 
 @plan_app.command("diff")
@@ -174,7 +184,15 @@ def plan_hours(
     face.say(f"{fablab}: {hours:g} h of printing a day")
 
 
-def _print_plan(view: PlanView, *, as_json: bool) -> None:
+def _attention(line: dict[str, Any]) -> tuple[bool, str, int, str, int]:
+    """Lines left unmet or late first, then by needed-by date and priority (highest first)."""
+    calm = not (line["unmet"] or line["late_days"])
+    return (calm, line["needed_by"], -line["priority"], line["reference"], line["line"])
+
+
+def _print_plan(view: PlanView, *, as_json: bool, show_all: bool = False) -> None:
+    """The plan as tables; without ``show_all`` each long one is cut to :data:`SHOWN` rows, the
+    ones needing attention first, saying how many more there are and where to find them."""
     result = view.result
     if as_json:
         face.print_json({"version": view.version, "accepted": view.accepted_at, **result})
@@ -183,8 +201,16 @@ def _print_plan(view: PlanView, *, as_json: bool) -> None:
     face.say(
         f"plan {view.version} of {view.today} ({view.horizon_days} days, {view.solver}), {state}"
     )
+    lines = result["lines"]
+    late = sum(1 for line in lines if line["late_days"] and not line["unmet"])
+    unmet = sum(1 for line in lines if line["unmet"])
+    face.say(
+        f"{len(lines)} order lines: {len(lines) - late - unmet} on time, {late} late, "
+        f"{unmet} not met in full"
+    )
+    cut = not show_all and len(lines) > SHOWN
     rows = []
-    for line in result["lines"]:
+    for line in sorted(lines, key=_attention)[:SHOWN] if cut else lines:
         sources = ", ".join(
             f"{result['sites'].get(p['site'], {}).get('name', p['site'])} {p['quantity']}"
             for p in line["parts"]
@@ -202,23 +228,32 @@ def _print_plan(view: PlanView, *, as_json: bool) -> None:
             ]
         )
     face.table(
-        "allocation",
+        "allocation" + (f" (the {SHOWN} needing attention first)" if cut else ""),
         ["order line", "item", "qty", "needed by", "made by", "delivery", "late", "unmet"],
         rows,
     )
-    face.table(
-        "backlog per fablab",
-        ["fablab", "days"],
-        sorted(result["fablab_backlog_days"].items()),
-    )
+    if cut:
+        face.say(
+            f"... {len(lines) - SHOWN} more order lines: 'plan show --all', 'plan show --json' "
+            "or 'plan explain REF'"
+        )
+    backlog = sorted(result["fablab_backlog_days"].items())
+    if not show_all and len(backlog) > SHOWN:
+        longest = sorted(backlog, key=lambda row: (-row[1], row[0]))[:SHOWN]
+        face.table(f"backlog per fablab (the {SHOWN} longest)", ["fablab", "days"], longest)
+        face.say(f"... {len(backlog) - SHOWN} more fablabs: 'plan show --all'")
+    else:
+        face.table("backlog per fablab", ["fablab", "days"], backlog)
     face.table(
         "demand met per region",
         ["region", "on"],
         [[r, d or "not at current capacity"] for r, d in result["region_met_on"].items()],
     )
-    for site in result["sites"].values():
-        for text in site["binding"]:
-            face.say(f"limit: {text}")
+    limits = [text for site in result["sites"].values() for text in site["binding"]]
+    for text in limits if show_all else limits[:SHOWN]:
+        face.say(f"limit: {text}")
+    if not show_all and len(limits) > SHOWN:
+        face.say(f"... {len(limits) - SHOWN} more limits: 'plan show --all'")
     for note in result.get("notes", []):
         face.say(f"note: {note}")
     for key, why in result.get("excluded", {}).items():

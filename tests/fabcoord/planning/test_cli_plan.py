@@ -125,3 +125,33 @@ def test_the_cycle_collector_is_paused_while_a_plan_is_computed_and_left_as_it_w
             gc.enable()
     finally:
         capacity.providers.capacity.remove(watching)
+
+
+def test_a_long_plan_shows_the_lines_needing_attention_first_and_says_how_many_more(
+    database_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fabcoord.commands.planning import SHOWN
+
+    farm = ff.make_fablab(engine)
+    ff.stock_filament(engine, farm, lot="L1", grams=5000)
+    printer = ff.add_printer(engine, farm, auto_clear=True)
+    ff.load(engine, printer, lot="L1", grams=1000)
+    ff.add_design(engine, units=2, grams=30)
+    later = (utc_now() + timedelta(days=13)).date()
+    refs = [
+        ff.open_order(engine, f"CMD-2026-{n:06d}", quantity=2, needed_by=later)
+        for n in range(1, SHOWN + 6)
+    ]
+    soon = (utc_now() + timedelta(days=1)).date()
+    short = ff.open_order(engine, "CMD-2026-000999", quantity=100_000, needed_by=soon)
+    assert run(database_url, "plan") == 0
+    out = capsys.readouterr().out
+    assert f"{SHOWN + 6} order lines: " in out and "1 not met in full" in out
+    assert f"the {SHOWN} needing attention first" in out
+    assert "... 6 more order lines: 'plan show --all'" in out
+    table = out.split("needing attention first")[1]
+    assert table.index(short) < table.index(refs[0])  # the unmet line comes first
+    assert sum(ref in out for ref in refs) == SHOWN - 1
+    assert run(database_url, "plan", "show", "--all") == 0
+    everything = capsys.readouterr().out
+    assert all(ref in everything for ref in refs) and "more order lines" not in everything
