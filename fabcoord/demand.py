@@ -298,12 +298,76 @@ def fully_delivered(*, session: Session, reference: str) -> bool:
     return all(delivered[line.line] >= line.quantity for line in lines)
 
 
+@dataclass(frozen=True)
+class Share:
+    """One order line a document serves, as its units are shared out (:func:`fill`).
+
+    Attributes:
+        units: what the document has for that line (none recorded: the line's quantity).
+        hospital_id: the ordering hospital (a delivery fills only the lines of the hospital it
+            reached).
+    """
+
+    reference: str
+    line: int
+    hospital_id: int
+    units: int
+
+
+def fill(total: int, units: Sequence[int]) -> list[int]:
+    """How a document's ``total`` is shared among the lines it serves, given in link order with
+    their units: each takes up to its units, the last takes the rest (over or short)."""
+    left, taken = total, []
+    for number, wanted in enumerate(units):
+        take = left if number == len(units) - 1 else max(0, min(left, wanted))
+        taken.append(take)
+        left -= take
+    return taken
+
+
+def shares_of(
+    *, session: Session, documents: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], list[Share]]:
+    """The order lines each document (``doc_type``, ``doc_id``) serves, in link order, in one
+    query for all of them (a document serving none is left out)."""
+    from sqlalchemy import and_, tuple_
+    from sqlalchemy import select as sa_select
+
+    wanted = sorted(set(documents))
+    result: dict[tuple[str, str], list[Share]] = {}
+    if not wanted:
+        return result
+    for doc_type, doc_id, reference, line, hospital_id, quantity, asked in session.execute(
+        sa_select(
+            col(DemandDocument.doc_type),
+            col(DemandDocument.doc_id),
+            col(DemandDocument.reference),
+            col(DemandDocument.line),
+            col(DemandLine.hospital_id),
+            col(DemandDocument.quantity),
+            col(DemandLine.quantity),
+        )
+        .join(
+            DemandLine,
+            and_(
+                col(DemandLine.reference) == DemandDocument.reference,
+                col(DemandLine.line) == DemandDocument.line,
+            ),
+        )
+        .where(tuple_(col(DemandDocument.doc_type), col(DemandDocument.doc_id)).in_(wanted))
+        .order_by(col(DemandDocument.id))
+    ).all():
+        units = asked if quantity is None else quantity
+        result.setdefault((doc_type, doc_id), []).append(Share(reference, line, hospital_id, units))
+    return result
+
+
 def _delivered(session: Session, lines: Sequence[DemandLine]) -> dict[int, int]:
     """Per line, what reached the hospital by the documents serving it. A document serving
     several order lines (a hand-off with its lines, or serving several orders) is counted once
     over all the lines it serves at this hospital, whatever their order: its units fill them in
     the order they were linked, each up to the units it has for that line (none recorded: the
-    line's quantity), the rest to its last."""
+    line's quantity), the rest to its last (:func:`fill`)."""
     from sqlalchemy import and_, func
     from sqlalchemy import select as sa_select
 
@@ -363,12 +427,9 @@ def _delivered(session: Session, lines: Sequence[DemandLine]) -> dict[int, int]:
         .group_by(documents.c.doc_type, documents.c.doc_id)
     ).all()
     for doc_type, doc_id, qty in rows:
-        left = int(qty or 0)
         served_lines = links.get((doc_type, doc_id), [])
-        for number, (served, line, units) in enumerate(served_lines):
-            last = number == len(served_lines) - 1
-            take = left if last else max(0, min(left, units))
+        taken = fill(int(qty or 0), [units for _, _, units in served_lines])
+        for (served, line, _), take in zip(served_lines, taken, strict=True):
             if served == reference:
                 result[line] = result.get(line, 0) + take
-            left -= take
     return result

@@ -9,6 +9,12 @@ Postings serve an order when their document is the order itself (``doc_type =
 - shipped: the quantity that ``shipment`` postings took out of stock locations;
 - delivered: what arrived at the hospital's own location (``hospital/<slug>``), whatever the reason.
 
+A document serving several orders (a hand-off for two orders of a hospital) is counted once, as the
+core counts it (:func:`fabcoord.demand.fill`): its figures fill the order lines it serves in the
+order they were linked, each up to its units, the rest to the last; what it delivered fills only
+the lines of the hospital it reached. The one query reads such a document apart from the others;
+its links are read in one more query, for all the orders given, only when there is one.
+
 Allocated comes from the order itself (set when it is planned). Where no posting exists yet the
 figure is honestly 0.
 """
@@ -19,10 +25,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import BindParameter, Executable, bindparam, func, literal, select, union
+from sqlalchemy import (
+    BindParameter,
+    Executable,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    literal,
+    select,
+    union,
+)
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
+from fabcoord import demand
 from fabcoord.demand import DemandDocument
 from fabcoord.ledger.models import Item, Location, LocationKind, MoveReason, Posting, StockMove
 from orders.models import Order, OrderLine
@@ -42,22 +60,36 @@ class Progress:
 def _query() -> Executable:
     """Built once: constructing the statement costs more than running it on a small ledger."""
     original = aliased(Posting)
+    other = aliased(DemandDocument)
     wanted: BindParameter[list[str]] = bindparam("references", expanding=True)
+    serves_another_order = exists().where(
+        col(other.doc_type) == col(DemandDocument.doc_type),
+        col(other.doc_id) == col(DemandDocument.doc_id),
+        col(other.reference) != col(DemandDocument.reference),
+    )
     documents = union(
         select(
             literal(ORDER_DOC_TYPE).label("doc_type"),
             col(Order.reference).label("doc_id"),
             col(Order.reference).label("reference"),
+            false().label("shared"),
         ).where(col(Order.reference).in_(wanted)),
         select(
             col(DemandDocument.doc_type).label("doc_type"),
             col(DemandDocument.doc_id).label("doc_id"),
             col(DemandDocument.reference).label("reference"),
+            serves_another_order.label("shared"),
         ).where(col(DemandDocument.reference).in_(wanted)),
     ).subquery("documents")
+    # a document that also serves another order is read on its own; the others are summed per
+    # order as they always were (both null)
+    shared_type = case((documents.c.shared, documents.c.doc_type))
+    shared_id = case((documents.c.shared, documents.c.doc_id))
     query = (
         select(
             documents.c.reference,
+            shared_type,
+            shared_id,
             col(Item.code),
             col(Posting.reason),
             col(original.reason),
@@ -76,6 +108,8 @@ def _query() -> Executable:
         .join(Location, col(Location.id) == StockMove.location_id)
         .group_by(
             documents.c.reference,
+            shared_type,
+            shared_id,
             col(Item.code),
             col(Posting.reason),
             col(original.reason),
@@ -110,14 +144,27 @@ def progress(
         for line in lines.get(order.id or 0, ())
     }
     query = _query()
-    for reference, item, reason, reversed_reason, kind, hospital_id, total in session.execute(
-        query, {"references": list(result)}
-    ):
+    whole: dict[tuple[str, str, str], Progress] = {}  # (doc_type, doc_id, reference): uncut
+    for (
+        reference,
+        shared_type,
+        shared_id,
+        item,
+        reason,
+        reversed_reason,
+        kind,
+        hospital_id,
+        total,
+    ) in session.execute(query, {"references": list(result)}):
         if (reference, item) not in wanted:
             continue
+        entry = (
+            result[reference]
+            if shared_type is None
+            else whole.setdefault((shared_type, shared_id, reference), Progress())
+        )
         cause = MoveReason(reversed_reason or reason)
         qty = int(total or 0)
-        entry = result[reference]
         location_kind = LocationKind(kind)
         if cause in _PRODUCING and not location_kind.is_virtual:
             entry.produced += qty
@@ -125,4 +172,29 @@ def progress(
             entry.shipped -= qty
         if location_kind is LocationKind.HOSPITAL and hospital_id == wanted[(reference, item)]:
             entry.delivered += qty
+    if whole:
+        _share_out(session, whole, result, {o.reference: o.hospital_id for o in orders})
     return result
+
+
+def _share_out(
+    session: Session,
+    whole: Mapping[tuple[str, str, str], Progress],
+    result: dict[str, Progress],
+    hospitals: Mapping[str, int],
+) -> None:
+    """Add to each order its part of the documents it shares with other orders: made and shipped
+    fill every line the document serves, delivered only those of the order's hospital."""
+    served = demand.shares_of(session=session, documents={(t, d) for t, d, _ in whole})
+    for (doc_type, doc_id, reference), figures in whole.items():
+        shares = served.get((doc_type, doc_id), [])
+        here = [s for s in shares if s.hospital_id == hospitals[reference]]
+        entry = result[reference]
+        entry.produced += _part(figures.produced, shares, reference)
+        entry.shipped += _part(figures.shipped, shares, reference)
+        entry.delivered += _part(figures.delivered, here, reference)
+
+
+def _part(total: int, shares: Sequence[demand.Share], reference: str) -> int:
+    taken = demand.fill(total, [s.units for s in shares])
+    return sum(take for s, take in zip(shares, taken, strict=True) if s.reference == reference)
