@@ -371,7 +371,13 @@ def _plan_and_claim(
     are short, and each claim checks again under its row locks what the plan read)."""
     slots, plan, waiting = _plan(session, candidates)
     updates = _notice_updates(slots, plan, waiting, shown)
-    claimed = _claim(session, updates, plan, owner) if plan or updates else []
+    # the balances the plan read, in this transaction: the claims' spool checks reuse them where
+    # the write lock held since they were read guarantees them (SQLite; see claim_for_start)
+    by_id = {row.id: row for row in candidates}
+    balances = {
+        claims.spool_key(by_id[slot.id]): slot.grams_left for slot in slots if slot.material
+    }
+    claimed = _claim(session, updates, plan, owner, balances) if plan or updates else []
     return (slots, plan, updates), claimed
 
 
@@ -380,12 +386,17 @@ def _claim(
     notices: dict[int, str],
     plan: list[planning.Assignment],
     owner: str,
+    balances_read: dict[claims.SpoolKey, int] | None = None,
 ) -> list[tuple[int, int, int, str]]:
     dispatch_db.store_notices(session=session, notices=notices)
     claimed = []
     for assignment in plan:
         started = claims.claim_for_start(
-            session=session, job_id=assignment.job_id, printer_id=assignment.printer_id, owner=owner
+            session=session,
+            job_id=assignment.job_id,
+            printer_id=assignment.printer_id,
+            owner=owner,
+            balances_read=balances_read,
         )
         if started is not None:
             attempt, name = started
