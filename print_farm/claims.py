@@ -11,7 +11,7 @@ PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``), so it is starte
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -160,9 +160,17 @@ def claim_for_start(
     printer_id: int,
     owner: str,
     clock: Callable[[], datetime] = utc_now,
+    balances_read: Mapping[SpoolKey, int] | None = None,
 ) -> tuple[int, str] | None:
     """:func:`claim`, returning the attempt and the printer file name of the job's design (read
-    with the job: no statement of its own)."""
+    with the job: no statement of its own).
+
+    ``balances_read``: grams of each ``(material, lot, location)`` read earlier in this same
+    transaction while it held the database's write lock (SQLite's ``BEGIN IMMEDIATE``: no other
+    writer since, and a claim moves no grams), used instead of reading the loaded lot's balance
+    again when the printer, read under its lock here, still has that lot loaded. Never on
+    PostgreSQL, where only the row lock taken here orders this read after a ``printers load``.
+    """
     session.flush()  # the caller's pending changes (``farm clear``…) are seen below
     parameters = {"pid": printer_id, "owner": owner, **database_now_parameter(session, clock)}
     printer = session.execute(_claim_printer(is_postgres(session)), parameters).first()
@@ -179,7 +187,10 @@ def claim_for_start(
     if job is None:
         return None
     loaded = _Loaded(printer.loaded_material, printer.loaded_lot, printer.location_id)
-    misfit = spool_misfit(session, loaded, material=job.material, grams=job.grams)
+    known = None
+    if balances_read is not None and not is_postgres(session):
+        known = balances_read.get(spool_key(loaded))
+    misfit = spool_misfit(session, loaded, material=job.material, grams=job.grams, left=known)
     if misfit:
         session.execute(_SET_NOTICE, {"pid": printer_id, "v_notice": misfit[:300]})
         written_printer(session, printer_id, notice=misfit[:300])
@@ -268,16 +279,27 @@ _TAKE_PRINTER = (
 )
 
 
-def spool_misfit(session: Session, printer: LoadedSpool, *, material: str, grams: int) -> str:
+SpoolKey = tuple[str, str, int]  # the loaded material, lot and the printer's location
+
+
+def spool_key(printer: LoadedSpool) -> SpoolKey:
+    return (printer.loaded_material, printer.loaded_lot, printer.location_id)
+
+
+def spool_misfit(
+    session: Session, printer: LoadedSpool, *, material: str, grams: int, left: int | None = None
+) -> str:
     """What the operator must do before a design of ``grams`` of ``material`` can print on
-    ``printer`` ("" if it fits)."""
+    ``printer`` ("" if it fits); ``left``: the grams left of the loaded lot, when the caller
+    knows them (else read)."""
     if not printer.loaded_material:
         return f"load a spool of {material}"
     if printer.loaded_material != material:
         return (
             f"loaded {printer.loaded_material} but the next job needs {material}: change the spool"
         )
-    left = grams_left(session=session, printer=printer)
+    if left is None:
+        left = grams_left(session=session, printer=printer)
     if left < grams:
         return (
             f"change the spool: {left} g of {printer.loaded_material} lot {printer.loaded_lot} "

@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -35,7 +35,7 @@ from print_farm.outcomes import Outcomes, Record, in_lock_order, write_record
 from print_farm.push import PrinterEvent, PushSubscription
 from print_farm.registry import read_key
 from print_farm.repeated_errors import RepeatedErrors
-from print_farm.starting import Starter, cancel_unowned
+from print_farm.starting import PlanResult, Prepared, Starter, cancel_unowned
 from print_farm.tracker import Tracked
 from print_farm.tracking import Verdict
 
@@ -229,9 +229,10 @@ class Dispatcher:
         await self._poll_due(poll_all)
         await self.outcomes.reconcile()
         await self.outcomes.connect_offline()
-        await self._store()
-        if plan:
-            await self.starter.plan()
+        prepared = self.starter.prepare() if plan else None
+        # a few idle printers' plan and claims ride in the pass's write, after its other writes
+        if not await self._store(prepared) and prepared is not None:
+            await self.starter.run_plan(prepared)
 
     def pass_gap(self) -> float:
         """The least time between two passes: a pass's work grows with the printers, and at a
@@ -407,9 +408,11 @@ class Dispatcher:
                 tracked.apply_job(status)
         tracked.last_poll = self.clock()
 
-    async def _store(self) -> None:
+    async def _store(self, prepared: Prepared | None = None) -> bool:
         """The pass's writes, in one transaction: confirmed starts, verdicts, what was observed
-        of each printer and the trackers' notices."""
+        of each printer and the trackers' notices; then ``prepared``'s plan and claims, if it
+        has them (:attr:`Prepared.work`). Returns whether ``prepared`` was run: not when there
+        was nothing else to write (its own transaction then)."""
         state = self.state
         confirmed, state.confirmed = state.confirmed, []
         starts = {(job_id, attempt) for _, job_id, attempt in confirmed}
@@ -433,12 +436,17 @@ class Dispatcher:
             if tracked.notice != tracked.notice_stored
         }
         if not (changed or notices or records or confirmed):
-            return
+            return False
         config = self.config
+        work = prepared.work if prepared is not None else None
+        also = [row.id for row in prepared.candidates] if work is not None and prepared else []
+
+        def store(session: Session) -> tuple[list[tuple[int, int, int]], PlanResult | None]:
+            unowned = _store(session, confirmed, records, changed, notices, config, also)
+            return unowned, (work(session) if work is not None else None)
+
         try:
-            unowned = await self.db.write(
-                lambda session: _store(session, confirmed, records, changed, notices, config)
-            )
+            unowned, planned = await self.db.write(store)
         except BaseException:  # written by a later pass (a verdict judged again meanwhile is
             state.confirmed[:0] = confirmed  # refused then: each attempt is recorded once)
             self.outcomes.pending[:0] = records
@@ -449,9 +457,12 @@ class Dispatcher:
         for printer_id, (_, notice) in notices.items():
             if (noted := self.tracked.get(printer_id)) is not None:
                 noted.notice_stored = notice
+        if planned is not None and prepared is not None:
+            self.starter.launch(planned, prepared)
         for printer_id, job_id, attempt in unowned:
             if (started := self.tracked.get(printer_id)) is not None:
                 await cancel_unowned(started, job_id, attempt)
+        return work is not None
 
 
 # --- database work (on the gateway's threads: plain values in, plain values out) ----------
@@ -472,14 +483,17 @@ def _store(
     observed: list[dispatch_db.Observed],
     notices: dict[int, tuple[str, str]],
     config: DispatcherConfig,
+    planned: Collection[int] = (),
 ) -> list[tuple[int, int, int]]:
     """A pass's writes: when they touch several printers, the printers' rows are locked in id
     order first (as lease renewal locks them); the verdicts are written in lock order
     (:func:`in_lock_order`: several fablabs' frame stocks in one order for every writer); each
     job is checked under its row lock (exactly once per attempt). Returns the confirmed starts
-    whose attempt is no longer ours."""
+    whose attempt is no longer ours. ``planned``: printers whose plan and claims the caller
+    writes next in this transaction, locked with the others (before any ledger write)."""
     printer_ids = {p for p, _, _ in confirmed} | {r.printer_id for r in records}
     printer_ids |= {o.printer_id for o in observed} | set(notices)
+    printer_ids |= set(planned)
     locked = len(printer_ids) > 1  # one printer: its rows are locked as they are written
     if locked:
         dispatch_db.lock_printers(session=session, printer_ids=printer_ids)

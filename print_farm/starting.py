@@ -20,6 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlmodel import Session
 
@@ -39,6 +40,22 @@ REPLAN_S = 1.0
 # candidates read a short queue; many read a long one, which holds no write lock outside it
 PLAN_IN_CLAIM_MAX = 16
 log = logging.getLogger(__name__)
+
+
+PlanResult = tuple[
+    tuple[list[planning.PrinterSlot], list[planning.Assignment], dict[int, str]],
+    list[tuple[int, int, int, str]],
+]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Idle printers to plan (see :meth:`Starter.prepare`); ``work``: their plan and claims in
+    one write transaction (a few printers), or None (many: read first, then claimed)."""
+
+    candidates: list[dispatch_db.PrinterRow]
+    now: float
+    work: Callable[[Session], PlanResult] | None
 
 
 def _plan_key(row: dispatch_db.PrinterRow) -> tuple[object, ...]:
@@ -106,10 +123,61 @@ class Starter:
         row changes (bed cleared, spool loaded): an idle farm costs the database little.
         Nothing is planned while the leases are not fresh.
         """
-        if not self.may_start():
+        prepared = self.prepare()
+        if prepared is not None:
+            await self.run_plan(prepared)
+
+    def prepare(self) -> Prepared | None:
+        """The idle printers to plan (None: none). At most ``PLAN_IN_CLAIM_MAX`` of them are
+        planned and claimed in one write transaction, :attr:`Prepared.work`, which a pass may
+        run after its other writes (then :meth:`launch` its result)."""
+        now = self.clock()
+        candidates = self._candidates(now)
+        if not candidates:
+            return None
+        if len(candidates) > PLAN_IN_CLAIM_MAX:
+            return Prepared(candidates, now, None)
+        for row in candidates:  # a claim writes the printer: read again before judging it
+            self.state.touch(row.id)
+        shown = {row.id: row.notice for row in candidates}
+        owner = self.config.owner
+        return Prepared(
+            candidates, now, lambda session: _plan_and_claim(session, candidates, shown, owner)
+        )
+
+    async def run_plan(self, prepared: Prepared) -> None:
+        """Plan, claim and start ``prepared`` (:meth:`prepare`) in its own transactions."""
+        if prepared.work is not None:  # one transaction, not a read and a write
+            self.launch(await self.db.write(prepared.work), prepared)
             return
-        state, now = self.state, self.clock()
-        candidates = [
+        # many: the plan is read outside the write (a large queue read holds no lock)
+        state, now, candidates = self.state, prepared.now, prepared.candidates
+        owner = self.config.owner
+        shown = {row.id: row.notice for row in candidates}
+        slots, plan, waiting = await self.db.read(lambda session: _plan(session, candidates))
+        updates = _notice_updates(slots, plan, waiting, shown)
+        self._rest(slots, plan, now)
+        if not plan and not updates:
+            return
+        if plan and not self.may_start():  # the leases went stale while the plan was read
+            plan = []
+        for assignment in plan:
+            state.touch(assignment.printer_id)
+        claimed = await self.db.write(lambda session: _claim(session, updates, plan, owner))
+        self._started(updates, claimed)
+
+    def launch(self, result: PlanResult, prepared: Prepared) -> None:
+        """Record what :attr:`Prepared.work` planned and start what it claimed."""
+        planned, claimed = result
+        slots, plan, updates = planned
+        self._rest(slots, plan, prepared.now)
+        self._started(updates, claimed)
+
+    def _candidates(self, now: float) -> list[dispatch_db.PrinterRow]:
+        if not self.may_start():
+            return []
+        state = self.state
+        return [
             row
             for printer_id, row in state.rows.items()
             if row.enabled
@@ -120,29 +188,9 @@ class Starter:
             and self._idle(state.tracked[printer_id])
             and not self._resting(printer_id, row, now)
         ]
-        if not candidates:
-            return
-        owner = self.config.owner
-        shown = {row.id: row.notice for row in candidates}
-        if len(candidates) <= PLAN_IN_CLAIM_MAX:  # one transaction, not a read and a write
-            for row in candidates:  # a claim writes the printer: read again before judging it
-                state.touch(row.id)
-            planned, claimed = await self.db.write(
-                lambda session: _plan_and_claim(session, candidates, shown, owner)
-            )
-            slots, plan, updates = planned
-            self._rest(slots, plan, now)
-        else:  # many: the plan is read outside the write (a large queue read holds no lock)
-            slots, plan, waiting = await self.db.read(lambda session: _plan(session, candidates))
-            updates = _notice_updates(slots, plan, waiting, shown)
-            self._rest(slots, plan, now)
-            if not plan and not updates:
-                return
-            if plan and not self.may_start():  # the leases went stale while the plan was read
-                plan = []
-            for assignment in plan:
-                state.touch(assignment.printer_id)
-            claimed = await self.db.write(lambda session: _claim(session, updates, plan, owner))
+
+    def _started(self, updates: dict[int, str], claimed: list[tuple[int, int, int, str]]) -> None:
+        state = self.state
         for printer_id, notice in updates.items():
             if printer_id in state.rows:
                 state.rows[printer_id].notice = notice
@@ -363,15 +411,18 @@ def _plan_and_claim(
     candidates: list[dispatch_db.PrinterRow],
     shown: dict[int, str],
     owner: str,
-) -> tuple[
-    tuple[list[planning.PrinterSlot], list[planning.Assignment], dict[int, str]],
-    list[tuple[int, int, int, str]],
-]:
+) -> PlanResult:
     """:func:`_plan` and :func:`_claim` in one transaction (a few candidates: the plan's reads
     are short, and each claim checks again under its row locks what the plan read)."""
     slots, plan, waiting = _plan(session, candidates)
     updates = _notice_updates(slots, plan, waiting, shown)
-    claimed = _claim(session, updates, plan, owner) if plan or updates else []
+    # the balances the plan read, in this transaction: the claims' spool checks reuse them where
+    # the write lock held since they were read guarantees them (SQLite; see claim_for_start)
+    by_id = {row.id: row for row in candidates}
+    balances = {
+        claims.spool_key(by_id[slot.id]): slot.grams_left for slot in slots if slot.material
+    }
+    claimed = _claim(session, updates, plan, owner, balances) if plan or updates else []
     return (slots, plan, updates), claimed
 
 
@@ -380,12 +431,17 @@ def _claim(
     notices: dict[int, str],
     plan: list[planning.Assignment],
     owner: str,
+    balances_read: dict[claims.SpoolKey, int] | None = None,
 ) -> list[tuple[int, int, int, str]]:
     dispatch_db.store_notices(session=session, notices=notices)
     claimed = []
     for assignment in plan:
         started = claims.claim_for_start(
-            session=session, job_id=assignment.job_id, printer_id=assignment.printer_id, owner=owner
+            session=session,
+            job_id=assignment.job_id,
+            printer_id=assignment.printer_id,
+            owner=owner,
+            balances_read=balances_read,
         )
         if started is not None:
             attempt, name = started

@@ -132,6 +132,52 @@ def test_a_spool_swapped_for_a_short_lot_after_planning_wins_over_the_claim(
     assert ff.printer(engine, printer).notice == ""
 
 
+def claim_with_balances_read(
+    engine: Engine, job_id: int, printer_id: int, balances: dict[claims.SpoolKey, int]
+) -> str:
+    """Claim as the plan's transaction does, handing over the balances it read; the notice."""
+    with unit_of_work(engine) as session:
+        claims.claim_for_start(
+            session=session,
+            job_id=job_id,
+            printer_id=printer_id,
+            owner="d1",
+            balances_read=balances,
+        )
+        printer = session.get(FarmPrinter, printer_id)
+        assert printer is not None
+        return printer.notice
+
+
+def test_a_claim_in_the_plans_transaction_reuses_the_balance_it_read_only_on_sqlite(
+    engine: Engine,
+) -> None:
+    _, printer, printer_id, job_id = claimable(engine, grams=30)
+    location = ff.printer(engine, printer).location_id
+    # a balance said to have been read earlier in the same transaction: SQLite's write lock
+    # guarantees it, so the claim believes it; on PostgreSQL the claim reads it under its lock
+    notice = claim_with_balances_read(engine, job_id, printer_id, {("petg", "L1", location): 10})
+    if engine.dialect.name == "sqlite":
+        assert notice == "change the spool: 10 g of petg lot L1 left, the next job needs 30 g"
+        assert ff.job(engine, job_id).status is JobState.QUEUED
+    else:
+        assert notice == "" and ff.job(engine, job_id).status is JobState.STARTING
+
+
+def test_a_claim_reads_the_balance_again_when_another_lot_is_loaded_than_the_plan_read(
+    engine: Engine,
+) -> None:
+    _, printer, printer_id, job_id = claimable(engine, grams=30)
+    location = ff.printer(engine, printer).location_id
+    with unit_of_work(engine) as session:
+        spools.load_spool(
+            session=session, name=printer, material="petg", lot="L2", grams=20, actor="tester"
+        )
+    notice = claim_with_balances_read(engine, job_id, printer_id, {("petg", "L1", location): 100})
+    assert notice == "change the spool: 20 g of petg lot L2 left, the next job needs 30 g"
+    assert ff.job(engine, job_id).status is JobState.QUEUED
+
+
 @pytest.mark.parametrize("lost", ["expired", "taken"])
 def test_a_start_is_not_recorded_on_a_lease_no_longer_held(engine: Engine, lost: str) -> None:
     _, _, printer_id, job_id = claimable(engine)

@@ -38,6 +38,8 @@ def confirmed_start(
     monkeypatch: pytest.MonkeyPatch,
     printer_n: int,
     meanwhile: Callable[[int], None],
+    *,
+    plan: bool = False,
 ) -> tuple[bool, JobState, int, bool]:
     """Start a claimed 60 s job on printer ``printer_n``, run ``meanwhile(job_id)``, then one
     pass; return whether the start was confirmed, the job's state and the number of writes after
@@ -70,7 +72,8 @@ def confirmed_start(
         assert ff.job(engine, job_id).status is JobState.STARTING  # not written by the start
         meanwhile(job_id)
         before = writes
-        await dispatcher.step(poll_all=False, plan=False)
+        await dispatcher.step(poll_all=plan, plan=plan)
+        pass_writes = writes - before  # not those of a start the pass launched
         status = ff.job(engine, job_id).status
         assert tracked.client is not None
         for _ in range(50):  # a cancel goes through "Cancelling" first
@@ -80,8 +83,12 @@ def confirmed_start(
             await asyncio.sleep(0.1)
         if printing:
             await tracked.client.cancel()  # leave the simulator's printer idle for other tests
+        await dispatcher.wait_for_starts()
+        for other in dispatcher.tracked.values():  # a start the pass launched
+            if other is not tracked and other.client is not None:
+                await other.client.cancel()
         await dispatcher.close()
-        return started, status, writes - before, printing
+        return started, status, pass_writes, printing
 
     return asyncio.run(scenario())
 
@@ -112,3 +119,22 @@ def test_a_confirmed_start_no_longer_ours_when_the_pass_writes_it_is_cancelled(
     assert started
     assert status is JobState.QUEUED
     assert not printing
+
+
+def test_a_pass_plans_and_claims_a_few_idle_printers_in_the_same_write_as_its_other_writes(
+    engine: Engine, simulator: SimulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def another_idle_printer_with_a_job(_: int) -> None:
+        _, job_id = fr.one_job_on_a_simulated_printer(engine, simulator, 1, monkeypatch)
+        with unit_of_work(engine) as session:
+            claims.acquire_leases(session=session, owner="d1", lease_s=30)
+        planned.append(job_id)
+
+    planned: list[int] = []
+    started, status, writes, printing = confirmed_start(
+        engine, simulator, monkeypatch, 0, another_idle_printer_with_a_job, plan=True
+    )
+    assert started and printing
+    assert status is JobState.PRINTING
+    assert ff.job(engine, planned[0]).status is not JobState.QUEUED  # claimed by that pass
+    assert writes == 1  # the confirmation, what was observed, the plan and its claim
