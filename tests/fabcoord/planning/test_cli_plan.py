@@ -30,14 +30,20 @@ def clean_subscribers() -> object:
     events.subscribers.clear()
 
 
-def test_a_coordinator_plans_explains_and_accepts(
-    database_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
-) -> None:
+def one_printer_fablab(engine: Engine) -> ff.Farm:
+    """A fablab with PETG in stock and one loaded printer; a design of 2 frames of 30 g."""
     farm = ff.make_fablab(engine)
     ff.stock_filament(engine, farm, lot="L1", grams=5000)
     printer = ff.add_printer(engine, farm, auto_clear=True)
     ff.load(engine, printer, lot="L1", grams=1000)
     ff.add_design(engine, units=2, grams=30)
+    return farm
+
+
+def test_a_coordinator_plans_explains_and_accepts(
+    database_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    farm = one_printer_fablab(engine)
     needed = (utc_now() + timedelta(days=6)).date()
     ref = ff.open_order(engine, quantity=30, needed_by=needed, priority=2)
     big = ff.open_order(engine, "CMD-2026-000002", quantity=900, needed_by=needed)
@@ -132,11 +138,7 @@ def test_a_long_plan_shows_the_lines_needing_attention_first_and_says_how_many_m
 ) -> None:
     from fabcoord.commands.planning import SHOWN
 
-    farm = ff.make_fablab(engine)
-    ff.stock_filament(engine, farm, lot="L1", grams=5000)
-    printer = ff.add_printer(engine, farm, auto_clear=True)
-    ff.load(engine, printer, lot="L1", grams=1000)
-    ff.add_design(engine, units=2, grams=30)
+    one_printer_fablab(engine)
     later = (utc_now() + timedelta(days=13)).date()
     refs = [
         ff.open_order(engine, f"CMD-2026-{n:06d}", quantity=2, needed_by=later)

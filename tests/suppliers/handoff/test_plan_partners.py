@@ -215,12 +215,26 @@ def live(engine: Engine) -> list[Handoff]:
     return [h for h in rows if h.state is not HandoffState.CANCELLED]
 
 
-def test_accepting_a_later_plan_replaces_the_earlier_plans_unsent_drafts(
-    engine: Engine, run: Runner
-) -> None:
+def partner_needed(engine: Engine, run: Runner) -> None:
+    """Volunteers at 1 frame a day and a partner in Lyon: REF's 300 visors in 6 days need it."""
     volunteers(engine, run, per_day=1)
     add_partner(run, "--visors-per-day", "50", "--city", "Lyon", "--lead-time-days", "1")
     ff.open_order(engine, REF, item="visor", quantity=300, needed_by=soon(6))
+
+
+def accepted_draft(engine: Engine, run: Runner) -> Handoff:
+    """The one draft hand-off of a plan accepted when the partner is needed."""
+    partner_needed(engine, run)
+    plan(run)
+    run.ok("plan", "accept")
+    [draft] = live(engine)
+    return draft
+
+
+def test_accepting_a_later_plan_replaces_the_earlier_plans_unsent_drafts(
+    engine: Engine, run: Runner
+) -> None:
+    partner_needed(engine, run)
     first = plan(run)
     given = sum(a["visors"] for a in first["partners"].values())
     assert given > 0
@@ -249,9 +263,7 @@ def test_accepting_a_later_plan_replaces_the_earlier_plans_unsent_drafts(
 def test_plans_computed_together_are_accepted_one_after_the_other(
     engine: Engine, run: Runner
 ) -> None:
-    volunteers(engine, run, per_day=1)
-    add_partner(run, "--visors-per-day", "50", "--city", "Lyon", "--lead-time-days", "1")
-    ff.open_order(engine, REF, item="visor", quantity=300, needed_by=soon(6))
+    partner_needed(engine, run)
     first, second = plan(run), plan(run)
     run.ok("plan", "accept", str(first["version"]))
     run.ok("plan", "accept", str(second["version"]))  # the first's drafts change none of its inputs
@@ -259,9 +271,7 @@ def test_plans_computed_together_are_accepted_one_after_the_other(
 
 
 def test_hand_offs_sent_or_made_by_hand_are_kept_and_counted(engine: Engine, run: Runner) -> None:
-    volunteers(engine, run, per_day=1)
-    add_partner(run, "--visors-per-day", "50", "--city", "Lyon", "--lead-time-days", "1")
-    ff.open_order(engine, REF, item="visor", quantity=300, needed_by=soon(6))
+    partner_needed(engine, run)
     other = ff.open_order(engine, "CMD-2026-000102", item="visor", quantity=20, needed_by=soon(9))
     run.ok("handoff", "create", "--partner", PARTNER, "--qty", "20", "--needed-by", soon(9).isoformat(),
            "--orders", other, "--force")  # fmt: skip
@@ -286,12 +296,7 @@ def test_hand_offs_sent_or_made_by_hand_are_kept_and_counted(engine: Engine, run
 def test_an_exported_plan_draft_is_kept_by_the_next_plan(
     engine: Engine, run: Runner, tmp_path: Path
 ) -> None:
-    volunteers(engine, run, per_day=1)
-    add_partner(run, "--visors-per-day", "50", "--city", "Lyon", "--lead-time-days", "1")
-    ff.open_order(engine, REF, item="visor", quantity=300, needed_by=soon(6))
-    plan(run)
-    run.ok("plan", "accept")
-    [draft] = live(engine)
+    draft = accepted_draft(engine, run)
     run.ok("handoff", "export", str(draft.id), "--to", str(tmp_path))  # mailed to the partner
     second = plan(run)
     assert sum(a["visors"] for a in second["partners"].values()) < draft.quantity  # booked
@@ -304,12 +309,7 @@ def test_an_exported_plan_draft_is_kept_by_the_next_plan(
 def test_a_draft_sent_after_the_plan_was_computed_makes_it_out_of_date(
     engine: Engine, run: Runner
 ) -> None:
-    volunteers(engine, run, per_day=1)
-    add_partner(run, "--visors-per-day", "50", "--city", "Lyon", "--lead-time-days", "1")
-    ff.open_order(engine, REF, item="visor", quantity=300, needed_by=soon(6))
-    plan(run)
-    run.ok("plan", "accept")
-    [draft] = live(engine)
+    draft = accepted_draft(engine, run)
     second = plan(run)  # counts the draft as replaceable
     run.ok("handoff", "confirm", str(draft.id))  # ... but the coordinator places it meanwhile
     before = database_snapshot(engine)
