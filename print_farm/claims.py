@@ -375,9 +375,12 @@ def _start_sent(postgres: bool) -> Any:
     )
 
 
-def mark_printing(*, session: Session, job_id: int, attempt: int) -> bool:
-    """The printer confirmed the print is under way (one ``UPDATE`` when the job was starting)."""
-    now = utc_now()
+def mark_printing(
+    *, session: Session, job_id: int, attempt: int, at: datetime | None = None
+) -> bool:
+    """The printer confirmed the print is under way (one ``UPDATE`` when the job was starting);
+    ``at``: when it confirmed it (now if not given), the job's ``started_at``."""
+    now = at or utc_now()
     started = session.execute(
         _MARK_PRINTING, {"job_id": job_id, "attempt": attempt, "now": now}
     ).first()

@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -415,7 +416,7 @@ class Dispatcher:
         was nothing else to write (its own transaction then)."""
         state = self.state
         confirmed, state.confirmed = state.confirmed, []
-        starts = {(job_id, attempt) for _, job_id, attempt in confirmed}
+        starts = {(job_id, attempt) for _, job_id, attempt, _ in confirmed}
         records = [  # a confirmed start's ``printing`` verdict is the confirmation's write
             record
             for record in self.outcomes.take()
@@ -478,7 +479,7 @@ def _read(
 
 def _store(
     session: Session,
-    confirmed: list[tuple[int, int, int]],
+    confirmed: list[tuple[int, int, int, datetime]],
     records: list[Record],
     observed: list[dispatch_db.Observed],
     notices: dict[int, tuple[str, str]],
@@ -491,7 +492,7 @@ def _store(
     job is checked under its row lock (exactly once per attempt). Returns the confirmed starts
     whose attempt is no longer ours. ``planned``: printers whose plan and claims the caller
     writes next in this transaction, locked with the others (before any ledger write)."""
-    printer_ids = {p for p, _, _ in confirmed} | {r.printer_id for r in records}
+    printer_ids = {p for p, *_ in confirmed} | {r.printer_id for r in records}
     printer_ids |= {o.printer_id for o in observed} | set(notices)
     printer_ids |= set(planned)
     locked = len(printer_ids) > 1  # one printer: its rows are locked as they are written
@@ -499,8 +500,8 @@ def _store(
         dispatch_db.lock_printers(session=session, printer_ids=printer_ids)
     unowned = [
         (printer_id, job_id, attempt)
-        for printer_id, job_id, attempt in confirmed
-        if not claims.mark_printing(session=session, job_id=job_id, attempt=attempt)
+        for printer_id, job_id, attempt, at in confirmed
+        if not claims.mark_printing(session=session, job_id=job_id, attempt=attempt, at=at)
     ]
     for record in in_lock_order(session, records):
         write_record(session, record, config)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from print_farm.dispatch_db import ActiveJob, PrinterRow
 from print_farm.tracker import Tracked
@@ -25,8 +26,9 @@ class FarmState:
             again until one of them changes.
         resting: idle printers that got no job -> (what would make them worth planning, until).
         stats: counts of starts and outcomes (started, done, failed, not_started).
-        confirmed: starts the printers confirmed, ``(printer, job, attempt)``, whose move to
-            ``printing`` is written with the next pass's other writes (one transaction).
+        confirmed: starts the printers confirmed, ``(printer, job, attempt, when)``, whose move
+            to ``printing`` (started at ``when``) is written with the next pass's other writes
+            (one transaction).
     """
 
     tracked: dict[int, Tracked] = field(default_factory=dict)
@@ -36,7 +38,7 @@ class FarmState:
     resting: dict[int, tuple[tuple[object, ...], float]] = field(default_factory=dict)
     stats: Counter[str] = field(default_factory=Counter)
     touched: set[int] = field(default_factory=set)  # rows written since they were read
-    confirmed: list[tuple[int, int, int]] = field(default_factory=list)
+    confirmed: list[tuple[int, int, int, datetime]] = field(default_factory=list)
 
     def touch(self, printer_id: int) -> None:
         """This dispatcher wrote the printer's row or job: the next pass reads them again."""

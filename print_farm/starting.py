@@ -286,7 +286,7 @@ class Starter:
         confirmed = await self._confirm(tracked, name)
         if confirmed:  # ``printing`` is written with the next pass's writes, which cancel the
             # print if the attempt is no longer ours (requeued by another dispatcher meanwhile)
-            self.state.confirmed.append((tracked.id, job_id, attempt))
+            self.state.confirmed.append((tracked.id, job_id, attempt, utc_now()))
             return True
         if confirmed is None:
             # ``start`` went out but the printer has not answered since: it may be printing. The

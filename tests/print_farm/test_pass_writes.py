@@ -7,12 +7,14 @@ itself, then its next pass records the confirmation together with what it observ
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
+from fabcoord.clock import as_utc, utc_now
 from fabcoord.db import unit_of_work
 from print_farm import claims, dispatch_db
 from print_farm.dispatcher import Dispatcher
@@ -102,6 +104,22 @@ def test_a_confirmed_start_is_written_printing_by_the_next_pass_in_its_one_write
     assert started and printing
     assert status is JobState.PRINTING
     assert writes == 1
+
+
+def test_a_confirmed_start_is_dated_when_the_printer_confirmed_it_not_when_written(
+    engine: Engine, simulator: SimulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[int, object]] = []
+
+    def written_later(job_id: int) -> None:
+        seen.append((job_id, utc_now()))
+        time.sleep(0.3)  # the pass that writes it comes later
+
+    started, status, _, _ = confirmed_start(engine, simulator, monkeypatch, 0, written_later)
+    assert started and status is JobState.PRINTING
+    [(job_id, confirmed_by)] = seen
+    started_at = ff.job(engine, job_id).started_at
+    assert started_at is not None and as_utc(started_at) <= confirmed_by
 
 
 def test_a_confirmed_start_no_longer_ours_when_the_pass_writes_it_is_cancelled(
