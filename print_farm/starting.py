@@ -433,6 +433,12 @@ def _claim(
     owner: str,
     balances_read: dict[claims.SpoolKey, int] | None = None,
 ) -> list[tuple[int, int, int, str]]:
+    """Write the notices and claim the plan's jobs; printers touched are locked in id order
+    first when there are several (the plan's order is by filament, not id: lease renewal, which
+    locks in id order, could otherwise deadlock with it on PostgreSQL)."""
+    touched = set(notices) | {assignment.printer_id for assignment in plan}
+    if len(touched) > 1:
+        dispatch_db.lock_printers(session=session, printer_ids=touched)
     dispatch_db.store_notices(session=session, notices=notices)
     claimed = []
     for assignment in plan:

@@ -340,7 +340,8 @@ def _parse_lines(text: str | None) -> list[Any]:
             continue
         target, _, units = part.partition("=")
         reference, _, line = target.strip().rpartition("/")
-        if not (reference and line.strip().isdecimal() and units.strip().isdecimal()):
+        numbers = (line.strip(), units.strip())
+        if not (reference and all(n.isdecimal() and len(n) <= 12 for n in numbers)):
             raise InvalidInput(
                 f"--lines: {part.strip()!r} is not REF/LINE=QTY (for example CMD-2026-000012/1=150)"
             )

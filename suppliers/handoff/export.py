@@ -65,17 +65,20 @@ def write(order: PurchaseOrder, folder: Path) -> tuple[Path, Path]:
     """Write ``<reference>.pdf`` and ``<reference>.csv`` into ``folder``; return their paths.
 
     Raises:
-        InvalidInput: the folder does not exist.
+        InvalidInput: the folder does not exist or cannot be written to.
     """
     if not folder.is_dir():
         raise InvalidInput(f"--to {folder} is not a folder")
     csv_path = folder / f"{order.reference}.csv"
-    with csv_path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
-        writer.writerow([getattr(order, column) for column in CSV_COLUMNS])
     pdf_path = folder / f"{order.reference}.pdf"
-    _pdf(order, pdf_path)
+    try:
+        with csv_path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(CSV_COLUMNS)
+            writer.writerow([getattr(order, column) for column in CSV_COLUMNS])
+        _pdf(order, pdf_path)
+    except OSError as error:
+        raise InvalidInput(f"--to {folder}: cannot write there ({error.strerror})") from None
     return pdf_path, csv_path
 
 

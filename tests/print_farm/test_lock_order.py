@@ -4,11 +4,12 @@ transfer between fablabs, never take two fablabs' frame stocks in opposite order
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
 from fabcoord.db import unit_of_work
-from print_farm import dispatch_db
+from print_farm import claims, dispatch_db, planning, starting
 from print_farm.models import FarmPrinter, JobState
 from print_farm.outcomes import Record, in_lock_order
 from print_farm.tracking import Verdict
@@ -61,3 +62,24 @@ def test_verdicts_that_post_no_frames_keep_printer_order(engine: Engine) -> None
     with unit_of_work(engine, read_only=True) as session:
         ordered = in_lock_order(session, records)
     assert [r.printer_id for r in ordered] == ids
+
+
+def test_claims_lock_their_printers_in_id_order_before_claiming(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[str, object]] = []
+    monkeypatch.setattr(
+        dispatch_db,
+        "lock_printers",
+        lambda *, session, printer_ids: calls.append(("lock", sorted(printer_ids))),
+    )
+    monkeypatch.setattr(
+        claims, "claim_for_start", lambda **kw: calls.append(("claim", kw["printer_id"]))
+    )
+    plan = [
+        planning.Assignment(job_id=1, printer_id=7),
+        planning.Assignment(job_id=2, printer_id=3),
+    ]
+    with unit_of_work(engine) as session:
+        starting._claim(session, {9: "a notice"}, plan, "d1")
+    assert calls == [("lock", [3, 7, 9]), ("claim", 7), ("claim", 3)]

@@ -328,6 +328,17 @@ def test_the_manual_fallback_exports_confirms_and_receives(world: World, tmp_pat
         service.queue_send(session=session, handoff_id=handoff_id)
 
 
+def test_an_export_that_cannot_write_its_files_names_the_folder(
+    world: World, tmp_path: Path
+) -> None:
+    handoff_id = world.create(100)
+    with unit_of_work(world.engine, read_only=True) as session:
+        order = export.purchase_order(session=session, handoff_id=handoff_id)
+    (tmp_path / f"{order.reference}.csv").mkdir()  # in the way, whoever runs the test
+    with pytest.raises(InvalidInput, match=f"--to {tmp_path}: cannot write there"):
+        export.write(order, tmp_path)
+
+
 def test_from_plan_without_a_plan_says_it_recommends_nothing(world: World) -> None:
     with (
         pytest.raises(InvalidInput, match="recommends no hand-off"),

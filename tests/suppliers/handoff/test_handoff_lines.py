@@ -159,6 +159,7 @@ def test_a_delivery_serving_two_orders_is_counted_once_over_their_lines(
         (("--lines", f"{REF}/x=5"), "error: --lines: 'CMD-2026-000101/x=5' is not REF/LINE=QTY"),
         (("--lines", f"{REF}/1=²"), "error: --lines: 'CMD-2026-000101/1=²' is not REF/LINE=QTY"),
         (("--lines", ","), "error: --lines is empty"),
+        (("--lines", f"{REF}/1=" + "9" * 5000), "error: --lines: 'CMD-2026-000101/1=999"),
         (("--lines", f"{REF}/3=5"), f"error: order {REF} has no line 3"),
         (("--lines", "CMD-2026-000404/1=5"), "error: unknown order 'CMD-2026-000404'"),
         (
