@@ -362,6 +362,16 @@ def shares_of(
     return result
 
 
+def part_of(total: int, shares: Sequence[Share], reference: str) -> dict[int, int]:
+    """Order ``reference``'s part, per line, of a document's ``total`` shared out over the lines
+    it serves (:func:`fill`)."""
+    part: dict[int, int] = {}
+    for share, take in zip(shares, fill(total, [s.units for s in shares]), strict=True):
+        if share.reference == reference:
+            part[share.line] = part.get(share.line, 0) + take
+    return part
+
+
 def _delivered(session: Session, lines: Sequence[DemandLine]) -> dict[int, int]:
     """Per line, what reached the hospital by the documents serving it. A document serving
     several order lines (a hand-off with its lines, or serving several orders) is counted once
@@ -369,7 +379,6 @@ def _delivered(session: Session, lines: Sequence[DemandLine]) -> dict[int, int]:
     the order they were linked, each up to the units it has for that line (none recorded: the
     line's quantity), the rest to its last (:func:`fill`)."""
     from sqlalchemy import and_, func
-    from sqlalchemy import select as sa_select
 
     from fabcoord.ledger.models import Location, LocationKind, StockMove
 
@@ -381,35 +390,6 @@ def _delivered(session: Session, lines: Sequence[DemandLine]) -> dict[int, int]:
         .distinct()
         .subquery()
     )
-    links: dict[tuple[str, str], list[tuple[str, int, int]]] = {}
-    for doc_type, doc_id, served, line, quantity, asked in session.execute(
-        sa_select(
-            col(DemandDocument.doc_type),
-            col(DemandDocument.doc_id),
-            col(DemandDocument.reference),
-            col(DemandDocument.line),
-            col(DemandDocument.quantity),
-            col(DemandLine.quantity),
-        )
-        .join(
-            documents,
-            and_(
-                documents.c.doc_type == DemandDocument.doc_type,
-                documents.c.doc_id == DemandDocument.doc_id,
-            ),
-        )
-        .join(
-            DemandLine,
-            and_(
-                col(DemandLine.reference) == DemandDocument.reference,
-                col(DemandLine.line) == DemandDocument.line,
-            ),
-        )
-        .where(col(DemandLine.hospital_id) == hospital_id)
-        .order_by(col(DemandDocument.id))
-    ).all():
-        units = asked if quantity is None else quantity
-        links.setdefault((doc_type, doc_id), []).append((served, line, units))
     rows = session.execute(
         select(documents.c.doc_type, documents.c.doc_id, func.sum(StockMove.qty))
         .join(
@@ -426,10 +406,9 @@ def _delivered(session: Session, lines: Sequence[DemandLine]) -> dict[int, int]:
         )
         .group_by(documents.c.doc_type, documents.c.doc_id)
     ).all()
+    served = shares_of(session=session, documents=[(t, i) for t, i, _ in rows])
     for doc_type, doc_id, qty in rows:
-        served_lines = links.get((doc_type, doc_id), [])
-        taken = fill(int(qty or 0), [units for _, _, units in served_lines])
-        for (served, line, _), take in zip(served_lines, taken, strict=True):
-            if served == reference:
-                result[line] = result.get(line, 0) + take
+        here = [s for s in served.get((doc_type, doc_id), []) if s.hospital_id == hospital_id]
+        for line, take in part_of(int(qty or 0), here, reference).items():
+            result[line] = result.get(line, 0) + take
     return result

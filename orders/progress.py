@@ -190,11 +190,6 @@ def _share_out(
         shares = served.get((doc_type, doc_id), [])
         here = [s for s in shares if s.hospital_id == hospitals[reference]]
         entry = result[reference]
-        entry.produced += _part(figures.produced, shares, reference)
-        entry.shipped += _part(figures.shipped, shares, reference)
-        entry.delivered += _part(figures.delivered, here, reference)
-
-
-def _part(total: int, shares: Sequence[demand.Share], reference: str) -> int:
-    taken = demand.fill(total, [s.units for s in shares])
-    return sum(take for s, take in zip(shares, taken, strict=True) if s.reference == reference)
+        entry.produced += sum(demand.part_of(figures.produced, shares, reference).values())
+        entry.shipped += sum(demand.part_of(figures.shipped, shares, reference).values())
+        entry.delivered += sum(demand.part_of(figures.delivered, here, reference).values())
