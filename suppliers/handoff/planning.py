@@ -40,7 +40,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, not_
+from sqlalchemy import not_
 from sqlmodel import Session, col, select
 
 from fabcoord import demand, events
@@ -54,8 +54,6 @@ if TYPE_CHECKING:
 DEFAULT_LEAD_TIME_DAYS = 3
 KEY_PREFIX = "partner/"
 _BOOKING = (HandoffState.DRAFT, HandoffState.QUEUED, HandoffState.SENT, HandoffState.PARTIAL)
-# a draft an accepted plan recorded, never sent: the next accepted plan replaces it
-_PLAN_DRAFT = and_(col(Handoff.state) == HandoffState.DRAFT, col(Handoff.plan_id).is_not(None))
 
 
 def partner_key(partner: Partner) -> str:
@@ -98,7 +96,7 @@ def handed_off(*, session: Session) -> dict[tuple[str, int], int]:
     service.plan_drafts(session=session, lock=True)  # not sent while this plan is decided
     rows = session.exec(
         select(Handoff)
-        .where(col(Handoff.state) != HandoffState.REFUSED, not_(_PLAN_DRAFT))
+        .where(col(Handoff.state) != HandoffState.REFUSED, not_(service.PLAN_DRAFT))
         .order_by(col(Handoff.id))
     )
     recorded: dict[int, list[HandoffLine]] = {}
@@ -106,32 +104,23 @@ def handed_off(*, session: Session) -> dict[tuple[str, int], int]:
         recorded.setdefault(share.handoff_id, []).append(share)
     for handoff in rows:
         left = handoff.delivered if handoff.state is HandoffState.CANCELLED else handoff.quantity
-        for share in recorded.get(handoff.id or 0, ()):
-            take = min(left, share.quantity)
-            if take <= 0:
-                break
-            key = (share.reference, share.line)
-            result[key] = result.get(key, 0) + take
-            left -= take
-        if handoff.id in recorded:
-            continue
-        for reference in filter(None, handoff.orders.split(",")):
-            if left <= 0:
-                break
-            lines = [
-                line
+        shares = recorded.get(handoff.id or 0)
+        targets = (
+            ((share.reference, share.line, share.quantity) for share in shares)
+            if shares
+            else (  # made by hand, no lines recorded: its orders' lines of its item, in order
+                (line.reference, line.line, line.quantity)
+                for reference in filter(None, handoff.orders.split(","))
                 for line in demand.lines_of(session=session, reference=reference)
                 if line.item_code == handoff.item_code
-            ]
-            if not lines:
-                continue
-            for line in lines:
-                if left <= 0:
-                    break
-                take = min(left, line.quantity)
-                key = (line.reference, line.line)
-                result[key] = result.get(key, 0) + take
-                left -= take
+            )
+        )
+        for reference, number, units in targets:
+            if left <= 0:
+                break
+            take = min(left, units)
+            result[(reference, number)] = result.get((reference, number), 0) + take
+            left -= take
     return result
 
 
@@ -139,7 +128,7 @@ def booked(*, session: Session) -> dict[int, int]:
     """Visors handed to each partner (by id) and not delivered yet: its capacity already used."""
     rows = session.exec(
         select(Handoff.partner_id, Handoff.quantity, Handoff.delivered).where(
-            col(Handoff.state).in_(_BOOKING), not_(_PLAN_DRAFT)
+            col(Handoff.state).in_(_BOOKING), not_(service.PLAN_DRAFT)
         )
     )
     result: dict[int, int] = {}
