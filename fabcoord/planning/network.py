@@ -113,12 +113,6 @@ class Dense:
     place: IntArray
     place_distance: FloatArray
 
-    @property
-    def distance(self) -> FloatArray:
-        """Distance in km of every pair, a row per need of this kind."""
-        result: FloatArray = self.place_distance[self.place]
-        return result
-
     def nearest(self, k: int) -> BoolArray:
         """Per row, its ``k`` nearest sources (all of them when ``k`` is 0 or too many)."""
         rows, cols = self.cost.shape

@@ -89,8 +89,8 @@ def solve(
         if potential is None:
             break
         cost = int((flows * net.cost).sum())
-        added, bound = price(costs, net, potential, arcs, cost=cost, tolerance=tolerance)
-        if not added or cost - bound <= tolerance * abs(bound):
+        added, _ = price(costs, net, potential, arcs, cost=cost, tolerance=tolerance)
+        if not added:  # the bound proves the cost within tolerance, or no arc left can help
             break
         _keep_useful(costs, net, flows, potential, base, arcs)
         net = build(merged, costs, arcs)
