@@ -234,19 +234,19 @@ def forecast(
         late = 0 if delivery is None else max(0, offset_of[delivery] - by[1])
         lines.append(
             LineForecast(
-                need.reference,
-                need.line,
-                need.item,
-                need.hospital,
-                need.region,
-                need.quantity,
-                by[0],
-                need.priority,
-                unmet,
-                completion,
-                delivery,
-                late,
-                [p.as_dict() for p in own],
+                reference=need.reference,
+                line=need.line,
+                item=need.item,
+                hospital=need.hospital,
+                region=need.region,
+                quantity=need.quantity,
+                needed_by=by[0],
+                priority=need.priority,
+                unmet=unmet,
+                completion=completion,
+                delivery=delivery,
+                late_days=late,
+                parts=[p.as_dict() for p in own],
             )
         )
         region_dates.setdefault(need.region, []).append(None if unmet else delivery)
