@@ -444,7 +444,8 @@ class Dispatcher:
 
         def store(session: Session) -> tuple[list[tuple[int, int, int]], PlanResult | None]:
             unowned = _store(session, confirmed, records, changed, notices, config, also)
-            return unowned, (work(session) if work is not None else None)
+            # _store locked the candidates' printers with its own when there were several
+            return unowned, (work(session, True) if work is not None else None)
 
         try:
             unowned, planned = await self.db.write(store)

@@ -51,11 +51,13 @@ PlanResult = tuple[
 @dataclass(frozen=True)
 class Prepared:
     """Idle printers to plan (see :meth:`Starter.prepare`); ``work``: their plan and claims in
-    one write transaction (a few printers), or None (many: read first, then claimed)."""
+    one write transaction (a few printers), or None (many: read first, then claimed). Its second
+    argument: whether the transaction already holds the candidates' printer rows (a pass that
+    locked them with its own writes), so they are not locked again."""
 
     candidates: list[dispatch_db.PrinterRow]
     now: float
-    work: Callable[[Session], PlanResult] | None
+    work: Callable[[Session, bool], PlanResult] | None
 
 
 def _plan_key(row: dispatch_db.PrinterRow) -> tuple[object, ...]:
@@ -142,13 +144,16 @@ class Starter:
         shown = {row.id: row.notice for row in candidates}
         owner = self.config.owner
         return Prepared(
-            candidates, now, lambda session: _plan_and_claim(session, candidates, shown, owner)
+            candidates,
+            now,
+            lambda session, locked: _plan_and_claim(session, candidates, shown, owner, locked),
         )
 
     async def run_plan(self, prepared: Prepared) -> None:
         """Plan, claim and start ``prepared`` (:meth:`prepare`) in its own transactions."""
         if prepared.work is not None:  # one transaction, not a read and a write
-            self.launch(await self.db.write(prepared.work), prepared)
+            work = prepared.work
+            self.launch(await self.db.write(lambda session: work(session, False)), prepared)
             return
         # many: the plan is read outside the write (a large queue read holds no lock)
         state, now, candidates = self.state, prepared.now, prepared.candidates
@@ -411,6 +416,7 @@ def _plan_and_claim(
     candidates: list[dispatch_db.PrinterRow],
     shown: dict[int, str],
     owner: str,
+    locked: bool = False,
 ) -> PlanResult:
     """:func:`_plan` and :func:`_claim` in one transaction (a few candidates: the plan's reads
     are short, and each claim checks again under its row locks what the plan read)."""
@@ -422,7 +428,7 @@ def _plan_and_claim(
     balances = {
         claims.spool_key(by_id[slot.id]): slot.grams_left for slot in slots if slot.material
     }
-    claimed = _claim(session, updates, plan, owner, balances) if plan or updates else []
+    claimed = _claim(session, updates, plan, owner, balances, locked) if plan or updates else []
     return (slots, plan, updates), claimed
 
 
@@ -432,12 +438,14 @@ def _claim(
     plan: list[planning.Assignment],
     owner: str,
     balances_read: dict[claims.SpoolKey, int] | None = None,
+    locked: bool = False,
 ) -> list[tuple[int, int, int, str]]:
     """Write the notices and claim the plan's jobs; printers touched are locked in id order
     first when there are several (the plan's order is by filament, not id: lease renewal, which
-    locks in id order, could otherwise deadlock with it on PostgreSQL)."""
+    locks in id order, could otherwise deadlock with it on PostgreSQL), unless ``locked``: the
+    transaction holds them already."""
     touched = set(notices) | {assignment.printer_id for assignment in plan}
-    if len(touched) > 1:
+    if len(touched) > 1 and not locked:
         dispatch_db.lock_printers(session=session, printer_ids=touched)
     dispatch_db.store_notices(session=session, notices=notices)
     claimed = []

@@ -83,3 +83,7 @@ def test_claims_lock_their_printers_in_id_order_before_claiming(
     with unit_of_work(engine) as session:
         starting._claim(session, {9: "a notice"}, plan, "d1")
     assert calls == [("lock", [3, 7, 9]), ("claim", 7), ("claim", 3)]
+    calls.clear()
+    with unit_of_work(engine) as session:  # a pass's write that locked them with its own
+        starting._claim(session, {9: "a notice"}, plan, "d1", locked=True)
+    assert calls == [("claim", 7), ("claim", 3)]
