@@ -104,7 +104,9 @@ class PostingRequest:
         _REQUEST_NOTE(self, note)
 
 
-_LEG_ITEM, _LEG_LOCATION, _LEG_QTY, _LEG_LOT = writer.slot_setters(Leg)
+_LEG_ITEM, _LEG_LOCATION, _LEG_QTY, _LEG_LOT = writer.slot_setters(
+    Leg, "item", "location", "qty", "lot"
+)
 (
     _REQUEST_REASON,
     _REQUEST_DOC_TYPE,
@@ -113,7 +115,9 @@ _LEG_ITEM, _LEG_LOCATION, _LEG_QTY, _LEG_LOT = writer.slot_setters(Leg)
     _REQUEST_ACTOR,
     _REQUEST_KEY,
     _REQUEST_NOTE,
-) = writer.slot_setters(PostingRequest)
+) = writer.slot_setters(
+    PostingRequest, "reason", "doc_type", "doc_id", "legs", "actor", "idempotency_key", "note"
+)
 
 
 def transfer(

@@ -124,10 +124,12 @@ class Posted:
         return posted
 
 
-def slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
-    """The setters of a slotted dataclass's fields, in order: each stores its value directly,
+def slot_setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
+    """The setters of a slotted dataclass's fields ``names``, named so that reordering the
+    fields changes nothing (an unknown name fails at import): each stores its value directly,
     past a frozen dataclass's refusal (for its own fast constructors only)."""
-    return tuple(getattr(cls, name).__set__ for name in cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    return tuple(getattr(cls, fields[name].name).__set__ for name in names)
 
 
 _NEW = object.__new__
@@ -142,7 +144,19 @@ _NEW = object.__new__
     _POSTED_FINGERPRINT,
     _POSTED_REVERSES,
     _POSTED_NOTE,
-) = slot_setters(Posted)
+) = slot_setters(
+    Posted,
+    "id",
+    "reason",
+    "doc_type",
+    "doc_id",
+    "actor",
+    "posted_at",
+    "idempotency_key",
+    "fingerprint",
+    "reverses_id",
+    "note",
+)
 
 
 class NewPosting(NamedTuple):
