@@ -16,7 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
+from fabcoord import events
+from fabcoord.planning import capacity
 from suppliers.handoff.odoo import Endpoint
+from tests.factories import Runner
 
 REAL_URL = os.environ.get("FABCOORD_ODOO_TEST_URL", "")
 KEY = "k3y-" + "s3cr3t-stand-in"
@@ -108,3 +111,17 @@ def partner(standin_process: str) -> Partner:
         )
     found = Partner(standin_process, "partner", "admin", KEY, "jsonrpc", standin=True)
     return found.reset()
+
+
+@pytest.fixture
+def clean_wiring() -> Iterator[None]:
+    """Forget the subscribers and capacity providers ``cli.run`` wired for the test."""
+    yield None
+    events.subscribers.clear()
+    capacity.providers.clear()
+
+
+@pytest.fixture
+def run(database_url: str, capsys: pytest.CaptureFixture[str]) -> Runner:
+    """The command line through ``cli.run``, as the composition root wires it."""
+    return Runner(database_url, capsys)

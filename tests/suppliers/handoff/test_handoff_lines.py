@@ -4,16 +4,14 @@ where a delivery is credited, and bad lines are refused in one line with nothing
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from fabcoord import demand, events
+from fabcoord import demand
 from fabcoord.db import unit_of_work
-from fabcoord.planning import capacity
 from fabcoord.records import Hospital
 from suppliers.handoff.models import Handoff, HandoffLine
 from tests.factories import Runner, database_snapshot
@@ -27,17 +25,7 @@ from tests.suppliers.handoff.test_plan_partners import (
     volunteers,
 )
 
-
-@pytest.fixture(autouse=True)
-def clean_wiring() -> Iterator[None]:
-    yield None
-    events.subscribers.clear()
-    capacity.providers.clear()
-
-
-@pytest.fixture
-def run(database_url: str, capsys: pytest.CaptureFixture[str]) -> Runner:
-    return Runner(database_url, capsys)
+pytestmark = pytest.mark.usefixtures("clean_wiring")
 
 
 def two_lines(engine: Engine, *, first: int = 150, second: int = 150, days: int = 5) -> None:

@@ -4,7 +4,6 @@ bad partner input refused in one line. Through ``cli.run``, as the composition r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from fabcoord import demand, events
+from fabcoord import demand
 from fabcoord.db import unit_of_work
-from fabcoord.planning import capacity, handoff_recommendation
+from fabcoord.planning import handoff_recommendation
 from fabcoord.records import Hospital
 from suppliers.handoff.models import Handoff, HandoffCommand, HandoffState, Partner
 from tests.factories import Runner, database_snapshot, receive
@@ -25,16 +24,7 @@ REF = "CMD-2026-000101"
 PARTNER = "Plastiques de Lyon"
 
 
-@pytest.fixture(autouse=True)
-def clean_wiring() -> Iterator[None]:
-    yield None
-    events.subscribers.clear()
-    capacity.providers.clear()
-
-
-@pytest.fixture
-def run(database_url: str, capsys: pytest.CaptureFixture[str]) -> Runner:
-    return Runner(database_url, capsys)
+pytestmark = pytest.mark.usefixtures("clean_wiring")
 
 
 def volunteers(engine: Engine, run: Runner, *, per_day: int = 10) -> ff.Farm:
