@@ -384,10 +384,18 @@ def price(
     for kind, rows, gaining, reduced in gains:
         m = min(PRICED_PER_NEED, reduced.shape[1])
         block = reduced if len(gaining) == len(rows) else reduced[gaining]
-        best = np.argpartition(block, m - 1, axis=1)[:, :m]
-        good = np.take_along_axis(block, best, axis=1) < -1e-3
-        r, c = np.nonzero(good)
-        arcs[kind][rows[gaining[r]], best[r, c]] = True
+        negative = block < -1e-3
+        many = np.count_nonzero(negative, axis=1) > m
+        # rows with at most m arcs that gain take them all; the others their m most negative
+        # (partitioning only those: most rows have few)
+        r, c = np.nonzero(negative[~many])
+        r = np.nonzero(~many)[0][r]
+        if many.any():
+            crowded = np.nonzero(many)[0]
+            best = np.argpartition(block[crowded], m - 1, axis=1)[:, :m]
+            r = np.concatenate([r, np.repeat(crowded, m)])
+            c = np.concatenate([c, best.reshape(-1)])
+        arcs[kind][rows[gaining[r]], c] = True
         added += len(r)
     return added, bound
 
