@@ -7,7 +7,7 @@ tables, and every page either process then writes is copied (forked later, with 
 costs in memory, this process spent about 0.05 s copying pages it had shared). It then waits for
 steps: a function and its arguments, pickled (small here: the coarse problem), runs them and
 sends the answer back through a pipe; it leaves with ``os._exit``, touching nothing it inherited
-(database connections, files, locks). Where a fork is unsafe or pointless (no ``os.fork``, a
+(database connections, files, locks). Where a fork is unsafe or pointless (not Linux, a
 single core, other threads running: a web server's), or the worker fails, a step runs here when
 its answer is asked for: the same answer, on one core.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import pickle
 import struct
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,12 +32,12 @@ _LENGTH = struct.Struct("<Q")
 
 
 def _can_fork() -> bool:
-    if not ENABLED or not hasattr(os, "fork") or threading.active_count() > 1:
+    """Linux only (macOS's system libraries are not safe to use in a forked child), with more
+    than one core to run on, and no other thread (one could hold a lock the child would inherit
+    held)."""
+    if not ENABLED or not sys.platform.startswith("linux") or threading.active_count() > 1:
         return False
-    try:
-        return len(os.sched_getaffinity(0)) > 1
-    except AttributeError:  # no affinity call on this platform
-        return (os.cpu_count() or 1) > 1
+    return len(os.sched_getaffinity(0)) > 1
 
 
 def _send(fd: int, value: object) -> None:
