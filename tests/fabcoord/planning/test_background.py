@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import threading
 from datetime import date, timedelta
 
 import pytest
@@ -37,6 +38,19 @@ def test_a_step_runs_in_the_forked_worker_and_its_answer_comes_back() -> None:
 
 def test_a_worker_not_forked_runs_the_step_here() -> None:
     assert background.Worker(fork=False).submit(whose_pid, 1).result() == os.getpid() + 1
+
+
+def test_no_worker_is_forked_while_another_thread_runs() -> None:
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        with background.worker() as worker:
+            assert not worker.forked
+            assert worker.submit(whose_pid, 4).result() == os.getpid() + 4
+    finally:
+        release.set()
+        other.join()
 
 
 def test_a_step_failing_in_the_worker_is_run_here_and_raises_here() -> None:
