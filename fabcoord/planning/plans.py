@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from fabcoord import events
 from fabcoord.clock import utc_now
 from fabcoord.errors import FabcoordError, NotFound
-from fabcoord.planning import solver
+from fabcoord.planning import background, solver
 from fabcoord.planning.capacity import Providers
 from fabcoord.planning.forecast import forecast
 from fabcoord.planning.inputs import Inputs, PlanSettings, gather
@@ -71,8 +71,10 @@ def compute(
     now: datetime | None = None,
 ) -> PlanView:
     """Compute a plan from the current orders, capacity and materials, and store it."""
-    with _without_cycle_collection():
+    # the worker forked first, before the plan reads anything (see background's docstring)
+    with _without_cycle_collection(), background.worker() as worker:
         return _compute(
+            worker=worker,
             session=session,
             settings=settings,
             data_dir=data_dir,
@@ -100,6 +102,7 @@ def _without_cycle_collection() -> Iterator[None]:
 
 def _compute(
     *,
+    worker: background.Worker,
     session: Session,
     settings: PlanSettings,
     data_dir: Path,
@@ -118,7 +121,7 @@ def _compute(
         today=today,
         now=now,
     )
-    problem, solution = _solve_with_minimums(problem, inputs)
+    problem, solution = _solve_with_minimums(problem, inputs, worker)
     outlook, parts = forecast(
         problem, solution, handoff_after_days=settings.handoff_after_days, excluded=inputs.excluded
     )
@@ -196,11 +199,13 @@ def _compute(
     return _view(plan, inputs=read, result=result)  # as stored: plain JSON values
 
 
-def _solve_with_minimums(problem: Problem, inputs: Inputs) -> tuple[Problem, Solution]:
+def _solve_with_minimums(
+    problem: Problem, inputs: Inputs, worker: background.Worker
+) -> tuple[Problem, Solution]:
     """Solve; a partner given less than its minimum order is left out and the rest solved again
     (a min-cost flow cannot say "all or nothing"), until every partner used gets its minimum."""
     while True:
-        solution = solver.solve(problem)
+        solution = solver.solve(problem, worker=worker)
         given: dict[str, int] = {}
         for flow in solution.flows:
             given[flow.source] = given.get(flow.source, 0) + flow.quantity

@@ -16,6 +16,7 @@ from ortools.graph.python import min_cost_flow  # type: ignore[import-untyped]
 
 from fabcoord.errors import FabcoordError
 from fabcoord.geo import Point
+from fabcoord.planning.background import Pending, Worker
 from fabcoord.planning.network import (
     ARC_FEED,
     ARC_FRAME,
@@ -53,6 +54,7 @@ def solve(
     rounds: int = ROUNDS,
     tolerance: float = TOLERANCE,
     coarse_from: int = COARSE_FROM,
+    worker: Worker | None = None,
 ) -> Solution:
     """The least-cost allocation of the problem's needs (within ``tolerance`` of it, proven).
 
@@ -66,21 +68,32 @@ def solve(
     ``rounds`` rounds.
 
     With ``coarse_from`` needs or more, the first prices come from a coarse problem instead
-    (:func:`coarse_potentials`: a few thousand needs, solved in a fraction of the time), so the
+    (:func:`coarse_solve`: a few thousand needs, solved in a fraction of the time), so the
     first network solved already has the long arcs that regions short of capacity need: one
-    solve of the full network instead of two on the benchmark's problem.
+    solve of the full network instead of two on the benchmark's problem. The coarse problem is
+    solved by ``worker`` (:class:`~fabcoord.planning.background.Worker`: on the other core) while
+    this process computes every pair's cost and merges the alike needs.
     """
     k = problem.weights.nearest if nearest_k is None else nearest_k
-    alike = Alike.of(problem)
+    costs = Costing.of(problem)
+    coarse: Pending[npt.NDArray[np.float64] | None] | None = None
+    if k and rounds and len(problem.needs) >= coarse_from:
+        group = coarse_groups(costs)
+        coarse = (worker or Worker(fork=False)).submit(
+            coarse_solve, coarse_problem(problem, costs, group), k
+        )
+    alike = Alike.of(problem, costs)
     merged, costs = alike.problem, alike.costs
     base = {kind: costs.dense(kind).nearest(k) for kind in SERVICE_KINDS}
     arcs = {kind: mask.copy() for kind, mask in base.items()}
     net = build(merged, costs, arcs)
-    if k and rounds and len(problem.needs) >= coarse_from:
-        guess = coarse_potentials(merged, costs, k, net)
-        if guess is not None:
-            price(costs, net, guess, arcs)
-            net = build(merged, costs, arcs)
+    found = None if coarse is None else coarse.result()
+    if found is not None:
+        guess = np.empty(net.nodes, dtype=np.float64)
+        guess[: net.need0] = found[: net.need0]  # S, T and the sources: the same nodes
+        guess[net.need0 :] = found[net.need0 + group[alike.reps]]
+        price(costs, net, guess, arcs)
+        net = build(merged, costs, arcs)
     flows = solve_network(net)
     if not k:
         return alike.split(read_solution(merged, net, flows))
@@ -123,10 +136,12 @@ class Alike:
     problem: Problem
     costs: Costing
     members: list[list[int]] | None
+    reps: IntArray  # per merged need, the first of its needs (its index in ``original``)
 
     @classmethod
-    def of(cls, problem: Problem) -> Alike:
-        costs = Costing.of(problem)
+    def of(cls, problem: Problem, costs: Costing | None = None) -> Alike:
+        """``costs``: the problem's costing, when already made."""
+        costs = Costing.of(problem) if costs is None else costs
         nn = len(problem.needs)
         group = np.full(nn, -1, dtype=np.int64)  # per need, the first need of its group
         for kind in SERVICE_KINDS:
@@ -144,7 +159,7 @@ class Alike:
             group[dense.rows] = np.where(same, dense.rows[first], dense.rows)
         reps = np.unique(group)
         if len(reps) == nn:
-            return cls(problem, problem, costs, None)
+            return cls(problem, problem, costs, None, reps)
         index = np.searchsorted(reps, group)  # each need's merged need
         qty = np.bincount(index, weights=costs.qty, minlength=len(reps)).astype(np.int64)
         members: list[list[int]] = [[] for _ in reps]
@@ -178,7 +193,7 @@ class Alike:
             _points=dict(costs._points),
             _dense=dense_of,
         )
-        return cls(problem, merged, merged_costs, members)
+        return cls(problem, merged, merged_costs, members, reps)
 
     def split(self, solution: Solution) -> Solution:
         """The merged problem's solution as the problem's: each merged need's flows (by source)
@@ -213,25 +228,24 @@ class Alike:
         return dataclasses.replace(solution, flows=tuple(flows), unmet=tuple(unmet))
 
 
-def coarse_potentials(
-    problem: Problem, costs: Costing, k: int, net: Network
-) -> npt.NDArray[np.float64] | None:
-    """Node potentials for ``net`` (the problem's network) read from a coarse problem: the needs
-    of each item and priority grouped per cell of :data:`COARSE_CELL_DEG` degrees (the quantity
-    summed, at the quantity-weighted centre and mean date), the sources unchanged, each linked to
-    its ``k`` nearest sources and solved once. A need takes its group's potential, a source its
-    own: pricing the full problem's arcs with them finds the long arcs its solution will need.
-    None if the coarse network's potentials do not settle (or there is no need)."""
-    if not len(problem.needs):
-        return None
+def coarse_groups(costs: Costing) -> IntArray:
+    """Each need's group in the coarse problem (:func:`coarse_solve`): its item and priority,
+    and its cell of :data:`COARSE_CELL_DEG` degrees."""
     cell = np.floor(np.column_stack([costs.lat, costs.lon]) / COARSE_CELL_DEG)
     keys = np.column_stack([cell, costs.is_frame, costs.prio])
     _, group = np.unique(keys, axis=0, return_inverse=True)
-    group = group.reshape(-1)
-    groups = int(group.max()) + 1
+    result: IntArray = group.reshape(-1)
+    return result
+
+
+def coarse_problem(problem: Problem, costs: Costing, group: IntArray) -> Problem:
+    """The coarse problem (:func:`coarse_solve`): the needs of each group
+    (:func:`coarse_groups`) as one, the quantity summed, at the quantity-weighted centre and
+    mean date; the sources unchanged."""
+    groups = int(group.max(initial=-1)) + 1
     qty = np.bincount(group, weights=costs.qty, minlength=groups)
     lat, lon, slack = (
-        np.bincount(group, weights=costs.qty * x, minlength=groups) / qty
+        np.bincount(group, weights=costs.qty * x, minlength=groups) / np.maximum(qty, 1)
         for x in (costs.lat, costs.lon, costs.slack)
     )
     first = np.zeros(groups, dtype=np.int64)
@@ -252,18 +266,22 @@ def coarse_potentials(
                 region=like.region,
             )
         )
-    coarse: Problem = dataclasses.replace(problem, needs=tuple(needs))
+    return dataclasses.replace(problem, needs=tuple(needs))
+
+
+def coarse_solve(coarse: Problem, k: int) -> npt.NDArray[np.float64] | None:
+    """Node potentials of the coarse problem (:func:`coarse_problem`), each of its needs linked
+    to its ``k`` nearest sources and solved once. Its nodes are those of the problem's network up
+    to the first need (S, T, the sources), then one per group: a need takes its group's
+    potential, a source its own, and pricing the full problem's arcs with them finds the long
+    arcs its solution will need. None if the potentials do not settle (or there is no need)."""
+    if not coarse.needs:
+        return None
     coarse_costs = Costing.of(coarse)
     coarse_net = build(
         coarse, coarse_costs, {kind: coarse_costs.dense(kind).nearest(k) for kind in SERVICE_KINDS}
     )
-    potential = potentials(coarse_net, solve_network(coarse_net))
-    if potential is None:
-        return None
-    guess = np.empty(net.nodes, dtype=np.float64)
-    guess[: net.need0] = potential[: coarse_net.need0]  # S, T and the sources: the same nodes
-    guess[net.need0 :] = potential[coarse_net.need0 + group]
-    return guess
+    return potentials(coarse_net, solve_network(coarse_net))
 
 
 def _keep_useful(
@@ -366,10 +384,18 @@ def price(
     for kind, rows, gaining, reduced in gains:
         m = min(PRICED_PER_NEED, reduced.shape[1])
         block = reduced if len(gaining) == len(rows) else reduced[gaining]
-        best = np.argpartition(block, m - 1, axis=1)[:, :m]
-        good = np.take_along_axis(block, best, axis=1) < -1e-3
-        r, c = np.nonzero(good)
-        arcs[kind][rows[gaining[r]], best[r, c]] = True
+        negative = block < -1e-3
+        many = np.count_nonzero(negative, axis=1) > m
+        # rows with at most m arcs that gain take them all; the others their m most negative
+        # (partitioning only those: most rows have few)
+        r, c = np.nonzero(negative[~many])
+        r = np.nonzero(~many)[0][r]
+        if many.any():
+            crowded = np.nonzero(many)[0]
+            best = np.argpartition(block[crowded], m - 1, axis=1)[:, :m]
+            r = np.concatenate([r, np.repeat(crowded, m)])
+            c = np.concatenate([c, best.reshape(-1)])
+        arcs[kind][rows[gaining[r]], c] = True
         added += len(r)
     return added, bound
 

@@ -282,8 +282,8 @@ def test_alike_order_lines_merged_and_split_back_cost_what_solving_them_apart_co
     assert len(alike.problem.needs) < len(needs)
     merged = solver.solve(problem, nearest_k=0)
 
-    def apart(p: Problem) -> solver.Alike:
-        return solver.Alike(p, p, Costing.of(p), None)
+    def apart(p: Problem, costs: Costing | None = None) -> solver.Alike:
+        return solver.Alike(p, p, costs or Costing.of(p), None, np.arange(len(p.needs)))
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(solver.Alike, "of", apart)

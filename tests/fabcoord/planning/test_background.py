@@ -1,0 +1,100 @@
+"""Steps of a plan on the other core: the worker's answer is the one computed here, and a step
+the worker cannot run is run here."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import threading
+from datetime import date, timedelta
+
+import pytest
+
+from fabcoord.geo import Point
+from fabcoord.planning import background, solver
+from fabcoord.planning.problem import FRAME, VISOR, Assembly, Need, Problem, Site
+
+TODAY = date(2026, 12, 1)
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks on Linux only")
+
+
+def whose_pid(offset: int) -> int:
+    return os.getpid() + offset
+
+
+def fails() -> int:
+    raise ValueError("step failed")
+
+
+def test_a_step_runs_in_the_forked_worker_and_its_answer_comes_back() -> None:
+    with background.worker() as worker:
+        if not worker.forked:
+            pytest.skip("a single core, or threads running: no worker forked")
+        assert worker.submit(whose_pid, 0).result() != os.getpid()
+        assert worker.submit(whose_pid, 0).result() != os.getpid()  # one step after another
+
+
+def test_a_worker_not_forked_runs_the_step_here() -> None:
+    assert background.Worker(fork=False).submit(whose_pid, 1).result() == os.getpid() + 1
+
+
+def test_no_worker_is_forked_while_another_thread_runs() -> None:
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        with background.worker() as worker:
+            assert not worker.forked
+            assert worker.submit(whose_pid, 4).result() == os.getpid() + 4
+    finally:
+        release.set()
+        other.join()
+
+
+def test_a_step_failing_in_the_worker_is_run_here_and_raises_here() -> None:
+    with background.worker() as worker:
+        with pytest.raises(ValueError, match="step failed"):
+            worker.submit(fails).result()
+        assert worker.submit(whose_pid, 2).result() is not None  # the worker still answers
+
+
+def test_a_step_that_cannot_be_sent_is_run_here() -> None:
+    def local(offset: int) -> int:  # not picklable: a local function
+        return os.getpid() + offset
+
+    with background.worker() as worker:
+        assert worker.submit(local, 3).result() == os.getpid() + 3
+
+
+def test_the_coarse_problem_solved_by_the_worker_gives_the_plan_solved_on_one_core() -> None:
+    rng = random.Random(7)
+
+    def point() -> Point:
+        return Point(rng.uniform(43, 50), rng.uniform(-4, 7))
+
+    sites = tuple(
+        Site(f"fablab/s{i}", f"s{i}", f"s{i}", point(), "r", 10.0, rng.randint(0, 200))
+        for i in range(30)
+    )
+    assemblies = tuple(Assembly(s.fablab, s.name, s.point, "r", rng.randint(0, 300)) for s in sites)
+    needs = tuple(
+        Need(
+            f"N{i}",
+            1,
+            rng.choice((FRAME, VISOR)),
+            rng.randint(1, 80),
+            TODAY + timedelta(days=rng.randint(-2, 20)),
+            rng.randint(1, 3),
+            "CHU",
+            point(),
+            "r",
+        )
+        for i in range(300)
+    )
+    problem = Problem(TODAY, 14, sites, assemblies, needs)
+    alone = solver.solve(problem, nearest_k=3, coarse_from=0)
+    with background.worker() as worker:
+        helped = solver.solve(problem, nearest_k=3, coarse_from=0, worker=worker)
+    assert helped == alone
