@@ -2,8 +2,9 @@
 
 Protocol (OctoPrint 1.11): ``POST /api/login {"passive": true}`` with the key gives a session; the raw
 WebSocket ``ws://host:port[/prefix]/sockjs/websocket`` first sends ``{"connected": ...}``; the client
-answers ``{"auth": "user:session"}`` and subscribes to state and events only (:data:`SUBSCRIBE`);
-then ``{"event": {"type", "payload"}}`` and ``{"current": ...}`` (about every 0.5 s) arrive. ``{"reauthRequired": ...}`` makes the client log in again.
+answers ``{"auth": "user:session"}``, subscribes to state and events only (:data:`SUBSCRIBE`) and
+slows ``current`` down (``{"throttle": n}``, :data:`CURRENT_THROTTLE`); then ``{"event": {"type",
+"payload"}}`` and ``{"current": ...}`` (about every 0.5 s × n) arrive. ``{"reauthRequired": ...}`` makes the client log in again.
 
 API::
 
@@ -21,7 +22,7 @@ Each :class:`PrinterEvent` has ``kind``: an OctoPrint event type (``PrintStarted
 - ``Unreachable``: login or socket failed or dropped, payload ``{"reason"}``; emitted once per outage.
 
 ``received_at`` is ``time.time()`` when the message arrived. A socket silent for ``stall_timeout``
-seconds is treated as dead. Back-off doubles from 0.25 s up to ``backoff_cap`` (5 s). An ``on_event``
+seconds (far longer than the throttled ``current`` period) is treated as dead. Back-off doubles from 0.25 s up to ``backoff_cap`` (5 s). An ``on_event``
 handler that raises is logged and the subscription goes on. Attributes: ``reachable`` (None before
 the first attempt), ``last_current`` (the latest snapshot, deduplicated or not).
 """
@@ -75,12 +76,35 @@ def _snapshot(current: dict[str, Any]) -> dict[str, object]:
     }
 
 
+def _change_key(current: dict[str, Any]) -> tuple[object, ...]:
+    """What :func:`_snapshot` says that makes a new ``current`` event: the state text, flags,
+    file and whole percent (read without building the snapshot: most messages change none)."""
+    state = current.get("state") or {}
+    progress = current.get("progress") or {}
+    job_file = (current.get("job") or {}).get("file") or {}
+    completion = progress.get("completion")
+    percent = int(completion) if isinstance(completion, int | float) else None
+    flags = state.get("flags")
+    return (
+        state.get("text", ""),
+        flags if isinstance(flags, dict) else {},
+        job_file.get("name"),
+        percent,
+    )
+
+
 # state and events only: no serial log lines nor terminal messages (every G-code line sent, each
 # "wait" of an idle printer) and no plugin messages, which nothing here reads but each costs
 # parsing (OctoPrint 1.11's socket takes it at any time; the simulator ignores it)
 SUBSCRIBE = json.dumps(
     {"subscribe": {"state": {"logs": False, "messages": False}, "events": True, "plugins": False}}
 )
+# ``current`` at most every 0.5 s × this instead of every 0.5 s (OctoPrint holds the newest one
+# back, never drops the last). State changes arrive as events (``PrinterStateChanged``,
+# ``PrintStarted``, ``PrintDone``, …), which are not throttled: ``current`` only brings progress
+# and time left, which are stored every few seconds at most. Decoding a ``current`` message was
+# most of what following an idle or long-printing printer cost.
+CURRENT_THROTTLE = 4
 
 
 def websocket_url(base_url: str) -> str:
@@ -105,17 +129,24 @@ class PushSubscription:
         timeout: float = 5.0,
         stall_timeout: float = 15.0,
         backoff_cap: float = 5.0,
+        throttle: int = CURRENT_THROTTLE,
     ) -> None:
         self.key, self.base_url = key, base_url.rstrip("/")
         self._api_key = api_key
         self._on_event, self._queue = on_event, queue
         self._timeout, self._stall_timeout, self._backoff_cap = timeout, stall_timeout, backoff_cap
+        self._throttle = json.dumps({"throttle": throttle}) if throttle > 1 else None
         self._stopped = asyncio.Event()
         self._socket: ClientConnection | None = None
         self._last_key: tuple[object, ...] | None = None
         self._session_authed = False
         self.reachable: bool | None = None
-        self.last_current: dict[str, object] | None = None
+        self._last_current: dict[str, Any] | None = None
+
+    @property
+    def last_current(self) -> dict[str, object] | None:
+        """The latest snapshot received (deduplicated or not), None before the first."""
+        return None if self._last_current is None else _snapshot(self._last_current)
 
     async def _emit(self, kind: str, payload: dict[str, object]) -> None:
         event = PrinterEvent(self.key, kind, payload, time.time())
@@ -188,6 +219,8 @@ class PushSubscription:
                 if "connected" in message:
                     await socket.send(json.dumps({"auth": auth}))
                     await socket.send(SUBSCRIBE)
+                    if self._throttle is not None:
+                        await socket.send(self._throttle)
                     continue
                 if "reauthRequired" in message:
                     raise _Reauth("server asked to log in again")
@@ -209,13 +242,8 @@ class PushSubscription:
                 await self._current(current)
 
     async def _current(self, current: dict[str, Any]) -> None:
-        snapshot = _snapshot(current)
-        completion = snapshot["completion"]
-        percent = int(completion) if isinstance(completion, int | float) else None
-        flags = snapshot["flags"]
-        flag_key = tuple(sorted(flags.items())) if isinstance(flags, dict) else ()
-        change_key = (snapshot["state"], flag_key, snapshot["file"], percent)
-        self.last_current = snapshot
+        self._last_current = current
+        change_key = _change_key(current)
         if change_key != self._last_key:
             self._last_key = change_key
-            await self._emit("current", snapshot)
+            await self._emit("current", _snapshot(current))
