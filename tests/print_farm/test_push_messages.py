@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from print_farm.push import SUBSCRIBE, PrinterEvent, PushSubscription
+from print_farm.tracker import FENCED_KINDS
 
 
 class _Closed(Exception):
@@ -77,7 +78,7 @@ def test_current_messages_that_change_only_temperatures_or_fractions_emit_nothin
             current("Printing", 10.2),
             current("Printing", 10.7, temp=30.0),  # same whole percent
             current("Printing", 11.0),
-            {"event": {"type": "PrinterStateChanged", "payload": {"state_string": "Finishing"}}},
+            {"event": {"type": "PrinterStateChanged", "payload": {"state_string": "Operational"}}},
             current("Operational", 100.0),
         ],
     )
@@ -108,3 +109,38 @@ def test_a_change_of_flags_alone_is_a_new_current_event() -> None:
         [{"connected": {}}, current("Printing", 50.0), paused],
     )
     assert [e.kind for e in events] == ["Reachable", "current", "current"]
+
+
+def test_the_subscription_asks_for_every_event_the_tracker_reads() -> None:
+    subscribed = json.loads(SUBSCRIBE)["subscribe"]
+    assert set(FENCED_KINDS) - {"current"} <= set(subscribed["events"])
+    assert {"PrintPaused", "PrintResumed", "PrintCancelling", "Disconnected", "Error"} <= set(
+        subscribed["events"]
+    )
+    assert subscribed["state"] == {"logs": False, "messages": False}
+
+
+def test_a_current_held_back_from_before_a_state_change_does_not_take_the_state_back() -> None:
+    """OctoPrint holds a throttled ``current`` back; one sent just after ``PrinterStateChanged``
+    may still tell the state before it (and the next comes a throttled period later)."""
+    events: list[PrinterEvent] = []
+    operational = {"state_string": "Operational"}
+    follow(
+        PushSubscription("p1", "http://127.0.0.1:1", "key", on_event=events.append),
+        [
+            {"connected": {}},
+            current("Printing", 99.0),
+            {"event": {"type": "PrinterStateChanged", "payload": operational}},
+            current("Printing", 100.0),  # held back since before the change
+            current("Operational", 100.0),
+            current("Printing", 1.0),  # caught up: a new print's state is trusted again
+        ],
+    )
+    emitted = [(e.kind, e.payload.get("state"), e.payload.get("completion")) for e in events]
+    assert emitted == [
+        ("Reachable", None, None),
+        ("current", "Printing", 99.0),
+        ("PrinterStateChanged", None, None),
+        ("current", "Operational", 100.0),
+        ("current", "Printing", 1.0),
+    ]
