@@ -66,7 +66,7 @@ def prepare(url: str, servers: list[OctoPrintServer], printing: bool, env: dict[
             ff.load(engine, f"octo-{index}", lot="FOLLOW", grams=100_000)
         if printing:
             design = ff.add_design(engine, name="dwell-long", gcode=dwell_gcode(LONG_MS), grams=1)
-            ff.enqueue(engine, design, len(servers))
+            ff.enqueue(engine, design, 2 * len(servers))  # frames: two per print
     finally:
         engine.dispose()
 
