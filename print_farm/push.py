@@ -2,8 +2,10 @@
 
 Protocol (OctoPrint 1.11): ``POST /api/login {"passive": true}`` with the key gives a session; the raw
 WebSocket ``ws://host:port[/prefix]/sockjs/websocket`` first sends ``{"connected": ...}``; the client
-answers ``{"auth": "user:session"}`` and subscribes to state and events only (:data:`SUBSCRIBE`);
-then ``{"event": {"type", "payload"}}`` and ``{"current": ...}`` (about every 0.5 s) arrive. ``{"reauthRequired": ...}`` makes the client log in again.
+answers ``{"auth": "user:session"}``, subscribes to state and a few events (:data:`SUBSCRIBE`) and
+slows ``current`` down (``{"throttle": n}``, :data:`CURRENT_THROTTLE`); then ``{"event": {"type",
+"payload"}}`` (at once) and ``{"current": ...}`` (at most every 0.5 s × n) arrive.
+``{"reauthRequired": ...}`` makes the client log in again.
 
 API::
 
@@ -11,9 +13,10 @@ API::
     task = asyncio.create_task(sub.run())     # runs until stop()
     await sub.stop()
 
-Each :class:`PrinterEvent` has ``kind``: an OctoPrint event type (``PrintStarted``, ``PrintDone``,
-``PrintFailed``, ``PrintCancelled``, ``PrinterStateChanged``, ``Connected``, ``Disconnected``,
-``Error``, ...) with OctoPrint's payload, or one synthesised here:
+Each :class:`PrinterEvent` has ``kind``: an OctoPrint event type of :data:`EVENTS` (``PrintStarted``,
+``PrintDone``, ``PrintFailed``, ``PrintCancelled``, ``PrinterStateChanged``, ``Connected``,
+``Disconnected``, ``Error``, ...; a server that ignores the subscription, such as the simulator,
+may send others) with OctoPrint's payload, or one synthesised here:
 
 - ``current``: a state snapshot, payload ``{"state", "flags", "file", "completion", "print_time_left"}``,
   emitted when the state text, flags, file or whole percent changed (``history`` counts as current);
@@ -21,9 +24,10 @@ Each :class:`PrinterEvent` has ``kind``: an OctoPrint event type (``PrintStarted
 - ``Unreachable``: login or socket failed or dropped, payload ``{"reason"}``; emitted once per outage.
 
 ``received_at`` is ``time.time()`` when the message arrived. A socket silent for ``stall_timeout``
-seconds is treated as dead. Back-off doubles from 0.25 s up to ``backoff_cap`` (5 s). An ``on_event``
-handler that raises is logged and the subscription goes on. Attributes: ``reachable`` (None before
-the first attempt), ``last_current`` (the latest snapshot, deduplicated or not).
+seconds (far longer than the throttled ``current`` period) is treated as dead. Back-off doubles from
+0.25 s up to ``backoff_cap`` (5 s). An ``on_event`` handler that raises is logged and the
+subscription goes on. Attributes: ``reachable`` (None before the first attempt), ``last_current``
+(the latest snapshot, deduplicated or not).
 """
 
 from __future__ import annotations
@@ -75,12 +79,59 @@ def _snapshot(current: dict[str, Any]) -> dict[str, object]:
     }
 
 
-# state and events only: no serial log lines nor terminal messages (every G-code line sent, each
-# "wait" of an idle printer) and no plugin messages, which nothing here reads but each costs
-# parsing (OctoPrint 1.11's socket takes it at any time; the simulator ignores it)
-SUBSCRIBE = json.dumps(
-    {"subscribe": {"state": {"logs": False, "messages": False}, "events": True, "plugins": False}}
+def _change_key(current: dict[str, Any]) -> tuple[object, ...]:
+    """What :func:`_snapshot` says that makes a new ``current`` event: the state text, flags,
+    file and whole percent (read without building the snapshot: most messages change none)."""
+    state = current.get("state") or {}
+    progress = current.get("progress") or {}
+    job_file = (current.get("job") or {}).get("file") or {}
+    completion = progress.get("completion")
+    percent = int(completion) if isinstance(completion, int | float) else None
+    flags = state.get("flags")
+    return (
+        state.get("text", ""),
+        flags if isinstance(flags, dict) else {},
+        job_file.get("name"),
+        percent,
+    )
+
+
+# Events: only those that tell a print's or the printer's state (OctoPrint 1.11 takes a list of
+# event types). A print on a real server fires about 17 events, of which 11 (Upload, FileAdded,
+# UpdatedFiles, FileSelected, MetadataAnalysisStarted, MetadataStatisticsUpdated, Home, Dwelling,
+# ChartMarked ×2, ZChange, achievements) nothing here reads, yet each was a message to parse.
+EVENTS = (
+    "ClientAuthed",
+    "Connected",
+    "Disconnected",
+    "Error",
+    "PrinterStateChanged",
+    "PrintStarted",
+    "PrintDone",
+    "PrintFailed",
+    "PrintCancelling",
+    "PrintCancelled",
+    "PrintPaused",
+    "PrintResumed",
 )
+# state without serial log lines nor terminal messages (every G-code line sent, each "wait" of an
+# idle printer) and no plugin messages (OctoPrint 1.11's socket takes this at any time; the
+# simulator ignores it and sends everything)
+SUBSCRIBE = json.dumps(
+    {
+        "subscribe": {
+            "state": {"logs": False, "messages": False},
+            "events": list(EVENTS),
+            "plugins": False,
+        }
+    }
+)
+# ``current`` at most every 0.5 s × this instead of every 0.5 s (OctoPrint holds the newest one
+# back, never drops the last). State changes arrive as events (``PrinterStateChanged``,
+# ``PrintStarted``, ``PrintDone``, …), which are not throttled: ``current`` only brings progress
+# and time left, which are stored every few seconds at most. Decoding a ``current`` message was
+# most of what following an idle or long-printing printer cost.
+CURRENT_THROTTLE = 4
 
 
 def websocket_url(base_url: str) -> str:
@@ -105,17 +156,28 @@ class PushSubscription:
         timeout: float = 5.0,
         stall_timeout: float = 15.0,
         backoff_cap: float = 5.0,
+        throttle: int = CURRENT_THROTTLE,
     ) -> None:
         self.key, self.base_url = key, base_url.rstrip("/")
         self._api_key = api_key
         self._on_event, self._queue = on_event, queue
         self._timeout, self._stall_timeout, self._backoff_cap = timeout, stall_timeout, backoff_cap
+        self._throttle = json.dumps({"throttle": throttle}) if throttle > 1 else None
+        # how old the state in a ``current`` may be: OctoPrint's state monitor passes changes on
+        # within 0.5 s, and the socket holds a ``current`` back for up to 0.5 s × throttle
+        self._held_back_s = 0.5 + 0.5 * max(throttle, 1)
+        self._changed_to: tuple[str, float] | None = None  # last PrinterStateChanged, when
         self._stopped = asyncio.Event()
         self._socket: ClientConnection | None = None
         self._last_key: tuple[object, ...] | None = None
         self._session_authed = False
         self.reachable: bool | None = None
-        self.last_current: dict[str, object] | None = None
+        self._last_current: dict[str, Any] | None = None
+
+    @property
+    def last_current(self) -> dict[str, object] | None:
+        """The latest snapshot received (deduplicated or not), None before the first."""
+        return None if self._last_current is None else _snapshot(self._last_current)
 
     async def _emit(self, kind: str, payload: dict[str, object]) -> None:
         event = PrinterEvent(self.key, kind, payload, time.time())
@@ -134,6 +196,7 @@ class PushSubscription:
         delay = 0.0
         while not self._stopped.is_set():
             self._session_authed = False
+            self._changed_to = None
             try:
                 await self._session()
                 reason = "socket closed"
@@ -188,6 +251,8 @@ class PushSubscription:
                 if "connected" in message:
                     await socket.send(json.dumps({"auth": auth}))
                     await socket.send(SUBSCRIBE)
+                    if self._throttle is not None:
+                        await socket.send(self._throttle)
                     continue
                 if "reauthRequired" in message:
                     raise _Reauth("server asked to log in again")
@@ -202,20 +267,33 @@ class PushSubscription:
         event = message.get("event")
         if isinstance(event, dict) and isinstance(event.get("type"), str):
             payload = event.get("payload")
-            await self._emit(event["type"], payload if isinstance(payload, dict) else {})
+            payload = payload if isinstance(payload, dict) else {}
+            if event["type"] == "PrinterStateChanged":
+                self._changed_to = (str(payload.get("state_string")), time.monotonic())
+            await self._emit(event["type"], payload)
         for name in ("history", "current"):
             current = message.get(name)
             if isinstance(current, dict):
                 await self._current(current)
 
+    def _stale(self, change_key: tuple[object, ...]) -> bool:
+        """A ``current`` held back by the server since before the last ``PrinterStateChanged``:
+        the server sends the state it had up to :attr:`_held_back_s` ago, and the next
+        ``current`` comes a throttled period later, so the state it tells would take the
+        printer back (a finished print "Printing" again) for that long."""
+        if self._changed_to is None:
+            return False
+        state, at = self._changed_to
+        if change_key[0] == state or time.monotonic() - at > self._held_back_s:
+            self._changed_to = None  # caught up (or the two never agree): trust current again
+            return False
+        return True
+
     async def _current(self, current: dict[str, Any]) -> None:
-        snapshot = _snapshot(current)
-        completion = snapshot["completion"]
-        percent = int(completion) if isinstance(completion, int | float) else None
-        flags = snapshot["flags"]
-        flag_key = tuple(sorted(flags.items())) if isinstance(flags, dict) else ()
-        change_key = (snapshot["state"], flag_key, snapshot["file"], percent)
-        self.last_current = snapshot
+        change_key = _change_key(current)
+        if self._stale(change_key):
+            return
+        self._last_current = current
         if change_key != self._last_key:
             self._last_key = change_key
-            await self._emit("current", snapshot)
+            await self._emit("current", _snapshot(current))
