@@ -106,9 +106,18 @@ class Dispatcher:
         pool = config.db_workers + 2  # the workers, the leases' thread, one spare
         # no ping before every unit of work (a round trip each, several per print on
         # PostgreSQL): only a connection idle for a while is checked; one that died meanwhile
-        # fails its pass, which is retried (every write is one transaction)
+        # fails its pass, which is retried (every write is one transaction). The pool hands out
+        # the connection returned last (LIFO): the units of work, mostly one at a time, then
+        # run on one connection, whose SQLite page cache another connection's commit would not
+        # have emptied (a unit on a connection other than the last writer's reads its pages
+        # again from the file)
         self.engine = bounded_engine(
-            engine, config.wait_s, pool_size=pool, max_overflow=0, pool_pre_ping=False
+            engine,
+            config.wait_s,
+            pool_size=pool,
+            max_overflow=0,
+            pool_pre_ping=False,
+            pool_use_lifo=True,
         )
         if self.engine.dialect.name == "postgresql":
             ping_when_idle(self.engine, idle_s=IDLE_PING_S)

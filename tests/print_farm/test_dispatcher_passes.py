@@ -123,3 +123,26 @@ def test_passes_of_a_large_farm_are_spaced_and_those_of_a_small_one_are_not(
     assert of_size(dispatcher, 10).pass_gap() <= 0.001
     assert of_size(dispatcher, 1000).pass_gap() == 0.05
     assert of_size(dispatcher, 50_000).pass_gap() == 0.1
+
+
+def test_units_of_work_one_after_another_run_on_the_connection_used_last(engine: Engine) -> None:
+    dispatcher = Dispatcher(engine, fr.fast_config("connections"))
+    try:
+        opened = [dispatcher.engine.connect() for _ in range(3)]  # the pool holds several
+        for connection in opened:
+            connection.close()
+
+        def driver(session: object) -> int:
+            return id(session.connection().connection.driver_connection)  # type: ignore[attr-defined]
+
+        async def units() -> list[int]:
+            read = await dispatcher.db.read(driver)
+            written = await dispatcher.db.write(driver)
+            return [read, written, await dispatcher.db.read(driver)]
+
+        used = asyncio.run(units())
+        assert len(set(used)) == 1  # its SQLite page cache is not emptied by another's commit
+    finally:
+        dispatcher.db.close()
+        dispatcher.leases.close()
+        dispatcher.engine.dispose()
