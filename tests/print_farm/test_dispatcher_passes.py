@@ -11,6 +11,7 @@ from fabcoord.db import unit_of_work
 from print_farm import claims
 from print_farm.dispatcher import Dispatcher
 from print_farm.models import FarmPrinter
+from print_farm.push import PrinterEvent
 from print_farm.tracker import Tracked
 from tests.print_farm import farm_factories as ff
 from tests.print_farm import farm_runs as fr
@@ -146,3 +147,17 @@ def test_units_of_work_one_after_another_run_on_the_connection_used_last(engine:
         dispatcher.db.close()
         dispatcher.leases.close()
         dispatcher.engine.dispose()
+
+
+def test_a_print_done_wakes_a_pass_once_the_printer_is_idle_not_while_it_finishes(
+    engine: Engine,
+) -> None:
+    dispatcher = Dispatcher(engine, fr.fast_config("wakes"))
+    tracked = Tracked(id=1, name="p1", url="http://printer.test")
+    tracked.state = "Printing"
+    dispatcher._by_name["p1"] = tracked
+
+    dispatcher._on_event(PrinterEvent("p1", "PrintDone", {"name": "a.gcode"}))
+    assert tracked.done_file == "a.gcode" and not dispatcher.wake.is_set()  # still finishing
+    dispatcher._on_event(PrinterEvent("p1", "current", {"state": "Operational"}))
+    assert dispatcher.wake.is_set()  # its outcome and its next job: one pass
