@@ -38,7 +38,7 @@ from print_farm.registry import read_key
 from print_farm.repeated_errors import RepeatedErrors
 from print_farm.starting import PlanResult, Prepared, Starter, cancel_unowned
 from print_farm.tracker import Tracked
-from print_farm.tracking import Verdict
+from print_farm.tracking import Verdict, is_idle
 
 __all__ = ["Dispatcher", "DispatcherConfig", "PrinterView", "new_event_loop"]
 
@@ -106,9 +106,18 @@ class Dispatcher:
         pool = config.db_workers + 2  # the workers, the leases' thread, one spare
         # no ping before every unit of work (a round trip each, several per print on
         # PostgreSQL): only a connection idle for a while is checked; one that died meanwhile
-        # fails its pass, which is retried (every write is one transaction)
+        # fails its pass, which is retried (every write is one transaction). The pool hands out
+        # the connection returned last (LIFO): the units of work, mostly one at a time, then
+        # run on one connection, whose SQLite page cache another connection's commit would not
+        # have emptied (a unit on a connection other than the last writer's reads its pages
+        # again from the file)
         self.engine = bounded_engine(
-            engine, config.wait_s, pool_size=pool, max_overflow=0, pool_pre_ping=False
+            engine,
+            config.wait_s,
+            pool_size=pool,
+            max_overflow=0,
+            pool_pre_ping=False,
+            pool_use_lifo=True,
         )
         if self.engine.dialect.name == "postgresql":
             ping_when_idle(self.engine, idle_s=IDLE_PING_S)
@@ -230,7 +239,9 @@ class Dispatcher:
         await self._poll_due(poll_all)
         await self.outcomes.reconcile()
         await self.outcomes.connect_offline()
-        prepared = self.starter.prepare() if plan else None
+        # a printer whose print ended and that is idle already gets its next job in the same
+        # write as the print's outcome
+        prepared = self.starter.prepare(self.outcomes.ending()) if plan else None
         # a few idle printers' plan and claims ride in the pass's write, after its other writes
         if not await self._store(prepared) and prepared is not None:
             await self.starter.run_plan(prepared)
@@ -365,7 +376,17 @@ class Dispatcher:
 
     def _on_event(self, event: PrinterEvent) -> None:
         tracked = self._by_name.get(event.key)
-        if tracked is not None and tracked.apply_event(event):
+        if tracked is None:
+            return
+        was_idle = is_idle(tracked.state)
+        wake = tracked.apply_event(event)
+        if not was_idle and is_idle(tracked.state):
+            wake = True  # a print's end and the printer's next job, in one pass
+        elif event.kind == "PrintDone" and not is_idle(tracked.state):
+            # still finishing: the pass waits for the printer to turn idle (or the next tick),
+            # to write the print's outcome and claim the printer's next job in one write
+            wake = False
+        if wake:
             self.wake.set()
 
     async def _poll_due(self, poll_all: bool) -> None:
@@ -440,7 +461,11 @@ class Dispatcher:
             return False
         config = self.config
         work = prepared.work if prepared is not None else None
-        also = [row.id for row in prepared.candidates] if work is not None and prepared else []
+        also = (
+            [row.id for row in prepared.candidates] + list(prepared.ending)
+            if work is not None and prepared
+            else []
+        )
 
         def store(session: Session) -> tuple[list[tuple[int, int, int]], PlanResult | None]:
             unowned = _store(session, confirmed, records, changed, notices, config, also)

@@ -65,6 +65,10 @@ class Outcomes:
         pending, self.pending = self.pending, []
         return pending
 
+    def ending(self) -> set[int]:
+        """The printers whose job's end is judged and not yet written (a final verdict)."""
+        return {record.printer_id for record in self.pending if record.verdict in FINAL}
+
     async def reconcile(self) -> None:
         """Record what happened to each job on the dispatcher's printers (exactly once)."""
         state = self.state

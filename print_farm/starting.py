@@ -19,7 +19,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from sqlmodel import Session
@@ -58,6 +58,7 @@ class Prepared:
     candidates: list[dispatch_db.PrinterRow]
     now: float
     work: Callable[[Session, bool], PlanResult] | None
+    ending: tuple[int, ...] = ()
 
 
 def _plan_key(row: dispatch_db.PrinterRow) -> tuple[object, ...]:
@@ -129,13 +130,19 @@ class Starter:
         if prepared is not None:
             await self.run_plan(prepared)
 
-    def prepare(self) -> Prepared | None:
+    def prepare(self, ending: Collection[int] = ()) -> Prepared | None:
         """The idle printers to plan (None: none). At most ``PLAN_IN_CLAIM_MAX`` of them are
         planned and claimed in one write transaction, :attr:`Prepared.work`, which a pass may
-        run after its other writes (then :meth:`launch` its result)."""
+        run after its other writes (then :meth:`launch` its result).
+
+        ``ending``: printers whose job's end the pass writes first (a final verdict); those
+        already idle are planned too, on their rows as read in that transaction after the
+        verdicts (:attr:`Prepared.ending`): a print's outcome and the printer's next job in one
+        write, not a pass each."""
         now = self.clock()
         candidates = self._candidates(now)
-        if not candidates:
+        ending = self._ending(ending, candidates) if len(candidates) < PLAN_IN_CLAIM_MAX else ()
+        if not candidates and not ending:
             return None
         if len(candidates) > PLAN_IN_CLAIM_MAX:
             return Prepared(candidates, now, None)
@@ -143,10 +150,32 @@ class Starter:
             self.state.touch(row.id)
         shown = {row.id: row.notice for row in candidates}
         owner = self.config.owner
+        ending = ending[: PLAN_IN_CLAIM_MAX - len(candidates)]
         return Prepared(
             candidates,
             now,
-            lambda session, locked: _plan_and_claim(session, candidates, shown, owner, locked),
+            lambda session, locked: _plan_and_claim(
+                session, candidates, shown, owner, locked, ending
+            ),
+            ending,
+        )
+
+    def _ending(
+        self, ending: Collection[int], candidates: list[dispatch_db.PrinterRow]
+    ) -> tuple[int, ...]:
+        if not ending or not self.may_start():
+            return ()
+        state, planned = self.state, {row.id for row in candidates}
+        return tuple(
+            sorted(
+                printer_id
+                for printer_id in ending
+                if printer_id not in planned
+                and printer_id in state.rows
+                and state.rows[printer_id].enabled
+                and printer_id in state.tracked
+                and self._idle(state.tracked[printer_id])
+            )
         )
 
     async def run_plan(self, prepared: Prepared) -> None:
@@ -417,9 +446,23 @@ def _plan_and_claim(
     shown: dict[int, str],
     owner: str,
     locked: bool = False,
+    ending: Collection[int] = (),
 ) -> PlanResult:
     """:func:`_plan` and :func:`_claim` in one transaction (a few candidates: the plan's reads
-    are short, and each claim checks again under its row locks what the plan read)."""
+    are short, and each claim checks again under its row locks what the plan read).
+
+    ``ending``: printers whose job's end this transaction wrote before; those still ours and
+    free once read here (their rows as the verdicts left them) are candidates too."""
+    if ending:
+        freed = [
+            row
+            for row in dispatch_db.owned_printers(session=session, owner=owner, ids=ending)
+            if row.enabled and row.current_job_id is None
+        ]
+        candidates = [*candidates, *freed]
+        shown = {**shown, **{row.id: row.notice for row in freed}}
+        if not candidates:
+            return ([], [], {}), []
     slots, plan, waiting = _plan(session, candidates)
     updates = _notice_updates(slots, plan, waiting, shown)
     # the balances the plan read, in this transaction: the claims' spool checks reuse them where

@@ -11,6 +11,7 @@ from fabcoord.db import unit_of_work
 from print_farm import claims
 from print_farm.dispatcher import Dispatcher
 from print_farm.models import FarmPrinter
+from print_farm.push import PrinterEvent
 from print_farm.tracker import Tracked
 from tests.print_farm import farm_factories as ff
 from tests.print_farm import farm_runs as fr
@@ -123,3 +124,40 @@ def test_passes_of_a_large_farm_are_spaced_and_those_of_a_small_one_are_not(
     assert of_size(dispatcher, 10).pass_gap() <= 0.001
     assert of_size(dispatcher, 1000).pass_gap() == 0.05
     assert of_size(dispatcher, 50_000).pass_gap() == 0.1
+
+
+def test_units_of_work_one_after_another_run_on_the_connection_used_last(engine: Engine) -> None:
+    dispatcher = Dispatcher(engine, fr.fast_config("connections"))
+    try:
+        opened = [dispatcher.engine.connect() for _ in range(3)]  # the pool holds several
+        for connection in opened:
+            connection.close()
+
+        def driver(session: object) -> int:
+            return id(session.connection().connection.driver_connection)  # type: ignore[attr-defined]
+
+        async def units() -> list[int]:
+            read = await dispatcher.db.read(driver)
+            written = await dispatcher.db.write(driver)
+            return [read, written, await dispatcher.db.read(driver)]
+
+        used = asyncio.run(units())
+        assert len(set(used)) == 1  # its SQLite page cache is not emptied by another's commit
+    finally:
+        dispatcher.db.close()
+        dispatcher.leases.close()
+        dispatcher.engine.dispose()
+
+
+def test_a_print_done_wakes_a_pass_once_the_printer_is_idle_not_while_it_finishes(
+    engine: Engine,
+) -> None:
+    dispatcher = Dispatcher(engine, fr.fast_config("wakes"))
+    tracked = Tracked(id=1, name="p1", url="http://printer.test")
+    tracked.state = "Printing"
+    dispatcher._by_name["p1"] = tracked
+
+    dispatcher._on_event(PrinterEvent("p1", "PrintDone", {"name": "a.gcode"}))
+    assert tracked.done_file == "a.gcode" and not dispatcher.wake.is_set()  # still finishing
+    dispatcher._on_event(PrinterEvent("p1", "current", {"state": "Operational"}))
+    assert dispatcher.wake.is_set()  # its outcome and its next job: one pass
