@@ -250,7 +250,7 @@ def run(kind: str, options: Options, workdir: Path) -> Run:
     log = StateLog(workdir / f"{kind}-states.log")
     simulator = SimulatorProcess(printers=options.printers)
     simulator.start(
-        "--print-seconds", str(options.print_seconds), "--jitter", "0.2",
+        "--print-seconds", str(options.print_seconds), "--jitter", "0.2", "--current-interval", "0.5",
         "--state-log", str(log.path), ports=options.ports,
     )  # fmt: skip
     try:
@@ -465,7 +465,9 @@ dispatcher, the naive poller and the database watcher all run on them).
 Set-up: {printers} printers on the farm simulator (one process, {ports} ports), auto-cleared,
 loaded with filament, a queue of more jobs than the run can print; the real `fabcoord farm run
 --no-live --stagger {stagger:g}` process with its other defaults (push events, 0.25 s pass, REST
-safety poll every 30 s per printer while its push socket is live and 5 s otherwise, 15 s leases). Prints last {print_s:g} s ±20 % (a real visor frame takes 20–95 minutes;
+safety poll every 30 s per printer while its push socket is live and 5 s otherwise, 15 s leases).
+The simulator's sockets behave as OctoPrint 1.11's: a `current` every 0.5 s × the client's
+throttle (fabcoord asks for 4: every 2 s) and only the events subscribed to. Prints last {print_s:g} s ±20 % (a real visor frame takes 20–95 minutes;
 {print_s:g} s keeps all the printers printing while every printer still finishes, is recorded and
 restarted about {turns:.1f} times in the window, so outcomes, claims and starts are part of the load:
 about {rate:.0f} prints end and start per second). `--stagger {stagger:g}`: the default 0.25 s between

@@ -115,8 +115,8 @@ EVENTS = (
     "PrintResumed",
 )
 # state without serial log lines nor terminal messages (every G-code line sent, each "wait" of an
-# idle printer) and no plugin messages (OctoPrint 1.11's socket takes this at any time; the
-# simulator ignores it and sends everything)
+# idle printer) and no plugin messages (OctoPrint 1.11's socket takes this at any time; so does
+# the simulator)
 SUBSCRIBE = json.dumps(
     {
         "subscribe": {
