@@ -93,9 +93,17 @@ class Worker:
         self._busy = False
         if not fork or not _can_fork():
             return
-        jobs_read, jobs_write = os.pipe()
-        answers_read, answers_write = os.pipe()
-        pid = os.fork()
+        opened: list[int] = []
+        try:
+            jobs_read, jobs_write = os.pipe()
+            opened += (jobs_read, jobs_write)
+            answers_read, answers_write = os.pipe()
+            opened += (answers_read, answers_write)
+            pid = os.fork()
+        except OSError:  # no process or pipe to spare (EAGAIN, ENOMEM, EMFILE): run steps here
+            for fd in opened:
+                os.close(fd)
+            return
         if pid == 0:  # the worker: serve, then leave without running any cleanup
             try:
                 os.close(jobs_write)
