@@ -14,6 +14,7 @@ its answer is asked for: the same answer, on one core.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import struct
@@ -145,11 +146,16 @@ class Worker:
         return ok, answer
 
     def close(self) -> None:
-        """End the worker (it finishes a step under way first)."""
+        """End the worker (it finishes a step under way first). Safe to call again, after a
+        close interrupted (Ctrl-C while waiting for the worker): the pipes are closed once, and
+        the worker is waited for until it is."""
+        if self._jobs >= 0:
+            jobs, answers, self._jobs, self._answers = self._jobs, self._answers, -1, -1
+            os.close(jobs)
+            os.close(answers)
         if self._pid:
-            os.close(self._jobs)
-            os.close(self._answers)
-            os.waitpid(self._pid, 0)
+            with contextlib.suppress(ChildProcessError):  # reaped elsewhere (SIGCHLD ignored)
+                os.waitpid(self._pid, 0)
             self._pid = 0
 
 

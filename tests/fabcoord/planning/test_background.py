@@ -114,3 +114,30 @@ def test_a_fork_that_fails_leaves_the_steps_to_run_here(monkeypatch: pytest.Monk
         assert not worker.forked
         assert worker.submit(whose_pid, 5).result() == os.getpid() + 5
     assert len(os.listdir("/proc/self/fd")) == open_before  # the pipes closed again
+
+
+def test_a_close_interrupted_while_waiting_for_the_worker_can_be_finished(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C while ``close`` waits for the worker: the ``worker()`` block's own ``close``
+    then neither closes the pipes' descriptors twice (another file may have their numbers by
+    then) nor leaves the worker unreaped."""
+    started = background.Worker()
+    if not started.forked:
+        pytest.skip("a single core, or threads running: no worker forked")
+    waitpid = os.waitpid
+    calls = []
+
+    def interrupted(pid: int, options: int) -> tuple[int, int]:
+        calls.append(pid)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return waitpid(pid, options)
+
+    monkeypatch.setattr(background.os, "waitpid", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        started.close()
+    started.close()  # no EBADF; the worker is reaped
+    assert calls == [calls[0], calls[0]] and not started.forked
+    with pytest.raises(ChildProcessError):
+        waitpid(calls[0], os.WNOHANG)
