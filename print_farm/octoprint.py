@@ -194,6 +194,8 @@ class OctoPrintClient:
         and timeout; it follows no redirects, holds no auth and sets no cookie for these
         requests): the client's own request building and sending cost about half a millisecond
         of CPU a request on top of the transport's."""
+        if self._http.is_closed:  # as the client refuses (its pool would open a new connection)
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
         if body is None:
             request = httpx.Request(method, url, headers=self._headers)
         else:

@@ -284,7 +284,8 @@ class PushSubscription:
         if self._changed_to is None:
             return False
         state, at = self._changed_to
-        if change_key[0] == state or time.monotonic() - at > self._held_back_s:
+        # the same state, or more precise ("Offline after error" after the event's "Offline")
+        if str(change_key[0]).startswith(state) or time.monotonic() - at > self._held_back_s:
             self._changed_to = None  # caught up (or the two never agree): trust current again
             return False
         return True

@@ -14,6 +14,7 @@ its answer is asked for: the same answer, on one core.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import struct
@@ -93,9 +94,17 @@ class Worker:
         self._busy = False
         if not fork or not _can_fork():
             return
-        jobs_read, jobs_write = os.pipe()
-        answers_read, answers_write = os.pipe()
-        pid = os.fork()
+        opened: list[int] = []
+        try:
+            jobs_read, jobs_write = os.pipe()
+            opened += (jobs_read, jobs_write)
+            answers_read, answers_write = os.pipe()
+            opened += (answers_read, answers_write)
+            pid = os.fork()
+        except OSError:  # no process or pipe to spare (EAGAIN, ENOMEM, EMFILE): run steps here
+            for fd in opened:
+                os.close(fd)
+            return
         if pid == 0:  # the worker: serve, then leave without running any cleanup
             try:
                 os.close(jobs_write)
@@ -137,11 +146,16 @@ class Worker:
         return ok, answer
 
     def close(self) -> None:
-        """End the worker (it finishes a step under way first)."""
+        """End the worker (it finishes a step under way first). Safe to call again, after a
+        close interrupted (Ctrl-C while waiting for the worker): the pipes are closed once, and
+        the worker is waited for until it is."""
+        if self._jobs >= 0:
+            jobs, answers, self._jobs, self._answers = self._jobs, self._answers, -1, -1
+            os.close(jobs)
+            os.close(answers)
         if self._pid:
-            os.close(self._jobs)
-            os.close(self._answers)
-            os.waitpid(self._pid, 0)
+            with contextlib.suppress(ChildProcessError):  # reaped elsewhere (SIGCHLD ignored)
+                os.waitpid(self._pid, 0)
             self._pid = 0
 
 

@@ -90,3 +90,22 @@ def test_with_a_proxy_in_the_environment_requests_go_through_the_client_to_the_p
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens
     with pytest.raises(errors.PrinterUnreachable):  # the proxy was asked, not the server
         asyncio.run(poll())
+
+
+def test_a_closed_client_sends_no_request() -> None:
+    """As the httpx client refuses to send once closed: straight to the transport, a poll
+    after ``aclose`` would open a new connection that nothing closes."""
+    requests: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(200, json=JOB)
+
+    async def poll_after_close() -> None:
+        client = OctoPrintClient(BASE, KEY, timeout=3, transport=httpx.MockTransport(handler))
+        await client.aclose()
+        await client.job()
+
+    with pytest.raises(RuntimeError, match="closed"):
+        asyncio.run(poll_after_close())
+    assert requests == []

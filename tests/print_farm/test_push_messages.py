@@ -144,3 +144,26 @@ def test_a_current_held_back_from_before_a_state_change_does_not_take_the_state_
         ("current", "Operational", 100.0),
         ("current", "Printing", 1.0),
     ]
+
+
+def test_offline_after_error_in_current_is_not_taken_for_a_state_held_back() -> None:
+    """OctoPrint's ``PrinterStateChanged`` on a printer error says "Offline" (its serial link is
+    gone when the event's text is read) while ``current`` says "Offline after error"; an
+    offline printer then sends no more ``current`` (nothing changes), so the error's state must
+    come from the one that follows the event."""
+    events: list[PrinterEvent] = []
+    offline = {"state_id": "CLOSED_WITH_ERROR", "state_string": "Offline"}
+    subscription = PushSubscription("p1", "http://127.0.0.1:1", "key", on_event=events.append)
+    follow(
+        subscription,
+        [
+            {"connected": {}},
+            current("Printing", 40.0),
+            {"event": {"type": "PrinterStateChanged", "payload": offline}},
+            current("Offline after error", None),
+        ],
+    )
+    emitted = [(e.kind, e.payload.get("state")) for e in events]
+    assert emitted[-1] == ("current", "Offline after error")
+    assert subscription.last_current is not None
+    assert subscription.last_current["state"] == "Offline after error"

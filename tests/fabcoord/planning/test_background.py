@@ -3,6 +3,7 @@ the worker cannot run is run here."""
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import sys
@@ -98,3 +99,45 @@ def test_the_coarse_problem_solved_by_the_worker_gives_the_plan_solved_on_one_co
     with background.worker() as worker:
         helped = solver.solve(problem, nearest_k=3, coarse_from=0, worker=worker)
     assert helped == alone
+
+
+def test_a_fork_that_fails_leaves_the_steps_to_run_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not background._can_fork():
+        pytest.skip("a single core, or threads running: no fork tried")
+
+    def no_fork() -> int:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(background.os, "fork", no_fork)
+    open_before = len(os.listdir("/proc/self/fd"))
+    with background.worker() as worker:
+        assert not worker.forked
+        assert worker.submit(whose_pid, 5).result() == os.getpid() + 5
+    assert len(os.listdir("/proc/self/fd")) == open_before  # the pipes closed again
+
+
+def test_a_close_interrupted_while_waiting_for_the_worker_can_be_finished(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C while ``close`` waits for the worker: the ``worker()`` block's own ``close``
+    then neither closes the pipes' descriptors twice (another file may have their numbers by
+    then) nor leaves the worker unreaped."""
+    started = background.Worker()
+    if not started.forked:
+        pytest.skip("a single core, or threads running: no worker forked")
+    waitpid = os.waitpid
+    calls = []
+
+    def interrupted(pid: int, options: int) -> tuple[int, int]:
+        calls.append(pid)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return waitpid(pid, options)
+
+    monkeypatch.setattr(background.os, "waitpid", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        started.close()
+    started.close()  # no EBADF; the worker is reaped
+    assert calls == [calls[0], calls[0]] and not started.forked
+    with pytest.raises(ChildProcessError):
+        waitpid(calls[0], os.WNOHANG)
