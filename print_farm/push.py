@@ -132,6 +132,8 @@ SUBSCRIBE = json.dumps(
 # and time left, which are stored every few seconds at most. Decoding a ``current`` message was
 # most of what following an idle or long-printing printer cost.
 CURRENT_THROTTLE = 4
+# a ``current`` telling another state than a ``PrinterStateChanged`` this recent is one held back
+HELD_BACK_S = 1.0
 
 
 def websocket_url(base_url: str) -> str:
@@ -164,8 +166,10 @@ class PushSubscription:
         self._timeout, self._stall_timeout, self._backoff_cap = timeout, stall_timeout, backoff_cap
         self._throttle = json.dumps({"throttle": throttle}) if throttle > 1 else None
         # how old the state in a ``current`` may be: OctoPrint's state monitor passes changes on
-        # within 0.5 s, and the socket holds a ``current`` back for up to 0.5 s × throttle
-        self._held_back_s = 0.5 + 0.5 * max(throttle, 1)
+        # within 0.5 s, and a throttled ``current`` the socket holds back is replaced by the
+        # newest data at each update (at most about 0.5 s old); a wider window would only drop
+        # more genuine messages
+        self._held_back_s = HELD_BACK_S
         self._changed_to: tuple[str, float] | None = None  # last PrinterStateChanged, when
         self._stopped = asyncio.Event()
         self._socket: ClientConnection | None = None
@@ -268,8 +272,9 @@ class PushSubscription:
         if isinstance(event, dict) and isinstance(event.get("type"), str):
             payload = event.get("payload")
             payload = payload if isinstance(payload, dict) else {}
-            if event["type"] == "PrinterStateChanged":
-                self._changed_to = (str(payload.get("state_string")), time.monotonic())
+            state = payload.get("state_string")
+            if event["type"] == "PrinterStateChanged" and isinstance(state, str) and state:
+                self._changed_to = (state, time.monotonic())
             await self._emit(event["type"], payload)
         for name in ("history", "current"):
             current = message.get(name)

@@ -15,6 +15,7 @@ its answer is asked for: the same answer, on one core.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import struct
@@ -106,6 +107,9 @@ class Worker:
                 os.close(fd)
             return
         if pid == 0:  # the worker: serve, then leave without running any cleanup
+            # no collection of what was inherited: a finalizer could close the parent's
+            # database connection from here (psycopg's sends the server its goodbye)
+            gc.disable()
             try:
                 os.close(jobs_write)
                 os.close(answers_read)

@@ -167,3 +167,18 @@ def test_offline_after_error_in_current_is_not_taken_for_a_state_held_back() -> 
     assert emitted[-1] == ("current", "Offline after error")
     assert subscription.last_current is not None
     assert subscription.last_current["state"] == "Offline after error"
+
+
+def test_a_state_change_without_its_state_text_holds_no_current_back() -> None:
+    events: list[PrinterEvent] = []
+    follow(
+        PushSubscription("p1", "http://127.0.0.1:1", "key", on_event=events.append),
+        [
+            {"connected": {}},
+            current("Printing", 99.0),
+            {"event": {"type": "PrinterStateChanged", "payload": {}}},
+            current("Operational", 100.0),
+        ],
+    )
+    emitted = [(e.kind, e.payload.get("state")) for e in events]
+    assert emitted[-1] == ("current", "Operational")

@@ -6,9 +6,11 @@ from __future__ import annotations
 import errno
 import os
 import random
+import subprocess
 import sys
 import threading
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -69,7 +71,7 @@ def test_a_step_that_cannot_be_sent_is_run_here() -> None:
         assert worker.submit(local, 3).result() == os.getpid() + 3
 
 
-def test_the_coarse_problem_solved_by_the_worker_gives_the_plan_solved_on_one_core() -> None:
+def random_problem() -> Problem:
     rng = random.Random(7)
 
     def point() -> Point:
@@ -94,7 +96,11 @@ def test_the_coarse_problem_solved_by_the_worker_gives_the_plan_solved_on_one_co
         )
         for i in range(300)
     )
-    problem = Problem(TODAY, 14, sites, assemblies, needs)
+    return Problem(TODAY, 14, sites, assemblies, needs)
+
+
+def test_the_coarse_problem_solved_by_the_worker_gives_the_plan_solved_on_one_core() -> None:
+    problem = random_problem()
     alone = solver.solve(problem, nearest_k=3, coarse_from=0)
     with background.worker() as worker:
         helped = solver.solve(problem, nearest_k=3, coarse_from=0, worker=worker)
@@ -141,3 +147,39 @@ def test_a_close_interrupted_while_waiting_for_the_worker_can_be_finished(
     assert calls == [calls[0], calls[0]] and not started.forked
     with pytest.raises(ChildProcessError):
         waitpid(calls[0], os.WNOHANG)
+
+
+ROOT = Path(__file__).resolve().parents[3]
+FORKED_PLAN = """
+import os, sys
+sys.path.insert(0, os.getcwd())
+from tests.fabcoord.planning.test_background import forked_equals_one_core
+print(forked_equals_one_core())
+"""
+
+
+def forked_equals_one_core() -> str:
+    """In a process of its own: whether a worker forked and its plan equals the one-core one."""
+    problem = random_problem()
+    alone = solver.solve(problem, nearest_k=3, coarse_from=0)
+    with background.worker() as worker:
+        if not worker.forked:
+            return "not forked"
+        helped = solver.solve(problem, nearest_k=3, coarse_from=0, worker=worker)
+    return "same" if helped == alone else "different"
+
+
+def test_a_plan_process_without_threads_forks_its_worker_and_plans_the_same() -> None:
+    """The other tests run in pytest's process, where a session's server thread may already
+    run (then nothing forks): this one plans in a fresh interpreter."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("a single core: no worker forked")
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED_PLAN],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "same"
