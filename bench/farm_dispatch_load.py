@@ -65,6 +65,35 @@ def printing(server: OctoPrintServer) -> bool:
     )
 
 
+def add_printers(
+    engine: Engine,
+    farm: ff.Farm,
+    servers: list[OctoPrintServer],
+    env: dict[str, str],
+    *,
+    lot: str,
+    grams: int,
+    auto_clear: bool = False,
+) -> None:
+    """The servers as the farm's printers ``octo-N``, each loaded with ``grams`` of ``lot``; each
+    key goes in ``env`` (the dispatcher's) and this process's environment under its own name."""
+    for index, server in enumerate(servers):
+        key_env = f"FABCOORD_{lot}_KEY_{index}"
+        env[key_env] = os.environ[key_env] = server.api_key
+        with unit_of_work(engine) as session:
+            registry.add_printer(
+                session=session,
+                spec=registry.PrinterSpec(
+                    name=f"octo-{index}",
+                    fablab=farm.fablab,
+                    url=server.url,
+                    api_key_env=key_env,
+                    auto_clear=auto_clear,
+                ),
+            )
+        ff.load(engine, f"octo-{index}", lot=lot, grams=grams)
+
+
 def print_outputs(engine: Engine) -> int:
     with engine.connect() as connection:
         return int(
@@ -93,21 +122,7 @@ def measure(
         farm = ff.make_fablab(engine, "Load Lab")
         ff.stock_filament(engine, farm, lot="LOAD", grams=50_000_000)
         env = dict(os.environ)
-        for index, server in enumerate(servers):
-            key_env = f"FABCOORD_LOAD_KEY_{index}"
-            env[key_env] = os.environ[key_env] = server.api_key
-            with unit_of_work(engine) as session:
-                registry.add_printer(
-                    session=session,
-                    spec=registry.PrinterSpec(
-                        name=f"octo-{index}",
-                        fablab=farm.fablab,
-                        url=server.url,
-                        api_key_env=key_env,
-                        auto_clear=True,
-                    ),
-                )
-            ff.load(engine, f"octo-{index}", lot="LOAD", grams=1_000_000)
+        add_printers(engine, farm, servers, env, lot="LOAD", grams=1_000_000, auto_clear=True)
         for ms in lengths:
             design = ff.add_design(engine, name=f"dwell-{ms}", gcode=dwell_gcode(ms), grams=1)
             ff.enqueue(engine, design, 2 * count * int(seconds) // len(lengths) + 2 * count)

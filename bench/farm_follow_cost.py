@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -30,10 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.farm_db import DATABASES, fresh_database  # noqa: E402
+from bench.farm_dispatch_load import add_printers, printing  # noqa: E402
 from bench.procstat import cpu_seconds  # noqa: E402
 from fabcoord.config import Settings  # noqa: E402
-from fabcoord.db import make_engine, unit_of_work  # noqa: E402
-from print_farm import registry  # noqa: E402
+from fabcoord.db import make_engine  # noqa: E402
 from tests.print_farm import farm_factories as ff  # noqa: E402
 from tests.print_farm.octoprint_servers import (  # noqa: E402
     OctoPrintServer,
@@ -50,33 +49,12 @@ def prepare(url: str, servers: list[OctoPrintServer], printing: bool, env: dict[
     try:
         farm = ff.make_fablab(engine, "Follow Lab")
         ff.stock_filament(engine, farm, lot="FOLLOW", grams=1_000_000)
-        for index, server in enumerate(servers):
-            key_env = f"FABCOORD_FOLLOW_KEY_{index}"
-            env[key_env] = os.environ[key_env] = server.api_key
-            with unit_of_work(engine) as session:
-                registry.add_printer(
-                    session=session,
-                    spec=registry.PrinterSpec(
-                        name=f"octo-{index}",
-                        fablab=farm.fablab,
-                        url=server.url,
-                        api_key_env=key_env,
-                    ),
-                )
-            ff.load(engine, f"octo-{index}", lot="FOLLOW", grams=100_000)
+        add_printers(engine, farm, servers, env, lot="FOLLOW", grams=100_000)
         if printing:
             design = ff.add_design(engine, name="dwell-long", gcode=dwell_gcode(LONG_MS), grams=1)
             ff.enqueue(engine, design, 2 * len(servers))  # frames: two per print
     finally:
         engine.dispose()
-
-
-def printing(server: OctoPrintServer) -> bool:
-    try:
-        status, body = server.request("GET", "/api/job")
-    except OSError:
-        return False
-    return status == 200 and json.loads(body).get("state") == "Printing"
 
 
 def cancel_prints(servers: list[OctoPrintServer]) -> None:
