@@ -41,12 +41,8 @@ def octoprint_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list
 
 @pytest.fixture(scope="session")
 def farm_simulator() -> Iterator[SimulatorProcess]:
-    simulator = SimulatorProcess(printers=SIMULATED_PRINTERS)
-    simulator.start("--current-interval", "0.5")
-    try:
+    with SimulatorProcess.running(SIMULATED_PRINTERS, "--current-interval", "0.5") as simulator:
         yield simulator
-    finally:
-        simulator.stop()
 
 
 @dataclass

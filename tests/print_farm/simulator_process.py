@@ -8,6 +8,8 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,17 @@ class SimulatorProcess:
     ports: list[int] = field(default_factory=list)
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     process: subprocess.Popen[str] | None = None
+
+    @classmethod
+    @contextmanager
+    def running(cls, printers: int, *extra: str, ports: int = 2) -> Iterator[SimulatorProcess]:
+        """A simulator started for the block (``extra``: its options), stopped when it leaves."""
+        process = cls(printers=printers)
+        process.start(*extra, ports=ports)
+        try:
+            yield process
+        finally:
+            process.stop()
 
     def start(self, *extra: str, ports: int = 2) -> None:
         self.process = subprocess.Popen(

@@ -36,14 +36,10 @@ LOCK_S = 1.5 * LEASE_S
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[SimulatorProcess]:
-    process = SimulatorProcess(printers=PRINTERS)
     # a ``current`` every 0.2 s under the dispatcher's throttle (× 4), as OctoPrint would send
     # them: the events the test counts while the database is locked
-    process.start("--current-interval", "0.05", ports=1)
-    try:
+    with SimulatorProcess.running(PRINTERS, "--current-interval", "0.05", ports=1) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def hold_write_lock(engine: Engine, seconds: float, locked: threading.Event) -> None:

@@ -18,12 +18,8 @@ from tests.print_farm.simulator_process import SimulatorProcess
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[SimulatorProcess]:
-    process = SimulatorProcess(printers=2)
-    process.start("--current-interval", "0.5", ports=1)
-    try:
+    with SimulatorProcess.running(2, "--current-interval", "0.5", ports=1) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def test_a_cancel_the_printer_refused_is_retried_until_it_takes(

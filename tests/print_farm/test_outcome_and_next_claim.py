@@ -26,12 +26,8 @@ from tests.print_farm.simulator_process import SimulatorProcess
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[SimulatorProcess]:
-    process = SimulatorProcess(printers=1)
-    process.start("--current-interval", "0.2", ports=1)
-    try:
+    with SimulatorProcess.running(1, "--current-interval", "0.2", ports=1) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def test_the_pass_recording_a_print_s_end_claims_the_printer_s_next_job_in_the_same_write(

@@ -26,12 +26,8 @@ from tests.print_farm.simulator_process import SimulatorProcess
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[SimulatorProcess]:
-    process = SimulatorProcess(printers=2)
-    process.start("--current-interval", "0.5", ports=1)
-    try:
+    with SimulatorProcess.running(2, "--current-interval", "0.5", ports=1) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def confirmed_start(

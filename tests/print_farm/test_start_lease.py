@@ -31,12 +31,8 @@ LEASE_S = 30.0
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[SimulatorProcess]:
-    process = SimulatorProcess(printers=2)
-    process.start("--current-interval", "0.5", ports=1)
-    try:
+    with SimulatorProcess.running(2, "--current-interval", "0.5", ports=1) as process:
         yield process
-    finally:
-        process.stop()
 
 
 Execute = Callable[[str, dict[str, object]], None]
