@@ -102,7 +102,7 @@ def solve(
         if potential is None:
             break
         cost = int((flows * net.cost).sum())
-        added, _ = price(costs, net, potential, arcs, cost=cost, tolerance=tolerance)
+        added = price(costs, net, potential, arcs, cost=cost, tolerance=tolerance)
         if not added:  # the bound proves the cost within tolerance, or no arc left can help
             break
         _keep_useful(costs, net, flows, potential, base, arcs)
@@ -335,14 +335,15 @@ def price(
     *,
     cost: int | None = None,
     tolerance: float = 0.0,
-) -> tuple[int, float]:
+) -> int:
     """Add to ``arcs`` the arcs left out whose reduced cost is negative (per need, its most
-    negative few); return how many were added and a lower bound on the optimum over all arcs.
+    negative few); return how many were added.
 
-    The bound is the dual value of the potentials with each need's potential lowered by its most
-    negative reduced cost left out (so every arc left out prices at zero or more): the need's
-    arc to the sink then pays that difference on its whole quantity. When the bound already
-    proves ``cost`` within ``tolerance`` of the optimum, nothing is added (the caller stops).
+    Given ``cost``, nothing is added when a lower bound on the optimum over all arcs already
+    proves ``cost`` within ``tolerance`` of it (the caller stops): the dual value of the
+    potentials with each need's potential lowered by its most negative reduced cost left out
+    (so every arc left out prices at zero or more), the need's arc to the sink then paying that
+    difference on its whole quantity.
     """
     nn = len(costs.qty)
     need_pot = potential[net.need0 : net.need0 + nn]
@@ -372,14 +373,15 @@ def price(
             continue
         shift[dense.rows[rows[gaining]]] = lowest[gaining]
         gains.append((kind, rows, gaining, reduced))
-    shifted = potential.copy()
-    shifted[net.need0 : net.need0 + nn] += shift
-    reduced_cost = net.cost + shifted[net.tail] - shifted[net.head]
-    bound = float((net.capacity * np.minimum(0.0, reduced_cost)).sum()) - net.supply * (
-        shifted[0] - shifted[1]
-    )
-    if cost is not None and cost - bound <= tolerance * abs(bound):
-        return 0, bound
+    if cost is not None:
+        shifted = potential.copy()
+        shifted[net.need0 : net.need0 + nn] += shift
+        reduced_cost = net.cost + shifted[net.tail] - shifted[net.head]
+        bound = float((net.capacity * np.minimum(0.0, reduced_cost)).sum()) - net.supply * (
+            shifted[0] - shifted[1]
+        )
+        if cost - bound <= tolerance * abs(bound):
+            return 0
     added = 0
     for kind, rows, gaining, reduced in gains:
         m = min(PRICED_PER_NEED, reduced.shape[1])
@@ -397,7 +399,7 @@ def price(
             c = np.concatenate([c, best.reshape(-1)])
         arcs[kind][rows[gaining[r]], c] = True
         added += len(r)
-    return added, bound
+    return added
 
 
 def solve_network(net: Network) -> IntArray:
