@@ -153,8 +153,15 @@ def test_push_follows_a_server_restarted_mid_print(target: Target) -> None:
             # "Reachable" may already be recorded when this task wakes up: look from "gone" on
             mark = recorder.events.index(gone) + 1
             back = await recorder.wait_for(kind("Reachable"), after=mark, timeout=30)
-            snapshot = await recorder.wait_for(kind("current"), after=recorder.events.index(back))
-            assert snapshot.payload["state"] in ("Operational", "Offline")
+            # a server just restarted may first tell it is still opening its serial connection
+            settled = await recorder.wait_for(
+                lambda e: (
+                    e.kind == "current"
+                    and e.payload["state"] not in ("Opening serial connection", "Connecting")
+                ),
+                after=recorder.events.index(back),
+            )
+            assert settled.payload["state"] in ("Operational", "Offline")
             async with target.client() as client:
                 job = await client.job()
             assert not job.is_printing and not job.finished  # the print was lost with the server
