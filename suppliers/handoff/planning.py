@@ -29,10 +29,13 @@ cover; :func:`subscribe` hears ``plan_accepted``.
 - A plan's drafts nobody sent are the plan's proposal, not a commitment (as queued print jobs
   are): the planner leaves them out of what is handed off and of the partners' booked capacity,
   and accepting a later plan **replaces** them: they are cancelled in the same transaction, each
-  with its cause (``replaced by plan N``). Hand-offs sent, queued, confirmed or made by hand stay
-  and count. The providers lock those drafts (``FOR UPDATE``) while a plan is computed or
-  accepted, so none is sent between the plan's check of its inputs and their replacement; one
-  sent before is counted again, and the plan's check then refuses the plan as out of date.
+  with its cause (``replaced by plan N``). So are a plan's hand-offs the partner's Odoo refused
+  (their volume is planned again, so sending one later would book it twice): each gets its cause
+  and a cancel through the outbox (the refusal may have come after the order was created), and
+  can no longer be sent. Hand-offs sent, queued, confirmed or made by hand stay and count. The
+  providers lock those proposals (``FOR UPDATE``) while a plan is computed or accepted, so none
+  is sent between the plan's check of its inputs and their replacement; one sent before is
+  counted again, and the plan's check then refuses the plan as out of date.
 """
 
 from __future__ import annotations
@@ -93,10 +96,10 @@ def partner_capacity(*, session: Session) -> list[PartnerCapacity]:
 def handed_off(*, session: Session) -> dict[tuple[str, int], int]:
     """Units already handed to partners per (order reference, line): never planned again."""
     result: dict[tuple[str, int], int] = {}
-    service.plan_drafts(session=session, lock=True)  # not sent while this plan is decided
+    service.plan_proposals(session=session, lock=True)  # not sent while this plan is decided
     rows = session.exec(
         select(Handoff)
-        .where(col(Handoff.state) != HandoffState.REFUSED, not_(service.PLAN_DRAFT))
+        .where(col(Handoff.state) != HandoffState.REFUSED, not_(service.PLAN_PROPOSAL))
         .order_by(col(Handoff.id))
     )
     recorded: dict[int, list[HandoffLine]] = {}
@@ -128,7 +131,7 @@ def booked(*, session: Session) -> dict[int, int]:
     """Visors handed to each partner (by id) and not delivered yet: its capacity already used."""
     rows = session.exec(
         select(Handoff.partner_id, Handoff.quantity, Handoff.delivered).where(
-            col(Handoff.state).in_(_BOOKING), not_(service.PLAN_DRAFT)
+            col(Handoff.state).in_(_BOOKING), not_(service.PLAN_PROPOSAL)
         )
     )
     result: dict[int, int] = {}
@@ -142,12 +145,20 @@ def on_plan_accepted(*, session: Session, event: events.Event) -> None:
     replacing the drafts of earlier plans nobody sent."""
     plan_id = event.payload["plan_id"]
     said: list[str] | None = event.payload.get("said")
-    replaced = service.replace_plan_drafts(session=session, plan_id=plan_id)
-    if replaced and said is not None:
-        ids = ", ".join(str(h.id) for h in replaced)
+    replaced = service.replace_plan_proposals(session=session, plan_id=plan_id)
+    drafts = [h for h in replaced if h.state is HandoffState.CANCELLED]
+    refused = [h for h in replaced if h.state is not HandoffState.CANCELLED]
+    if drafts and said is not None:
+        ids = ", ".join(str(h.id) for h in drafts)
         said.append(
-            f"{len(replaced)} draft hand-off(s) of earlier plans, never sent, replaced "
+            f"{len(drafts)} draft hand-off(s) of earlier plans, never sent, replaced "
             f"(cancelled): {ids}"
+        )
+    if refused and said is not None:
+        ids = ", ".join(str(h.id) for h in refused)
+        said.append(
+            f"{len(refused)} hand-off(s) of earlier plans the partner refused, replaced (their "
+            f"cancel goes through the outbox; they can no longer be sent): {ids}"
         )
     allocations: dict[str, Any] = event.payload.get("partners") or {}
     for key, allocation in sorted(allocations.items()):

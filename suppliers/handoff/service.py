@@ -382,6 +382,11 @@ def queue_send(*, session: Session, handoff_id: int) -> HandoffCommand:
         return pending
     if handoff.state not in (HandoffState.DRAFT, HandoffState.REFUSED):
         raise HandoffStateError(f"hand-off {handoff_id} is {handoff.state}: it cannot be sent")
+    if handoff.cancel_reason:  # refused, then replaced by a later plan: its cancel is under way
+        raise HandoffStateError(
+            f"hand-off {handoff_id} was {handoff.cancel_reason}: send the hand-offs of the plan "
+            "that replaced it instead"
+        )
     handoff.state, handoff.last_error = HandoffState.QUEUED, ""
     return _enqueue(session, handoff, "send")
 
@@ -416,15 +421,20 @@ def queue_cancel(*, session: Session, handoff_id: int) -> HandoffCommand | None:
     return _enqueue(session, handoff, "cancel")
 
 
-PLAN_DRAFT = and_(col(Handoff.state) == HandoffState.DRAFT, col(Handoff.plan_id).is_not(None))
-"""A draft an accepted plan recorded and nobody sent: the next accepted plan replaces it."""
+PLAN_PROPOSAL = and_(
+    col(Handoff.plan_id).is_not(None),
+    col(Handoff.state).in_((HandoffState.DRAFT, HandoffState.REFUSED)),
+)
+"""A hand-off an accepted plan recorded that no partner holds: a draft nobody sent, or one the
+partner's Odoo refused. The plan's proposal, not a commitment: the next accepted plan replaces it."""
 
 
-def plan_drafts(*, session: Session, lock: bool = False) -> list[Handoff]:
-    """The drafts accepted plans recorded and nobody sent yet: the next accepted plan replaces
-    them. ``lock``: held (``FOR UPDATE``) to the end of the transaction, so none of them is sent
-    while a plan that leaves them out is computed or accepted."""
-    query = select(Handoff).where(PLAN_DRAFT).order_by(col(Handoff.id))
+def plan_proposals(*, session: Session, lock: bool = False) -> list[Handoff]:
+    """The hand-offs accepted plans recorded that no partner holds (:data:`PLAN_PROPOSAL`): the
+    next accepted plan replaces them. ``lock``: held (``FOR UPDATE``) to the end of the
+    transaction, so none of them is sent while a plan that leaves them out is computed or
+    accepted."""
+    query = select(Handoff).where(PLAN_PROPOSAL).order_by(col(Handoff.id))
     if lock:
         query = query.with_for_update()
     return list(session.exec(query))
@@ -443,16 +453,29 @@ def keep_exported(*, session: Session, handoff_id: int) -> Handoff:
     return handoff
 
 
-def replace_plan_drafts(*, session: Session, plan_id: int) -> list[Handoff]:
-    """Cancel the drafts earlier accepted plans recorded and nobody sent (plan ``plan_id``
-    replaces them), each with its cause; sent, confirmed or queued hand-offs are kept."""
+def replace_plan_proposals(*, session: Session, plan_id: int) -> list[Handoff]:
+    """Replace what earlier accepted plans recorded and no partner holds (plan ``plan_id`` planned
+    that volume again), each with its cause: a draft nobody sent is cancelled at once; one the
+    partner refused is cancelled through the outbox (a refusal can come after the order was
+    created, when it is confirmed) and can no longer be sent. Sent, confirmed or queued hand-offs
+    are kept. Returns those replaced now."""
     replaced = []
-    for handoff in plan_drafts(session=session, lock=True):
-        if handoff.plan_id == plan_id or _pending(session, handoff.id or 0, "send") is not None:
-            continue
-        _set(handoff, HandoffState.CANCELLED)
-        handoff.cancel_reason = f"replaced by plan {plan_id} (a draft of plan {handoff.plan_id})"
-        session.add(handoff)
+    for handoff in plan_proposals(session=session, lock=True):
+        ident = handoff.id or 0
+        if handoff.plan_id == plan_id or handoff.cancel_reason or _pending(session, ident, "send"):
+            continue  # this plan's own, replaced already, or being sent
+        if handoff.state is HandoffState.REFUSED:
+            handoff.cancel_reason = (
+                f"replaced by plan {plan_id} (refused by the partner, a hand-off of plan "
+                f"{handoff.plan_id})"
+            )
+            _enqueue(session, handoff, "cancel")
+        else:
+            _set(handoff, HandoffState.CANCELLED)
+            handoff.cancel_reason = (
+                f"replaced by plan {plan_id} (a draft of plan {handoff.plan_id})"
+            )
+            session.add(handoff)
         replaced.append(handoff)
     session.flush()
     return replaced

@@ -13,9 +13,12 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from fabcoord import demand
+from fabcoord.clock import utc_now
 from fabcoord.db import unit_of_work
 from fabcoord.planning import handoff_recommendation
 from fabcoord.records import Hospital
+from suppliers.handoff import outbox, service
+from suppliers.handoff.errors import PartnerRefused
 from suppliers.handoff.models import Handoff, HandoffCommand, HandoffState, Partner
 from tests.factories import Runner, database_snapshot, receive
 from tests.print_farm import farm_factories as ff
@@ -248,6 +251,55 @@ def test_accepting_a_later_plan_replaces_the_earlier_plans_unsent_drafts(
         f"replaced by plan {second['version']} (a draft of plan {first['version']})"
     )
     assert "cancel_reason: replaced by plan" in run.ok("handoff", "show", str(draft.id))
+
+
+def refused_by_the_partner(engine: Engine, handoff_id: int) -> None:
+    """Send ``handoff_id`` and carry the send out as the outbox does when the partner's Odoo
+    refuses the order (here, after creating it: at its confirmation); no network."""
+    with unit_of_work(engine) as session:
+        service.queue_send(session=session, handoff_id=handoff_id)
+    with unit_of_work(engine) as session:
+        [job] = outbox.claim(session=session, now=utc_now(), lease_s=60, limit=10)
+        assert (job.kind, job.handoff_id) == ("send", handoff_id)
+        refusal = PartnerRefused("Odoo refused action_confirm: the product is archived")
+        outbox.record(session=session, outcomes=[outbox.Outcome(job=job, error=refusal)],
+                      now=utc_now(), backoff=outbox.Backoff(), max_server_errors=3)  # fmt: skip
+
+
+def test_a_plans_hand_off_the_partner_refused_is_replaced_and_never_sent_again(
+    engine: Engine, run: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARTNER_KEY", "a-key")
+    draft = accepted_draft(engine, run)
+    refused_by_the_partner(engine, draft.id or 0)
+    second = plan(run)  # a refusal commits nothing: its volume is planned again
+    assert sum(a["visors"] for a in second["partners"].values()) == draft.quantity
+    said = run.ok("plan", "accept")
+    assert "the partner refused, replaced" in said and said.rstrip().endswith(f": {draft.id}")
+    with unit_of_work(engine, read_only=True) as session:
+        old = session.get(Handoff, draft.id)
+        assert old is not None and old.state is HandoffState.REFUSED  # until its cancel is done
+        assert old.cancel_reason == (
+            f"replaced by plan {second['version']} (refused by the partner, a hand-off of plan "
+            f"{draft.plan_id})"
+        )
+        commands = session.exec(
+            select(HandoffCommand.kind, HandoffCommand.state)
+            .where(HandoffCommand.handoff_id == draft.id)
+            .order_by(HandoffCommand.id)  # type: ignore[arg-type]
+        ).all()
+        assert [(kind, str(state)) for kind, state in commands] == [
+            ("send", "failed"), ("cancel", "pending"),
+        ]  # fmt: skip
+        [new] = session.exec(select(Handoff).where(Handoff.plan_id == second["version"])).all()
+        assert (new.state, new.quantity) == (HandoffState.DRAFT, draft.quantity)
+    before = database_snapshot(engine)
+    code, _, err = run("handoff", "send", str(draft.id))  # refused before any call to the partner
+    assert code != 0 and err.count("\n") == 1, err
+    assert f"hand-off {draft.id} was replaced by plan {second['version']}" in err
+    assert database_snapshot(engine) == before
+    third = plan(run)
+    assert "refused" not in run.ok("plan", "accept", str(third["version"]))  # replaced once
 
 
 def test_plans_computed_together_are_accepted_one_after_the_other(
