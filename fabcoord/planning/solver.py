@@ -96,7 +96,7 @@ def solve(
         net = build(merged, costs, arcs)
     flows = solve_network(net)
     if not k:
-        return alike.split(read_solution(merged, net, flows))
+        return alike.solution(net, flows)
     for _ in range(rounds):
         potential = potentials(net, flows)
         if potential is None:
@@ -108,7 +108,7 @@ def solve(
         _keep_useful(costs, net, flows, potential, base, arcs)
         net = build(merged, costs, arcs)
         flows = solve_network(net)
-    return alike.split(read_solution(merged, net, flows))
+    return alike.solution(net, flows)
 
 
 def _row_hash(columns: int) -> IntArray:
@@ -128,14 +128,14 @@ class Alike:
     out among its needs again, in their order.
 
     ``problem.needs`` are the merged needs (a group's first need, with the group's quantity),
-    ``costs`` their costing (the rows of the problem's own); ``members[i]``: the needs merged
-    into need ``i``, ascending (``None`` when nothing was merged).
+    ``costs`` their costing (the rows of the problem's own); ``merged_into[n]``: the merged need
+    that need ``n`` is part of (``None`` when nothing was merged).
     """
 
     original: Problem
     problem: Problem
     costs: Costing
-    members: list[list[int]] | None
+    merged_into: IntArray | None
     reps: IntArray  # per merged need, the first of its needs (its index in ``original``)
 
     @classmethod
@@ -162,13 +162,10 @@ class Alike:
             return cls(problem, problem, costs, None, reps)
         index = np.searchsorted(reps, group)  # each need's merged need
         qty = np.bincount(index, weights=costs.qty, minlength=len(reps)).astype(np.int64)
-        members: list[list[int]] = [[] for _ in reps]
-        for need, i in enumerate(index.tolist()):
-            members[i].append(need)
         needs = [problem.needs[r] for r in reps.tolist()]
-        for i, own in enumerate(members):
-            if len(own) > 1:
-                needs[i] = dataclasses.replace(needs[i], quantity=int(qty[i]))
+        grouped = np.bincount(index, minlength=len(reps)) > 1
+        for i in np.nonzero(grouped)[0].tolist():
+            needs[i] = dataclasses.replace(needs[i], quantity=int(qty[i]))
         merged = dataclasses.replace(problem, needs=tuple(needs))
         dense_of = {}
         for kind in SERVICE_KINDS:
@@ -193,39 +190,52 @@ class Alike:
             _points=dict(costs._points),
             _dense=dense_of,
         )
-        return cls(problem, merged, merged_costs, members, reps)
+        return cls(problem, merged, merged_costs, index, reps)
 
-    def split(self, solution: Solution) -> Solution:
-        """The merged problem's solution as the problem's: each merged need's flows (by source)
-        fill its needs in order, and what is unmet is left to the last of them."""
-        if self.members is None:
-            return solution
-        needs = self.original.needs
-        served: dict[int, list[Flow]] = {}
-        for flow in solution.flows:
-            served.setdefault(flow.need, []).append(flow)
-        flows: list[Flow] = []
-        unmet = [0] * len(needs)
-        for i, own in enumerate(self.members):
-            mine = served.get(i, [])
-            if len(own) == 1:
-                flows += [Flow(need=own[0], source=f.source, quantity=f.quantity) for f in mine]
-                unmet[own[0]] = solution.unmet[i]
-                continue
-            left = [f.quantity for f in mine]
-            head = 0
-            for need in own:
-                want = needs[need].quantity
-                while want and head < len(mine):
-                    take = min(want, left[head])
-                    flows.append(Flow(need=need, source=mine[head].source, quantity=take))
-                    want -= take
-                    left[head] -= take
-                    if not left[head]:
-                        head += 1
-                unmet[need] = want
-        flows.sort(key=lambda f: (f.need, f.source))
-        return dataclasses.replace(solution, flows=tuple(flows), unmet=tuple(unmet))
+    def solution(self, net: Network, flows: IntArray) -> Solution:
+        """The problem's solution from the merged network's ``flows`` (see :meth:`split`)."""
+        served, unmet, totals = _read(self.problem, net, flows)
+        return _solution(self.original, *self.split(served, unmet), totals)
+
+    def split(self, served: Served, unmet: IntArray) -> tuple[Served, IntArray]:
+        """The merged problem's served quantities and unmet per need as the problem's: each
+        merged need's flows (by source) fill its needs in order, and what is unmet is left to
+        the last of them.
+
+        In arrays: a merged need's quantity is an interval, cut once by its needs' quantities
+        (in order) and once by its flows' (in order); each piece cut by both is a flow of one
+        need from one source."""
+        if self.merged_into is None:
+            return served, unmet
+        quantity = np.array([n.quantity for n in self.original.needs], dtype=np.int64)
+        if not len(served.need):
+            return served, quantity
+        order = np.argsort(self.merged_into, kind="stable")  # needs by merged need, in order
+        # intervals on one line: the merged needs' one after the other, each cut by its needs'
+        need_start = np.cumsum(quantity[order]) - quantity[order]
+        firsts = np.searchsorted(self.merged_into[order], np.arange(len(self.reps)))
+        merged_start = need_start[firsts]  # each merged need's: its first need's
+        # and each merged need's flows from its start, in their order
+        before = np.cumsum(served.quantity) - served.quantity
+        first = np.searchsorted(served.need, served.need)  # its merged need's first flow
+        flow_start = merged_start[served.need] + before - before[first]
+        flow_end = flow_start + served.quantity
+        cuts = np.unique(np.concatenate([need_start, flow_start, flow_end]))
+        flow = np.searchsorted(flow_start, cuts[:-1], side="right") - 1
+        inside = np.nonzero((flow >= 0) & (cuts[:-1] < flow_end[np.maximum(flow, 0)]))[0]
+        flow = flow[inside]
+        need = order[np.searchsorted(need_start, cuts[inside], side="right") - 1]
+        pieces = np.diff(cuts)[inside]
+        # a need's pieces are in its flows' order (by source): by need, the same order kept
+        by_need = np.argsort(need, kind="stable")
+        split = Served(
+            need=need[by_need],
+            kind=served.kind[flow[by_need]],
+            source=served.source[flow[by_need]],
+            quantity=pieces[by_need],
+        )
+        left = quantity - np.bincount(split.need, weights=split.quantity, minlength=len(quantity))
+        return split, left.astype(np.int64)
 
 
 def coarse_groups(costs: Costing) -> IntArray:
@@ -416,35 +426,70 @@ def solve_network(net: Network) -> IntArray:
     return result
 
 
+@dataclasses.dataclass
+class Served:
+    """A solution's flows as arrays (a flow per index): the need, the service arc kind and the
+    source's index among that kind's, the quantity; by need, then by source key."""
+
+    need: IntArray
+    kind: IntArray
+    source: IntArray
+    quantity: IntArray
+
+
+@dataclasses.dataclass
+class _Totals:
+    """What a solution reads from the network besides its flows."""
+
+    cost: int
+    unmet_cost: int
+    feeds: dict[tuple[str, str], int]
+
+
 def read_solution(problem: Problem, net: Network, flows: IntArray) -> Solution:
     """Flows per need and source, unmet quantities, and the cost."""
+    return _solution(problem, *_read(problem, net, flows))
+
+
+def _read(problem: Problem, net: Network, flows: IntArray) -> tuple[Served, IntArray, _Totals]:
+    """What :func:`read_solution` reads, as arrays: served, unmet per need, and the totals."""
     cost = int((flows * net.cost).sum())
-    unmet = np.zeros(len(problem.needs), dtype=np.int64)
     mask = net.kind == ARC_UNMET
-    np.add.at(unmet, net.need[mask], flows[mask])
+    unmet = np.bincount(net.need[mask], weights=flows[mask], minlength=len(problem.needs))
     unmet_cost = int((flows[mask] * net.cost[mask]).sum())
-    served: list[tuple[int, str, int]] = []
-    for kind, keys in _source_keys(problem).items():
-        used = np.nonzero((flows > 0) & (net.kind == kind))[0]
-        served += zip(
-            net.need[used].tolist(),
-            [keys[s] for s in net.source[used].tolist()],
-            flows[used].tolist(),
-            strict=True,
-        )
-    served.sort(key=lambda f: (f[0], f[1]))
+    used = np.nonzero((flows > 0) & np.isin(net.kind, SERVICE_KINDS))[0]
+    kind, source = net.kind[used], net.source[used]
+    rank = np.zeros(len(used), dtype=np.int64)  # the source's key's rank among its kind's
+    for k, keys in _source_keys(problem).items():
+        mine = kind == k
+        by_key = np.zeros(len(keys), dtype=np.int64)
+        by_key[sorted(range(len(keys)), key=keys.__getitem__)] = np.arange(len(keys))
+        rank[mine] = by_key[source[mine]]
+    order = np.lexsort((rank, net.need[used]))
+    used = used[order]
+    served = Served(
+        need=net.need[used], kind=kind[order], source=source[order], quantity=flows[used]
+    )
     feeds: dict[tuple[str, str], int] = {}
     fed = np.nonzero((flows > 0) & (net.kind == ARC_FEED))[0]
     for site_index, quantity in zip(net.source[fed].tolist(), flows[fed].tolist(), strict=True):
         site = problem.sites[site_index]
         feeds[(site.key, site.fablab)] = quantity
+    return served, unmet.astype(np.int64), _Totals(cost, unmet_cost, feeds)
+
+
+def _solution(problem: Problem, served: Served, unmet: IntArray, totals: _Totals) -> Solution:
+    keys = np.empty(len(served.need), dtype=object)
+    for k, names in _source_keys(problem).items():
+        mine = served.kind == k
+        keys[mine] = np.array(names, dtype=object)[served.source[mine]]
     return Solution(
-        flows=tuple(Flow(need=n, source=s, quantity=q) for n, s, q in served),
+        flows=tuple(map(Flow, served.need.tolist(), keys.tolist(), served.quantity.tolist())),
         unmet=tuple(unmet.tolist()),
-        cost=cost,
+        cost=totals.cost,
         solver=SOLVER,
-        unmet_cost=unmet_cost,
-        feeds=feeds,
+        unmet_cost=totals.unmet_cost,
+        feeds=totals.feeds,
     )
 
 
