@@ -319,7 +319,11 @@ def _keep_useful(
 
 def potentials(net: Network, flows: IntArray) -> npt.NDArray[np.float64] | None:
     """Node potentials under which every residual arc has a non-negative reduced cost
-    (Bellman-Ford from a virtual source linked to every node); None if it does not settle."""
+    (Bellman-Ford from a virtual source linked to every node); None if it does not settle.
+
+    Each pass relaxes the arcs into S, T and the sources first, then those into the needs from
+    the sources' new distances (paths alternate between the two): half the passes of relaxing
+    every arc at once, to the same distances (the shortest ones are unique)."""
     forward, backward = flows < net.capacity, flows > 0
     tails = np.concatenate([net.tail[forward], net.head[backward]])
     heads = np.concatenate([net.head[forward], net.tail[backward]])
@@ -327,13 +331,24 @@ def potentials(net: Network, flows: IntArray) -> npt.NDArray[np.float64] | None:
     order = np.argsort(heads, kind="stable")
     tails, heads, cost = tails[order], heads[order], cost[order]
     targets, starts = np.unique(heads, return_index=True)
+    split = int(np.searchsorted(targets, net.need0))  # targets before it: S, T, the sources
+    cut = int(starts[split]) if split < len(starts) else len(heads)
+    halves = [
+        (tails[:cut], cost[:cut], targets[:split], starts[:split]),
+        (tails[cut:], cost[cut:], targets[split:], starts[split:] - cut),
+    ]
+    halves = [half for half in halves if len(half[2])]
     dist = np.zeros(net.nodes, dtype=np.float64)
     for _ in range(BELLMAN_FORD_PASSES):
-        best = np.minimum.reduceat(dist[tails] + cost, starts)
-        improved = best < dist[targets]
-        if not improved.any():
+        settled = True
+        for tail, arc_cost, target, start in halves:
+            best = np.minimum.reduceat(dist[tail] + arc_cost, start)
+            improved = best < dist[target]
+            if improved.any():
+                dist[target[improved]] = best[improved]
+                settled = False
+        if settled:
             return dist
-        dist[targets[improved]] = best[improved]
     return None
 
 
