@@ -29,6 +29,7 @@ from fabcoord.planning.network import (
     IntArray,
     Network,
     build,
+    cells,
 )
 from fabcoord.planning.problem import Flow, Need, Problem, Solution
 
@@ -415,7 +416,7 @@ def price(
         many = np.count_nonzero(negative, axis=1) > m
         # rows with at most m arcs that gain take them all; the others their m most negative
         # (partitioning only those: most rows have few)
-        r, c = np.nonzero(negative[~many])
+        r, c = cells(negative[~many])
         r = np.nonzero(~many)[0][r]
         if many.any():
             crowded = np.nonzero(many)[0]
