@@ -136,12 +136,39 @@ Arcs = dict[int, BoolArray]
 """The service arcs in a network, per kind: a mask over that kind's :class:`Dense` matrix."""
 
 
-def build(problem: Problem, costs: Costing, arcs: Arcs) -> Network:
-    """The network of a problem with the service arcs ``arcs`` (see :meth:`Costing.dense`)."""
-    sites, assemblies, needs = problem.sites, problem.assemblies, problem.needs
-    ns, na, nn = len(sites), len(assemblies), len(needs)
+@dataclass
+class Sources:
+    """What the network takes from a problem's sites and assemblies, as arrays (so the coarse
+    problem's network is built in the worker from arrays alone, see ``solver.coarse_solve``)."""
+
+    limits: IntArray  # per site: the frames it can make
+    fed_site: IntArray  # the sites that feed an assembly …
+    fed_assembly: IntArray  # … and that assembly
+    assemble: IntArray  # per assembly: the visors it can assemble from frames fed to it
+    ready: IntArray  # per assembly: visors ready without frames (on hand, made itself)
+
+    @classmethod
+    def of(cls, problem: Problem) -> Sources:
+        sites, assemblies = problem.sites, problem.assemblies
+        assembly_of = {a.fablab: i for i, a in enumerate(assemblies)}
+        fed = [(i, assembly_of[s.fablab]) for i, s in enumerate(sites) if s.fablab in assembly_of]
+        return cls(
+            limits=np.array([s.frames_limit for s in sites], dtype=np.int64),
+            fed_site=np.array([i for i, _ in fed], dtype=np.int64),
+            fed_assembly=np.array([a for _, a in fed], dtype=np.int64),
+            assemble=np.array(
+                [max(0, a.visors_limit - a.on_hand - a.makes) for a in assemblies], dtype=np.int64
+            ),
+            ready=np.array([a.on_hand + a.makes for a in assemblies], dtype=np.int64),
+        )
+
+
+def build(problem: Problem | Sources, costs: Costing, arcs: Arcs) -> Network:
+    """The network of a problem (or of its :class:`Sources`, and the needs of ``costs``) with
+    the service arcs ``arcs`` (see :meth:`Costing.dense`)."""
+    sources = problem if isinstance(problem, Sources) else Sources.of(problem)
+    ns, na, nn = len(sources.limits), len(sources.ready), len(costs.qty)
     site0, asm_in0, asm_out0, need0 = 2, 2 + ns, 2 + ns + na, 2 + ns + 2 * na
-    assembly_of = {a.fablab: i for i, a in enumerate(assemblies)}
     parts: list[tuple[IntArray, ...]] = []
 
     def add(
@@ -163,26 +190,15 @@ def build(problem: Problem, costs: Costing, arcs: Arcs) -> Network:
         )
 
     site_idx = np.arange(ns, dtype=np.int64)
-    limits = np.array([s.frames_limit for s in sites], dtype=np.int64)
+    limits = sources.limits
     add(np.zeros(ns), site0 + site_idx, limits, 0, ARC_MAKE, -1, site_idx)
-    fed = [(i, assembly_of[s.fablab]) for i, s in enumerate(sites) if s.fablab in assembly_of]
-    if fed:
-        fi = np.array([i for i, _ in fed], dtype=np.int64)
-        fa = np.array([a for _, a in fed], dtype=np.int64)
+    if len(sources.fed_site):
+        fi, fa = sources.fed_site, sources.fed_assembly
         add(site0 + fi, asm_in0 + fa, limits[fi], 0, ARC_FEED, -1, fi)
     asm_idx = np.arange(na, dtype=np.int64)
-    add(
-        asm_in0 + asm_idx,
-        asm_out0 + asm_idx,
-        [max(0, a.visors_limit - a.on_hand - a.makes) for a in assemblies],
-        0,
-        ARC_ASSEMBLE,
-        -1,
-        asm_idx,
-    )
+    add(asm_in0 + asm_idx, asm_out0 + asm_idx, sources.assemble, 0, ARC_ASSEMBLE, -1, asm_idx)
     # visors ready without frames fed: on hand, and what a source makes itself (a partner)
-    ready = [a.on_hand + a.makes for a in assemblies]
-    add(np.zeros(na), asm_out0 + asm_idx, ready, 0, ARC_STOCK, -1, asm_idx)
+    add(np.zeros(na), asm_out0 + asm_idx, sources.ready, 0, ARC_STOCK, -1, asm_idx)
     qty, prio, need_idx = costs.qty, costs.prio, np.arange(nn, dtype=np.int64)
     first_node = {ARC_FRAME: site0, ARC_VISOR: asm_out0}
     for kind in SERVICE_KINDS:

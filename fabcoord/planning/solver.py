@@ -7,7 +7,6 @@ OR-Tools is used here and nowhere else.
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -15,7 +14,6 @@ import numpy.typing as npt
 from ortools.graph.python import min_cost_flow  # type: ignore[import-untyped]
 
 from fabcoord.errors import FabcoordError
-from fabcoord.geo import Point
 from fabcoord.planning.background import Pending, Worker
 from fabcoord.planning.network import (
     ARC_FEED,
@@ -28,10 +26,11 @@ from fabcoord.planning.network import (
     Dense,
     IntArray,
     Network,
+    Sources,
     build,
     cells,
 )
-from fabcoord.planning.problem import Flow, Need, Problem, Solution
+from fabcoord.planning.problem import Flow, Problem, Solution
 
 SOLVER = "or-tools min-cost flow"
 
@@ -77,24 +76,25 @@ def solve(
     """
     k = problem.weights.nearest if nearest_k is None else nearest_k
     costs = Costing.of(problem)
+    sources = Sources.of(problem)
     coarse: Pending[npt.NDArray[np.float64] | None] | None = None
     if k and rounds and len(problem.needs) >= coarse_from:
         group = coarse_groups(costs)
         coarse = (worker or Worker(fork=False)).submit(
-            coarse_solve, coarse_problem(problem, costs, group), k
+            coarse_solve, coarse_costing(problem, costs, group), sources, k
         )
     alike = Alike.of(problem, costs)
-    merged, costs = alike.problem, alike.costs
+    costs = alike.costs
     base = {kind: costs.dense(kind).nearest(k) for kind in SERVICE_KINDS}
     arcs = {kind: mask.copy() for kind, mask in base.items()}
-    net = build(merged, costs, arcs)
+    net = build(sources, costs, arcs)
     found = None if coarse is None else coarse.result()
     if found is not None:
         guess = np.empty(net.nodes, dtype=np.float64)
         guess[: net.need0] = found[: net.need0]  # S, T and the sources: the same nodes
         guess[net.need0 :] = found[net.need0 + group[alike.reps]]
         price(costs, net, guess, arcs)
-        net = build(merged, costs, arcs)
+        net = build(sources, costs, arcs)
     flows = solve_network(net)
     if not k:
         return alike.solution(net, flows)
@@ -107,7 +107,7 @@ def solve(
         if not added:  # the bound proves the cost within tolerance, or no arc left can help
             break
         _keep_useful(costs, net, flows, potential, base, arcs)
-        net = build(merged, costs, arcs)
+        net = build(sources, costs, arcs)
         flows = solve_network(net)
     return alike.solution(net, flows)
 
@@ -249,48 +249,44 @@ def coarse_groups(costs: Costing) -> IntArray:
     return result
 
 
-def coarse_problem(problem: Problem, costs: Costing, group: IntArray) -> Problem:
-    """The coarse problem (:func:`coarse_solve`): the needs of each group
+def coarse_costing(problem: Problem, costs: Costing, group: IntArray) -> Costing:
+    """The coarse problem's costing (:func:`coarse_solve`): the needs of each group
     (:func:`coarse_groups`) as one, the quantity summed, at the quantity-weighted centre and
-    mean date; the sources unchanged."""
+    mean date (rounded to the day), of its first need's item and priority; the sources
+    unchanged. Arrays only (its problem has the dates and weights, no site, assembly or need):
+    sent to the worker, it pickles in a fraction of the time the problem's objects would."""
     groups = int(group.max(initial=-1)) + 1
     qty = np.bincount(group, weights=costs.qty, minlength=groups)
     lat, lon, slack = (
         np.bincount(group, weights=costs.qty * x, minlength=groups) / np.maximum(qty, 1)
         for x in (costs.lat, costs.lon, costs.slack)
     )
-    first = np.zeros(groups, dtype=np.int64)
-    first[group[::-1]] = np.arange(len(group))[::-1]  # a need of each group
-    needs = []
-    for g in range(groups):
-        like = problem.needs[int(first[g])]
-        needs.append(
-            Need(
-                reference=like.reference,
-                line=like.line,
-                item=like.item,
-                quantity=int(qty[g]),
-                needed_by=problem.today + timedelta(days=round(float(slack[g]))),
-                priority=like.priority,
-                hospital=like.hospital,
-                point=Point(float(lat[g]), float(lon[g])),
-                region=like.region,
-            )
-        )
-    return dataclasses.replace(problem, needs=tuple(needs))
+    first = np.unique(group, return_index=True)[1]  # each group's first need
+    points = {kind: costs.source_points(kind) for kind in SERVICE_KINDS}
+    return dataclasses.replace(
+        costs,
+        problem=dataclasses.replace(problem, sites=(), assemblies=(), needs=()),
+        qty=qty.astype(np.int64),
+        prio=costs.prio[first],
+        slack=np.rint(slack).astype(np.int64),  # as round(): halves to even
+        lat=lat,
+        lon=lon,
+        is_frame=costs.is_frame[first],
+        _points=points,
+        _dense={},
+    )
 
 
-def coarse_solve(coarse: Problem, k: int) -> npt.NDArray[np.float64] | None:
-    """Node potentials of the coarse problem (:func:`coarse_problem`), each of its needs linked
+def coarse_solve(costs: Costing, sources: Sources, k: int) -> npt.NDArray[np.float64] | None:
+    """Node potentials of the coarse problem (:func:`coarse_costing`), each of its needs linked
     to its ``k`` nearest sources and solved once. Its nodes are those of the problem's network up
     to the first need (S, T, the sources), then one per group: a need takes its group's
     potential, a source its own, and pricing the full problem's arcs with them finds the long
     arcs its solution will need. None if the potentials do not settle (or there is no need)."""
-    if not coarse.needs:
+    if not len(costs.qty):
         return None
-    coarse_costs = Costing.of(coarse)
     coarse_net = build(
-        coarse, coarse_costs, {kind: coarse_costs.dense(kind).nearest(k) for kind in SERVICE_KINDS}
+        sources, costs, {kind: costs.dense(kind).nearest(k) for kind in SERVICE_KINDS}
     )
     return potentials(coarse_net, solve_network(coarse_net))
 
