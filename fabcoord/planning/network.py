@@ -65,14 +65,20 @@ def _dot(a: FloatArray, b: FloatArray) -> FloatArray:
     """``a @ b.T`` for rows of three: three outer products (a matrix product with an inner
     dimension of 3 gains nothing from BLAS, whose threads only spin on a shared machine)."""
     dot: FloatArray = np.multiply.outer(a[:, 0], b[:, 0])
+    term = np.empty_like(dot)
     for axis in (1, 2):
-        dot += np.multiply.outer(a[:, axis], b[:, axis])
+        dot += np.multiply.outer(a[:, axis], b[:, axis], out=term)
     return dot
 
 
-def _arc_km(dot: FloatArray) -> FloatArray:
-    h = np.clip((1.0 - dot) * 0.5, 0.0, 1.0)
-    result: FloatArray = (2 * EARTH_RADIUS_KM) * np.arcsin(np.sqrt(h, out=h), out=h)
+def _arc_km(dot: FloatArray, out: FloatArray | None = None) -> FloatArray:
+    """The arc in km of each dot product of unit vectors (``dot`` is overwritten), into
+    ``out`` if given."""
+    h = np.subtract(1.0, dot, out=dot)
+    h *= 0.5
+    np.clip(h, 0.0, 1.0, out=h)
+    np.arcsin(np.sqrt(h, out=h), out=h)
+    result: FloatArray = np.multiply(2 * EARTH_RADIUS_KM, h, out=h if out is None else out)
     return result
 
 
@@ -325,16 +331,22 @@ class Costing:
             step = max(1, BLOCK // len(s_lat))
             for begin in range(0, len(points), step):
                 at = points[begin : begin + step]
-                distance[begin : begin + step] = _arc_km(
-                    _dot(unit_vectors(at[:, 0], at[:, 1]), sources)
+                _arc_km(
+                    _dot(unit_vectors(at[:, 0], at[:, 1]), sources),
+                    out=distance[begin : begin + step],
                 )
             days, which = self._days(kind, rows)
             km, transit = self._per_place(distance)
             for begin in range(0, len(rows), step):
-                need = rows[begin : begin + step]
-                places = place[begin : begin + step]
-                cost[begin : begin + step] = self._cost(
-                    kind, need, days[which[begin : begin + step]], km[places], transit[places]
+                end = begin + step
+                self._cost(
+                    kind,
+                    rows[begin:end],
+                    days[which[begin:end]],
+                    km,
+                    transit,
+                    place[begin:end],
+                    out=cost[begin:end],
                 )
         cached = Dense(rows=rows, cost=cost, place=place, place_distance=distance)
         self._dense[kind] = cached
@@ -362,13 +374,17 @@ class Costing:
         quantities, which = np.unique(self.qty[rows], return_inverse=True)
         limit, r, stock = self.limit[kind], self.rate[kind], self.stock[kind]
         q = np.minimum(quantities.astype(np.float64)[:, None], limit[None, :])
-        made = np.where(r > 0, np.ceil((q - stock) / np.maximum(r, 1e-9)), 1e6)
+        made = np.subtract(q, stock)
+        made /= np.maximum(r, 1e-9)
+        np.ceil(made, out=made)
+        np.copyto(made, 1e6, where=~(r > 0)[None, :])  # a source that makes nothing
         start = self.start.get(kind)
         if start is not None and start.any():  # skipped: no source has a start day
-            made = made + start[None, :]
-        days = np.where(q <= stock, 0.0, made)
+            made += start[None, :]
+        np.copyto(made, 0.0, where=q <= stock)
         most = self.late_cap + max(0, int(self.slack[rows].max()))  # later is late_cap anyway
-        return np.minimum(days, most).astype(self.cost_type), which.reshape(-1)
+        np.minimum(made, most, out=made)
+        return made.astype(self.cost_type), which.reshape(-1)
 
     def _per_place(self, distance: FloatArray) -> tuple[CostArray, CostArray]:
         """Per place (row of ``distance``) and source: the distance's cost (km × its weight,
@@ -381,23 +397,32 @@ class Costing:
         return km, transit
 
     def _cost(
-        self, kind: int, need: IntArray, days: CostArray, km: CostArray, transit: CostArray
-    ) -> CostArray:
-        """Per unit: km × distance weight + days late × priority × lateness weight, the goods
-        made in ``days`` (a row per need, a column per source) and ``transit`` days on the road
-        (``km``: the distance's cost, see :meth:`_per_place`); plus each source's own cost per
-        unit."""
+        self,
+        kind: int,
+        need: IntArray,
+        days: CostArray,
+        km: CostArray,
+        transit: CostArray,
+        place: IntArray,
+        *,
+        out: CostArray,
+    ) -> None:
+        """Into ``out``, per unit: km × distance weight + days late × priority × lateness
+        weight, the goods made in ``days`` (a row per need, a column per source; overwritten)
+        and ``transit`` days on the road (``km``: the distance's cost, see :meth:`_per_place`;
+        both a row per place, ``place`` each need's); plus each source's own cost per unit."""
         w = self.problem.weights
         dtype = self.cost_type
-        late = days + transit
+        late = days
+        late += transit[place]
         late -= self.slack[need, None].astype(dtype)
         np.clip(late, 0, self.late_cap, out=late)
         late *= (w.lateness * self.prio[need, None]).astype(dtype)
-        cost: CostArray = km + late
+        np.take(km, place, axis=0, out=out, mode="clip")  # in range: clip skips a buffer
+        out += late
         extra = self.extra.get(kind)
         if extra is not None and extra.any():  # skipped: no source has a cost of its own
-            cost += extra.astype(dtype)[None, :]
-        return cost
+            out += extra.astype(dtype)[None, :]
 
 
 def late_days(*, finish_day: float, transit: int, slack_days: int) -> int:
