@@ -22,6 +22,7 @@ from fabcoord.planning.network import (
     ARC_VISOR,
     SERVICE_KINDS,
     Arcs,
+    BoolArray,
     Costing,
     Dense,
     IntArray,
@@ -374,7 +375,10 @@ def price(
     # integers here), half the memory traffic of float64
     largest = float(np.abs(potential).max(initial=0.0)) * 2 + float(net.cost.max(initial=0))
     dtype = np.float32 if largest < 2**24 else np.float64
-    gains: list[tuple[int, IntArray, IntArray, npt.NDArray[np.floating[Any]]]] = []
+    # then, with integer potentials, the same integers summed in int32 first: a row's least
+    # (cost + source potential) less the need's potential, one pass fewer over the matrices
+    in_int32 = dtype is np.float32 and bool(np.array_equal(potential, np.rint(potential)))
+    gains: list[_Gain] = []
     for kind in SERVICE_KINDS:
         dense = costs.dense(kind)
         if not dense.cost.size:
@@ -386,15 +390,28 @@ def price(
         if not len(rows):
             continue
         every = len(rows) == len(dense.rows)  # then no copies of the rows taken
-        reduced = np.subtract.outer(-need_pot[dense.rows[rows]], -src_pot, dtype=dtype)
-        reduced += dense.cost if every else dense.cost[rows]
-        np.copyto(reduced, np.inf, where=arcs[kind] if every else arcs[kind][rows])
-        lowest = reduced.min(axis=1)
-        gaining = np.nonzero(lowest < -1e-3)[0]
-        if not len(gaining):
+        need_rows = need_pot[dense.rows[rows]]
+        mask = arcs[kind] if every else arcs[kind][rows]
+        if in_int32:
+            summed = np.add(
+                dense.cost if every else dense.cost[rows],
+                src_pot.astype(np.int32)[None, :],
+                dtype=np.int32,
+            )
+            np.copyto(summed, np.iinfo(np.int32).max, where=mask)
+            gain = _Gain(kind, rows, summed, need_rows, mask, dtype)
+            lowest = summed.min(axis=1) - need_rows
+        else:
+            reduced = np.subtract.outer(-need_rows, -src_pot, dtype=dtype)
+            reduced += dense.cost if every else dense.cost[rows]
+            np.copyto(reduced, np.inf, where=mask)
+            gain = _Gain(kind, rows, reduced)
+            lowest = reduced.min(axis=1)
+        gain.gaining = np.nonzero(lowest < -1e-3)[0]
+        if not len(gain.gaining):
             continue
-        shift[dense.rows[rows[gaining]]] = lowest[gaining]
-        gains.append((kind, rows, gaining, reduced))
+        shift[dense.rows[rows[gain.gaining]]] = lowest[gain.gaining]
+        gains.append(gain)
     if cost is not None:
         shifted = potential.copy()
         shifted[net.need0 : net.need0 + nn] += shift
@@ -405,9 +422,9 @@ def price(
         if cost - bound <= tolerance * abs(bound):
             return 0
     added = 0
-    for kind, rows, gaining, reduced in gains:
-        m = min(PRICED_PER_NEED, reduced.shape[1])
-        block = reduced if len(gaining) == len(rows) else reduced[gaining]
+    for gain in gains:
+        kind, rows, gaining, block = gain.kind, gain.rows, gain.gaining, gain.reduced()
+        m = min(PRICED_PER_NEED, block.shape[1])
         negative = block < -1e-3
         many = np.count_nonzero(negative, axis=1) > m
         # rows with at most m arcs that gain take them all; the others their m most negative
@@ -422,6 +439,34 @@ def price(
         arcs[kind][rows[gaining[r]], c] = True
         added += len(r)
     return added
+
+
+@dataclasses.dataclass
+class _Gain:
+    """One kind's rows priced in :func:`price`: ``matrix`` holds their reduced costs (the arcs in
+    the network at infinity), or, given ``need_rows``, cost + source potential in int32 (the
+    arcs in the network at its largest), each row's need potential still to subtract."""
+
+    kind: int
+    rows: IntArray
+    matrix: npt.NDArray[Any]
+    need_rows: npt.NDArray[np.float64] | None = None
+    mask: BoolArray | None = None
+    dtype: type[np.floating[Any]] = np.float32
+    gaining: IntArray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def reduced(self) -> npt.NDArray[np.floating[Any]]:
+        """The gaining rows' reduced costs, the arcs in the network at infinity."""
+        every = len(self.gaining) == len(self.rows)
+        if self.need_rows is None or self.mask is None:
+            block: npt.NDArray[np.floating[Any]] = (
+                self.matrix if every else self.matrix[self.gaining]
+            )
+            return block
+        block = (self.matrix if every else self.matrix[self.gaining]).astype(self.dtype)
+        block -= self.need_rows[self.gaining, None]
+        np.copyto(block, np.inf, where=self.mask if every else self.mask[self.gaining])
+        return block
 
 
 def solve_network(net: Network) -> IntArray:
