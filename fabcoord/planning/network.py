@@ -264,7 +264,7 @@ class Costing:
         return cls(
             problem=problem,
             qty=np.array([n.quantity for n in needs], dtype=np.int64),
-            prio=np.array([max(1, n.priority) for n in needs], dtype=np.int64),
+            prio=np.maximum(np.array([n.priority for n in needs], dtype=np.int64), 1),
             slack=np.array([(n.needed_by - problem.today).days for n in needs], dtype=np.int64),
             lat=np.array([n.point.latitude for n in needs], dtype=np.float64),
             lon=np.array([n.point.longitude for n in needs], dtype=np.float64),
