@@ -550,7 +550,12 @@ def _solution(problem: Problem, served: Served, unmet: IntArray, totals: _Totals
         mine = served.kind == k
         keys[mine] = np.array(names, dtype=object)[served.source[mine]]
     return Solution(
-        flows=tuple(map(Flow, served.need.tolist(), keys.tolist(), served.quantity.tolist())),
+        flows=tuple(
+            map(
+                Flow._make,
+                zip(served.need.tolist(), keys.tolist(), served.quantity.tolist(), strict=True),
+            )
+        ),
         unmet=tuple(unmet.tolist()),
         cost=totals.cost,
         solver=SOLVER,
