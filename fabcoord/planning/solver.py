@@ -472,8 +472,12 @@ class _Gain:
                 self.matrix if every else self.matrix[self.gaining]
             )
             return block
-        block = (self.matrix if every else self.matrix[self.gaining]).astype(self.dtype)
-        block -= self.need_rows[self.gaining, None]
+        # exact: integers below 2**24 (the arcs in the network, inexact, are then set apart)
+        block = np.subtract(
+            self.matrix if every else self.matrix[self.gaining],
+            self.need_rows[self.gaining, None],
+            dtype=self.dtype,
+        )
         np.copyto(block, np.inf, where=self.mask if every else self.mask[self.gaining])
         return block
 
