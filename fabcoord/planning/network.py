@@ -211,9 +211,18 @@ def build(problem: Problem | Sources, costs: Costing, arcs: Arcs) -> Network:
         dense = costs.dense(kind)
         if not dense.cost.size:
             continue
-        row, src = cells(arcs[kind])
+        flat = np.flatnonzero(arcs[kind])  # as cells(), the flat index kept for the costs
+        row, src = np.divmod(flat, dense.cost.shape[1])
         need = dense.rows[row]
-        add(first_node[kind] + src, need0 + need, qty[need], dense.cost[row, src], kind, need, src)
+        add(
+            first_node[kind] + src,
+            need0 + need,
+            qty[need],
+            np.take(dense.cost, flat),
+            kind,
+            need,
+            src,
+        )
 
     add(need0 + need_idx, np.ones(nn), qty, 0, ARC_SINK, need_idx, -1)
     unmet_unit = costs.unmet_unit
