@@ -302,3 +302,61 @@ def test_alike_order_lines_merged_and_split_back_cost_what_solving_them_apart_co
         assert served + merged.unmet[index] == n.quantity
     for s in sites:
         assert sum(f.quantity for f in merged.flows if f.source == s.key) <= s.frames_limit
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_a_merged_needs_flows_fill_its_lines_in_order_by_source_and_the_last_keeps_the_unmet(
+    seed: int,
+) -> None:
+    """Each merged need's flows (in source order) are poured into its lines in line order: a
+    line takes what it wants before the next gets any, and what no flow reaches is unmet."""
+    rng = random.Random(seed)
+    lines = rng.randint(1, 12)
+    labels = [rng.randint(0, 3) for _ in range(lines)]  # a merged need's lines need not be adjacent
+    merged_into = np.unique(labels, return_inverse=True)[1].reshape(-1)
+    quantities = [rng.choice((0, 1, 5, 10)) for _ in range(lines)]
+    sites = tuple(site(f"fablab/s{i}", NANTES, 1) for i in range(4))
+    original = Problem(
+        TODAY, 14, sites, (), tuple(need(f"N{i}", q, NANTES) for i, q in enumerate(quantities))
+    )
+    groups = int(merged_into.max()) + 1
+    total = [
+        sum(q for q, g in zip(quantities, merged_into, strict=True) if g == m)
+        for m in range(groups)
+    ]
+    rows: list[tuple[int, int, int]] = []  # merged need, source, quantity
+    for m in range(groups):
+        left = rng.randint(0, total[m])
+        for s in sorted(rng.sample(range(4), rng.randint(0, 4))):
+            take = rng.randint(0, left)
+            if take:
+                rows.append((m, s, take))
+                left -= take
+    served = solver.Served(
+        need=np.array([r[0] for r in rows], dtype=np.int64),
+        kind=np.full(len(rows), ARC_FRAME, dtype=np.int64),
+        source=np.array([r[1] for r in rows], dtype=np.int64),
+        quantity=np.array([r[2] for r in rows], dtype=np.int64),
+    )
+    reps = np.array([int(np.nonzero(merged_into == m)[0][0]) for m in range(groups)])
+    alike = solver.Alike(original, original, Costing.of(original), merged_into, reps)
+
+    split, unmet = alike.split(served, np.zeros(groups, dtype=np.int64))
+
+    expected: list[tuple[int, int, int]] = []
+    left_over = list(quantities)
+    for m in range(groups):
+        own = [n for n in range(lines) if merged_into[n] == m]
+        for _, s, q in (r for r in rows if r[0] == m):
+            while q:
+                n = next(n for n in own if left_over[n])
+                take = min(q, left_over[n])
+                expected.append((n, s, take))
+                left_over[n] -= take
+                q -= take
+    got = list(
+        zip(split.need.tolist(), split.source.tolist(), split.quantity.tolist(), strict=True)
+    )
+    assert got == sorted(expected)
+    assert unmet.tolist() == left_over
