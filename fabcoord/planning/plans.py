@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from fabcoord import events
 from fabcoord.clock import utc_now
 from fabcoord.errors import FabcoordError, NotFound
-from fabcoord.planning import background, solver
+from fabcoord.planning import background, jsontext, solver
 from fabcoord.planning.capacity import Providers
 from fabcoord.planning.forecast import forecast
 from fabcoord.planning.inputs import Inputs, PlanSettings, gather
@@ -182,7 +182,7 @@ def _compute(
         "handoff_after_days": settings.handoff_after_days,
     }
     read = inputs.as_dict()
-    stored = _dump(read)
+    stored = jsontext.dumps(read)
     plan = Plan(
         created_at=now,
         created_by=actor,
@@ -190,9 +190,9 @@ def _compute(
         horizon_days=settings.horizon_days,
         solver=solution.solver,
         cost=solution.cost,
-        fingerprint=hashlib.sha256(stored.encode()).hexdigest(),
-        inputs=stored,
-        result=_dump(result),
+        fingerprint=hashlib.sha256(stored).hexdigest(),  # of the inputs' text, as stored
+        inputs=stored.decode(),
+        result=jsontext.dumps(result).decode(),
     )
     session.add(plan)
     session.flush()
@@ -415,11 +415,6 @@ def _view(
         inputs=json.loads(plan.inputs) if inputs is None else inputs,
         result=json.loads(plan.result) if result is None else result,
     )
-
-
-def _dump(value: Any) -> str:
-    """As JSON text; ``value`` is a tree of plain values (no cycle to check for)."""
-    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False, check_circular=False)
 
 
 __all__ = ["Inputs", "PlanView", "accept", "compute", "diff", "show"]
