@@ -45,7 +45,7 @@ from sqlmodel import Session, col, select
 
 from fabcoord import demand, events
 from fabcoord.planning.capacity import PartnerCapacity
-from suppliers.handoff import service
+from suppliers.handoff import drafts
 from suppliers.handoff.models import Handoff, HandoffLine, HandoffState, Partner
 
 if TYPE_CHECKING:
@@ -93,10 +93,10 @@ def partner_capacity(*, session: Session) -> list[PartnerCapacity]:
 def handed_off(*, session: Session) -> dict[tuple[str, int], int]:
     """Units already handed to partners per (order reference, line): never planned again."""
     result: dict[tuple[str, int], int] = {}
-    service.plan_drafts(session=session, lock=True)  # not sent while this plan is decided
+    drafts.plan_drafts(session=session, lock=True)  # not sent while this plan is decided
     rows = session.exec(
         select(Handoff)
-        .where(col(Handoff.state) != HandoffState.REFUSED, not_(service.PLAN_DRAFT))
+        .where(col(Handoff.state) != HandoffState.REFUSED, not_(drafts.PLAN_DRAFT))
         .order_by(col(Handoff.id))
     )
     recorded: dict[int, list[HandoffLine]] = {}
@@ -128,7 +128,7 @@ def booked(*, session: Session) -> dict[int, int]:
     """Visors handed to each partner (by id) and not delivered yet: its capacity already used."""
     rows = session.exec(
         select(Handoff.partner_id, Handoff.quantity, Handoff.delivered).where(
-            col(Handoff.state).in_(_BOOKING), not_(service.PLAN_DRAFT)
+            col(Handoff.state).in_(_BOOKING), not_(drafts.PLAN_DRAFT)
         )
     )
     result: dict[int, int] = {}
@@ -140,6 +140,8 @@ def booked(*, session: Session) -> dict[int, int]:
 def on_plan_accepted(*, session: Session, event: events.Event) -> None:
     """Record the accepted plan's partner allocations as draft hand-offs (never sent here),
     replacing the drafts of earlier plans nobody sent."""
+    from suppliers.handoff import service  # here: a plan (it only reads) needs none of it
+
     plan_id = event.payload["plan_id"]
     said: list[str] | None = event.payload.get("said")
     replaced = service.replace_plan_drafts(session=session, plan_id=plan_id)

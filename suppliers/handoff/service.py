@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_
 from sqlmodel import Session, col, select
 
 from fabcoord import demand, events
@@ -27,6 +26,7 @@ from fabcoord.ledger.models import Item, Location, LocationKind, MoveReason
 from fabcoord.ledger.posting import Leg, PostingRequest, post
 from fabcoord.records import Hospital
 from fabcoord.reference import hospital_location_code
+from suppliers.handoff.drafts import plan_drafts
 from suppliers.handoff.errors import (
     BelowMinimum,
     HandoffStateError,
@@ -414,20 +414,6 @@ def queue_cancel(*, session: Session, handoff_id: int) -> HandoffCommand | None:
         return None
     # a send may have reached the partner even though we never heard back: cancel by reference
     return _enqueue(session, handoff, "cancel")
-
-
-PLAN_DRAFT = and_(col(Handoff.state) == HandoffState.DRAFT, col(Handoff.plan_id).is_not(None))
-"""A draft an accepted plan recorded and nobody sent: the next accepted plan replaces it."""
-
-
-def plan_drafts(*, session: Session, lock: bool = False) -> list[Handoff]:
-    """The drafts accepted plans recorded and nobody sent yet: the next accepted plan replaces
-    them. ``lock``: held (``FOR UPDATE``) to the end of the transaction, so none of them is sent
-    while a plan that leaves them out is computed or accepted."""
-    query = select(Handoff).where(PLAN_DRAFT).order_by(col(Handoff.id))
-    if lock:
-        query = query.with_for_update()
-    return list(session.exec(query))
 
 
 def keep_exported(*, session: Session, handoff_id: int) -> Handoff:
