@@ -206,13 +206,14 @@ def _solve_with_minimums(
     (a min-cost flow cannot say "all or nothing"), until every partner used gets its minimum."""
     while True:
         solution = solver.solve(problem, worker=worker)
+        minimums = {a.key: a.minimum for a in problem.assemblies if a.kind == PARTNER}
         given: dict[str, int] = {}
-        for flow in solution.flows:
-            given[flow.source] = given.get(flow.source, 0) + flow.quantity
+        if minimums:  # what each partner is given (most flows come from elsewhere)
+            for flow in solution.flows:
+                if flow.source in minimums:
+                    given[flow.source] = given.get(flow.source, 0) + flow.quantity
         short = {
-            a.key: given[a.key]
-            for a in problem.assemblies
-            if a.kind == PARTNER and 0 < given.get(a.key, 0) < a.minimum
+            key: given[key] for key, least in minimums.items() if 0 < given.get(key, 0) < least
         }
         if not short:
             return problem, solution
