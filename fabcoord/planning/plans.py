@@ -122,6 +122,7 @@ def _compute(
         now=now,
     )
     problem, solution = _solve_with_minimums(problem, inputs, worker)
+    worker.release()  # it leaves while the plan is forecast and stored
     outlook, parts = forecast(
         problem, solution, handoff_after_days=settings.handoff_after_days, excluded=inputs.excluded
     )
