@@ -92,7 +92,18 @@ def gather(
     inputs = Inputs()
     horizon = settings.horizon_days
     regions = {r.id: r.name for r in session.exec(select(Region))}
-    labs = {lab.slug: lab for lab in session.exec(select(Fablab).order_by(col(Fablab.slug)))}
+    labs = {  # columns only, read by name (``lab.name``): no fablab objects
+        lab.slug: lab
+        for lab in session.execute(
+            sa_select(
+                col(Fablab.id),
+                col(Fablab.slug),
+                col(Fablab.name),
+                col(Fablab.city),
+                col(Fablab.region_id),
+            ).order_by(col(Fablab.slug))
+        )
+    }
     places: dict[str, tuple[Point, str]] = {}
     for slug, lab in labs.items():
         region = regions.get(lab.region_id, "")
