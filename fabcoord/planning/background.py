@@ -130,7 +130,7 @@ class Worker:
         return Pending(self, work, args)
 
     def _submit(self, work: Callable[..., Any], args: tuple[Any, ...]) -> bool:
-        if not self._pid or self._busy:
+        if not self._pid or self._busy or self._jobs < 0:
             return False
         try:
             _send(self._jobs, (work, args))
@@ -149,14 +149,21 @@ class Worker:
             return False, None
         return ok, answer
 
+    def release(self) -> None:
+        """No more steps: the worker is told to leave (its pipes closed) and this process goes
+        on while it does (a hundred megabytes to give back); :meth:`close` then reaps it. A step
+        submitted after this runs here."""
+        if self._jobs >= 0:
+            jobs, answers, self._jobs, self._answers = self._jobs, self._answers, -1, -1
+            self._busy = False
+            os.close(jobs)
+            os.close(answers)
+
     def close(self) -> None:
         """End the worker (it finishes a step under way first). Safe to call again, after a
         close interrupted (Ctrl-C while waiting for the worker): the pipes are closed once, and
         the worker is waited for until it is."""
-        if self._jobs >= 0:
-            jobs, answers, self._jobs, self._answers = self._jobs, self._answers, -1, -1
-            os.close(jobs)
-            os.close(answers)
+        self.release()
         if self._pid:
             with contextlib.suppress(ChildProcessError):  # reaped elsewhere (SIGCHLD ignored)
                 os.waitpid(self._pid, 0)

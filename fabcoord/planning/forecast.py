@@ -164,7 +164,9 @@ def forecast(
     parts = split_parts(problem, solution, rank)
     sites = {s.key: s for s in problem.sites}
     partners = {a.key: a for a in problem.assemblies if a.kind == PARTNER}
-    assembly_points = {a.fablab: a.point for a in problem.assemblies}
+    # where each source ships from: a site, a partner, or a fablab's assembly (``assembly/<slug>``)
+    points = {key: site.point for key, site in sites.items()}
+    points.update((a.key, a.point) for a in problem.assemblies)
     today = problem.today
     days: dict[int, str] = {}
 
@@ -175,40 +177,37 @@ def forecast(
             text = days[offset] = (today + timedelta(days=offset)).isoformat()
         return text
 
-    def source_point(part: Part) -> Point:
-        partner = partners.get(part.site)
-        if partner is not None:
-            return partner.point
-        if part.site.startswith("assembly/"):
-            return assembly_points[part.fablab]
-        return sites[part.site].point
-
     load: dict[str, float] = {}
     used_stock: dict[str, int] = {}
     ordered = sorted(parts, key=lambda p: (rank[p.need], p.site))
+    needs = problem.needs
     distances = _haversine_km(
-        [source_point(p) for p in ordered], [problem.needs[p.need].point for p in ordered]
+        [points[p.site] for p in ordered], [needs[p.need].point for p in ordered]
     ).tolist()
     for part, distance in zip(ordered, distances, strict=True):
-        partner = partners.get(part.site)
+        key = part.site
+        partner = partners.get(key)
         if partner is not None:  # from its lead time on, at its declared rate
-            load[part.site] = load.get(part.site, 0.0) + part.quantity
-            part.finish_day = partner.start_day + load[part.site] / max(partner.rate, 1e-9)
-        elif part.site.startswith("assembly/"):
-            part.finish_day = 0.0
+            work = load[key] = load.get(key, 0.0) + part.quantity
+            finish = partner.start_day + work / max(partner.rate, 1e-9)
+        elif key.startswith("assembly/"):
+            finish = 0.0
         else:
-            site = sites[part.site]
-            stock_left = site.on_hand - used_stock.get(part.site, 0)
-            part.from_stock = max(0, min(part.quantity, stock_left))
-            used_stock[part.site] = used_stock.get(part.site, 0) + part.from_stock
-            made = part.quantity - part.from_stock
-            load[part.site] = load.get(part.site, 0.0) + made
+            site = sites[key]
+            used = used_stock.get(key, 0)
+            from_stock = max(0, min(part.quantity, site.on_hand - used))
+            part.from_stock = from_stock
+            used_stock[key] = used + from_stock
+            made = part.quantity - from_stock
+            work = load[key] = load.get(key, 0.0) + made
             rate = site.frames_per_day
-            part.finish_day = (load[part.site] / rate) if made and rate > 0 else 0.0
+            finish = (work / rate) if made and rate > 0 else 0.0
+        part.finish_day = finish
         part.distance_km = round(distance)
-        done = math.ceil(part.finish_day)
-        part.completion = day(done)
-        part.delivery = day(done + transit_days(distance))
+        done = math.ceil(finish)
+        part.completion = days.get(done) or day(done)
+        arrives = done + transit_days(distance)
+        part.delivery = days.get(arrives) or day(arrives)
     by_need: dict[int, list[Part]] = {}
     for part in parts:
         by_need.setdefault(part.need, []).append(part)
@@ -331,17 +330,15 @@ def _handoff(
     volume = 0
     placed: dict[str, int] = {}
     for line in lines:
+        slow = 0
         for p in line.parts:
-            if p["site"] in partners:
-                placed[p["site"]] = placed.get(p["site"], 0) + p["quantity"]
-        slow = sum(
-            p["quantity"] - p["from_stock"]
-            for p in line.parts
-            if p["site"] not in partners
-            and (
-                p["finish_day"] > after_days or (line.late_days and p["delivery"] > line.needed_by)
-            )
-        )
+            site = p["site"]
+            if site in partners:
+                placed[site] = placed.get(site, 0) + p["quantity"]
+            elif p["finish_day"] > after_days or (
+                line.late_days and p["delivery"] > line.needed_by
+            ):
+                slow += p["quantity"] - p["from_stock"]
         if line.unmet or slow:
             volume += line.unmet + slow
             why = []

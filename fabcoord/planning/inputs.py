@@ -92,7 +92,18 @@ def gather(
     inputs = Inputs()
     horizon = settings.horizon_days
     regions = {r.id: r.name for r in session.exec(select(Region))}
-    labs = {lab.slug: lab for lab in session.exec(select(Fablab).order_by(col(Fablab.slug)))}
+    labs = {  # columns only, read by name (``lab.name``): no fablab objects
+        lab.slug: lab
+        for lab in session.execute(
+            sa_select(
+                col(Fablab.id),
+                col(Fablab.slug),
+                col(Fablab.name),
+                col(Fablab.city),
+                col(Fablab.region_id),
+            ).order_by(col(Fablab.slug))
+        )
+    }
     places: dict[str, tuple[Point, str]] = {}
     for slug, lab in labs.items():
         region = regions.get(lab.region_id, "")
@@ -343,28 +354,35 @@ def _needs(
         ).all()
     }
     places: dict[int, Point | str] = {}  # per hospital: its point, or why it has none
+    held: dict[int, tuple[str, str, str]] = {}  # per hospital: its name, city and region's name
+    days: dict[date, str] = {}  # per needed-by date: ISO (a few dozen for ten thousand lines)
+    planned, read, excluded = PLANNED_ITEMS, inputs.needs, inputs.excluded
     needs = []
-    for row in _open_lines(session):
-        reference, line, hospital_id, item, quantity, needed_by, priority = row
-        key = need_key(reference, line)
-        done = committed.get((reference, line), 0)
-        open_qty = max(0, quantity - done)
-        name, city, region_id = hospitals[hospital_id]
-        region = regions.get(region_id, "")
-        inputs.needs[key] = {
+    for reference, line, hospital_id, item, quantity, needed_by, priority in _open_lines(session):
+        key = f"{reference}/{line}"  # need_key(reference, line)
+        open_qty = quantity - committed.get((reference, line), 0) if committed else quantity
+        if open_qty < 0:
+            open_qty = 0
+        hospital = held.get(hospital_id)
+        if hospital is None:
+            name, city, region_id = hospitals[hospital_id]
+            hospital = held[hospital_id] = (name, city, regions.get(region_id, ""))
+        name, city, region = hospital
+        day = days.get(needed_by)
+        if day is None:
+            day = days[needed_by] = needed_by.isoformat()
+        read[key] = {
             "item": item,
             "quantity": quantity,
             "open": open_qty,
-            "needed_by": needed_by.isoformat(),
+            "needed_by": day,
             "priority": priority,
             "hospital": name,
         }
         if open_qty == 0:
             continue
-        if item not in PLANNED_ITEMS:
-            inputs.excluded[key] = (
-                f"{item} is not made by fablabs (only visors and frames are planned)"
-            )
+        if item not in planned:
+            excluded[key] = f"{item} is not made by fablabs (only visors and frames are planned)"
             continue
         place = places.get(hospital_id)
         if place is None:
@@ -374,7 +392,7 @@ def _needs(
                 place = str(error)
             places[hospital_id] = place
         if isinstance(place, str):
-            inputs.excluded[key] = place
+            excluded[key] = place
             continue
         needs.append(
             Need(

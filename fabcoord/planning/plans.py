@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from fabcoord import events
 from fabcoord.clock import utc_now
 from fabcoord.errors import FabcoordError, NotFound
-from fabcoord.planning import background, solver
+from fabcoord.planning import background, jsontext, solver
 from fabcoord.planning.capacity import Providers
 from fabcoord.planning.forecast import forecast
 from fabcoord.planning.inputs import Inputs, PlanSettings, gather
@@ -122,6 +122,7 @@ def _compute(
         now=now,
     )
     problem, solution = _solve_with_minimums(problem, inputs, worker)
+    worker.release()  # it leaves while the plan is forecast and stored
     outlook, parts = forecast(
         problem, solution, handoff_after_days=settings.handoff_after_days, excluded=inputs.excluded
     )
@@ -182,7 +183,7 @@ def _compute(
         "handoff_after_days": settings.handoff_after_days,
     }
     read = inputs.as_dict()
-    stored = _dump(read)
+    stored = jsontext.dumps(read)
     plan = Plan(
         created_at=now,
         created_by=actor,
@@ -190,9 +191,9 @@ def _compute(
         horizon_days=settings.horizon_days,
         solver=solution.solver,
         cost=solution.cost,
-        fingerprint=hashlib.sha256(stored.encode()).hexdigest(),
-        inputs=stored,
-        result=_dump(result),
+        fingerprint=hashlib.sha256(stored).hexdigest(),  # of the inputs' text, as stored
+        inputs=stored.decode(),
+        result=jsontext.dumps(result).decode(),
     )
     session.add(plan)
     session.flush()
@@ -206,13 +207,14 @@ def _solve_with_minimums(
     (a min-cost flow cannot say "all or nothing"), until every partner used gets its minimum."""
     while True:
         solution = solver.solve(problem, worker=worker)
+        minimums = {a.key: a.minimum for a in problem.assemblies if a.kind == PARTNER}
         given: dict[str, int] = {}
-        for flow in solution.flows:
-            given[flow.source] = given.get(flow.source, 0) + flow.quantity
+        if minimums:  # what each partner is given (most flows come from elsewhere)
+            for flow in solution.flows:
+                if flow.source in minimums:
+                    given[flow.source] = given.get(flow.source, 0) + flow.quantity
         short = {
-            a.key: given[a.key]
-            for a in problem.assemblies
-            if a.kind == PARTNER and 0 < given.get(a.key, 0) < a.minimum
+            key: given[key] for key, least in minimums.items() if 0 < given.get(key, 0) < least
         }
         if not short:
             return problem, solution
@@ -415,11 +417,6 @@ def _view(
         inputs=json.loads(plan.inputs) if inputs is None else inputs,
         result=json.loads(plan.result) if result is None else result,
     )
-
-
-def _dump(value: Any) -> str:
-    """As JSON text; ``value`` is a tree of plain values (no cycle to check for)."""
-    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False, check_circular=False)
 
 
 __all__ = ["Inputs", "PlanView", "accept", "compute", "diff", "show"]

@@ -48,7 +48,7 @@ from sqlmodel import Session, col, select
 
 from fabcoord import demand, events
 from fabcoord.planning.capacity import PartnerCapacity
-from suppliers.handoff import service
+from suppliers.handoff import proposals
 from suppliers.handoff.models import Handoff, HandoffLine, HandoffState, Partner
 
 if TYPE_CHECKING:
@@ -96,10 +96,10 @@ def partner_capacity(*, session: Session) -> list[PartnerCapacity]:
 def handed_off(*, session: Session) -> dict[tuple[str, int], int]:
     """Units already handed to partners per (order reference, line): never planned again."""
     result: dict[tuple[str, int], int] = {}
-    service.plan_proposals(session=session, lock=True)  # not sent while this plan is decided
+    proposals.plan_proposals(session=session, lock=True)  # not sent while this plan is decided
     rows = session.exec(
         select(Handoff)
-        .where(col(Handoff.state) != HandoffState.REFUSED, not_(service.PLAN_PROPOSAL))
+        .where(col(Handoff.state) != HandoffState.REFUSED, not_(proposals.PLAN_PROPOSAL))
         .order_by(col(Handoff.id))
     )
     recorded: dict[int, list[HandoffLine]] = {}
@@ -131,7 +131,7 @@ def booked(*, session: Session) -> dict[int, int]:
     """Visors handed to each partner (by id) and not delivered yet: its capacity already used."""
     rows = session.exec(
         select(Handoff.partner_id, Handoff.quantity, Handoff.delivered).where(
-            col(Handoff.state).in_(_BOOKING), not_(service.PLAN_PROPOSAL)
+            col(Handoff.state).in_(_BOOKING), not_(proposals.PLAN_PROPOSAL)
         )
     )
     result: dict[int, int] = {}
@@ -142,7 +142,9 @@ def booked(*, session: Session) -> dict[int, int]:
 
 def on_plan_accepted(*, session: Session, event: events.Event) -> None:
     """Record the accepted plan's partner allocations as draft hand-offs (never sent here),
-    replacing the drafts of earlier plans nobody sent."""
+    replacing what earlier plans recorded and no partner holds."""
+    from suppliers.handoff import service  # here: a plan (it only reads) needs none of it
+
     plan_id = event.payload["plan_id"]
     said: list[str] | None = event.payload.get("said")
     replaced = service.replace_plan_proposals(session=session, plan_id=plan_id)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_
 from sqlmodel import Session, col, select
 
 from fabcoord import demand, events
@@ -44,6 +43,7 @@ from suppliers.handoff.models import (
     Partner,
 )
 from suppliers.handoff.partners import get_partner
+from suppliers.handoff.proposals import plan_proposals
 from suppliers.handoff.remote import Delivery, RemoteOrder
 
 DOC_TYPE = "handoff"
@@ -419,25 +419,6 @@ def queue_cancel(*, session: Session, handoff_id: int) -> HandoffCommand | None:
         return None
     # a send may have reached the partner even though we never heard back: cancel by reference
     return _enqueue(session, handoff, "cancel")
-
-
-PLAN_PROPOSAL = and_(
-    col(Handoff.plan_id).is_not(None),
-    col(Handoff.state).in_((HandoffState.DRAFT, HandoffState.REFUSED)),
-)
-"""A hand-off an accepted plan recorded that no partner holds: a draft nobody sent, or one the
-partner's Odoo refused. The plan's proposal, not a commitment: the next accepted plan replaces it."""
-
-
-def plan_proposals(*, session: Session, lock: bool = False) -> list[Handoff]:
-    """The hand-offs accepted plans recorded that no partner holds (:data:`PLAN_PROPOSAL`): the
-    next accepted plan replaces them. ``lock``: held (``FOR UPDATE``) to the end of the
-    transaction, so none of them is sent while a plan that leaves them out is computed or
-    accepted."""
-    query = select(Handoff).where(PLAN_PROPOSAL).order_by(col(Handoff.id))
-    if lock:
-        query = query.with_for_update()
-    return list(session.exec(query))
 
 
 def keep_exported(*, session: Session, handoff_id: int) -> Handoff:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -17,6 +19,7 @@ from fabcoord.planning import plans
 from fabcoord.planning.capacity import Providers
 from fabcoord.planning.explain import explain
 from fabcoord.planning.inputs import PlanSettings
+from fabcoord.planning.models import Plan
 from fabcoord.records import Fablab, Hospital
 from print_farm import claims, handlers
 from print_farm.models import JobState, PrintJob
@@ -155,6 +158,30 @@ def test_a_plan_is_accepted_once_and_not_after_its_orders_changed(
         match=r"out of date: order line CMD-2026-000001/1: quantity 10 → 16",
     ):
         accept(engine, providers)
+
+
+def test_a_plan_stored_as_json_with_spaces_is_still_judged_on_its_inputs(
+    engine: Engine, providers: Providers, heard: list[events.Event]
+) -> None:
+    """Plans stored before the compact JSON text (``json.dumps``' spaces) compare as values."""
+    farm_in_nantes(engine)
+    ff.open_order(engine, "CMD-2026-000001", quantity=10)
+    first = compute(engine, providers)
+    second = compute(engine, providers)
+    with unit_of_work(engine) as session:
+        for plan in session.exec(select(Plan)):
+            assert json.loads(plan.inputs) == (first if plan.id == first.version else second).inputs
+            assert plan.fingerprint == hashlib.sha256(plan.inputs.encode()).hexdigest()
+            plan.inputs = json.dumps(json.loads(plan.inputs), sort_keys=True, ensure_ascii=False)
+            plan.result = json.dumps(json.loads(plan.result), sort_keys=True, ensure_ascii=False)
+            session.add(plan)
+    assert accept(engine, providers, first.version).accepted_at is not None
+    ff.open_order(engine, "CMD-2026-000001", quantity=16)
+    with pytest.raises(
+        plans.PlanNotAcceptable,
+        match=r"out of date: order line CMD-2026-000001/1: quantity 10 → 16",
+    ):
+        accept(engine, providers, second.version)
 
 
 def test_replanning_moves_queued_jobs_but_never_a_job_already_printing(

@@ -63,6 +63,25 @@ def test_a_step_failing_in_the_worker_is_run_here_and_raises_here() -> None:
         assert worker.submit(whose_pid, 2).result() is not None  # the worker still answers
 
 
+def test_a_released_worker_leaves_before_it_is_closed_and_later_steps_run_here() -> None:
+    with background.worker() as worker:
+        if not worker.forked:
+            pytest.skip("a single core, or threads running: no worker forked")
+        pid = worker.submit(whose_pid, 0).result()
+        worker.release()
+        assert os.waitpid(pid, 0)[0] == pid  # it left without being closed
+        assert worker.submit(whose_pid, 3).result() == os.getpid() + 3
+        worker.release()  # again: nothing to do
+    assert not worker.forked  # closed: it was reaped already
+
+
+def test_a_step_whose_answer_was_not_read_before_the_release_runs_here() -> None:
+    with background.worker() as worker:
+        pending = worker.submit(whose_pid, 0)
+        worker.release()
+        assert pending.result() == os.getpid()
+
+
 def test_a_step_that_cannot_be_sent_is_run_here() -> None:
     def local(offset: int) -> int:  # not picklable: a local function
         return os.getpid() + offset
