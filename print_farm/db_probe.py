@@ -1,25 +1,26 @@
 """A cheap way to tell that nothing was committed to the database since the last look.
 
 SQLite: ``PRAGMA data_version`` on a connection of its own (it changes when any other connection
-commits, this process's included). PostgreSQL: ``pg_current_wal_insert_lsn()`` (it moves with any
-write to the cluster: never still when something was committed, often moving when nothing of
-ours was). A mark equal to the last one means no commit since; a different one or None (the probe
-failed, or a database without one) means something may have changed. The caller reads what it
-needs after taking the mark, so a commit during its read shows as a new mark on the next look.
+commits, this process's included; no file read, no transaction). A mark equal to the last one
+means no commit since; a different one or None (the probe failed, or a database without such a
+mark) means something may have changed. The caller reads what it needs after taking the mark, so
+a commit during its read shows as a new mark on the next look. PostgreSQL has none cheap enough:
+the WAL position moves with every write to the cluster (other databases, vacuum), so looking at
+it added a round trip to nearly every look and saved none.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Any
 
 from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
-_QUERIES = {
-    "sqlite": "PRAGMA data_version",
-    "postgresql": "SELECT pg_current_wal_insert_lsn()",
-}
+RETRY_S = 30.0  # a probe that failed (connection lost, function refused) is tried again after
+_QUERIES = {"sqlite": "PRAGMA data_version"}
 
 
 class ChangeProbe:
@@ -30,10 +31,11 @@ class ChangeProbe:
         self.engine = engine
         self.query = _QUERIES.get(engine.dialect.name)
         self._connection: Any = None
+        self._retry_at = -math.inf
 
     def mark(self) -> object | None:
         """The current mark, or None when it cannot be had (then assume a change)."""
-        if self.query is None:
+        if self.query is None or time.monotonic() < self._retry_at:
             return None
         try:
             if self._connection is None:
@@ -44,12 +46,11 @@ class ChangeProbe:
                 row = cursor.fetchone()
             finally:
                 cursor.close()
-            if self.engine.dialect.name != "sqlite":
-                self._connection.rollback()  # no transaction left open between looks
             return row[0] if row else None
         except Exception as error:  # a lost connection: opened again on the next look
             log.debug("change probe failed: %s", error)
             self.close(invalidate=True)
+            self._retry_at = time.monotonic() + RETRY_S  # meanwhile: a change is assumed
             return None
 
     def close(self, *, invalidate: bool = False) -> None:

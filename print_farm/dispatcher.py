@@ -33,7 +33,7 @@ from print_farm.errors import ApiKeyUnavailable, AuthenticationFailed, OctoPrint
 from print_farm.farm_state import FarmState
 from print_farm.leases import LeaseKeeper
 from print_farm.octoprint import OctoPrintClient
-from print_farm.outcomes import Outcomes, Record, in_lock_order, write_record
+from print_farm.outcomes import FINAL, Outcomes, Record, in_lock_order, write_record
 from print_farm.push import PrinterEvent, PushSubscription
 from print_farm.registry import read_key
 from print_farm.repeated_errors import RepeatedErrors
@@ -152,6 +152,7 @@ class Dispatcher:
         self._mark: object | None = None  # the probe's mark when free printers were last read
         self._marks: dict[int, tuple[object, ...]] | None = None  # and what was read
         self._cancels: dict[int, int] | None = None
+        self._freed = False  # a write of ours ended a job and claimed none since the last look
         self._read_at = self._passed_at = -math.inf
         self._limit = asyncio.Semaphore(config.max_parallel)
 
@@ -246,8 +247,22 @@ class Dispatcher:
         starts' writes) or :meth:`operator_changed` finds a change. Events (a print ended, a
         printer turned idle, a start that did not go through) wake a pass at once; an idle farm
         costs a look at the database's change probe a tick, not a pass."""
-        if self.clock() - self._passed_at >= self.config.pass_s or await self.operator_changed():
+        if self.clock() - self._passed_at >= self.config.pass_s or (
+            self._may_be_free() and await self.operator_changed()
+        ):
             await self.step()
+
+    def _may_be_free(self) -> bool:
+        """Whether a printer of ours may be without a job, as last read or looked at or since
+        a write of ours ended a job without claiming the next: if none is, an operator's change
+        to a free printer cannot be missed, and a busy farm's ticks skip the look (a cancel
+        asked for is then read by the next pass, at most ``pass_s`` away)."""
+        return (
+            self._freed
+            or bool(self._marks)
+            or self._marks is None
+            or any(row.current_job_id is None for row in self.state.rows.values())
+        )
 
     async def step(self, *, poll_all: bool = False, plan: bool = True) -> None:
         """One pass: state, outcomes, then new starts (on the printers leased last)."""
@@ -319,7 +334,8 @@ class Dispatcher:
         no commit since the last look. Printers whose row or job differs from the one read are
         read again on the next refresh."""
         state, owner = self.state, self.config.owner
-        mark = await self.db.call(self._probe.mark)
+        self._freed = False  # a job ended by a write from now on shows in this look or the next
+        mark = await self.db.call(self._probe.mark) if self._probe.query else None
         if mark is not None and mark == self._mark:
             return False  # nothing committed since the last look (see print_farm.db_probe)
         marks, cancels = await self.db.read(
@@ -516,6 +532,9 @@ class Dispatcher:
             state.confirmed[:0] = confirmed  # refused then: each attempt is recorded once)
             self.outcomes.pending[:0] = records
             raise
+        claimed = {printer_id for printer_id, *_ in planned[1]} if planned is not None else set()
+        if any(r.verdict in FINAL and r.printer_id not in claimed for r in records):
+            self._freed = True
         for observed in changed:
             if (done := self.tracked.get(observed.printer_id)) is not None:
                 done.stored(now)

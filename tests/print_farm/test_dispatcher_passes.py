@@ -209,3 +209,34 @@ def test_a_tick_makes_a_pass_only_after_a_commit_that_changed_a_free_printer_or_
         assert dispatcher.active[busy_id].cancel_requested
     finally:
         asyncio.run(dispatcher.close())
+
+
+def test_a_tick_skips_the_look_while_every_printer_has_a_job(engine: Engine) -> None:
+    farm = ff.make_fablab(engine)
+    busy = ff.add_printer(engine, farm)
+    ff.stock_filament(engine, farm, lot="L1", grams=1000)
+    [job_id] = ff.enqueue(engine, ff.add_design(engine), 2)
+    ff.load(engine, busy, lot="L1", grams=100)
+    dispatcher = Dispatcher(engine, fr.fast_config("busy", pass_s=3600.0))
+    dispatcher.renew_leases()
+    with unit_of_work(engine) as session:
+        assert claims.claim_for_start(
+            session=session, job_id=job_id, printer_id=ff.printer(engine, busy).id, owner="busy"
+        )
+    looks = 0
+    look = dispatcher.db.read
+
+    async def counted(work: object) -> object:
+        nonlocal looks
+        looks += 1
+        return await look(work)  # type: ignore[arg-type]
+
+    try:
+        asyncio.run(dispatcher.refresh(full=True))
+        asyncio.run(dispatcher.operator_changed())  # a first look: no printer without a job
+        dispatcher._passed_at = time.monotonic()
+        dispatcher.db.read = counted  # type: ignore[method-assign]
+        asyncio.run(dispatcher.step_if_due())
+        assert looks == 0
+    finally:
+        asyncio.run(dispatcher.close())
