@@ -434,7 +434,15 @@ def farm_run(
             "--reconcile", help="REST poll period of a printer with live push, s.", min=0.2
         ),
     ] = 30.0,
-    tick: Annotated[float, typer.Option("--tick", help="Pass period, s.", min=0.05)] = 0.25,
+    tick: Annotated[
+        float,
+        typer.Option(
+            "--tick",
+            help="How often, s, free printers are looked at for an operator's change between "
+            "passes (events wake a pass at once; one runs at least every second).",
+            min=0.05,
+        ),
+    ] = 0.25,
     stagger: Annotated[
         float, typer.Option("--stagger", help="Seconds between two starts.", min=0)
     ] = 0.25,

@@ -15,7 +15,11 @@ class DispatcherConfig:
         owner: this dispatcher's id in printer leases (unique per running dispatcher).
         lease_s: how long a lease lasts without renewal (a dead dispatcher's printers are taken
             over after this).
-        tick_s: pause between passes (planning, reconciling); events wake it earlier.
+        tick_s: how often operator changes to free printers (bed cleared, spool loaded, printer
+            enabled) are looked for between passes: one narrow query, a pass only when it finds
+            one; events (a print ended, a printer's state changed) wake a pass at once.
+        pass_s: the longest time between two passes: what is only due by time (REST polls,
+            re-plans of idle printers, retries, cancels asked for, confirmed starts' writes).
         poll_s: REST poll of each printer whose push socket is down (or without push).
         reconcile_s: REST poll of each printer whose push socket is live: the safety net and
             reconciliation (push events drive the state; polling a thousand printers every few
@@ -37,6 +41,7 @@ class DispatcherConfig:
     actor: str
     lease_s: float = 15.0
     tick_s: float = 0.25
+    pass_s: float = 1.0
     poll_s: float = 5.0
     reconcile_s: float = 30.0
     stagger_s: float = 0.25

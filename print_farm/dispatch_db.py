@@ -135,6 +135,25 @@ _FREE_MARKS = sa_select(_PRINTER.c.id, *(_PRINTER.c[name] for name in FREE_MARKS
 )
 
 
+def cancels_asked(*, session: Session, owner: str) -> dict[int, int]:
+    """Job -> printer of the jobs starting or printing on ``owner``'s printers whose cancel an
+    operator asked for (``farm cancel``)."""
+    active = [state.value for state in _ACTIVE]
+    rows = session.execute(_CANCELS, {"owner": owner, "active": active})
+    return {job_id: printer_id for job_id, printer_id in rows}
+
+
+_CANCELS = (
+    sa_select(_JOB.c.id, _JOB.c.printer_id)
+    .join(_PRINTER, _PRINTER.c.id == _JOB.c.printer_id)
+    .where(
+        _PRINTER.c.lease_owner == bindparam("owner"),
+        _JOB.c.status.in_(bindparam("active", expanding=True)),
+        _JOB.c.cancel_requested.is_(True),
+    )
+)
+
+
 def free_marks(row: PrinterRow) -> tuple[object, ...]:
     """What :func:`free_printer_marks` reads, from a row already read."""
     return tuple(getattr(row, name) for name in FREE_MARKS)

@@ -27,12 +27,13 @@ from sqlmodel import Session
 from fabcoord.db import bounded_engine, ping_when_idle
 from print_farm import claims, dispatch_db
 from print_farm.db_gateway import DbGateway
+from print_farm.db_probe import ChangeProbe
 from print_farm.dispatch_config import DispatcherConfig
 from print_farm.errors import ApiKeyUnavailable, AuthenticationFailed, OctoPrintError
 from print_farm.farm_state import FarmState
 from print_farm.leases import LeaseKeeper
 from print_farm.octoprint import OctoPrintClient
-from print_farm.outcomes import Outcomes, Record, in_lock_order, write_record
+from print_farm.outcomes import FINAL, Outcomes, Record, in_lock_order, write_record
 from print_farm.push import PrinterEvent, PushSubscription
 from print_farm.registry import read_key
 from print_farm.repeated_errors import RepeatedErrors
@@ -103,7 +104,7 @@ class Dispatcher:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config, self.clock = config, clock
-        pool = config.db_workers + 2  # the workers, the leases' thread, one spare
+        pool = config.db_workers + 3  # the workers, the leases' thread, the probe, one spare
         # no ping before every unit of work (a round trip each, several per print on
         # PostgreSQL): only a connection idle for a while is checked; one that died meanwhile
         # fails its pass, which is retried (every write is one transaction). The pool hands out
@@ -147,7 +148,12 @@ class Dispatcher:
             "dispatcher pass", log, first_s=config.backoff_s, most_s=config.backoff_max_s
         )
         self._by_name: dict[str, Tracked] = {}
-        self._read_at = -math.inf
+        self._probe = ChangeProbe(self.engine)
+        self._mark: object | None = None  # the probe's mark when free printers were last read
+        self._marks: dict[int, tuple[object, ...]] | None = None  # and what was read
+        self._cancels: dict[int, int] | None = None
+        self._freed = False  # a write of ours ended a job and claimed none since the last look
+        self._read_at = self._passed_at = -math.inf
         self._limit = asyncio.Semaphore(config.max_parallel)
 
     # what tests, benchmarks and the live view read
@@ -191,10 +197,11 @@ class Dispatcher:
                 await self.step(poll_all=False, plan=False)
                 return
             leases = asyncio.create_task(self.leases.keep(stop))
+            quiet = False  # woken by the tick, not by an event: a pass only if one is due
             while not stop.is_set():
                 pause = 0.0
                 try:
-                    await self.step()
+                    await (self.step_if_due() if quiet else self.step())
                 except Exception as error:  # a daemon keeps going; the next pass rereads
                     pause = self.errors.failed(error)
                 else:
@@ -202,6 +209,7 @@ class Dispatcher:
                 if on_pass is not None:
                     on_pass()
                 self.wake.clear()
+                quiet = False
                 if pause > 0:  # failing: wait it out (events, leases and starts go on)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), pause)
@@ -209,8 +217,10 @@ class Dispatcher:
                 gap = self.pass_gap()
                 if gap > 0:  # what happens meanwhile waits for the next pass
                     await asyncio.sleep(gap)
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(self._wait(stop), max(0.0, self.config.tick_s - gap))
+                except TimeoutError:
+                    quiet = True
         finally:
             if leases is not None:
                 leases.cancel()
@@ -231,9 +241,33 @@ class Dispatcher:
             for waiter in waiters:
                 waiter.cancel()
 
+    async def step_if_due(self) -> None:
+        """What a tick does when no event woke it: a pass (:meth:`step`) only if the last one
+        is ``config.pass_s`` old (what is due by time: polls, re-plans, retries, the confirmed
+        starts' writes) or :meth:`operator_changed` finds a change. Events (a print ended, a
+        printer turned idle, a start that did not go through) wake a pass at once; an idle farm
+        costs a look at the database's change probe a tick, not a pass."""
+        if self.clock() - self._passed_at >= self.config.pass_s or (
+            self._may_be_free() and await self.operator_changed()
+        ):
+            await self.step()
+
+    def _may_be_free(self) -> bool:
+        """Whether a printer of ours may be without a job, as last read or looked at or since
+        a write of ours ended a job without claiming the next: if none is, an operator's change
+        to a free printer cannot be missed, and a busy farm's ticks skip the look (a cancel
+        asked for is then read by the next pass, at most ``pass_s`` away)."""
+        return (
+            self._freed
+            or bool(self._marks)
+            or self._marks is None
+            or any(row.current_job_id is None for row in self.state.rows.values())
+        )
+
     async def step(self, *, poll_all: bool = False, plan: bool = True) -> None:
         """One pass: state, outcomes, then new starts (on the printers leased last)."""
-        due = self.clock() - self._read_at >= self.full_read_every()
+        self._passed_at = self.clock()
+        due = self._passed_at - self._read_at >= self.full_read_every()
         await self.refresh(full=poll_all or not plan or due)
         await self._sync(list(self.state.rows.values()))
         await self._poll_due(poll_all)
@@ -277,17 +311,7 @@ class Dispatcher:
         by an event were most of the dispatcher's cost."""
         state, owner = self.state, self.config.owner
         if not full:
-            marks = await self.db.read(
-                lambda session: dispatch_db.free_printer_marks(session=session, owner=owner)
-            )
-            for printer_id, mark in marks.items():
-                row = state.rows.get(printer_id)
-                if (
-                    row is None
-                    or row.current_job_id is not None
-                    or dispatch_db.free_marks(row) != mark
-                ):
-                    state.touch(printer_id)
+            await self.operator_changed()
             if not state.touched:
                 return
         touched = set(state.touched)
@@ -302,6 +326,35 @@ class Dispatcher:
             state.active.pop(printer_id, None)
         state.rows.update((row.id, row) for row in rows)
         state.active.update((job.printer_id, job) for job in active)
+
+    async def operator_changed(self) -> bool:
+        """Whether a printer without a job changed since the last look (``farm clear``,
+        ``printers load|enable|disable``, or a job's end just written) or a cancel was asked
+        for: two narrow queries tell, and not even they when the database's change probe shows
+        no commit since the last look. Printers whose row or job differs from the one read are
+        read again on the next refresh."""
+        state, owner = self.state, self.config.owner
+        self._freed = False  # a job ended by a write from now on shows in this look or the next
+        mark = await self.db.call(self._probe.mark) if self._probe.query else None
+        if mark is not None and mark == self._mark:
+            return False  # nothing committed since the last look (see print_farm.db_probe)
+        marks, cancels = await self.db.read(
+            lambda session: (
+                dispatch_db.free_printer_marks(session=session, owner=owner),
+                dispatch_db.cancels_asked(session=session, owner=owner),
+            )
+        )
+        changed = marks != self._marks or cancels != self._cancels
+        self._mark, self._marks, self._cancels = mark, marks, cancels
+        for printer_id, free in marks.items():
+            row = state.rows.get(printer_id)
+            if row is None or row.current_job_id is not None or dispatch_db.free_marks(row) != free:
+                state.touch(printer_id)
+        for job_id, printer_id in cancels.items():
+            job = state.active.get(printer_id)
+            if job is None or job.id != job_id or not job.cancel_requested:
+                state.touch(printer_id)
+        return changed
 
     async def wait_for_starts(self) -> None:
         """Wait until every start launched so far is confirmed or requeued."""
@@ -328,6 +381,7 @@ class Dispatcher:
     def _close_threads(self) -> None:  # waits for calls still running: not on the loop
         self.leases.close()
         self.db.close()
+        self._probe.close()
         self.engine.dispose()
 
     def views(self) -> list[PrinterView]:
@@ -383,7 +437,7 @@ class Dispatcher:
         if not was_idle and is_idle(tracked.state):
             wake = True  # a print's end and the printer's next job, in one pass
         elif event.kind == "PrintDone" and not is_idle(tracked.state):
-            # still finishing: the pass waits for the printer to turn idle (or the next tick),
+            # still finishing: the pass waits for the printer to turn idle (or ``pass_s``),
             # to write the print's outcome and claim the printer's next job in one write
             wake = False
         if wake:
@@ -478,6 +532,9 @@ class Dispatcher:
             state.confirmed[:0] = confirmed  # refused then: each attempt is recorded once)
             self.outcomes.pending[:0] = records
             raise
+        claimed = {printer_id for printer_id, *_ in planned[1]} if planned is not None else set()
+        if any(r.verdict in FINAL and r.printer_id not in claimed for r in records):
+            self._freed = True
         for observed in changed:
             if (done := self.tracked.get(observed.printer_id)) is not None:
                 done.stored(now)

@@ -263,7 +263,7 @@ class Starter:
             if not started:  # a confirmed start has just read the printer; else read it now
                 tracked.last_poll = -math.inf
                 self.wake.set()  # to plan the printer again or judge the start soon
-            # a confirmed start is written ``printing`` by the next pass, at most ``tick_s`` away:
+            # a confirmed start is written ``printing`` by the next pass, at most ``pass_s`` away:
             # woken for it, a busy farm made a pass (a read and a write) per start as well as per
             # print end; unwoken, it rides with the next print end's writes
 

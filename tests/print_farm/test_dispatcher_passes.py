@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from types import SimpleNamespace
 
 from sqlalchemy import Engine, update
 
 from fabcoord.db import unit_of_work
-from print_farm import claims
+from print_farm import claims, queue
 from print_farm.dispatcher import Dispatcher
 from print_farm.models import FarmPrinter
 from print_farm.push import PrinterEvent
@@ -161,3 +162,81 @@ def test_a_print_done_wakes_a_pass_once_the_printer_is_idle_not_while_it_finishe
     assert tracked.done_file == "a.gcode" and not dispatcher.wake.is_set()  # still finishing
     dispatcher._on_event(PrinterEvent("p1", "current", {"state": "Operational"}))
     assert dispatcher.wake.is_set()  # its outcome and its next job: one pass
+
+
+def test_a_tick_makes_a_pass_only_after_a_commit_that_changed_a_free_printer_or_a_cancel(
+    engine: Engine,
+) -> None:
+    farm = ff.make_fablab(engine)
+    free, busy = ff.add_printer(engine, farm), ff.add_printer(engine, farm)
+    ff.stock_filament(engine, farm, lot="L1", grams=1000)
+    design = ff.add_design(engine)
+    [job_id] = ff.enqueue(engine, design, 2)
+    ff.load(engine, busy, lot="L1", grams=100)
+    dispatcher = Dispatcher(engine, fr.fast_config("ticks", pass_s=3600.0))
+    dispatcher.renew_leases()
+    with unit_of_work(engine) as session:
+        busy_id = ff.printer(engine, busy).id
+        assert claims.claim_for_start(
+            session=session, job_id=job_id, printer_id=busy_id, owner="ticks"
+        )
+    passes: list[bool] = []
+
+    async def step(*, poll_all: bool = False, plan: bool = True) -> None:
+        passes.append(True)
+        await dispatcher.refresh(full=True)
+
+    dispatcher.step = step  # type: ignore[method-assign]
+
+    def tick() -> int:
+        before = len(passes)
+        asyncio.run(dispatcher.step_if_due())
+        return len(passes) - before
+
+    try:
+        asyncio.run(dispatcher.refresh(full=True))
+        dispatcher._passed_at = time.monotonic()  # a pass just made
+        tick()  # the first look reads what it compares with
+        assert tick() == 0  # nothing committed: not even the narrow queries
+        ff.load(engine, free, lot="L1", grams=100)  # printers load, by another process
+        assert tick() == 1
+        assert tick() == 0
+        set_notice(engine, free, "a commit that changes nothing a pass reads")
+        assert tick() == 0
+        with unit_of_work(engine) as session:
+            queue.cancel_job(session=session, job_id=job_id)  # farm cancel of a printing job
+        assert tick() == 1
+        assert dispatcher.active[busy_id].cancel_requested
+    finally:
+        asyncio.run(dispatcher.close())
+
+
+def test_a_tick_skips_the_look_while_every_printer_has_a_job(engine: Engine) -> None:
+    farm = ff.make_fablab(engine)
+    busy = ff.add_printer(engine, farm)
+    ff.stock_filament(engine, farm, lot="L1", grams=1000)
+    [job_id] = ff.enqueue(engine, ff.add_design(engine), 2)
+    ff.load(engine, busy, lot="L1", grams=100)
+    dispatcher = Dispatcher(engine, fr.fast_config("busy", pass_s=3600.0))
+    dispatcher.renew_leases()
+    with unit_of_work(engine) as session:
+        assert claims.claim_for_start(
+            session=session, job_id=job_id, printer_id=ff.printer(engine, busy).id, owner="busy"
+        )
+    looks = 0
+    look = dispatcher.db.read
+
+    async def counted(work: object) -> object:
+        nonlocal looks
+        looks += 1
+        return await look(work)  # type: ignore[arg-type]
+
+    try:
+        asyncio.run(dispatcher.refresh(full=True))
+        asyncio.run(dispatcher.operator_changed())  # a first look: no printer without a job
+        dispatcher._passed_at = time.monotonic()
+        dispatcher.db.read = counted  # type: ignore[method-assign]
+        asyncio.run(dispatcher.step_if_due())
+        assert looks == 0
+    finally:
+        asyncio.run(dispatcher.close())
