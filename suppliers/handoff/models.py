@@ -69,8 +69,10 @@ class Handoff(SQLModel, table=True):
         manual: placed by hand (no API): ``handoff confirm``/``receive`` record what the partner says.
         delivered: units posted into the ledger so far (sum of the receipts).
         plan_id: the accepted plan that recorded it as a draft (None: made by hand); such a
-            draft, never sent, is replaced (cancelled) when a later plan is accepted.
-        cancel_reason: why it was cancelled (empty: not cancelled, or cancelled by hand).
+            draft, never sent or refused by the partner, is replaced when a later plan is
+            accepted (a draft cancelled at once, a refused one through the outbox).
+        cancel_reason: why it was cancelled, or is being cancelled (a refused one replaced, its
+            cancel not carried out yet); empty: not cancelled, or cancelled by hand.
     """
 
     __tablename__ = "handoff"

@@ -33,9 +33,11 @@ cover; :func:`subscribe` hears ``plan_accepted``.
   (their volume is planned again, so sending one later would book it twice): each gets its cause
   and a cancel through the outbox (the refusal may have come after the order was created), and
   can no longer be sent. Hand-offs sent, queued, confirmed or made by hand stay and count. The
-  providers lock those proposals (``FOR UPDATE``) while a plan is computed or accepted, so none
-  is sent between the plan's check of its inputs and their replacement; one sent before is
-  counted again, and the plan's check then refuses the plan as out of date.
+  providers lock those proposals, and the plans' queued hand-offs the partner may still refuse
+  (``FOR UPDATE``), while a plan is computed or accepted, so none is sent or refused between the
+  plan's check of its inputs and their replacement (a refusal then waits, and the next plan
+  replaces it); one sent or refused before is counted again, and the plan's check then refuses
+  the plan as out of date.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def partner_capacity(*, session: Session) -> list[PartnerCapacity]:
 def handed_off(*, session: Session) -> dict[tuple[str, int], int]:
     """Units already handed to partners per (order reference, line): never planned again."""
     result: dict[tuple[str, int], int] = {}
-    proposals.plan_proposals(session=session, lock=True)  # not sent while this plan is decided
+    proposals.lock_unsettled(session=session)  # none sent or refused while this plan is decided
     rows = session.exec(
         select(Handoff)
         .where(col(Handoff.state) != HandoffState.REFUSED, not_(proposals.PLAN_PROPOSAL))

@@ -26,3 +26,22 @@ def plan_proposals(*, session: Session, lock: bool = False) -> list[Handoff]:
     if lock:
         query = query.with_for_update()
     return list(session.exec(query))
+
+
+_UNSETTLED = (HandoffState.DRAFT, HandoffState.QUEUED, HandoffState.REFUSED)
+
+
+def lock_unsettled(*, session: Session) -> None:
+    """Hold (``FOR UPDATE``, to the end of the transaction) the hand-offs accepted plans recorded
+    whose standing may still change: drafts (they may be sent), queued ones (the partner may
+    refuse them) and refused ones (they may be sent again). While a plan is computed or accepted
+    none of them changes: a refusal committed between the plan's check of its inputs and the
+    replacement of its proposals would be replaced by a plan that counted it as handed off; it
+    waits, and the next plan sees it."""
+    query = (
+        select(Handoff.id)
+        .where(col(Handoff.plan_id).is_not(None), col(Handoff.state).in_(_UNSETTLED))
+        .order_by(col(Handoff.id))
+        .with_for_update()
+    )
+    session.exec(query).all()

@@ -450,7 +450,9 @@ def replace_plan_proposals(*, session: Session, plan_id: int) -> list[Handoff]:
                 f"replaced by plan {plan_id} (refused by the partner, a hand-off of plan "
                 f"{handoff.plan_id})"
             )
-            _enqueue(session, handoff, "cancel")
+            if _pending(session, ident, "cancel") is None:  # not cancelled by hand already
+                _enqueue(session, handoff, "cancel")
+            session.add(handoff)
         else:
             _set(handoff, HandoffState.CANCELLED)
             handoff.cancel_reason = (

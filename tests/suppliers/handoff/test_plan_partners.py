@@ -4,6 +4,7 @@ bad partner input refused in one line. Through ``cli.run``, as the composition r
 
 from __future__ import annotations
 
+import threading
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from sqlmodel import select
 from fabcoord import demand
 from fabcoord.clock import utc_now
 from fabcoord.db import unit_of_work
-from fabcoord.planning import handoff_recommendation
+from fabcoord.planning import handoff_recommendation, plans
 from fabcoord.records import Hospital
 from suppliers.handoff import outbox, service
 from suppliers.handoff.errors import PartnerRefused
@@ -300,6 +301,62 @@ def test_a_plans_hand_off_the_partner_refused_is_replaced_and_never_sent_again(
     assert database_snapshot(engine) == before
     third = plan(run)
     assert "refused" not in run.ok("plan", "accept", str(third["version"]))  # replaced once
+
+
+def test_a_refusal_while_a_plan_is_accepted_waits_and_the_next_plan_replaces_it(
+    engine: Engine, run: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The partner refuses a queued hand-off while a plan that counted it as handed off is being
+    accepted (after its inputs were checked): the refusal waits for the accept, the hand-off stays
+    refused and sendable, and the next plan places its volume and replaces it."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: no refusal can land inside an accept")
+    monkeypatch.setenv("PARTNER_KEY", "a-key")
+    draft = accepted_draft(engine, run)
+    with unit_of_work(engine) as session:
+        service.queue_send(session=session, handoff_id=draft.id or 0)
+    third = plan(run)  # counts the queued hand-off as handed off: places none of it again
+    assert third["partners"] == {}
+    refusal = threading.Thread(target=refused_by_the_partner, args=(engine, draft.id or 0))
+    checked = plans.changes_since
+
+    def refused_meanwhile(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+        changed = checked(before, now)
+        refusal.start()
+        refusal.join(0.5)
+        assert refusal.is_alive()  # waits for the accept's lock
+        return changed
+
+    monkeypatch.setattr(plans, "changes_since", refused_meanwhile)
+    assert "refused" not in run.ok("plan", "accept", str(third["version"]))
+    refusal.join(30)
+    assert not refusal.is_alive()
+    with unit_of_work(engine, read_only=True) as session:
+        old = session.get(Handoff, draft.id)
+        assert old is not None and (old.state, old.cancel_reason) == (HandoffState.REFUSED, "")
+    monkeypatch.setattr(plans, "changes_since", checked)
+    fourth = plan(run)
+    assert sum(a["visors"] for a in fourth["partners"].values()) == draft.quantity
+    assert "the partner refused, replaced" in run.ok("plan", "accept", str(fourth["version"]))
+
+
+def test_a_refused_hand_off_cancelled_by_hand_is_replaced_without_a_second_cancel(
+    engine: Engine, run: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARTNER_KEY", "a-key")
+    draft = accepted_draft(engine, run)
+    refused_by_the_partner(engine, draft.id or 0)
+    with unit_of_work(engine) as session:  # `handoff cancel`: through the outbox, it was sent
+        assert service.queue_cancel(session=session, handoff_id=draft.id or 0) is not None
+    plan(run)
+    assert "the partner refused, replaced" in run.ok("plan", "accept")
+    with unit_of_work(engine, read_only=True) as session:
+        kinds = session.exec(
+            select(HandoffCommand.kind).where(
+                HandoffCommand.handoff_id == draft.id, HandoffCommand.kind == "cancel"
+            )
+        ).all()
+    assert kinds == ["cancel"]
 
 
 def test_plans_computed_together_are_accepted_one_after_the_other(
