@@ -1,7 +1,8 @@
 """A cheap way to tell that nothing was committed to the database since the last look.
 
 SQLite: ``PRAGMA data_version`` on a connection of its own (it changes when any other connection
-commits, this process's included; no file read, no transaction). A mark equal to the last one
+commits, this process's included; a small integer per connection, so a mark also names the
+connection it was read on; it runs outside any transaction). A mark equal to the last one
 means no commit since; a different one or None (the probe failed, or a database without such a
 mark) means something may have changed. The caller reads what it needs after taking the mark, so
 a commit during its read shows as a new mark on the next look. PostgreSQL has none cheap enough:
@@ -32,6 +33,8 @@ class ChangeProbe:
         self.query = _QUERIES.get(engine.dialect.name)
         self._connection: Any = None
         self._retry_at = -math.inf
+        self._opened = 0  # connections opened: a mark is (this count, data_version)
+        self._warned = False
 
     def mark(self) -> object | None:
         """The current mark, or None when it cannot be had (then assume a change)."""
@@ -40,15 +43,20 @@ class ChangeProbe:
         try:
             if self._connection is None:
                 self._connection = self.engine.raw_connection()
+                self._opened += 1  # another connection's marks: never equal to the last one's
             cursor = self._connection.cursor()
             try:
                 cursor.execute(self.query)
                 row = cursor.fetchone()
             finally:
                 cursor.close()
-            return row[0] if row else None
+            return (self._opened, row[0]) if row else None
         except Exception as error:  # a lost connection: opened again on the next look
-            log.debug("change probe failed: %s", error)
+            if not self._warned:
+                log.warning(
+                    "change probe failed (a pass is made at each tick meanwhile): %s", error
+                )
+                self._warned = True
             self.close(invalidate=True)
             self._retry_at = time.monotonic() + RETRY_S  # meanwhile: a change is assumed
             return None

@@ -304,11 +304,11 @@ class Dispatcher:
         return self.state.stale(printer_id)
 
     async def refresh(self, *, full: bool) -> None:
-        """Read the leased printers and their jobs: all of them (``full``: a lost lease, a
-        cancel asked for), or only those this dispatcher wrote since the last read and those
-        without a job an operator changed (``farm clear``, ``printers load|enable|disable``:
-        one narrow query tells which). At a thousand printers, full reads on every pass woken
-        by an event were most of the dispatcher's cost."""
+        """Read the leased printers and their jobs: all of them (``full``: a lost lease), or
+        only those this dispatcher wrote since the last read, those without a job an operator
+        changed (``farm clear``, ``printers load|enable|disable``) and those whose cancel was
+        asked for (:meth:`operator_changed` tells which). At a thousand printers, full reads on
+        every pass woken by an event were most of the dispatcher's cost."""
         state, owner = self.state, self.config.owner
         if not full:
             await self.operator_changed()
@@ -350,10 +350,12 @@ class Dispatcher:
             row = state.rows.get(printer_id)
             if row is None or row.current_job_id is not None or dispatch_db.free_marks(row) != free:
                 state.touch(printer_id)
+                changed = True  # what the pass read differs from the database
         for job_id, printer_id in cancels.items():
             job = state.active.get(printer_id)
             if job is None or job.id != job_id or not job.cancel_requested:
                 state.touch(printer_id)
+                changed = True
         return changed
 
     async def wait_for_starts(self) -> None:

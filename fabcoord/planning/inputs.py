@@ -74,10 +74,6 @@ class Inputs:
         }
 
 
-def need_key(reference: str, line: int) -> str:
-    return f"{reference}/{line}"
-
-
 def gather(
     *,
     session: Session,
@@ -359,7 +355,7 @@ def _needs(
     planned, read, excluded = PLANNED_ITEMS, inputs.needs, inputs.excluded
     needs = []
     for reference, line, hospital_id, item, quantity, needed_by, priority in _open_lines(session):
-        key = f"{reference}/{line}"  # need_key(reference, line)
+        key = f"{reference}/{line}"  # a need's key in the plan's inputs
         open_qty = quantity - committed.get((reference, line), 0) if committed else quantity
         if open_qty < 0:
             open_qty = 0

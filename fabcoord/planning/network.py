@@ -39,12 +39,6 @@ def transit_days(distance_km: float) -> int:
     return 2 if distance_km < 1000 else 5
 
 
-def _transit(distance: FloatArray) -> IntArray:
-    """:func:`transit_days` of every distance: 1, plus 1 from 300 km, plus 3 more from 1,000 km."""
-    days: IntArray = 1 + (distance >= 300) + 3 * (distance >= 1000).astype(np.int64)
-    return days
-
-
 def unit_vectors(lat: FloatArray, lon: FloatArray) -> FloatArray:
     """Points (degrees) as unit vectors, one row each."""
     la, lo = np.radians(lat), np.radians(lon)
