@@ -267,12 +267,19 @@ def refused_by_the_partner(engine: Engine, handoff_id: int) -> None:
                       now=utc_now(), backoff=outbox.Backoff(), max_server_errors=3)  # fmt: skip
 
 
-def test_a_plans_hand_off_the_partner_refused_is_replaced_and_never_sent_again(
-    engine: Engine, run: Runner, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def refused(engine: Engine, run: Runner, monkeypatch: pytest.MonkeyPatch) -> Handoff:
+    """A plan's draft hand-off, sent, and refused by the partner."""
     monkeypatch.setenv("PARTNER_KEY", "a-key")
     draft = accepted_draft(engine, run)
     refused_by_the_partner(engine, draft.id or 0)
+    return draft
+
+
+def test_a_plans_hand_off_the_partner_refused_is_replaced_and_never_sent_again(
+    engine: Engine, run: Runner, refused: Handoff
+) -> None:
+    draft = refused
     second = plan(run)  # a refusal commits nothing: its volume is planned again
     assert sum(a["visors"] for a in second["partners"].values()) == draft.quantity
     said = run.ok("plan", "accept")
@@ -341,11 +348,9 @@ def test_a_refusal_while_a_plan_is_accepted_waits_and_the_next_plan_replaces_it(
 
 
 def test_a_refused_hand_off_cancelled_by_hand_is_replaced_without_a_second_cancel(
-    engine: Engine, run: Runner, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, run: Runner, refused: Handoff
 ) -> None:
-    monkeypatch.setenv("PARTNER_KEY", "a-key")
-    draft = accepted_draft(engine, run)
-    refused_by_the_partner(engine, draft.id or 0)
+    draft = refused
     with unit_of_work(engine) as session:  # `handoff cancel`: through the outbox, it was sent
         assert service.queue_cancel(session=session, handoff_id=draft.id or 0) is not None
     plan(run)
