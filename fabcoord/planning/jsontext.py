@@ -16,14 +16,14 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import numpy as np
 
 
 def _plain(value: Any) -> Any:
     """What a value msgspec does not know is written as: a numpy number as the number, anything
     else as its ``str`` (as json's ``default=str``)."""
-    item = getattr(value, "item", None)
-    if callable(item) and type(value).__module__ == "numpy":
-        return item()
+    if isinstance(value, np.generic):
+        return value.item()
     return str(value)
 
 
